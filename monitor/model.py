@@ -1,0 +1,380 @@
+"""The frozen data types that flow between stages.
+
+Stdlib only: every stage speaks in these types, so none of them may carry a
+third-party object (no feedparser dict, no spaCy Doc, no httpx Response).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Priority(enum.IntEnum):
+    """How urgent a rule's matches are; immediate subscriptions filter on it."""
+
+    LOW = 1
+    NORMAL = 2
+    HIGH = 3
+
+    @classmethod
+    def parse(cls, text: str) -> Priority:
+        """Read 'low' / 'normal' / 'high' (any case); raise ValueError otherwise."""
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown priority '{text}' (expected low, normal or high)") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+# --- feeds -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A feed the operator configured."""
+
+    id: str
+    url: str
+    title: str = ""
+    poll_every_s: int = 300
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+    # Operator-configured feeds may point at loopback/private hosts (fixtures, intranets).
+    allow_private: bool = False
+    full_text: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the store remembers about a feed between polls."""
+
+    feed_id: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_sha256: str | None = None
+    last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    error_streak: int = 0
+    next_poll_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The outcome of one successful fetch (a 200 with a body, or a 304)."""
+
+    feed_id: str
+    url: str
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    fetched_at: datetime
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def is_modified(self) -> bool:
+        return self.status != 304
+
+    def header(self, name: str) -> str | None:
+        """The first header called `name` (case-insensitive), if any."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    """One feed entry as the parser read it: nothing cleaned yet."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    summary_html: str
+    content_html: str
+    published_at: datetime | None
+    author: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed feed document."""
+
+    title: str
+    link: str | None
+    language: str | None
+    entries: tuple[RawEntry, ...]
+    is_bozo: bool = False
+    bozo_reason: str | None = None
+    ttl_s: int | None = None
+
+
+# --- articles and their analysis ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A normalized news item: canonical URL, plain text, aware UTC dates."""
+
+    key: str
+    feed_id: str
+    url: str | None
+    guid: str | None
+    title: str
+    summary: str
+    body: str
+    published_at: datetime
+    fetched_at: datetime
+    language: str | None
+    content_hash: str
+    fingerprint: int = 0
+    story_id: str | None = None
+
+    def field_text(self, name: str) -> str:
+        """The plain text of field `name` ('title', 'summary' or 'body')."""
+        if name == "title":
+            return self.title
+        if name == "summary":
+            return self.summary
+        if name == "body":
+            return self.body
+        raise ValueError(f"unknown article field '{name}'")
+
+
+FIELDS: tuple[str, ...] = ("title", "summary", "body")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One token of an analysed field; offsets are characters into the field text."""
+
+    text: str
+    start: int
+    end: int
+    sentence: int
+    folded: str  # lower case, accents stripped
+    lemma: str  # folded lemma
+    is_space_after: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A named entity span found by the NLP stage."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotatedField:
+    """The analysis of one article field."""
+
+    name: str
+    text: str
+    tokens: tuple[Token, ...]
+    sentences: tuple[tuple[int, int], ...]  # character spans
+    entities: tuple[Entity, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Annotations:
+    """What the NLP stage learned about an article."""
+
+    article_key: str
+    language: str
+    fields: tuple[AnnotatedField, ...]
+
+    def field(self, name: str) -> AnnotatedField | None:
+        for annotated in self.fields:
+            if annotated.name == name:
+                return annotated
+        return None
+
+
+# --- rules and matches -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A word or phrase to look for. `is_exact` asks for the exact, case-sensitive form."""
+
+    text: str
+    is_exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActorRef:
+    """A reference from a rule to an actor declared in actors.yaml."""
+
+    actor_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """A boolean clause: `any`, `all` or `none` over terms, actors and sub-clauses."""
+
+    op: str  # "any" | "all" | "none"
+    items: tuple[Term | ActorRef | Clause, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A person, organisation or place, declared once and referenced by rules."""
+
+    id: str
+    name: str
+    kind: str  # "person" | "org" | "place"
+    aliases: tuple[str, ...]
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A validated watch rule. `clause` is the top-level `all` of the rule's `match`."""
+
+    id: str
+    name: str
+    clause: Clause
+    priority: Priority = Priority.NORMAL
+    languages: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    fields: tuple[str, ...] = FIELDS
+    near: str | int | None = None  # None, "sentence", or a number of words
+    source: str = ""  # "rules/file.yaml:LINE"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Every rule and actor loaded from the rules folder."""
+
+    rules: tuple[Rule, ...]
+    actors: tuple[Actor, ...] = ()
+
+    def rule(self, rule_id: str) -> Rule | None:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        return None
+
+    def actor(self, actor_id: str) -> Actor | None:
+        for actor in self.actors:
+            if actor.id == actor_id:
+                return actor
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One piece of evidence for a match: what the rule asked for and where it was found."""
+
+    wanted: str  # the term or actor display name the rule named
+    matched: str  # the words found in the text
+    field: str
+    start: int
+    end: int
+    snippet: str  # the sentence around the hit
+    actor_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A rule that matched an article, with the evidence."""
+
+    rule_id: str
+    rule_name: str
+    article_key: str
+    priority: Priority
+    score: float
+    hits: tuple[Hit, ...]
+
+
+# --- delivery ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """Where a subscription's messages go. Exactly one kind is set."""
+
+    kind: str  # "folder" | "email" | "webhook"
+    folder: str | None = None
+    email_to: tuple[str, ...] = ()
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """Who receives which rules' matches, when, and how."""
+
+    id: str
+    rules: tuple[str, ...]  # rule ids or tags; "*" for every rule
+    channels: tuple[ChannelSpec, ...]
+    schedule: str | None = None  # cron, in `timezone`
+    timezone: str = "UTC"
+    immediate: Priority | None = None
+    max_items: int = 200
+    send_empty: bool = False
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestEntry:
+    """One article in a digest with the matches that put it there."""
+
+    article: Article
+    matches: tuple[Match, ...]
+    feed_title: str = ""
+    also_in: tuple[str, ...] = ()  # other outlets that carried the same story
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What one delivery says: an immediate alert or a scheduled digest."""
+
+    subscription_id: str
+    kind: str  # "immediate" | "digest"
+    created_at: datetime
+    timezone: str
+    entries: tuple[DigestEntry, ...]
+    title: str = ""
+    feed_problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered message, ready for any channel."""
+
+    subject: str
+    text: str
+    html: str
+    payload: bytes  # the versioned JSON body for webhooks
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A durable outbox row: one message to one channel."""
+
+    id: str  # stable idempotency key: subscription x channel x article set
+    subscription_id: str
+    channel: ChannelSpec
+    message: Message
+    article_keys: tuple[str, ...]
+    created_at: datetime
+    status: str = "pending"  # "pending" | "sent" | "dead"
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    extra: tuple[tuple[str, str], ...] = field(default=())
