@@ -1,0 +1,411 @@
+"""Read config.yaml and the environment into a frozen `Config`.
+
+Validation happens here, once, at start-up: unknown keys, bad values and
+missing secrets are `ConfigError`s naming the file and line. Nothing else in
+the project reads the file or the environment for settings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
+
+from monitor.errors import ConfigError
+from monitor.model import ChannelSpec, Feed, Priority, Subscription
+
+MAX_CONFIG_BYTES = 1024 * 1024
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration_s(value: str | int | float) -> float:
+    """Read '90s', '5m', '2h', '1d' or a bare number of seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    found = _DURATION.match(value)
+    if not found:
+        raise ValueError(f"'{value}' is not a duration (use e.g. 30s, 5m, 2h, 1d)")
+    return float(found.group(1)) * _UNIT_S[found.group(2) or "s"]
+
+
+# --- the file's shape ---------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _FeedSpec(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    url: str = Field(min_length=1)
+    title: str = ""
+    every: str | int = "15m"
+    language: str | None = None
+    tags: list[str] = []
+    allow_private: bool = False
+    full_text: bool = False
+
+    @field_validator("every")
+    @classmethod
+    def _check_every(cls, value: str | int) -> str | int:
+        if parse_duration_s(value) < 10:
+            raise ValueError("a feed is polled at most every 10s")
+        return value
+
+
+class _WebhookSpec(_Strict):
+    url: str = Field(pattern=r"^https?://")
+    secret: str | None = None
+
+
+class _ChannelSpec(_Strict):
+    folder: str | None = None
+    email: list[str] | str | None = None
+    webhook: _WebhookSpec | None = None
+
+
+class _SubscriptionSpec(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    title: str | None = None
+    rules: list[str] = ["*"]
+    schedule: str | None = None
+    timezone: str = "UTC"
+    immediate: Literal["low", "normal", "high"] | None = None
+    to: _ChannelSpec | list[_ChannelSpec]
+    max_items: int = Field(default=200, ge=1, le=5000)
+    send_empty: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (use an IANA name)") from None
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
+            raise ValueError(f"'{value}' is not a 5-field cron expression")
+        return value
+
+
+class _SmtpSpec(_Strict):
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    password_file: str | None = None
+    from_: str = Field(default="monitor@localhost", alias="from")
+    timeout_s: float = 30.0
+
+
+class _FetchSpec(_Strict):
+    timeout_s: float = Field(default=10.0, gt=0)
+    deadline_s: float = Field(default=30.0, gt=0)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    max_entries: int = Field(default=200, ge=1)
+
+
+class _NlpSpec(_Strict):
+    max_chars: int = Field(default=20_000, ge=100)
+    batch_size: int = Field(default=8, ge=1, le=256)
+
+
+class _DeliverySpec(_Strict):
+    check_every: str | int = "30s"
+    retry_delays: list[str | int] = ["5s", "5m", "30m", "2h", "5h", "10h", "10h"]
+
+
+class _ConfigSpec(_Strict):
+    store: str = "var/monitor.db"
+    rules: str = "rules"
+    templates: str = "templates"
+    feeds: list[_FeedSpec] = []
+    subscriptions: list[_SubscriptionSpec] = []
+    smtp: _SmtpSpec | None = None
+    fetch: _FetchSpec = _FetchSpec()
+    nlp: _NlpSpec = _NlpSpec()
+    delivery: _DeliverySpec = _DeliverySpec()
+
+
+# --- the frozen result --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    host: str
+    port: int
+    starttls: bool
+    tls: bool
+    username: str | None
+    password: str | None
+    from_addr: str
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    timeout_s: float
+    deadline_s: float
+    max_body_bytes: int
+    max_redirects: int
+    max_entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything the daemon needs, validated; paths are absolute."""
+
+    path: Path
+    base_dir: Path
+    store_path: Path
+    rules_dir: Path
+    templates_dir: Path
+    feeds: tuple[Feed, ...]
+    subscriptions: tuple[Subscription, ...]
+    smtp: SmtpConfig | None
+    fetch: FetchConfig
+    nlp_max_chars: int
+    nlp_batch_size: int
+    deliver_every_s: float
+    retry_delays_s: tuple[float, ...]
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate `path`; raise ConfigError naming the file and line."""
+    environ = os.environ if environ is None else environ
+    shown = str(path)
+    data = _read_yaml(path, shown)
+    data = _expand_environment(data, environ, shown)
+    try:
+        spec = _ConfigSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = tuple(first["loc"])
+        where = ".".join(str(part) for part in location) or "config"
+        raise ConfigError(
+            f"key '{where}': {_describe(first)}",
+            path=shown,
+            line=_line_of(data, location),
+        ) from None
+    return _build(spec, path.resolve(), data, shown)
+
+
+def _read_yaml(path: Path, shown: str) -> Any:
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError("file is larger than 1 MiB", path=shown)
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found (pass --config PATH)", path=shown) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", path=shown) from None
+    try:
+        data = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ConfigError(f"yaml syntax error: {exc.problem}", path=shown, line=line) from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError("the top level must be a mapping of settings", path=shown, line=1)
+    return data
+
+
+def _expand_environment(node: Any, environ: Mapping[str, str], shown: str) -> Any:
+    """Replace ${NAME} in string values, keeping ruamel's line info on containers."""
+    if isinstance(node, MutableMapping):
+        for key in list(node):
+            value = node[key]
+            if isinstance(value, str) and _ENV_REFERENCE.search(value):
+                node[key] = _substitute(value, environ, shown, _line_of(node, (key,)))
+            else:
+                _expand_environment(value, environ, shown)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            if isinstance(value, str) and _ENV_REFERENCE.search(value):
+                node[index] = _substitute(value, environ, shown, _line_of(node, (index,)))
+            else:
+                _expand_environment(value, environ, shown)
+    return node
+
+
+def _substitute(value: str, environ: Mapping[str, str], shown: str, line: int | None) -> str:
+    def lookup(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name not in environ:
+            raise ConfigError(f"environment variable '{name}' is not set", path=shown, line=line)
+        return environ[name]
+
+    return _ENV_REFERENCE.sub(lookup, value)
+
+
+def _line_of(data: Any, location: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the deepest part of `location` that exists in `data`."""
+    line: int | None = 1
+    node = data
+    for part in location:
+        lc = getattr(node, "lc", None)
+        try:
+            if lc is not None:
+                if isinstance(node, Mapping) and part in node:
+                    line = lc.key(part)[0] + 1
+                elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                    line = lc.item(part)[0] + 1
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    return line
+
+
+def _describe(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _build(spec: _ConfigSpec, path: Path, data: Any, shown: str) -> Config:
+    base_dir = path.parent
+    _check_unique([feed.id for feed in spec.feeds], "feed", data, "feeds", shown)
+    _check_unique(
+        [sub.id for sub in spec.subscriptions], "subscription", data, "subscriptions", shown
+    )
+    subscriptions = tuple(
+        _build_subscription(sub, data, index, shown) for index, sub in enumerate(spec.subscriptions)
+    )
+    return Config(
+        path=path,
+        base_dir=base_dir,
+        store_path=_resolve(base_dir, spec.store.removeprefix("sqlite:///")),
+        rules_dir=_resolve(base_dir, spec.rules),
+        templates_dir=_resolve(base_dir, spec.templates),
+        feeds=tuple(_build_feed(feed) for feed in spec.feeds),
+        subscriptions=subscriptions,
+        smtp=_build_smtp(spec.smtp, base_dir, data, shown),
+        fetch=FetchConfig(**spec.fetch.model_dump()),
+        nlp_max_chars=spec.nlp.max_chars,
+        nlp_batch_size=spec.nlp.batch_size,
+        deliver_every_s=parse_duration_s(spec.delivery.check_every),
+        retry_delays_s=tuple(parse_duration_s(delay) for delay in spec.delivery.retry_delays),
+    )
+
+
+def _resolve(base_dir: Path, value: str) -> Path:
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else base_dir / candidate
+
+
+def _check_unique(ids: list[str], what: str, data: Any, key: str, shown: str) -> None:
+    seen: set[str] = set()
+    for index, item_id in enumerate(ids):
+        if item_id in seen:
+            raise ConfigError(
+                f"{what} id '{item_id}' is used twice",
+                path=shown,
+                line=_line_of(data, (key, index)),
+            )
+        seen.add(item_id)
+
+
+def _build_feed(spec: _FeedSpec) -> Feed:
+    language = spec.language.split("-")[0].lower() if spec.language else None
+    return Feed(
+        id=spec.id,
+        url=spec.url,
+        title=spec.title or spec.id,
+        poll_every_s=int(parse_duration_s(spec.every)),
+        language=language,
+        tags=tuple(spec.tags),
+        allow_private=spec.allow_private,
+        full_text=spec.full_text,
+    )
+
+
+def _build_subscription(spec: _SubscriptionSpec, data: Any, index: int, shown: str) -> Subscription:
+    line = _line_of(data, ("subscriptions", index))
+    if spec.schedule is None and spec.immediate is None:
+        raise ConfigError(
+            f"subscription '{spec.id}': set 'schedule' (a cron digest), 'immediate', or both",
+            path=shown,
+            line=line,
+        )
+    targets = spec.to if isinstance(spec.to, list) else [spec.to]
+    channels = tuple(_build_channel(target, spec.id, shown, line) for target in targets)
+    return Subscription(
+        id=spec.id,
+        rules=tuple(spec.rules),
+        channels=channels,
+        schedule=spec.schedule,
+        timezone=spec.timezone,
+        immediate=Priority.parse(spec.immediate) if spec.immediate else None,
+        max_items=spec.max_items,
+        send_empty=spec.send_empty,
+        title=spec.title,
+    )
+
+
+def _build_channel(
+    target: _ChannelSpec, subscription_id: str, shown: str, line: int | None
+) -> ChannelSpec:
+    chosen = [name for name in ("folder", "email", "webhook") if getattr(target, name)]
+    if len(chosen) != 1:
+        raise ConfigError(
+            f"subscription '{subscription_id}': each 'to' entry names exactly one of "
+            "folder, email, webhook",
+            path=shown,
+            line=line,
+        )
+    if target.folder:
+        return ChannelSpec(kind="folder", folder=target.folder)
+    if target.email:
+        recipients = [target.email] if isinstance(target.email, str) else target.email
+        return ChannelSpec(kind="email", email_to=tuple(recipients))
+    assert target.webhook is not None  # chosen has exactly one entry
+    return ChannelSpec(
+        kind="webhook", webhook_url=target.webhook.url, webhook_secret=target.webhook.secret
+    )
+
+
+def _build_smtp(spec: _SmtpSpec | None, base_dir: Path, data: Any, shown: str) -> SmtpConfig | None:
+    if spec is None:
+        return None
+    password = spec.password
+    if spec.password_file:
+        secret_path = _resolve(base_dir, spec.password_file)
+        try:
+            password = secret_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"smtp.password_file '{spec.password_file}' cannot be read: {exc.strerror}",
+                path=shown,
+                line=_line_of(data, ("smtp", "password_file")),
+            ) from None
+    return SmtpConfig(
+        host=spec.host,
+        port=spec.port,
+        starttls=spec.starttls,
+        tls=spec.tls,
+        username=spec.username,
+        password=password,
+        from_addr=spec.from_,
+        timeout_s=spec.timeout_s,
+    )

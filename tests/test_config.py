@@ -1,0 +1,103 @@
+"""config.yaml: the shipped file loads, and mistakes are named with file and line."""
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config, parse_duration_s
+from monitor.errors import ConfigError
+from monitor.model import Priority
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_config_watches_the_seed_feeds_and_writes_to_the_outbox_folder():
+    config = load_config(ROOT / "config.yaml")
+    assert {feed.id for feed in config.feeds} == {"seed-fr", "wire-en"}
+    assert config.store_path == ROOT / "var" / "monitor.db"
+    alerts, daily = config.subscriptions
+    assert alerts.immediate is Priority.HIGH and alerts.schedule is None
+    assert daily.schedule == "0 8 * * *" and daily.timezone == "Europe/Paris"
+    assert {channel.kind for sub in config.subscriptions for channel in sub.channels} == {"folder"}
+
+
+def test_unknown_key_is_named_with_its_line(tmp_path):
+    path = write(
+        tmp_path,
+        "feeds:\n  - id: a\n    url: a.xml\n    evry: 5m\nsubscriptions: []\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.line == 4
+    assert str(caught.value) == f"{path}:4: key 'feeds.0.evry': unknown key"
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = write(tmp_path, "feeds:\n  - id: a\n    url: [unclosed\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.path == str(path)
+    assert caught.value.line is not None and caught.value.line >= 3
+
+
+def test_secrets_come_from_the_environment(tmp_path):
+    path = write(
+        tmp_path,
+        "smtp:\n  host: mail.example.org\n  password: ${SMTP_PASSWORD}\n",
+    )
+    config = load_config(path, environ={"SMTP_PASSWORD": "s3cret"})
+    assert config.smtp is not None and config.smtp.password == "s3cret"
+    with pytest.raises(ConfigError, match=r":3: environment variable 'SMTP_PASSWORD' is not set"):
+        load_config(path, environ={})
+
+
+def test_password_file_is_read_relative_to_the_config(tmp_path):
+    (tmp_path / "smtp.secret").write_text("from-file\n")
+    path = write(tmp_path, "smtp:\n  host: h\n  password_file: smtp.secret\n")
+    config = load_config(path, environ={})
+    assert config.smtp is not None and config.smtp.password == "from-file"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "subscriptions:\n  - id: s\n    timezone: Mars/Olympus\n    immediate: high\n"
+            "    to: {folder: out}\n",
+            "unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            "subscriptions:\n  - id: s\n    to: {folder: out}\n",
+            "set 'schedule' (a cron digest), 'immediate', or both",
+        ),
+        (
+            "subscriptions:\n  - id: s\n    immediate: high\n    to: {folder: out, email: [a@b.c]}\n",
+            "exactly one of folder, email, webhook",
+        ),
+        ("feeds:\n  - {id: a, url: a.xml}\n  - {id: a, url: b.xml}\n", "feed id 'a' is used twice"),
+        ("feeds:\n  - {id: a, url: a.xml, every: soon}\n", "'soon' is not a duration"),
+    ],
+)
+def test_cross_field_mistakes_are_explained(tmp_path, text, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert message in str(caught.value)
+    assert caught.value.line is not None
+
+
+def test_missing_file_says_how_to_fix_it(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_durations():
+    assert parse_duration_s("90s") == 90
+    assert parse_duration_s("5m") == 300
+    assert parse_duration_s("2h") == 7200
+    assert parse_duration_s(45) == 45
