@@ -1,0 +1,107 @@
+"""The outbox retries with backoff, dead-letters permanent failures, never drops silently."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.errors import DeliveryError
+from monitor.model import ChannelSpec, Delivery, Message, Subscription
+from monitor.outbox import Outbox
+from monitor.store import Store
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+HOOK = ChannelSpec(kind="webhook", webhook_url="http://127.0.0.1:9/hook", webhook_secret="whsec")
+
+
+class ScriptedChannel:
+    """A channel whose answers are scripted: None sends, an exception fails."""
+
+    kind = "webhook"
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.sent: list[Delivery] = []
+
+    def send(self, delivery: Delivery) -> None:
+        answer = self.answers.pop(0)
+        if answer is not None:
+            raise answer
+        self.sent.append(delivery)
+
+
+@pytest.fixture
+def store(tmp_path):
+    opened = Store(tmp_path / "monitor.db")
+    yield opened
+    opened.close()
+
+
+def enqueue(store: Store) -> None:
+    delivery = Delivery(
+        id="d1",
+        subscription_id="desk",
+        channel=HOOK,
+        message=Message("s", "t", "<p>h</p>", b'{"schema": "monitor.digest/1"}'),
+        article_keys=("a",),
+        created_at=NOW,
+    )
+    store.enqueue([delivery], ["a"])
+
+
+def outbox(store: Store, channel: ScriptedChannel, delays=(5.0, 300.0)) -> Outbox:
+    subscription = Subscription(id="desk", rules=("*",), channels=(HOOK,), immediate=None)
+    return Outbox(
+        store, {"webhook": channel}, [subscription], retry_delays_s=delays, rng=random.Random(0)
+    )
+
+
+def test_a_retryable_failure_is_retried_then_sent_once(store):
+    enqueue(store)
+    channel = ScriptedChannel([DeliveryError("500", channel="webhook"), None])
+    box = outbox(store, channel)
+    assert box.flush(NOW).retrying == 1
+    assert box.flush(NOW).sent == 0  # not due yet: backoff holds it
+    assert box.flush(NOW + timedelta(seconds=10)).sent == 1
+    assert [d.id for d in channel.sent] == ["d1"]
+    assert box.flush(NOW + timedelta(days=1)).sent == 0
+    (sent,) = store.deliveries("sent")
+    assert sent.attempts == 2
+
+
+def test_the_secret_is_looked_up_in_the_live_config_at_send_time(store):
+    enqueue(store)
+    channel = ScriptedChannel([None])
+    outbox(store, channel).flush(NOW)
+    assert channel.sent[0].channel.webhook_secret == "whsec"
+
+
+def test_retry_after_from_the_server_is_honoured(store):
+    enqueue(store)
+    channel = ScriptedChannel([DeliveryError("429", channel="webhook", retry_after_s=600), None])
+    box = outbox(store, channel)
+    box.flush(NOW)
+    assert box.flush(NOW + timedelta(seconds=300)).sent == 0
+    assert box.flush(NOW + timedelta(seconds=601)).sent == 1
+
+
+def test_permanent_failures_go_straight_to_dead_letter(store):
+    enqueue(store)
+    channel = ScriptedChannel([DeliveryError("554", channel="email", is_permanent=True)])
+    assert outbox(store, channel).flush(NOW).dead == 1
+    (dead,) = store.deliveries("dead")
+    assert dead.last_error == "email: 554"
+
+
+def test_exhausted_retries_dead_letter_and_can_be_requeued(store):
+    enqueue(store)
+    failures = [DeliveryError("timeout", channel="webhook") for _ in range(3)]
+    channel = ScriptedChannel([*failures, None])
+    box = outbox(store, channel, delays=(1.0, 1.0))
+    moment = NOW
+    for _ in range(3):
+        box.flush(moment)
+        moment += timedelta(seconds=5)
+    assert [d.attempts for d in store.deliveries("dead")] == [3]
+    assert store.requeue("d1", moment)
+    assert box.flush(moment).sent == 1
