@@ -1,0 +1,139 @@
+"""Imports run one way (cli → service → pipeline → stages → model/errors), and each
+third-party library stays inside the module whose job it serves (DESIGN.md)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
+
+BASE = {"monitor.model", "monitor.errors", "monitor.logs"}
+STAGES = {
+    "monitor.config",
+    "monitor.rules",
+    "monitor.fetch",
+    "monitor.parse",
+    "monitor.normalize",
+    "monitor.extract",
+    "monitor.nlp",
+    "monitor.match",
+    "monitor.schedule",
+    "monitor.store",
+    "monitor.render",
+    "monitor.outbox",
+    "monitor.channels",
+    "monitor.channels.mime",
+    "monitor.channels.folder",
+    "monitor.channels.email",
+    "monitor.channels.webhook",
+}
+# What each module may import from the project, beyond the base layer.
+ALLOWED: dict[str, set[str]] = {
+    "monitor.model": set(),
+    "monitor.errors": set(),
+    "monitor.logs": set(),
+    "monitor.normalize": set(),
+    "monitor.match": {"monitor.normalize"},
+    "monitor.schedule": set(),
+    "monitor.config": set(),
+    "monitor.rules": {"monitor.normalize"},
+    "monitor.fetch": set(),
+    "monitor.parse": set(),
+    "monitor.extract": {"monitor.fetch"},
+    "monitor.nlp": {"monitor.normalize"},
+    "monitor.store": set(),
+    "monitor.render": set(),
+    "monitor.channels": {
+        "monitor.channels.folder",
+        "monitor.channels.email",
+        "monitor.channels.webhook",
+    },
+    "monitor.channels.mime": set(),
+    "monitor.channels.folder": {"monitor.channels.mime"},
+    "monitor.channels.email": {"monitor.channels.mime"},
+    "monitor.channels.webhook": set(),
+    "monitor.outbox": {"monitor.store", "monitor.channels"},
+    "monitor.pipeline": STAGES,
+    "monitor.wiring": STAGES | {"monitor.pipeline"},
+    "monitor.status": {"monitor.config", "monitor.pipeline", "monitor.schedule", "monitor.store"},
+    "monitor.service": {
+        "monitor.config",
+        "monitor.rules",
+        "monitor.pipeline",
+        "monitor.schedule",
+        "monitor.wiring",
+        "monitor.status",
+    },
+    "monitor.cli": {
+        "monitor.config",
+        "monitor.rules",
+        "monitor.pipeline",
+        "monitor.service",
+        "monitor.wiring",
+        "monitor.status",
+    },
+}
+# Each third-party library and the only modules that may import it.
+ADAPTERS: dict[str, set[str]] = {
+    "httpx": {"monitor.fetch", "monitor.channels.webhook"},
+    "feedparser": {"monitor.parse"},
+    "spacy": {"monitor.nlp"},
+    "jinja2": {"monitor.render"},
+    "markupsafe": {"monitor.render"},
+    "sqlite3": {"monitor.store"},
+    "apscheduler": {"monitor.service"},
+    "pydantic": {"monitor.config"},
+    "ruamel": {"monitor.config", "monitor.rules"},
+    "smtplib": {"monitor.channels.email"},
+    "trafilatura": {"monitor.extract"},
+}
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(relative.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_project_imports_follow_the_data_flow(path):
+    name = module_name(path)
+    if name == "monitor":
+        return
+    assert name in ALLOWED, f"{name} is not placed in the layering table of this test"
+    project = {module for module in imports_of(path) if module.startswith("monitor")}
+    wrong = project - BASE - ALLOWED[name] - {name}
+    assert not wrong, f"{name} imports {sorted(wrong)} against the direction in DESIGN.md"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_third_party_libraries_stay_in_their_adapter(path):
+    name = module_name(path)
+    for module in imports_of(path):
+        library = module.split(".")[0]
+        owners = ADAPTERS.get(library)
+        assert owners is None or name in owners, f"{name} imports {library}; only {owners} may"
+
+
+def test_the_table_knows_a_module_that_breaks_it(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from monitor.store import Store\nimport httpx\n")
+    assert "monitor.store" in imports_of(bad) - BASE - ALLOWED["monitor.match"]
+    assert "monitor.match" not in ADAPTERS["httpx"]
