@@ -1,0 +1,180 @@
+"""The webhook channel: POST the digest JSON, signed the Standard Webhooks way.
+
+Owns httpx for outbound webhooks and the mapping of HTTP statuses to retryable or
+permanent DeliveryErrors. Must not read the store or reshape the payload, which
+`render` built. See docs/webhook.md for what receivers get.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+from monitor.errors import DeliveryError
+from monitor.model import Delivery
+
+USER_AGENT = "monitor/0.1 (press-monitoring alert daemon; webhook)"
+SECRET_PREFIX = "whsec_"
+_RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+log = logging.getLogger(__name__)
+
+
+class WebhookChannel:
+    """POSTs `delivery.message.payload` to `delivery.channel.webhook_url`."""
+
+    kind = "webhook"
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 10.0,
+        max_response_bytes: int = 64 * 1024,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._timeout_s = timeout_s
+        self._max_response_bytes = max_response_bytes
+        self._clock = clock
+
+    def send(self, delivery: Delivery) -> None:
+        """POST the payload; raise DeliveryError (retryable or permanent) unless 2xx."""
+        url = delivery.channel.webhook_url
+        if not url:
+            raise self._error(f"delivery '{delivery.id}' has no webhook url", is_permanent=True)
+        headers = self._headers(delivery)
+        where = _display_url(url)
+        try:
+            with (
+                httpx.Client(timeout=self._timeout_s, follow_redirects=False) as client,
+                client.stream(
+                    "POST", url, content=delivery.message.payload, headers=headers
+                ) as reply,
+            ):
+                self._drain(reply)
+                status = reply.status_code
+                retry_after = reply.headers.get("retry-after")
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise self._error(f"invalid webhook url {where}: {exc}", is_permanent=True) from exc
+        except httpx.TimeoutException as exc:
+            raise self._error(f"{where} did not answer within {self._timeout_s} s") from exc
+        except httpx.HTTPError as exc:
+            raise self._error(f"cannot reach {where}: {str(exc) or type(exc).__name__}") from exc
+        self._check_status(status, retry_after, where)
+        log.info("webhook.sent delivery_id=%s channel=webhook status=%d", delivery.id, status)
+
+    def _headers(self, delivery: Delivery) -> dict[str, str]:
+        timestamp = str(int(self._clock()))
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "webhook-id": delivery.id,
+            "webhook-timestamp": timestamp,
+            "x-monitor-event": _event_type(delivery.message.payload),
+        }
+        secret = delivery.channel.webhook_secret
+        if secret:
+            key = self._secret_bytes(secret)
+            headers["webhook-signature"] = sign(
+                key, delivery.id, timestamp, delivery.message.payload
+            )
+        return headers
+
+    def _secret_bytes(self, secret: str) -> bytes:
+        try:
+            return secret_bytes(secret)
+        except ValueError as exc:
+            raise self._error(str(exc), is_permanent=True) from exc
+
+    def _drain(self, reply: httpx.Response) -> None:
+        """Read at most max_response_bytes of the reply: receivers may answer with anything."""
+        received = 0
+        for chunk in reply.iter_bytes():
+            received += len(chunk)
+            if received >= self._max_response_bytes:
+                break
+
+    def _check_status(self, status: int, retry_after: str | None, where: str) -> None:
+        if 200 <= status < 300:
+            return
+        if status == 410:
+            raise self._error(
+                f"{where} is gone (410 status code); remove or update the webhook url",
+                is_permanent=True,
+            )
+        if status in _RETRYABLE_STATUSES or status >= 500:
+            delay_s = parse_retry_after(retry_after, now_s=self._clock())
+            raise DeliveryError(
+                f"{where} answered {status} status code, will retry",
+                channel=self.kind,
+                retry_after_s=delay_s,
+            )
+        raise self._error(
+            f"{where} refused the delivery ({status} status code); check the url and the "
+            "receiver's logs",
+            is_permanent=True,
+        )
+
+    def _error(self, message: str, *, is_permanent: bool = False) -> DeliveryError:
+        return DeliveryError(message, channel=self.kind, is_permanent=is_permanent)
+
+
+def sign(key: bytes, message_id: str, timestamp: str, body: bytes) -> str:
+    """The Standard Webhooks signature header value: 'v1,' + base64(HMAC-SHA256)."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def secret_bytes(secret: str) -> bytes:
+    """The HMAC key: base64-decoded for 'whsec_...' secrets, else the UTF-8 bytes."""
+    if not secret.startswith(SECRET_PREFIX):
+        return secret.encode("utf-8")
+    try:
+        return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            "webhook secret starts with 'whsec_' but the rest is not valid base64"
+        ) from None
+
+
+def parse_retry_after(value: str | None, *, now_s: float) -> float | None:
+    """Seconds to wait from a Retry-After header (RFC 9110 10.2.3: seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - now_s)
+
+
+def _event_type(payload: bytes) -> str:
+    """'alert' or 'digest', read back from the payload render built."""
+    try:
+        kind = json.loads(payload).get("type")
+    except (ValueError, AttributeError):
+        return "digest"
+    return kind if kind in ("alert", "digest") else "digest"
+
+
+def _display_url(url: str) -> str:
+    # Webhook URLs often carry a token in the path (chat services): show only the origin.
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return "'(invalid url)'"
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"'{parts.scheme}://{host}{port}/…'"

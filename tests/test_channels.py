@@ -1,0 +1,382 @@
+"""The folder, email and webhook channels, against real files and loopback servers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email
+import email.policy
+import hashlib
+import hmac
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from monitor.channels import (
+    EmailChannel,
+    FolderChannel,
+    SmtpSettings,
+    WebhookChannel,
+    build_channels,
+)
+from monitor.channels.mime import build_email
+from monitor.errors import DeliveryError
+from monitor.model import ChannelSpec, Delivery, Message
+
+DELIVERY_ID = "3f9a2c71e0b84d55a1c2"
+PAYLOAD = '{"schema":"monitor.digest/1","type":"alert","articles":[{"title":"Sécurité"}]}'
+
+
+def make_delivery(
+    channel: ChannelSpec, *, subject: str = "[monitor] JO 2024: Sécurité"
+) -> Delivery:
+    message = Message(
+        subject=subject,
+        text="Sécurité des JO 2024\nhttps://news.example.fr/a\n",
+        html="<p>Sécurité des <mark>JO 2024</mark></p>",
+        payload=PAYLOAD.encode("utf-8"),
+    )
+    return Delivery(
+        id=DELIVERY_ID,
+        subscription_id="security-desk",
+        channel=channel,
+        message=message,
+        article_keys=("a",),
+        created_at=datetime(2024, 7, 26, 6, 0, 5, tzinfo=UTC),
+    )
+
+
+def parse_email(data: bytes) -> EmailMessage:
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def assert_text_and_html(message: EmailMessage) -> None:
+    assert message.get_content_type() == "multipart/alternative"
+    plain = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert plain is not None and html is not None
+    assert "Sécurité des JO 2024" in plain.get_content()
+    assert "<mark>JO 2024</mark>" in html.get_content()
+
+
+# --- mime ----------------------------------------------------------------------
+
+
+def test_hostile_subject_cannot_inject_headers():
+    delivery = make_delivery(
+        ChannelSpec(kind="email"), subject="Alerte\r\nBcc: x@y.example\x07" + "é" * 400
+    )
+    now = datetime(2024, 7, 26, 8, 0, tzinfo=UTC)
+    message = build_email(delivery, from_addr="m@example.org", to_addrs=["d@example.org"], now=now)
+    parsed = parse_email(message.as_bytes())
+    assert parsed["Bcc"] is None
+    assert parsed["Subject"].startswith("Alerte Bcc: x@y.example é")
+    assert len(parsed["Subject"]) <= 250
+    assert parsed["Message-ID"] == f"<{DELIVERY_ID}@monitor.local>"
+    assert parsed["X-Monitor-Delivery"] == DELIVERY_ID
+
+
+# --- folder --------------------------------------------------------------------
+
+
+def test_folder_writes_eml_and_html_once(tmp_path):
+    channel = FolderChannel(tmp_path)
+    delivery = make_delivery(ChannelSpec(kind="folder", folder="outbox/desk"))
+    channel.send(delivery)
+    folder = tmp_path / "outbox" / "desk"
+    stem = f"20240726T060005-security-desk-{DELIVERY_ID[:12]}"
+    assert sorted(path.name for path in folder.iterdir()) == [f"{stem}.eml", f"{stem}.html"]
+
+    parsed = parse_email((folder / f"{stem}.eml").read_bytes())
+    assert_text_and_html(parsed)
+    assert parsed["To"] == "folder@localhost"
+    assert parsed["Subject"] == "[monitor] JO 2024: Sécurité"
+    assert (folder / f"{stem}.html").read_text("utf-8") == delivery.message.html
+
+    channel.send(delivery)
+    assert len(list(folder.iterdir())) == 2
+
+
+def test_folder_absolute_path_and_missing_folder(tmp_path):
+    target = tmp_path / "elsewhere"
+    FolderChannel(tmp_path / "base").send(make_delivery(ChannelSpec("folder", folder=str(target))))
+    assert len(list(target.glob("*.eml"))) == 1
+    with pytest.raises(DeliveryError) as caught:
+        FolderChannel(tmp_path).send(make_delivery(ChannelSpec("folder")))
+    assert caught.value.is_permanent
+
+
+# --- email ---------------------------------------------------------------------
+
+
+class LoopbackController(Controller):
+    """aiosmtpd Controller that learns the port the OS picked for port 0."""
+
+    def _trigger_server(self) -> None:
+        # _run() has bound the listening socket before start() calls this.
+        assert isinstance(self.server, asyncio.Server)
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+class RecordingHandler:
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []
+        self.data_reply: str | None = None
+        self.refused: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_reply is not None:
+            return self.data_reply
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[RecordingHandler, SmtpSettings]]:
+    handler = RecordingHandler()
+    controller = LoopbackController(handler, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        yield (
+            handler,
+            SmtpSettings(
+                host="127.0.0.1", port=controller.port, from_addr="monitor@example.org", timeout_s=5
+            ),
+        )
+    finally:
+        controller.stop()
+
+
+DESK = ("desk@example.org", "chief@example.org", "night@example.org")
+NOW = datetime(2024, 7, 26, 8, 0, tzinfo=UTC)
+
+
+def email_delivery() -> Delivery:
+    return make_delivery(ChannelSpec(kind="email", email_to=DESK))
+
+
+def test_email_is_received_with_stable_ids(smtp_server):
+    handler, settings = smtp_server
+    EmailChannel(settings, clock=lambda: NOW).send(email_delivery())
+    [(mail_from, rcpt_tos, content)] = handler.received
+    assert mail_from == "monitor@example.org"
+    assert rcpt_tos == list(DESK)
+    parsed = parse_email(content)
+    assert_text_and_html(parsed)
+    assert parsed["Message-ID"] == f"<{DELIVERY_ID}@monitor.local>"
+    assert parsed["X-Monitor-Delivery"] == DELIVERY_ID
+    assert parsed["From"] == "monitor@example.org"
+    assert parsed["To"] == ", ".join(DESK)
+    assert parsed["Subject"] == "[monitor] JO 2024: Sécurité"
+    assert parsed["Date"].datetime == NOW
+
+
+def test_email_4xx_is_retryable(smtp_server):
+    handler, settings = smtp_server
+    handler.data_reply = "451 4.3.0 try again later"
+    with pytest.raises(DeliveryError) as caught:
+        EmailChannel(settings).send(email_delivery())
+    assert not caught.value.is_permanent
+    assert "451" in str(caught.value)
+
+
+def test_email_5xx_is_permanent(smtp_server):
+    handler, settings = smtp_server
+    handler.data_reply = "554 5.7.1 message rejected"
+    with pytest.raises(DeliveryError) as caught:
+        EmailChannel(settings).send(email_delivery())
+    assert caught.value.is_permanent
+    assert "554" in str(caught.value)
+
+
+def test_email_partial_refusal_still_delivers(smtp_server, caplog):
+    handler, settings = smtp_server
+    handler.refused = {"chief@example.org"}
+    EmailChannel(settings).send(email_delivery())
+    [(_, rcpt_tos, _)] = handler.received
+    assert rcpt_tos == ["desk@example.org", "night@example.org"]
+    assert "'chief@example.org' (550" in caplog.text
+
+
+def test_email_all_refused_is_permanent(smtp_server):
+    handler, settings = smtp_server
+    handler.refused = set(DESK)
+    with pytest.raises(DeliveryError) as caught:
+        EmailChannel(settings).send(email_delivery())
+    assert caught.value.is_permanent
+    assert handler.received == []
+
+
+def test_email_refuses_clear_text_when_starttls_is_missing(smtp_server):
+    handler, settings = smtp_server
+    strict = SmtpSettings(host=settings.host, port=settings.port, starttls=True, timeout_s=5)
+    with pytest.raises(DeliveryError) as caught:
+        EmailChannel(strict).send(email_delivery())
+    assert caught.value.is_permanent
+    assert "STARTTLS" in str(caught.value)
+    assert handler.received == []
+
+
+def test_email_connection_refused_is_retryable():
+    with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as placeholder:
+        port = placeholder.server_address[1]
+    with pytest.raises(DeliveryError) as caught:
+        EmailChannel(SmtpSettings(host="127.0.0.1", port=port, timeout_s=2)).send(email_delivery())
+    assert not caught.value.is_permanent
+
+
+# --- webhook -------------------------------------------------------------------
+
+SECRET = "whsec_" + base64.b64encode(b"a shared secret of 32 bytes.....").decode()
+
+
+def verify_signature(secret: str, headers: Mapping[str, str], body: bytes) -> bool:
+    """What a receiver does (the same steps as docs/webhook.md)."""
+    if secret.startswith("whsec_"):
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+    else:
+        key = secret.encode("utf-8")
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    offered = [item.split(",", 1)[1] for item in headers["webhook-signature"].split()]
+    return any(hmac.compare_digest(expected, signature) for signature in offered)
+
+
+class Receiver(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), ReceiverHandler)
+        self.status = 200
+        self.secret = SECRET
+        self.extra_headers: dict[str, str] = {}
+        self.received: list[tuple[dict[str, str], bytes, bool]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hooks/secret-token"
+
+
+class ReceiverHandler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        is_valid = verify_signature(self.server.secret, headers, body)
+        self.server.received.append((headers, body, is_valid))
+        self.send_response(self.server.status if is_valid else 401)
+        for key, value in self.server.extra_headers.items():
+            self.send_header(key, value)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def webhook_delivery(receiver: Receiver) -> Delivery:
+    spec = ChannelSpec(kind="webhook", webhook_url=receiver.url, webhook_secret=SECRET)
+    return make_delivery(spec)
+
+
+def test_webhook_delivers_signed_json(receiver):
+    WebhookChannel(timeout_s=5, clock=lambda: 1721980800.0).send(webhook_delivery(receiver))
+    [(headers, body, is_valid)] = receiver.received
+    assert is_valid
+    assert body == PAYLOAD.encode("utf-8")
+    assert headers["content-type"] == "application/json"
+    assert headers["webhook-id"] == DELIVERY_ID
+    assert headers["webhook-timestamp"] == "1721980800"
+    assert headers["x-monitor-event"] == "alert"
+    assert headers["user-agent"].startswith("monitor/")
+
+
+def test_webhook_raw_secret_is_used_as_bytes(receiver):
+    receiver.secret = "plain secret"
+    delivery = make_delivery(
+        ChannelSpec(kind="webhook", webhook_url=receiver.url, webhook_secret="plain secret")
+    )
+    WebhookChannel(timeout_s=5).send(delivery)
+    [(headers, body, is_valid)] = receiver.received
+    assert is_valid
+    signed = f"{DELIVERY_ID}.{headers['webhook-timestamp']}.".encode() + body
+    expected = hmac.new(b"plain secret", signed, hashlib.sha256).digest()
+    assert headers["webhook-signature"] == "v1," + base64.b64encode(expected).decode()
+
+
+@pytest.mark.parametrize(
+    ("status", "is_permanent"), [(500, False), (503, False), (408, False), (410, True), (400, True)]
+)
+def test_webhook_status_decides_retry(receiver, status, is_permanent):
+    receiver.status = status
+    with pytest.raises(DeliveryError) as caught:
+        WebhookChannel(timeout_s=5).send(webhook_delivery(receiver))
+    assert caught.value.is_permanent is is_permanent
+    assert "secret-token" not in str(caught.value)
+    if status == 410:
+        assert "gone" in str(caught.value)
+
+
+def test_webhook_429_honours_retry_after(receiver):
+    receiver.status = 429
+    receiver.extra_headers = {"Retry-After": "7"}
+    with pytest.raises(DeliveryError) as caught:
+        WebhookChannel(timeout_s=5).send(webhook_delivery(receiver))
+    assert not caught.value.is_permanent
+    assert caught.value.retry_after_s == 7
+
+
+def test_webhook_unreachable_is_retryable():
+    with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as placeholder:
+        url = f"http://127.0.0.1:{placeholder.server_address[1]}/hook"
+    with pytest.raises(DeliveryError) as caught:
+        WebhookChannel(timeout_s=2).send(make_delivery(ChannelSpec("webhook", webhook_url=url)))
+    assert not caught.value.is_permanent
+
+
+def test_build_channels_by_kind(tmp_path):
+    without_smtp = build_channels(base_dir=tmp_path, smtp=None)
+    assert sorted(without_smtp) == ["folder", "webhook"]
+    with_smtp = build_channels(base_dir=tmp_path, smtp=SmtpSettings(host="127.0.0.1"))
+    assert {kind: channel.kind for kind, channel in with_smtp.items()} == {
+        "email": "email",
+        "folder": "folder",
+        "webhook": "webhook",
+    }
+
+
+def test_long_recipient_list_is_kept_whole():
+    recipients = [f"analyst{number}@example.org" for number in range(30)]
+    delivery = make_delivery(ChannelSpec(kind="email", email_to=tuple(recipients)))
+    message = build_email(delivery, from_addr="m@example.org", to_addrs=recipients, now=NOW)
+    parsed = parse_email(message.as_bytes())
+    assert [address.addr_spec for address in parsed["To"].addresses] == recipients
