@@ -101,3 +101,29 @@ def test_durations():
     assert parse_duration_s("5m") == 300
     assert parse_duration_s("2h") == 7200
     assert parse_duration_s(45) == 45
+
+
+def documented_keys(section: str) -> set[str]:
+    text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return {line.split("`")[1] for line in body.splitlines() if line.startswith("| `")}
+
+
+@pytest.mark.parametrize(
+    ("section", "spec"),
+    [
+        ("Top level", "_ConfigSpec"),
+        ("`feeds[]`", "_FeedSpec"),
+        ("`subscriptions[]`", "_SubscriptionSpec"),
+        ("`smtp`", "_SmtpSpec"),
+        ("`fetch`", "_FetchSpec"),
+        ("`nlp`", "_NlpSpec"),
+        ("`delivery`", "_DeliverySpec"),
+    ],
+)
+def test_every_setting_is_documented_and_every_documented_setting_exists(section, spec):
+    from monitor import config as config_module
+
+    model = getattr(config_module, spec)
+    keys = {field.alias or name for name, field in model.model_fields.items()}
+    assert documented_keys(section) == keys
