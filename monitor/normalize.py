@@ -1,0 +1,318 @@
+"""Turn a parsed feed's raw entries into `Article`s.
+
+Owns the article key, canonical URLs, plain text from HTML, aware UTC dates, the
+language hint and the SimHash fingerprint used to spot near-duplicate copies.
+Pure: no network, no database, no clock (`fetched_at` is passed in).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
+
+from monitor.model import Article, Feed, ParsedFeed, RawEntry
+
+FINGERPRINT_BITS = 64
+_SHINGLE_WORDS = 3
+_KEY_HEX_CHARS = 32
+
+_TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Elements whose content is code or metadata, never article text.
+_SKIPPED_ELEMENTS = frozenset({"script", "style", "template", "noscript"})
+_BLOCK_ELEMENTS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "caption", "dd", "details", "div", "dl",
+        "dt", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+        "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table",
+        "tbody", "thead", "tfoot", "tr", "ul",
+    }
+)  # fmt: skip
+_CELL_ELEMENTS = frozenset({"td", "th"})
+_PARAGRAPH_BREAK = "\n\n"
+_LINE_BREAK = "\n"
+
+# C0/C1 controls (tabs and newlines are whitespace and handled apart), soft hyphens and
+# zero-width characters: all invisible, and all of them split words for the matcher.
+_INVISIBLE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b\ufeff]")
+_WHITESPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+_LANGUAGE_TAG = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)")
+# ISO 639-2 codes some feeds use instead of ISO 639-1.
+_THREE_LETTER_LANGUAGES = {
+    "ara": "ar", "deu": "de", "dut": "nl", "eng": "en", "fra": "fr", "fre": "fr",
+    "ger": "de", "ita": "it", "nld": "nl", "por": "pt", "rus": "ru", "spa": "es",
+}  # fmt: skip
+
+
+# --- text -------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Lower-case `text` and strip accents (NFKD, combining marks dropped).
+
+    The result may differ in length from `text` (ligatures expand), so offsets into
+    folded text do not map back one to one.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
+
+
+def html_to_text(html: str) -> str:
+    """Plain text from an HTML fragment: paragraphs separated by a blank line."""
+    extractor = _TextExtractor()
+    extractor.feed(_INVISIBLE_CHARS.sub("", html))
+    extractor.close()
+    return _tidy_paragraphs("".join(extractor.parts))
+
+
+class _TextExtractor(HTMLParser):
+    """Collects text, turning block boundaries into break markers."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIPPED_ELEMENTS:
+            self._skip_depth += 1
+        self._mark_boundary(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        # A self-closed <script/> has no content to skip.
+        self._mark_boundary(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIPPED_ELEMENTS and self._skip_depth:
+            self._skip_depth -= 1
+        self._mark_boundary(tag)
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip_depth:
+            # Source newlines are layout, not text: only tags make breaks.
+            self.parts.append(_WHITESPACE.sub(" ", data))
+
+    def _mark_boundary(self, tag: str) -> None:
+        if tag == "br":
+            self.parts.append(_LINE_BREAK)
+        elif tag in _BLOCK_ELEMENTS:
+            self.parts.append(_PARAGRAPH_BREAK)
+        elif tag in _CELL_ELEMENTS:
+            self.parts.append(" ")
+
+
+def _tidy_paragraphs(marked_text: str) -> str:
+    paragraphs = []
+    for block in re.split(r"\n{2,}", marked_text):
+        lines = (" ".join(line.split()) for line in block.split(_LINE_BREAK))
+        paragraph = _LINE_BREAK.join(line for line in lines if line)
+        if paragraph:
+            paragraphs.append(paragraph)
+    return _PARAGRAPH_BREAK.join(paragraphs)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _truncate(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    cut = text[: max_chars - 1]
+    # Cut at the last word boundary unless that throws most of the text away.
+    boundary = cut.rfind(" ")
+    if boundary > max_chars // 2:
+        cut = cut[:boundary]
+    return cut.rstrip() + "…"
+
+
+# --- URLs -------------------------------------------------------------------
+
+
+def canonical_url(url: str) -> str:
+    """The canonical form of `url`: one spelling per page, tracking parameters removed."""
+    stripped = url.strip()
+    try:
+        parts = urlsplit(stripped)
+    except ValueError:
+        return stripped
+    if not parts.scheme or not parts.netloc:
+        return urlunsplit(parts._replace(fragment=""))
+    scheme = parts.scheme.lower()
+    path = parts.path or "/"
+    query = _strip_tracking(parts.query)
+    return urlunsplit((scheme, _canonical_netloc(parts, scheme), path, query, ""))
+
+
+def _canonical_netloc(parts: SplitResult, scheme: str) -> str:
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: keep what was written
+        return parts.netloc.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6 literal: urlsplit removed the brackets
+        host = f"[{host}]"
+    userinfo, _, _ = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc += f":{port}"
+    return netloc
+
+
+def _strip_tracking(query: str) -> str:
+    # Work on the raw pairs so kept parameters stay byte for byte as published.
+    kept = [pair for pair in query.split("&") if pair and not _is_tracking(pair)]
+    return "&".join(kept)
+
+
+def _is_tracking(pair: str) -> bool:
+    name = unquote_plus(pair.split("=", 1)[0]).lower()
+    return name.startswith("utm_") or name in _TRACKING_PARAMS
+
+
+def _article_url(link: str | None) -> str | None:
+    if not link:
+        return None
+    url = canonical_url(link)
+    # Atom ids can stand in as links ("urn:uuid:..."): only web pages are article URLs.
+    if urlsplit(url).scheme not in _DEFAULT_PORTS:
+        return None
+    return url
+
+
+# --- fingerprints -----------------------------------------------------------
+
+
+def content_fingerprint(text: str) -> int:
+    """64-bit SimHash of the word 3-shingles of folded `text`; 0 for text without words."""
+    words = _WORD.findall(fold(text))
+    if not words:
+        return 0
+    shingles = [
+        " ".join(words[start : start + _SHINGLE_WORDS])
+        for start in range(max(1, len(words) - _SHINGLE_WORDS + 1))
+    ]
+    bit_strings = [format(_shingle_hash(shingle), f"0{FINGERPRINT_BITS}b") for shingle in shingles]
+    fingerprint = 0
+    # zip(*) walks the bit columns in C; a bit is set when most shingles set it.
+    for column in zip(*bit_strings, strict=True):
+        fingerprint = (fingerprint << 1) | (2 * column.count("1") > len(shingles))
+    return fingerprint
+
+
+def _shingle_hash(shingle: str) -> int:
+    # A keyed-free stable hash: Python's hash() changes between runs.
+    digest = hashlib.blake2b(shingle.encode("utf-8"), digest_size=FINGERPRINT_BITS // 8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def hamming_distance(a: int, b: int) -> int:
+    """How many bits differ between two fingerprints."""
+    return (a ^ b).bit_count()
+
+
+# --- articles ---------------------------------------------------------------
+
+
+def normalize_entries(
+    parsed: ParsedFeed,
+    feed: Feed,
+    fetched_at: datetime,
+    *,
+    max_entries: int = 200,
+    max_title_chars: int = 500,
+) -> list[Article]:
+    """The feed's articles, newest first, at most `max_entries`, one per key."""
+    fetched_at = _as_utc(fetched_at)
+    articles: dict[str, Article] = {}
+    for entry in parsed.entries:
+        article = _normalize_entry(entry, parsed, feed, fetched_at, max_title_chars)
+        if article is not None and article.key not in articles:
+            articles[article.key] = article
+    newest_first = sorted(articles.values(), key=lambda article: article.published_at, reverse=True)
+    return newest_first[:max_entries]
+
+
+def _normalize_entry(
+    entry: RawEntry, parsed: ParsedFeed, feed: Feed, fetched_at: datetime, max_title_chars: int
+) -> Article | None:
+    title = _truncate(_one_line(html_to_text(entry.title)), max_title_chars)
+    summary = html_to_text(entry.summary_html)
+    body = html_to_text(entry.content_html)
+    if body == summary:  # feedparser copies content into summary when a feed has no summary
+        body = ""
+    url = _article_url(entry.link)
+    if not (title or url or summary or body):
+        return None
+    guid = entry.guid.strip() if entry.guid and entry.guid.strip() else None
+    content_hash = hashlib.sha256(fold("\n".join((title, summary, body))).encode()).hexdigest()
+    return Article(
+        key=_article_key(feed.id, guid, url, content_hash),
+        feed_id=feed.id,
+        url=url,
+        guid=guid,
+        title=title,
+        summary=summary,
+        body=body,
+        published_at=_published_at(entry.published_at, fetched_at),
+        fetched_at=fetched_at,
+        language=_first_language((entry.language, parsed.language, feed.language)),
+        content_hash=content_hash,
+        fingerprint=content_fingerprint(f"{title} {summary} {body}"),
+    )
+
+
+def _article_key(feed_id: str, guid: str | None, url: str | None, content_hash: str) -> str:
+    # guids are only unique within a feed; a canonical URL names the page everywhere.
+    if guid is not None:
+        return "g:" + _sha256_hex(f"{feed_id}\0{guid}")[:_KEY_HEX_CHARS]
+    if url is not None:
+        return "u:" + _sha256_hex(url)[:_KEY_HEX_CHARS]
+    return "c:" + content_hash[:_KEY_HEX_CHARS]
+
+
+def _sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # A naive datetime here came from a UTC source (feedparser's struct_time).
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _published_at(published: datetime | None, fetched_at: datetime) -> datetime:
+    if published is None:
+        return fetched_at
+    # A date in the future is a publisher's clock or time-zone error: it would pin the
+    # article to the top of every digest, so it counts as "just now".
+    return min(_as_utc(published), fetched_at)
+
+
+def _first_language(candidates: Iterable[str | None]) -> str | None:
+    for candidate in candidates:
+        code = _language_code(candidate)
+        if code is not None:
+            return code
+    return None
+
+
+def _language_code(tag: str | None) -> str | None:
+    """'fr-FR' -> 'fr'; None when `tag` is not a recognisable language tag."""
+    if not tag:
+        return None
+    found = _LANGUAGE_TAG.match(tag)
+    if found is None:
+        return None
+    code = found.group(1).lower()
+    if len(code) == 2:
+        return code
+    return _THREE_LETTER_LANGUAGES.get(code)

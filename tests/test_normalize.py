@@ -1,0 +1,323 @@
+"""normalize.py: URLs, text, dates, keys and near-duplicate fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from monitor.model import Article, Feed, FetchResult, ParsedFeed, RawEntry
+from monitor.normalize import (
+    canonical_url,
+    content_fingerprint,
+    fold,
+    hamming_distance,
+    html_to_text,
+    normalize_entries,
+)
+from monitor.parse import parse_feed
+
+SEED = Path("/work/shared/seeds/000_1cc6efedb35eb3c5.txt")
+FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+FETCHED_AT = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
+FEED = Feed(id="quotidien", url="https://news.example.org/feed", language="fr")
+
+
+def entry(**fields: object) -> RawEntry:
+    defaults: dict[str, object] = {
+        "guid": None,
+        "link": "https://news.example.org/a",
+        "title": "Titre",
+        "summary_html": "",
+        "content_html": "",
+        "published_at": None,
+    }
+    return RawEntry(**{**defaults, **fields})  # type: ignore[arg-type]
+
+
+def feed_of(*entries: RawEntry, language: str | None = None) -> ParsedFeed:
+    return ParsedFeed(title="Quotidien", link=None, language=language, entries=entries)
+
+
+def normalize_one(raw: RawEntry, feed: Feed = FEED, language: str | None = None) -> Article:
+    (article,) = normalize_entries(feed_of(raw, language=language), feed, FETCHED_AT)
+    return article
+
+
+# --- canonical URLs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("HTTPS://News.Example.ORG/Path/Page", "https://news.example.org/Path/Page"),
+        ("https://news.example.org:443/a", "https://news.example.org/a"),
+        ("http://news.example.org:80/a", "http://news.example.org/a"),
+        ("http://news.example.org:8080/a", "http://news.example.org:8080/a"),
+        ("https://news.example.org", "https://news.example.org/"),
+        ("https://news.example.org/a#comments", "https://news.example.org/a"),
+        (
+            "https://news.example.org/a?utm_source=rss&id=7&UTM_Medium=x&fbclid=abc&page=2",
+            "https://news.example.org/a?id=7&page=2",
+        ),
+        (
+            "https://news.example.org/a?gclid=1&mc_cid=2&mc_eid=3&ref=home",
+            "https://news.example.org/a",
+        ),
+        (
+            "https://news.example.org/a?q=caf%C3%A9+cr%C3%A8me&b=1",
+            "https://news.example.org/a?q=caf%C3%A9+cr%C3%A8me&b=1",
+        ),
+        (
+            "https://news.example.org/a?referrer=x&utm=1",
+            "https://news.example.org/a?referrer=x&utm=1",
+        ),
+        ("  https://news.example.org/a  ", "https://news.example.org/a"),
+        ("https://[2001:DB8::1]:443/a", "https://[2001:db8::1]/a"),
+        ("/relative/path#x", "/relative/path"),
+    ],
+)
+def test_canonical_url(url: str, canonical: str) -> None:
+    assert canonical_url(url) == canonical
+
+
+# --- text ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p>Un</p><p>Deux</p>", "Un\n\nDeux"),
+        ("<p>Caf&eacute; &amp; cr&#232;me&nbsp;!</p>", "Café & crème !"),
+        ("<div>ligne<br>suivante</div>", "ligne\nsuivante"),
+        ("<p>mots\n   sur\tplusieurs\n lignes</p>", "mots sur plusieurs lignes"),
+        (
+            "<p>avant</p><script>var x = '<p>';</script><style>p {}</style><p>après</p>",
+            "avant\n\naprès",
+        ),
+        ("<ul><li>un</li><li>deux</li></ul>", "un\n\ndeux"),
+        ("<b>gras</b> et <i>italique</i>", "gras et italique"),
+        ("nul\x00 et\x07 contrôle\u200b", "nul et contrôle"),
+        ("<h2>Titre</h2>texte nu", "Titre\n\ntexte nu"),
+        ("", ""),
+        ("texte sans balise", "texte sans balise"),
+    ],
+)
+def test_html_to_text(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+def test_fold_lowercases_and_strips_accents() -> None:
+    assert fold("Sécurité À Besançon, ŒUVRE ﬁnale") == "securite a besancon, œuvre finale"
+
+
+# --- articles --------------------------------------------------------------------
+
+
+def test_article_fields_from_a_real_feed() -> None:
+    result = FetchResult(
+        feed_id="quotidien",
+        url="https://news.example.org/feed",
+        status=200,
+        body=(FEEDS / "rss2.xml").read_bytes(),
+        headers=(("Content-Type", "application/rss+xml"),),
+        fetched_at=FETCHED_AT,
+    )
+
+    articles = normalize_entries(parse_feed(result), FEED, FETCHED_AT)
+
+    jo = next(article for article in articles if article.guid == "quotidien-4711")
+    assert jo.url == "https://news.example.org/2024/jo-securite"
+    assert jo.title == "Sécurité des JO 2024 : Rabat & Paris coopèrent – l’accord"
+    assert jo.summary == "Les deux pays renforcent leur coopération."
+    assert jo.body == (
+        "Les services de renseignement DGST et DGSI ont signé un accord.\n\nDeuxième paragraphe."
+    )
+    assert jo.published_at == datetime(2024, 3, 8, 17, 30, tzinfo=UTC)
+    assert jo.fetched_at == FETCHED_AT
+    assert jo.language == "fr"
+    assert jo.feed_id == "quotidien"
+    expected_hash = hashlib.sha256(
+        fold(f"{jo.title}\n{jo.summary}\n{jo.body}").encode()
+    ).hexdigest()
+    assert jo.content_hash == expected_hash
+    assert jo.fingerprint == content_fingerprint(f"{jo.title} {jo.summary} {jo.body}")
+    english = next(article for article in articles if article.title == "English item")
+    assert english.language == "en"
+
+
+def test_html_title_is_cleaned_and_bounded() -> None:
+    article = normalize_one(entry(title="Ministers meet in <em>Rabat</em>\n  today"))
+    assert article.title == "Ministers meet in Rabat today"
+
+    long_title = normalize_entries(
+        feed_of(entry(title="mot " * 200)), FEED, FETCHED_AT, max_title_chars=50
+    )[0].title
+    assert len(long_title) <= 50
+    assert long_title.endswith("mot…")
+
+
+def test_body_is_empty_when_it_repeats_the_summary() -> None:
+    article = normalize_one(entry(summary_html="<p>Texte</p>", content_html="<p>Texte</p>"))
+
+    assert article.summary == "Texte"
+    assert article.body == ""
+
+
+def test_non_web_links_are_not_urls() -> None:
+    assert normalize_one(entry(guid="urn:x", link="urn:x")).url is None
+
+
+# --- dates -----------------------------------------------------------------------
+
+
+def test_missing_date_is_fetch_time() -> None:
+    assert normalize_one(entry(published_at=None)).published_at == FETCHED_AT
+
+
+def test_future_date_is_clamped_to_fetch_time() -> None:
+    tomorrow = FETCHED_AT + timedelta(days=1)
+
+    assert normalize_one(entry(published_at=tomorrow)).published_at == FETCHED_AT
+
+
+def test_dates_become_aware_utc() -> None:
+    paris = timezone(timedelta(hours=1))
+    article = normalize_one(entry(published_at=datetime(2024, 3, 9, 10, 0, tzinfo=paris)))
+
+    assert article.published_at == datetime(2024, 3, 9, 9, 0, tzinfo=UTC)
+    assert article.published_at.utcoffset() == timedelta(0)
+    naive = normalize_one(entry(published_at=datetime(2024, 3, 9, 10, 0)))
+    assert naive.published_at == datetime(2024, 3, 9, 10, 0, tzinfo=UTC)
+
+
+# --- keys, language, selection --------------------------------------------------------
+
+
+def test_guid_key_is_stable_and_scoped_by_feed() -> None:
+    raw = entry(guid="4711")
+    first = normalize_one(raw)
+    again = normalize_one(replace(raw, title="Titre corrigé", link="https://news.example.org/b"))
+    other_feed = normalize_one(raw, replace(FEED, id="autre"))
+
+    assert first.key == again.key
+    assert first.key.startswith("g:")
+    assert len(first.key) == 2 + 32
+    assert other_feed.key != first.key
+
+
+def test_link_key_uses_the_canonical_url_across_feeds() -> None:
+    tracked = normalize_one(entry(link="https://NEWS.example.org/a?utm_source=x#top"))
+    plain = normalize_one(entry(link="https://news.example.org/a"), replace(FEED, id="autre"))
+
+    assert tracked.key == plain.key
+    assert tracked.key.startswith("u:")
+
+
+def test_content_key_when_no_guid_and_no_link() -> None:
+    article = normalize_one(entry(link=None, summary_html="Du texte."))
+
+    assert article.key == "c:" + article.content_hash[:32]
+    assert article.url is None
+
+
+@pytest.mark.parametrize(
+    ("entry_language", "feed_language", "configured", "expected"),
+    [
+        ("fr-FR", "en", "de", "fr"),
+        (None, "EN-us", "de", "en"),
+        (None, None, "de", "de"),
+        ("fre", None, None, "fr"),
+        ("not a language", None, "fr", "fr"),
+        (None, None, None, None),
+    ],
+)
+def test_language_hint(
+    entry_language: str | None,
+    feed_language: str | None,
+    configured: str | None,
+    expected: str | None,
+) -> None:
+    feed = replace(FEED, language=configured)
+
+    article = normalize_one(entry(language=entry_language), feed, language=feed_language)
+
+    assert article.language == expected
+
+
+def test_entries_without_title_link_or_text_are_skipped() -> None:
+    empty = entry(title="  ", link=None, summary_html="<p> </p>")
+
+    assert normalize_entries(feed_of(empty), FEED, FETCHED_AT) == []
+
+
+def test_only_the_newest_entries_are_kept_once_each() -> None:
+    entries = [
+        entry(guid=str(day), published_at=datetime(2024, 3, day, tzinfo=UTC)) for day in range(1, 8)
+    ]
+    duplicate = entry(guid="7", published_at=datetime(2024, 3, 7, tzinfo=UTC))
+
+    articles = normalize_entries(feed_of(*entries, duplicate), FEED, FETCHED_AT, max_entries=3)
+
+    assert [article.guid for article in articles] == ["7", "6", "5"]
+
+
+# --- near-duplicates -----------------------------------------------------------------
+
+
+def _seed_article() -> tuple[str, str]:
+    title, _, body = SEED.read_text(encoding="utf-8").strip().partition("\n")
+    return title, body
+
+
+def test_republished_copy_is_a_near_duplicate() -> None:
+    title, body = _seed_article()
+    sentence = (
+        "Nouvelle occasion de marquer le début du réchauffement des relations "
+        "franco-marocaines après les tensions liées notamment au Sahara et à la question des visas."
+    )
+    assert sentence in body
+    copy_title = "Le réchauffement des relations entre la France et le Maroc se confirme"
+    copy_body = body.replace(
+        sentence,
+        "C'est une nouvelle étape dans le rapprochement entre les deux capitales, "
+        "après des mois de brouille autour du Sahara et des visas.",
+    )
+
+    original = content_fingerprint(f"{title} {body}")
+    copy = content_fingerprint(f"{copy_title} {copy_body}")
+
+    assert hamming_distance(original, copy) <= 10
+
+
+def test_different_article_on_the_same_topic_is_far() -> None:
+    title, body = _seed_article()
+    other = (
+        "JO 2024 : la France renforce sa coopération sécuritaire avec ses partenaires européens. "
+        "À quelques mois des Jeux olympiques de Paris, le ministère de l'Intérieur a annoncé un "
+        "renforcement de la coopération avec les services de police européens. Des policiers "
+        "venus d'Espagne, d'Allemagne et d'Italie participeront à la sécurisation des sites "
+        "olympiques. Le préfet de police a précisé que plus de quarante-cinq mille agents "
+        "seraient mobilisés chaque jour pendant la cérémonie d'ouverture sur la Seine. Les "
+        "services de renseignement surveillent de près les menaces terroristes, tandis que la "
+        "direction générale de la sécurité intérieure multiplie les échanges avec ses homologues "
+        "étrangers, dont le Maroc."
+    )
+
+    distance = hamming_distance(content_fingerprint(f"{title} {body}"), content_fingerprint(other))
+
+    assert distance > 20
+
+
+def test_fingerprint_ignores_case_accents_and_markup_spacing() -> None:
+    assert content_fingerprint("Sécurité  des JO") == content_fingerprint("securite des jo")
+    assert content_fingerprint("") == 0
+    assert 0 < content_fingerprint("un mot") < 2**64
+
+
+def test_hamming_distance() -> None:
+    assert hamming_distance(0b1011, 0b0001) == 2
+    assert hamming_distance(2**64 - 1, 0) == 64
