@@ -63,6 +63,7 @@ class EntryView:
     snippet: tuple[SnippetPart, ...]
     why: str
     score: float
+    also_in: tuple[str, ...] = ()  # other outlets that carried the same story
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,7 @@ def _entry_view(entry: DigestEntry, match: Match, zone: tzinfo) -> EntryView:
         snippet=highlight_snippet(article, match.hits),
         why=explain_match(match),
         score=round(match.score, 3),
+        also_in=tuple(_one_line(outlet) for outlet in entry.also_in),
     )
 
 
@@ -390,6 +392,7 @@ def _payload_article(entry: DigestEntry) -> dict[str, object]:
         "title": article.title,
         "url": article.url,
         "source": _source(entry),
+        "also_in": list(entry.also_in),
         "published_at": _iso_utc(article.published_at),
         "rules": [_payload_rule(match) for match in _ordered_matches(entry.matches)],
     }
@@ -513,7 +516,7 @@ def _sample_digest(kind: str) -> Digest:
         kind=kind,
         created_at=moment,
         timezone="Europe/Paris",
-        entries=(DigestEntry(article, (match,), "Sample feed"),),
+        entries=(DigestEntry(article, (match,), "Sample feed", also_in=("Other feed",)),),
         title="Sample",
         feed_problems=("sample-feed: server error (503 status code)",),
     )
