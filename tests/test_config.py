@@ -77,7 +77,8 @@ def test_password_file_is_read_relative_to_the_config(tmp_path):
             "set 'schedule' (a cron digest), 'immediate', or both",
         ),
         (
-            "subscriptions:\n  - id: s\n    immediate: high\n    to: {folder: out, email: [a@b.c]}\n",
+            "subscriptions:\n  - id: s\n    immediate: high\n"
+            "    to: {folder: out, email: [a@b.c]}\n",
             "exactly one of folder, email, webhook",
         ),
         ("feeds:\n  - {id: a, url: a.xml}\n  - {id: a, url: b.xml}\n", "feed id 'a' is used twice"),
