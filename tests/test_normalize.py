@@ -20,7 +20,7 @@ from monitor.normalize import (
 )
 from monitor.parse import parse_feed
 
-SEED = Path("/work/shared/seeds/000_1cc6efedb35eb3c5.txt")
+SEED = Path(__file__).resolve().parent.parent / "seeds" / "raw" / "000_1cc6efedb35eb3c5.txt"
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 FETCHED_AT = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 FEED = Feed(id="quotidien", url="https://news.example.org/feed", language="fr")

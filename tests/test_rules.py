@@ -1,0 +1,306 @@
+"""The rule language: what loads, what it compiles to, and every error a user can see."""
+
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import RuleError, RuleSetError
+from monitor.model import ActorRef, Clause, Priority, Term
+from monitor.rules import (
+    ACTOR_KEYS,
+    ACTOR_TYPES,
+    ITEM_KEYS,
+    MATCH_KEYS,
+    RULE_KEYS,
+    load_rules,
+    rule_errors,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+SHIPPED = Path(__file__).parent.parent / "rules"
+
+ACTORS = """\
+actors:
+  - id: hammouchi
+    name: Abdellatif Hammouchi
+    type: person
+    aliases: [Hammouchi]
+"""
+
+
+def write_rules(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def only_error(folder: Path) -> RuleError:
+    errors = rule_errors(folder)
+    assert len(errors) == 1, [str(error) for error in errors]
+    return errors[0]
+
+
+def test_shipped_rules_load():
+    rules = load_rules(SHIPPED)
+    assert [rule.id for rule in rules.rules] == ["jo2024-security", "morocco-france-security"]
+    assert {actor.id for actor in rules.actors} == {
+        "hammouchi",
+        "dgsn-dgst",
+        "lerner",
+        "dgsi",
+        "veaux",
+    }
+    hammouchi = rules.actor("hammouchi")
+    assert hammouchi is not None
+    assert hammouchi.kind == "person"
+    assert "عبد اللطيف الحموشي" in hammouchi.aliases
+    jo = rules.rule("jo2024-security")
+    assert jo is not None
+    assert jo.priority is Priority.HIGH
+    assert jo.near == "sentence"
+    assert jo.languages == ("fr", "en")
+    assert jo.source == f"{SHIPPED / 'jo2024-security.yaml'}:4"
+
+
+def test_compiles_every_key():
+    rules = load_rules(FIXTURES / "valid")
+    rule = rules.rule("everything")
+    assert rule is not None
+    assert rule.priority is Priority.LOW
+    assert rule.languages == ("fr", "en")
+    assert rule.sources == ("seed-fr",)
+    assert rule.tags == ("demo",)
+    assert rule.fields == ("title", "body")
+    assert rule.near == 12
+    assert rule.source == f"{FIXTURES / 'valid' / 'everything.yaml'}:2"
+    assert rule.clause == Clause(
+        "all",
+        (
+            Clause(
+                "all",
+                (
+                    Clause("any", (Term("sécurité"), Term("JO", is_exact=True))),
+                    ActorRef("hammouchi"),
+                ),
+            ),
+            Clause("any", (ActorRef("dgsn-dgst"),)),
+            Clause("none", (Term("billetterie"), Clause("all", (Term("ticket"), Term("price"))))),
+        ),
+    )
+
+
+def test_defaults_and_dotfiles_skipped():
+    rules = load_rules(FIXTURES / "valid")
+    assert [rule.id for rule in rules.rules] == ["everything", "none-only"]
+    none_only = rules.rule("none-only")
+    assert none_only is not None
+    assert none_only.priority is Priority.NORMAL
+    assert none_only.fields == ("title", "summary", "body")
+    assert none_only.clause == Clause("all", (Clause("none", (Term("football"),)),))
+
+
+def test_load_rules_lists_every_error_at_once():
+    folder = FIXTURES / "broken"
+    with pytest.raises(RuleSetError) as caught:
+        load_rules(folder)
+    found = {(Path(e.path or "").name, e.line, e.key) for e in caught.value.errors}
+    assert found == {
+        ("actors.yaml", 5, "type"),
+        ("actors.yaml", 10, "alias"),
+        ("bad-actor.yaml", 4, "match.actors.any[0]"),
+        ("duplicate2.yaml", 1, "id"),
+        ("syntax.yaml", 5, None),
+        ("typo.yaml", 4, "priorty"),
+    }
+    assert [str(e) for e in caught.value.errors] == str(caught.value).split("\n")
+
+
+def test_error_message_reads_like_file_line_rule_key():
+    errors = rule_errors(FIXTURES / "broken")
+    typo = next(e for e in errors if e.key == "priorty")
+    assert str(typo) == (
+        f"{FIXTURES / 'broken' / 'typo.yaml'}:4: rule 'jo2024-security': key 'priorty': "
+        "unknown key (did you mean 'priority'?)"
+    )
+    assert typo.rule_id == "jo2024-security"
+    duplicate = next(e for e in errors if e.key == "id")
+    assert "duplicate rule id, already defined at" in duplicate.problem
+    assert "duplicate.yaml:2" in duplicate.problem
+    actor = next(e for e in errors if e.key == "match.actors.any[0]")
+    assert actor.problem == (
+        "undefined actor 'hamouchi' (declare it in actors.yaml) (did you mean 'hammouchi'?)"
+    )
+
+
+RULE_HEAD = "id: r\nname: R\n"
+
+ERROR_CASES = [
+    # (file text, line, key, message fragment)
+    ("id: r\nname: R\nmatch:\n  any: [a\n", 5, None, "invalid yaml"),
+    ("id: r\nid: s\nname: R\nmatch: {any: [a]}\n", 2, None, 'duplicate key "id"'),
+    ("", 1, None, "expected a rule mapping with id, name and match, got nothing"),
+    ("- a\n- b\n", 1, None, "got a list"),
+    ("name: R\nmatch: {any: [a]}\n", 1, None, "missing key 'id'"),
+    ("id: r\nmatch: {any: [a]}\n", 1, None, "missing key 'name'"),
+    (RULE_HEAD, 1, None, "missing key 'match'"),
+    ("id: 'bad id!'\nname: R\nmatch: {any: [a]}\n", 1, "id", "invalid id 'bad id!'"),
+    ("id: r\nname: [R]\nmatch: {any: [a]}\n", 2, "name", "expected a non-empty string"),
+    (
+        RULE_HEAD + "priority: urgent\nmatch: {any: [a]}\n",
+        3,
+        "priority",
+        "unknown priority 'urgent'",
+    ),
+    (RULE_HEAD + "priority: 3\nmatch: {any: [a]}\n", 3, "priority", "got a number"),
+    (RULE_HEAD + "languages: {fr: 1}\nmatch: {any: [a]}\n", 3, "languages", "list of strings"),
+    (RULE_HEAD + "fields: [title, bdy]\nmatch: {any: [a]}\n", 3, "fields", "did you mean 'body'"),
+    (RULE_HEAD + "match: [a, b]\n", 3, "match", "expected a mapping, got a list"),
+    (RULE_HEAD + "match: {}\n", 3, "match", "empty match"),
+    (RULE_HEAD + "match:\n  any: []\n", 4, "match.any", "empty clause"),
+    (RULE_HEAD + "match:\n  any: sécurité\n", 4, "match.any", "expected a list, got a string"),
+    (RULE_HEAD + "match:\n  all:\n    - any: []\n", 5, "match.all[0].any", "empty clause"),
+    (RULE_HEAD + "match:\n  any:\n    - a\n    - '--'\n", 6, "match.any[1]", "has no words"),
+    (RULE_HEAD + "match:\n  any:\n    - {exat: JO}\n", 5, "match.any[0].exat", "'exact'"),
+    (RULE_HEAD + "match:\n  any:\n    - {exact: 2}\n", 5, "match.any[0].exact", "a number"),
+    (RULE_HEAD + "match:\n  any:\n    - {actor: nobody}\n", 5, "match.any[0].actor", "undefined"),
+    (RULE_HEAD + "match:\n  any: [a]\n  near: paragraph\n", 5, "match.near", "'sentence'"),
+    (RULE_HEAD + "match:\n  any: [a]\n  near: 0\n", 5, "match.near", "a number of words"),
+    (RULE_HEAD + "match:\n  any: [a]\n  nier: 3\n", 5, "match.nier", "did you mean 'near'"),
+    (RULE_HEAD + "match:\n  actors: hammouchi\n", 4, "match.actors", "expected a mapping"),
+    (RULE_HEAD + "match:\n  actors: {every: [hammouchi]}\n", 4, "match.actors.every", "unknown"),
+    (RULE_HEAD + "match:\n  any: [!!python/object:os.system x]\n", 4, "match.any[0]", "tagged"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "fragment"), ERROR_CASES)
+def test_rule_error_kinds(tmp_path, text, line, key, fragment):
+    folder = write_rules(tmp_path / "rules", {"actors.yaml": ACTORS, "r.yaml": text})
+    error = only_error(folder)
+    assert error.path == str(folder / "r.yaml")
+    assert (error.line, error.key) == (line, key), str(error)
+    assert fragment in error.problem
+    assert str(error).startswith(f"{folder / 'r.yaml'}:{line}: ")
+
+
+def test_shorthand_lists_and_numbers_are_accepted(tmp_path):
+    folder = write_rules(
+        tmp_path / "rules",
+        {
+            "actors.yaml": ACTORS,
+            "r.yaml": RULE_HEAD + "languages: fr\nmatch:\n  actors: [hammouchi]\n  any: [2024]\n",
+        },
+    )
+    rule = load_rules(folder).rules[0]
+    assert rule.languages == ("fr",)
+    assert rule.clause == Clause(
+        "all", (Clause("any", (ActorRef("hammouchi"),)), Clause("any", (Term("2024"),)))
+    )
+
+
+ACTOR_ERROR_CASES = [
+    ("actors: []\nextra: 1\n", 2, "extra", "unknown key"),
+    ("people: []\n", 1, None, "expected 'actors:'"),
+    ("actors:\n  - just-a-name\n", 2, None, "expected an actor mapping"),
+    (
+        "actors:\n  - {id: a, name: A, type: person}\n  - {id: a, name: B, type: org}\n",
+        3,
+        "id",
+        "duplicate actor id 'a'",
+    ),
+    ("actors:\n  - {id: a, name: A, type: thing}\n", 2, "type", "unknown actor type 'thing'"),
+    ("actors:\n  - {id: a, type: org}\n", 2, None, "missing key 'name'"),
+    ("actors:\n  - {id: a, name: A, type: org, aliases: ['…']}\n", 2, "aliases", "has no words"),
+    ("actors:\n  - {id: a, name: A, type: org, nick: [x]}\n", 2, "nick", "expected one of"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "fragment"), ACTOR_ERROR_CASES)
+def test_actor_error_kinds(tmp_path, text, line, key, fragment):
+    folder = write_rules(tmp_path / "rules", {"actors.yaml": text})
+    error = only_error(folder)
+    assert error.path == str(folder / "actors.yaml")
+    assert (error.line, error.key) == (line, key), str(error)
+    assert fragment in error.problem
+
+
+def test_file_over_one_mebibyte_is_refused(tmp_path):
+    padding = "# " + "x" * 1000 + "\n"
+    big = RULE_HEAD + "match: {any: [a]}\n" + padding * 1100
+    folder = write_rules(tmp_path / "rules", {"big.yaml": big})
+    error = only_error(folder)
+    assert error.line is None
+    assert "file too large" in error.problem
+
+
+def test_non_utf8_file(tmp_path):
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "latin1.yaml").write_bytes("id: r\nname: sécurité\n".encode("latin-1"))
+    assert "not utf-8" in only_error(folder).problem
+
+
+def test_missing_folder(tmp_path):
+    error = only_error(tmp_path / "nowhere")
+    assert str(error) == f"{tmp_path / 'nowhere'}: rules folder not found"
+
+
+def test_errors_in_actors_do_not_cascade_into_rules(tmp_path):
+    actors = "actors:\n  - {id: hammouchi, name: A, type: persn}\n"
+    rule = RULE_HEAD + "match:\n  actors: {any: [hammouchi]}\n"
+    folder = write_rules(tmp_path / "rules", {"actors.yaml": actors, "r.yaml": rule})
+    error = only_error(folder)
+    assert error.key == "type"
+
+
+def test_relative_folder_gives_relative_paths(tmp_path, monkeypatch):
+    write_rules(tmp_path / "rules", {"x.yaml": RULE_HEAD + "priorty: high\nmatch: {any: [a]}\n"})
+    monkeypatch.chdir(tmp_path)
+    error = only_error(Path("rules"))
+    assert str(error) == (
+        "rules/x.yaml:3: rule 'r': key 'priorty': unknown key (did you mean 'priority'?)"
+    )
+
+
+def test_docs_describe_every_key():
+    docs = (Path(__file__).parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    for key in (*RULE_KEYS, *MATCH_KEYS, *ACTOR_KEYS, *ITEM_KEYS, *ACTOR_TYPES):
+        assert f"`{key}" in docs or f"`{{{key}:" in docs, key
+
+
+def test_docs_first_rule_is_valid(tmp_path):
+    docs = (Path(__file__).parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    first_rule = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    folder = write_rules(tmp_path / "rules", {"jo.yaml": first_rule})
+    assert load_rules(folder).rules[0].id == "jo2024-security"
+
+
+MORE_ERROR_CASES = [
+    (RULE_HEAD + "match:\n  any: [a]\n  near: true\n", 5, "match.near", "got true/false"),
+    (RULE_HEAD + "match:\n  actors: {any: []}\n", 4, "match.actors.any", "non-empty list"),
+    (RULE_HEAD + "match:\n  actors: {any: [3]}\n", 4, "match.actors.any[0]", "got a number"),
+    (RULE_HEAD + "match:\n  any: [{actor: [x]}]\n", 4, "match.any[0].actor", "got a list"),
+    ("id: r\nname: R\nmatch: {any: [a]}\nbad: \x07\n", 4, None, "invalid yaml"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "fragment"), MORE_ERROR_CASES)
+def test_more_rule_error_kinds(tmp_path, text, line, key, fragment):
+    folder = write_rules(tmp_path / "rules", {"actors.yaml": ACTORS, "r.yaml": text})
+    error = only_error(folder)
+    assert (error.line, error.key) == (line, key), str(error)
+    assert fragment in error.problem
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "fragment"),
+    [
+        ("# nothing yet\n", None, None, "empty file"),
+        ("actors:\n  - {id: 'a b', name: A, type: org}\n", 2, "id", "invalid id 'a b'"),
+    ],
+)
+def test_more_actor_error_kinds(tmp_path, text, line, key, fragment):
+    folder = write_rules(tmp_path / "rules", {"actors.yaml": text})
+    error = only_error(folder)
+    assert (error.line, error.key) == (line, key), str(error)
+    assert fragment in error.problem
