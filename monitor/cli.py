@@ -1,0 +1,184 @@
+"""The `monitor` command: argument parsing, messages and exit codes.
+
+Exit codes: 0 ok, 1 invalid input (config, rules, templates), 2 usage,
+3 a runtime failure (store unusable, unexpected error). Messages go to stderr
+and name the file and line when the user can fix something.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError, MonitorError, RuleSetError
+from monitor.logs import configure_logging
+from monitor.model import Annotations, Article, RuleSet
+from monitor.rules import load_rules, rule_errors
+from monitor.service import Service, utc_now
+from monitor.status import collect_status, format_status
+from monitor.wiring import build_parts, template_errors
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    configure_logging(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        json_lines=getattr(args, "log_format", "kv") == "json",
+    )
+    try:
+        code: int = args.handler(args)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_INVALID
+    except RuleSetError as exc:
+        for error in exc.errors:
+            _error(str(error))
+        return EXIT_INVALID
+    except MonitorError as exc:
+        _error(str(exc))
+        return EXIT_RUNTIME
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor", description="Press-monitoring alert daemon: feeds in, explained alerts out."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon (or one pass with --once)")
+    _add_config(run)
+    run.add_argument("--once", action="store_true", help="poll every feed once, deliver, exit")
+    run.add_argument("--log-format", choices=("kv", "json"), default="kv")
+    run.add_argument("-v", "--verbose", action="store_true", help="log every article")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check", help="validate config, rules and templates")
+    _add_config(check)
+    check.set_defaults(handler=_check)
+
+    status = commands.add_parser("status", help="feeds' health, subscriptions, outbox")
+    _add_config(status)
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.set_defaults(handler=_status)
+
+    return parser
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("config.yaml"),
+        help="configuration file (default: ./config.yaml)",
+    )
+
+
+def _error(message: str) -> None:
+    print(f"monitor: {message}", file=sys.stderr)
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, RuleSet]:
+    config = load_config(args.config)
+    return config, load_rules(config.rules_dir)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config, rules = _load(args)
+    problems = template_errors(config)
+    if problems:
+        for problem in problems:
+            _error(problem)
+        return EXIT_INVALID
+    return asyncio.run(_run_async(config, rules, once=args.once))
+
+
+async def _run_async(config: Config, rules: RuleSet, *, once: bool) -> int:
+    service = Service(config, rules)
+    try:
+        if once:
+            report = await service.run_once()
+            _print_once_summary(config, report.polls, report.delivered.enqueued)
+        else:
+            await service.run_forever()
+    finally:
+        await service.close()
+    return EXIT_OK
+
+
+def _print_once_summary(config: Config, polls: Sequence[object], enqueued: list[str]) -> None:
+    for poll in polls:
+        fields = asdict(poll)  # type: ignore[call-overload]  # PollReport is a dataclass
+        error = f" ({fields['error']})" if fields["error"] else ""
+        print(f"feed {fields['feed_id']}: {fields['status']}, {fields['new_articles']} new{error}")
+    folders = sorted(
+        {
+            str(config.base_dir / channel.folder)
+            for subscription in config.subscriptions
+            for channel in subscription.channels
+            if channel.kind == "folder" and channel.folder
+        }
+    )
+    where = f" (folder output in {', '.join(folders)})" if folders else ""
+    print(f"deliveries: {len(enqueued)} new{where}")
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    errors = rule_errors(config.rules_dir)
+    for error in errors:
+        _error(str(error))
+    problems = template_errors(config)
+    for problem in problems:
+        _error(problem)
+    if errors or problems:
+        return EXIT_INVALID
+    rules = load_rules(config.rules_dir)
+    print(
+        f"ok: {len(config.feeds)} feeds, {len(config.subscriptions)} subscriptions, "
+        f"{len(rules.rules)} rules, {len(rules.actors)} actors"
+    )
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    config, rules = _load(args)
+    parts = build_parts(config, rules, annotator=_NoAnnotator())
+    try:
+        report = collect_status(config, parts.pipeline, parts.store, utc_now())
+    finally:
+        parts.store.close()
+        asyncio.run(parts.fetcher.aclose())
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False, default=_json_default))
+    else:
+        print(format_status(report))
+    return EXIT_OK
+
+
+class _NoAnnotator:
+    """Status never analyses text, so it never loads the language model."""
+
+    def annotate(self, articles: Sequence[Article]) -> list[Annotations]:
+        raise AssertionError("status does not annotate")
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

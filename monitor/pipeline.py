@@ -1,0 +1,378 @@
+"""The only place the stages meet.
+
+`poll(feed)` runs fetch → parse → normalize → store → nlp → match → store, and
+`deliver_due(now)` runs schedule → render → outbox. Collaborators are passed
+in; this module holds no clients of its own and reads no configuration file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from monitor.errors import FetchError, MonitorError, ParseError
+from monitor.logs import log_event
+from monitor.match import CompiledRules, compile_rules, evaluate
+from monitor.model import (
+    Annotations,
+    Article,
+    Delivery,
+    Digest,
+    DigestEntry,
+    Feed,
+    FeedState,
+    FetchResult,
+    Match,
+    Message,
+    Priority,
+    RuleSet,
+    Subscription,
+)
+from monitor.normalize import normalize_entries
+from monitor.outbox import FlushReport, Outbox
+from monitor.parse import parse_feed
+from monitor.schedule import is_digest_due, is_poll_due, next_poll_at, parse_cron
+from monitor.store import Store
+
+FAILING_STREAK = 3
+_log = logging.getLogger("monitor.pipeline")
+
+
+class FeedFetcher(Protocol):
+    async def fetch(self, feed: Feed, state: FeedState | None, now: datetime) -> FetchResult: ...
+
+
+class ArticleAnnotator(Protocol):
+    def annotate(self, articles: Sequence[Article]) -> list[Annotations]: ...
+
+
+class DigestRenderer(Protocol):
+    def render(self, digest: Digest) -> Message: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    feed_id: str
+    status: str  # "new" | "unchanged" | "failed" | "skipped"
+    new_articles: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class DeliverReport:
+    enqueued: list[str] = field(default_factory=list)
+    flushed: FlushReport = field(default_factory=FlushReport)
+
+
+class Pipeline:
+    """Wires the stages together; every collaborator is given, none is created here."""
+
+    def __init__(
+        self,
+        *,
+        feeds: Sequence[Feed],
+        subscriptions: Sequence[Subscription],
+        fetcher: FeedFetcher,
+        store: Store,
+        annotator: ArticleAnnotator,
+        rules: RuleSet,
+        renderer: DigestRenderer,
+        outbox: Outbox,
+        max_entries: int = 200,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.feeds = tuple(feeds)
+        self.subscriptions = tuple(subscriptions)
+        self._fetcher = fetcher
+        self._store = store
+        self._annotator = annotator
+        self._renderer = renderer
+        self._outbox = outbox
+        self._max_entries = max_entries
+        self._rng = rng or random.Random()
+        self._match_lock = asyncio.Lock()
+        self.rules = rules
+        self._compiled: CompiledRules = compile_rules(rules)
+
+    def use_rules(self, rules: RuleSet) -> None:
+        """Swap in a validated rule set; takes effect for articles matched from now on."""
+        compiled = compile_rules(rules)
+        self.rules, self._compiled = rules, compiled
+
+    # --- ingest ------------------------------------------------------------------
+
+    async def poll_due(self, now: datetime, *, force: bool = False) -> list[PollReport]:
+        """Poll every feed that is due (all of them with `force`), concurrently."""
+        states = {state.feed_id: state for state in self._store.feed_states()}
+        due = [
+            feed
+            for feed in self.feeds
+            if force or is_poll_due(_next_poll(states.get(feed.id)), now)
+        ]
+        return list(await asyncio.gather(*(self.poll(feed, now) for feed in due)))
+
+    async def poll(self, feed: Feed, now: datetime) -> PollReport:
+        """Fetch one feed, keep its new articles, match them. Never raises for a bad feed."""
+        state = self._store.feed_state(feed.id) or FeedState(feed_id=feed.id)
+        try:
+            result = await self._fetcher.fetch(feed, state, now)
+            body_sha256 = hashlib.sha256(result.body).hexdigest() if result.is_modified else None
+            unchanged = not result.is_modified or body_sha256 == state.body_sha256
+            articles = [] if unchanged else self._read_articles(result, feed, now)
+        except (FetchError, ParseError) as exc:
+            return self._record_failure(feed, state, exc, now)
+        added = self._store.add_articles(articles, now)
+        self._store.save_feed_state(
+            FeedState(
+                feed_id=feed.id,
+                etag=result.etag or state.etag,
+                last_modified=result.last_modified or state.last_modified,
+                body_sha256=body_sha256 or state.body_sha256,
+                last_polled_at=now,
+                last_success_at=now,
+                error_streak=0,
+                next_poll_at=next_poll_at(feed, now, rng=self._rng),
+            )
+        )
+        log_event(
+            _log,
+            logging.INFO,
+            "feed.polled",
+            feed_id=feed.id,
+            status=result.status,
+            outcome="unchanged" if unchanged else "changed",
+            entries=len(articles),
+            new_articles=len(added),
+        )
+        await self.match_pending(now)
+        return PollReport(feed.id, "unchanged" if unchanged else "new", new_articles=len(added))
+
+    def _read_articles(self, result: FetchResult, feed: Feed, now: datetime) -> list[Article]:
+        parsed = parse_feed(result)
+        return normalize_entries(parsed, feed, now, max_entries=self._max_entries)
+
+    def _record_failure(
+        self, feed: Feed, state: FeedState, exc: FetchError | ParseError, now: datetime
+    ) -> PollReport:
+        streak = state.error_streak + 1
+        retry_after_s = exc.retry_after_s if isinstance(exc, FetchError) else None
+        upcoming = next_poll_at(
+            feed, now, error_streak=streak, retry_after_s=retry_after_s, rng=self._rng
+        )
+        self._store.save_feed_state(
+            FeedState(
+                feed_id=feed.id,
+                etag=state.etag,
+                last_modified=state.last_modified,
+                body_sha256=state.body_sha256,
+                last_polled_at=now,
+                last_success_at=state.last_success_at,
+                last_error=str(exc),
+                last_error_at=now,
+                error_streak=streak,
+                next_poll_at=upcoming,
+            )
+        )
+        log_event(
+            _log,
+            logging.WARNING,
+            "feed.failed",
+            feed_id=feed.id,
+            error=str(exc),
+            error_streak=streak,
+            next_poll_at=upcoming.isoformat(),
+        )
+        return PollReport(feed.id, "failed", error=str(exc))
+
+    async def match_pending(self, now: datetime) -> int:
+        """Annotate and match every stored article not matched yet; return the match count."""
+        async with self._match_lock:
+            total = 0
+            while articles := self._store.unmatched_articles():
+                # spaCy is CPU-bound: keep it off the event loop that polls feeds.
+                notes = await asyncio.to_thread(self._annotator.annotate, articles)
+                compiled = self._compiled
+                matches = [
+                    match
+                    for article, note in zip(articles, notes, strict=True)
+                    for match in evaluate(article, note, compiled)
+                ]
+                self._store.save_matches([article.key for article in articles], matches, now)
+                for match in matches:
+                    log_event(
+                        _log,
+                        logging.INFO,
+                        "article.matched",
+                        rule_id=match.rule_id,
+                        article_key=match.article_key,
+                        score=match.score,
+                    )
+                total += len(matches)
+            return total
+
+    # --- delivery -------------------------------------------------------------------
+
+    def deliver_due(self, now: datetime) -> DeliverReport:
+        """Enqueue what each subscription is owed now, then flush the outbox."""
+        report = DeliverReport()
+        for subscription in self.subscriptions:
+            try:
+                report.enqueued += self._enqueue_for(subscription, now)
+            except MonitorError as exc:
+                log_event(
+                    _log,
+                    logging.ERROR,
+                    "subscription.failed",
+                    subscription_id=subscription.id,
+                    error=str(exc),
+                )
+        report.flushed = self._outbox.flush(now)
+        return report
+
+    def _enqueue_for(self, subscription: Subscription, now: datetime) -> list[str]:
+        enqueued: list[str] = []
+        if subscription.immediate is not None:
+            enqueued += self._enqueue_digest(subscription, "immediate", subscription.immediate, now)
+        if subscription.schedule is not None:
+            cron = parse_cron(subscription.schedule, subscription.timezone)
+            last_run_at = self._store.last_digest_at(subscription.id)
+            if last_run_at is None:
+                self._store.set_last_digest_at(subscription.id, now)
+            elif is_digest_due(cron, last_run_at, now):
+                enqueued += self._enqueue_digest(subscription, "digest", Priority.LOW, now)
+        return enqueued
+
+    def build_digest(
+        self, subscription: Subscription, kind: str, min_priority: Priority, now: datetime
+    ) -> Digest:
+        """What `subscription` would receive now: undelivered matches, one entry per story."""
+        found = self._store.undelivered(
+            subscription.id,
+            self.rule_ids_for(subscription),
+            min_priority=min_priority,
+            limit=subscription.max_items * 4,
+        )
+        entries = self._collapse_stories(found)[: subscription.max_items]
+        return Digest(
+            subscription_id=subscription.id,
+            kind=kind,
+            created_at=now,
+            timezone=subscription.timezone,
+            entries=tuple(entries),
+            title=subscription.title or subscription.id,
+            feed_problems=tuple(self.feed_problems()) if kind == "digest" else (),
+        )
+
+    def _enqueue_digest(
+        self, subscription: Subscription, kind: str, min_priority: Priority, now: datetime
+    ) -> list[str]:
+        digest = self.build_digest(subscription, kind, min_priority, now)
+        is_empty = not digest.entries
+        if is_empty and (kind == "immediate" or not subscription.send_empty):
+            if kind == "digest":
+                self._store.set_last_digest_at(subscription.id, now)
+            return []
+        message = self._renderer.render(digest)
+        keys = tuple(sorted(entry.article.key for entry in digest.entries))
+        deliveries = [
+            Delivery(
+                id=_delivery_id(subscription.id, kind, position, keys, now if is_empty else None),
+                subscription_id=subscription.id,
+                channel=channel,
+                message=message,
+                article_keys=keys,
+                created_at=now,
+            )
+            for position, channel in enumerate(subscription.channels)
+        ]
+        stories = {entry.article.story_id or entry.article.key for entry in digest.entries}
+        self._store.enqueue(deliveries, stories, digest_run_at=now if kind == "digest" else None)
+        for delivery in deliveries:
+            log_event(
+                _log,
+                logging.INFO,
+                "delivery.enqueued",
+                delivery_id=delivery.id,
+                subscription_id=subscription.id,
+                channel=delivery.channel.kind,
+                kind=kind,
+                articles=len(keys),
+            )
+        return [delivery.id for delivery in deliveries]
+
+    def rule_ids_for(self, subscription: Subscription) -> set[str]:
+        """Resolve a subscription's rule ids, tags and '*' against the current rules."""
+        wanted = set(subscription.rules)
+        return {
+            rule.id
+            for rule in self.rules.rules
+            if "*" in wanted or rule.id in wanted or wanted.intersection(rule.tags)
+        }
+
+    def _collapse_stories(self, found: list[tuple[Article, list[Match]]]) -> list[DigestEntry]:
+        titles = {feed.id: feed.title or feed.id for feed in self.feeds}
+        by_story: dict[str, list[tuple[Article, list[Match]]]] = {}
+        for article, matches in found:
+            by_story.setdefault(article.story_id or article.key, []).append((article, matches))
+        entries: list[DigestEntry] = []
+        for copies in by_story.values():
+            # The earliest copy leads; later copies are listed as "also in".
+            copies.sort(key=lambda pair: pair[0].published_at)
+            lead, matches = copies[0]
+            others = sorted({titles.get(a.feed_id, a.feed_id) for a, _ in copies[1:]})
+            entries.append(
+                DigestEntry(
+                    article=lead,
+                    matches=tuple(sorted(matches, key=_match_order)),
+                    feed_title=titles.get(lead.feed_id, lead.feed_id),
+                    also_in=tuple(others),
+                )
+            )
+        entries.sort(
+            key=lambda entry: (
+                _match_order(entry.matches[0]),
+                -entry.article.published_at.timestamp(),
+            )
+        )
+        return entries
+
+    def feed_problems(self) -> list[str]:
+        """One line per feed that keeps failing, for the digest's feed-health section."""
+        problems = []
+        for state in self._store.feed_states():
+            if state.error_streak >= FAILING_STREAK:
+                since = state.last_success_at.isoformat() if state.last_success_at else "never"
+                problems.append(
+                    f"feed '{state.feed_id}': {state.error_streak} failed polls in a row "
+                    f"(last success: {since}); last error: {state.last_error}"
+                )
+        return problems
+
+
+def _next_poll(state: FeedState | None) -> datetime | None:
+    return state.next_poll_at if state else None
+
+
+def _match_order(match: Match) -> tuple[int, float]:
+    return (-int(match.priority), -match.score)
+
+
+def _delivery_id(
+    subscription_id: str,
+    kind: str,
+    channel_position: int,
+    article_keys: tuple[str, ...],
+    empty_run_at: datetime | None,
+) -> str:
+    # The same subscription, channel and article set always give the same id, so a
+    # retried or re-enqueued delivery is recognised by the store and by receivers.
+    parts = [subscription_id, kind, str(channel_position), *article_keys]
+    if empty_run_at is not None:
+        parts.append(empty_run_at.isoformat())
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

@@ -1,0 +1,91 @@
+"""Build a ready `Pipeline` and its collaborators from a validated `Config`.
+
+This is the composition root: the one place that chooses concrete stages
+(httpx fetcher, spaCy annotator, Jinja2 renderer, channels, SQLite store).
+It starts nothing and schedules nothing; the service does that.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from monitor.channels import build_channels
+from monitor.channels.email import SmtpSettings
+from monitor.config import Config
+from monitor.fetch import Fetcher
+from monitor.model import RuleSet
+from monitor.nlp import Annotator
+from monitor.outbox import Outbox
+from monitor.pipeline import ArticleAnnotator, Pipeline
+from monitor.render import Renderer
+from monitor.store import Store
+
+
+@dataclass(slots=True)
+class Parts:
+    """The pipeline and the collaborators whose lifetime the caller manages."""
+
+    pipeline: Pipeline
+    store: Store
+    fetcher: Fetcher
+    outbox: Outbox
+    renderer: Renderer
+
+
+def build_parts(
+    config: Config,
+    rules: RuleSet,
+    *,
+    annotator: ArticleAnnotator | None = None,
+    rng: random.Random | None = None,
+) -> Parts:
+    """Open the store and create every stage; the caller closes `store` and `fetcher`."""
+    store = Store(config.store_path)
+    fetcher = Fetcher(
+        base_dir=config.base_dir,
+        timeout_s=config.fetch.timeout_s,
+        deadline_s=config.fetch.deadline_s,
+        max_body_bytes=config.fetch.max_body_bytes,
+        max_redirects=config.fetch.max_redirects,
+    )
+    channels = build_channels(base_dir=config.base_dir, smtp=_smtp_settings(config))
+    outbox = Outbox(
+        store, channels, config.subscriptions, retry_delays_s=config.retry_delays_s, rng=rng
+    )
+    renderer = Renderer(config.templates_dir)
+    pipeline = Pipeline(
+        feeds=config.feeds,
+        subscriptions=config.subscriptions,
+        fetcher=fetcher,
+        store=store,
+        annotator=annotator
+        or Annotator(max_chars=config.nlp_max_chars, batch_size=config.nlp_batch_size),
+        rules=rules,
+        renderer=renderer,
+        outbox=outbox,
+        max_entries=config.fetch.max_entries,
+        rng=rng,
+    )
+    return Parts(pipeline=pipeline, store=store, fetcher=fetcher, outbox=outbox, renderer=renderer)
+
+
+def _smtp_settings(config: Config) -> SmtpSettings | None:
+    smtp = config.smtp
+    if smtp is None:
+        return None
+    return SmtpSettings(
+        host=smtp.host,
+        port=smtp.port,
+        starttls=smtp.starttls,
+        tls=smtp.tls,
+        username=smtp.username,
+        password=smtp.password,
+        from_addr=smtp.from_addr,
+        timeout_s=smtp.timeout_s,
+    )
+
+
+def template_errors(config: Config) -> list[str]:
+    """Every template that is missing or does not compile, as 'file:line: problem'."""
+    return Renderer(config.templates_dir).template_errors()
