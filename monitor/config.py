@@ -132,8 +132,15 @@ class _DeliverySpec(_Strict):
     retry_delays: list[str | int] = ["5s", "5m", "30m", "2h", "5h", "10h", "10h"]
 
 
+class _HealthSpec(_Strict):
+    listen: str = Field(default="127.0.0.1:9464", pattern=r"^\[?[0-9A-Za-z.:-]*\]?:\d{1,5}$")
+
+
 class _ConfigSpec(_Strict):
     store: str = "var/monitor.db"
+    retention: str | int = "90d"
+    stop_budget: str | int = "20s"
+    health: _HealthSpec | None = _HealthSpec()
     rules: str = "rules"
     templates: str = "templates"
     feeds: list[_FeedSpec] = []
@@ -185,6 +192,9 @@ class Config:
     nlp_batch_size: int
     deliver_every_s: float
     retry_delays_s: tuple[float, ...]
+    retention_s: float
+    stop_budget_s: float
+    health_listen: tuple[str, int] | None  # host, port; None when the endpoint is off
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -306,7 +316,15 @@ def _build(spec: _ConfigSpec, path: Path, data: Any, shown: str) -> Config:
         nlp_batch_size=spec.nlp.batch_size,
         deliver_every_s=parse_duration_s(spec.delivery.check_every),
         retry_delays_s=tuple(parse_duration_s(delay) for delay in spec.delivery.retry_delays),
+        retention_s=parse_duration_s(spec.retention),
+        stop_budget_s=parse_duration_s(spec.stop_budget),
+        health_listen=_listen_address(spec.health.listen) if spec.health else None,
     )
+
+
+def _listen_address(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _resolve(base_dir: Path, value: str) -> Path:

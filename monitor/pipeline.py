@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from typing import Protocol
 from monitor.errors import FetchError, MonitorError, ParseError
 from monitor.logs import log_event
 from monitor.match import CompiledRules, compile_rules, evaluate
+from monitor.metrics import Metrics
 from monitor.model import (
     Annotations,
     Article,
@@ -86,6 +88,7 @@ class Pipeline:
         outbox: Outbox,
         max_entries: int = 200,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.feeds = tuple(feeds)
         self.subscriptions = tuple(subscriptions)
@@ -96,9 +99,24 @@ class Pipeline:
         self._outbox = outbox
         self._max_entries = max_entries
         self._rng = rng or random.Random()
+        self.metrics = metrics or Metrics()
         self._match_lock = asyncio.Lock()
         self.rules = rules
         self._compiled: CompiledRules = compile_rules(rules)
+
+    def reconfigure(
+        self,
+        *,
+        feeds: Sequence[Feed],
+        subscriptions: Sequence[Subscription],
+        renderer: DigestRenderer,
+        outbox: Outbox,
+    ) -> None:
+        """Swap in a reloaded configuration's feeds, subscriptions, templates and channels."""
+        self.feeds = tuple(feeds)
+        self.subscriptions = tuple(subscriptions)
+        self._renderer = renderer
+        self._outbox = outbox
 
     def use_rules(self, rules: RuleSet) -> None:
         """Swap in a validated rule set; takes effect for articles matched from now on."""
@@ -120,8 +138,12 @@ class Pipeline:
     async def poll(self, feed: Feed, now: datetime) -> PollReport:
         """Fetch one feed, keep its new articles, match them. Never raises for a bad feed."""
         state = self._store.feed_state(feed.id) or FeedState(feed_id=feed.id)
+        started = time.perf_counter()
         try:
-            result = await self._fetcher.fetch(feed, state, now)
+            try:
+                result = await self._fetcher.fetch(feed, state, now)
+            finally:
+                self.metrics.fetch_seconds.observe(time.perf_counter() - started)
             body_sha256 = hashlib.sha256(result.body).hexdigest() if result.is_modified else None
             unchanged = not result.is_modified or body_sha256 == state.body_sha256
             articles = [] if unchanged else self._read_articles(result, feed, now)
@@ -150,6 +172,10 @@ class Pipeline:
             entries=len(articles),
             new_articles=len(added),
         )
+        self.metrics.polls.labels(outcome="unchanged" if unchanged else "changed").inc()
+        self.metrics.articles.inc(len(added))
+        self.metrics.feed_error_streak.labels(feed_id=feed.id).set(0)
+        self.metrics.last_poll.set(now.timestamp())
         await self.match_pending(now)
         return PollReport(feed.id, "unchanged" if unchanged else "new", new_articles=len(added))
 
@@ -188,6 +214,8 @@ class Pipeline:
             error_streak=streak,
             next_poll_at=upcoming.isoformat(),
         )
+        self.metrics.polls.labels(outcome="failed").inc()
+        self.metrics.feed_error_streak.labels(feed_id=feed.id).set(streak)
         return PollReport(feed.id, "failed", error=str(exc))
 
     async def match_pending(self, now: datetime) -> int:
@@ -205,6 +233,7 @@ class Pipeline:
                 ]
                 self._store.save_matches([article.key for article in articles], matches, now)
                 for match in matches:
+                    self.metrics.matches.labels(rule_id=match.rule_id).inc()
                     log_event(
                         _log,
                         logging.INFO,

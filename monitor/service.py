@@ -1,8 +1,8 @@
-"""The daemon: APScheduler jobs that call the pipeline, rule hot-reload, signals.
+"""The daemon: APScheduler jobs that call the pipeline, reloads, signals, health.
 
-It owns the event loop and the lifetime of the store and the HTTP client. Every
-job catches what it does not expect, logs it with a traceback and carries on:
-one broken feed or one failing subscription never stops the others.
+It owns the event loop and the lifetime of the store, the HTTP client and the
+health endpoint. Every job catches what it does not expect, logs it with a
+traceback and carries on: one broken feed or subscription never stops the rest.
 """
 
 from __future__ import annotations
@@ -13,22 +13,26 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Config
-from monitor.errors import RuleSetError
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError, MonitorError, RuleSetError
+from monitor.health import HealthServer
+from monitor.lock import StoreLock
 from monitor.logs import log_event
+from monitor.metrics import CONTENT_TYPE, Metrics
 from monitor.model import Feed, RuleSet
 from monitor.pipeline import DeliverReport, PollReport
+from monitor.reload import RulesWatch, rules_snapshot
 from monitor.rules import load_rules
 from monitor.schedule import is_poll_due
-from monitor.wiring import Parts, build_parts
+from monitor.wiring import Parts, build_outbox, build_parts, build_renderer
 
 RULES_CHECK_EVERY_S = 2.0
-STOP_BUDGET_S = 20.0
+RETENTION_EVERY_S = 6 * 3600.0
 _log = logging.getLogger("monitor.service")
 
 
@@ -36,27 +40,6 @@ _log = logging.getLogger("monitor.service")
 class RunOnceReport:
     polls: list[PollReport] = field(default_factory=list)
     delivered: DeliverReport = field(default_factory=DeliverReport)
-
-
-@dataclass(slots=True)
-class RulesWatch:
-    """What the rules folder looked like when the running rules were loaded."""
-
-    snapshot: tuple[tuple[str, int, int], ...] = ()
-    last_error: str | None = None
-    loaded_at: datetime | None = None
-
-
-def rules_snapshot(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and modification times of the rule files: cheap change detection."""
-    entries = []
-    for path in sorted(folder.glob("*.y*ml")):
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        entries.append((path.name, stat.st_size, stat.st_mtime_ns))
-    return tuple(entries)
 
 
 def utc_now() -> datetime:
@@ -68,21 +51,42 @@ class Service:
 
     def __init__(self, config: Config, rules: RuleSet, *, parts: Parts | None = None) -> None:
         self.config = config
-        self.parts = parts or build_parts(config, rules)
+        self._lock = StoreLock(config.store_path)
+        self._lock.acquire()
+        try:
+            self.metrics = Metrics()
+            self.parts = parts or build_parts(config, rules, metrics=self.metrics)
+            problem = self.parts.store.quick_check()
+        except BaseException:
+            self._lock.release()
+            raise
+        if problem is not None:
+            self.parts.store.close()
+            self._lock.release()
+            raise MonitorError(
+                f"store: '{config.store_path}' failed its integrity check ({problem}); "
+                "restore it from a backup, the daemon will not overwrite it"
+            )
         self.pipeline = self.parts.pipeline
         self.rules_watch = RulesWatch(rules_snapshot(config.rules_dir), None, utc_now())
+        self.metrics.rules_loaded.set(len(rules.rules))
+        self.metrics.last_reload.set(utc_now().timestamp())
         self._stop = asyncio.Event()
+        self._scheduler: AsyncIOScheduler | None = None
+        self._health: HealthServer | None = None
 
     async def close(self) -> None:
+        if self._health is not None:
+            await self._health.close()
         await self.parts.fetcher.aclose()
         self.parts.store.close()
+        self._lock.release()
 
     # --- one pass ------------------------------------------------------------------
 
     async def run_once(self) -> RunOnceReport:
         """Poll every feed once, match, deliver what is due."""
-        now = utc_now()
-        polls = await self.pipeline.poll_due(now, force=True)
+        polls = await self.pipeline.poll_due(utc_now(), force=True)
         await self.pipeline.match_pending(utc_now())
         delivered = self.pipeline.deliver_due(utc_now())
         return RunOnceReport(polls=polls, delivered=delivered)
@@ -90,37 +94,20 @@ class Service:
     # --- the daemon ----------------------------------------------------------------
 
     async def run_forever(self) -> None:
-        """Schedule the jobs and run until SIGTERM or SIGINT; SIGHUP reloads the rules."""
+        """Schedule the jobs and run until SIGTERM or SIGINT; SIGHUP reloads everything."""
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
+        await self._start_health()
         scheduler = AsyncIOScheduler(timezone=UTC, event_loop=loop)
+        self._scheduler = scheduler
         start = utc_now()
         for feed in self.config.feeds:
-            scheduler.add_job(
-                self._guarded(f"poll:{feed.id}", self._make_poll(feed)),
-                IntervalTrigger(seconds=feed.poll_every_s, jitter=min(30, feed.poll_every_s // 10)),
-                id=f"poll:{feed.id}",
-                next_run_time=start,
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
-            )
-        scheduler.add_job(
-            self._guarded("deliver", self._deliver),
-            IntervalTrigger(seconds=self.config.deliver_every_s),
-            id="deliver",
-            next_run_time=start + timedelta(seconds=1),
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            self._guarded("rules", self.reload_rules_if_changed),
-            IntervalTrigger(seconds=RULES_CHECK_EVERY_S),
-            id="rules",
-            max_instances=1,
-            coalesce=True,
-        )
+            self._schedule_feed(feed, start)
+        self._add_job("deliver", self._deliver, self.config.deliver_every_s, start)
+        self._add_job("rules", self.reload_rules_if_changed, RULES_CHECK_EVERY_S, start)
+        self._add_job("retention", self._purge_old_articles, RETENTION_EVERY_S, start)
         scheduler.start()
+        health = self._health.address if self._health else None
         log_event(
             _log,
             logging.INFO,
@@ -129,6 +116,7 @@ class Service:
             subscriptions=len(self.config.subscriptions),
             rules=len(self.pipeline.rules.rules),
             store=str(self.config.store_path),
+            health_url=f"http://{health[0]}:{health[1]}/healthz" if health else None,
         )
         await self._stop.wait()
         scheduler.shutdown(wait=False)
@@ -137,6 +125,32 @@ class Service:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _schedule_feed(self, feed: Feed, start: datetime) -> None:
+        assert self._scheduler is not None
+        self._scheduler.add_job(
+            self._guarded(f"poll:{feed.id}", self._make_poll(feed)),
+            IntervalTrigger(seconds=feed.poll_every_s, jitter=min(30, feed.poll_every_s // 10)),
+            id=f"poll:{feed.id}",
+            next_run_time=start,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+
+    def _add_job(
+        self, name: str, job: Callable[[], Awaitable[None]], every_s: float, start: datetime
+    ) -> None:
+        assert self._scheduler is not None
+        self._scheduler.add_job(
+            self._guarded(name, job),
+            IntervalTrigger(seconds=every_s),
+            id=name,
+            next_run_time=start + timedelta(seconds=1),
+            max_instances=1,
+            coalesce=True,
+        )
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         def on_stop() -> None:
@@ -148,14 +162,14 @@ class Service:
 
         loop.add_signal_handler(signal.SIGTERM, on_stop)
         loop.add_signal_handler(signal.SIGINT, on_stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload_now()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload_all()))
 
     async def _drain(self) -> None:
         """Give in-flight jobs a bounded time to finish; what is cut off is retried on restart."""
         current = asyncio.current_task()
         others = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
         if others:
-            await asyncio.wait(others, timeout=STOP_BUDGET_S)
+            await asyncio.wait(others, timeout=self.config.stop_budget_s)
 
     def _make_poll(self, feed: Feed) -> Callable[[], Awaitable[None]]:
         async def poll() -> None:
@@ -176,6 +190,12 @@ class Service:
     async def _deliver(self) -> None:
         self.pipeline.deliver_due(utc_now())
 
+    async def _purge_old_articles(self) -> None:
+        cutoff = utc_now() - timedelta(seconds=self.config.retention_s)
+        purged = self.parts.store.purge_before(cutoff)
+        if purged:
+            log_event(_log, logging.INFO, "store.purged", articles=purged, before=cutoff)
+
     def _guarded(
         self, name: str, job: Callable[[], Awaitable[None]]
     ) -> Callable[[], Awaitable[None]]:
@@ -184,26 +204,106 @@ class Service:
                 return
             try:
                 await job()
+            except MonitorError as exc:
+                log_event(_log, logging.ERROR, "job.failed", job=name, error=str(exc))
             except Exception:
                 _log.exception("job.crashed", extra={"event_fields": {"job": name}})
 
         return run
 
-    # --- rules -----------------------------------------------------------------------
+    # --- health ----------------------------------------------------------------------
+
+    async def _start_health(self) -> None:
+        if self.config.health_listen is None:
+            return
+        host, port = self.config.health_listen
+        server = HealthServer(host=host, port=port, health=self.health, metrics=self._exposition)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise MonitorError(
+                f"health: cannot listen on {host}:{port} ({exc.strerror}); "
+                "change health.listen in the config or set it to null"
+            ) from exc
+        self._health = server
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Scheduler alive, age of the last successful poll, store writable."""
+        now = utc_now()
+        successes = [s.last_success_at for s in self.parts.store.feed_states() if s.last_success_at]
+        last_poll_age_s = (now - max(successes)).total_seconds() if successes else None
+        is_scheduler_alive = self._scheduler is not None and self._scheduler.running
+        is_store_writable = self.parts.store.is_writable()
+        slowest_s = max((feed.poll_every_s for feed in self.config.feeds), default=0) * 3
+        is_polling = last_poll_age_s is None or last_poll_age_s <= max(slowest_s, 60)
+        is_healthy = is_scheduler_alive and is_store_writable and is_polling
+        return is_healthy, {
+            "status": "ok" if is_healthy else "failing",
+            "scheduler_alive": is_scheduler_alive,
+            "store_writable": is_store_writable,
+            "last_poll_age_s": last_poll_age_s,
+            "rules": len(self.pipeline.rules.rules),
+            "rules_error": self.rules_watch.last_error,
+        }
+
+    def _exposition(self) -> tuple[bytes, str]:
+        self.metrics.set_delivery_counts(self.parts.store.delivery_counts())
+        return self.metrics.exposition(), CONTENT_TYPE
+
+    # --- reloads -----------------------------------------------------------------------
 
     async def reload_rules_if_changed(self) -> None:
         snapshot = rules_snapshot(self.config.rules_dir)
         if snapshot != self.rules_watch.snapshot:
-            self._reload_rules(snapshot)
+            self.rules_watch.snapshot = snapshot
+            rules = self._load_rules_or_keep()
+            if rules is not None:
+                self._use_rules(rules)
 
-    async def _reload_now(self) -> None:
-        self._reload_rules(rules_snapshot(self.config.rules_dir))
-
-    def _reload_rules(self, snapshot: tuple[tuple[str, int, int], ...]) -> None:
-        """Validate the whole folder, then swap; on any error keep the running rules."""
-        self.rules_watch.snapshot = snapshot
+    async def reload_all(self) -> None:
+        """SIGHUP: validate config, rules and templates together, then swap; else keep all."""
         try:
-            rules = load_rules(self.config.rules_dir)
+            config = load_config(self.config.path)
+        except ConfigError as exc:
+            log_event(_log, logging.ERROR, "config.rejected", error=str(exc))
+            return
+        problems = build_renderer(config).template_errors()
+        if problems:
+            log_event(_log, logging.ERROR, "templates.rejected", error="; ".join(problems))
+            return
+        self.rules_watch.snapshot = rules_snapshot(config.rules_dir)
+        rules = self._load_rules_or_keep(config)
+        if rules is None:
+            return
+        self._apply_config(config)
+        self._use_rules(rules)
+        log_event(_log, logging.INFO, "config.reloaded", feeds=len(config.feeds))
+
+    def _apply_config(self, config: Config) -> None:
+        if config.store_path != self.config.store_path:
+            log_event(_log, logging.WARNING, "config.restart_needed", setting="store")
+        old_feeds = {feed.id: feed for feed in self.config.feeds}
+        self.pipeline.reconfigure(
+            feeds=config.feeds,
+            subscriptions=config.subscriptions,
+            renderer=build_renderer(config),
+            outbox=build_outbox(config, self.parts.store),
+        )
+        self.config = config
+        if self._scheduler is None:
+            return
+        new_ids = {feed.id for feed in config.feeds}
+        for feed_id in old_feeds.keys() - new_ids:
+            self._scheduler.remove_job(f"poll:{feed_id}")
+        for feed in config.feeds:
+            if old_feeds.get(feed.id) != feed:
+                self._schedule_feed(feed, utc_now())
+
+    def _load_rules_or_keep(self, config: Config | None = None) -> RuleSet | None:
+        """Validate the whole rules folder; on any error keep the running rules."""
+        folder = (config or self.config).rules_dir
+        try:
+            return load_rules(folder)
         except RuleSetError as exc:
             self.rules_watch.last_error = str(exc)
             log_event(
@@ -213,8 +313,12 @@ class Service:
                 error=str(exc),
                 kept=len(self.pipeline.rules.rules),
             )
-            return
+            return None
+
+    def _use_rules(self, rules: RuleSet) -> None:
         self.pipeline.use_rules(rules)
         self.rules_watch.last_error = None
         self.rules_watch.loaded_at = utc_now()
+        self.metrics.rules_loaded.set(len(rules.rules))
+        self.metrics.last_reload.set(self.rules_watch.loaded_at.timestamp())
         log_event(_log, logging.INFO, "rules.reloaded", rules=len(rules.rules))

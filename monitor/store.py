@@ -121,14 +121,68 @@ class Store:
                 self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._rollback()
+                # Busy (another writer past busy_timeout) or full disk: the caller's
+                # cycle fails as a whole and is retried on the next one; nothing half-done.
+                raise StoreError(f"store: write to '{self.path}' failed: {exc}") from exc
             except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"store: read from '{self.path}' failed: {exc}") from exc
+
+    # --- health and hygiene ----------------------------------------------------
+
+    def quick_check(self) -> str | None:
+        """None when SQLite's quick_check passes, else the first problem it reports."""
+        rows = self._query("PRAGMA quick_check")
+        first = str(rows[0][0]) if rows else "no answer"
+        return None if first == "ok" else first
+
+    def is_writable(self) -> bool:
+        """Whether a write transaction can start now (for the health endpoint)."""
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """Outbox rows by (channel kind, status)."""
+        rows = self._query(
+            "SELECT json_extract(channel, '$.kind') AS kind, status, COUNT(*) AS n "
+            "FROM deliveries GROUP BY kind, status"
+        )
+        return {(str(row["kind"]), str(row["status"])): int(row["n"]) for row in rows}
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Forget articles stored before `cutoff`, with their matches; return how many.
+
+        The `delivered` rows stay, so a story that comes back after the purge is
+        still not sent twice; articles of a pending delivery are kept.
+        """
+        with self._transaction() as db:
+            doomed = """
+                SELECT key FROM articles WHERE stored_at < ? AND matched_at IS NOT NULL
+                AND NOT EXISTS (
+                    SELECT 1 FROM deliveries d, json_each(d.article_keys) k
+                    WHERE d.status = 'pending' AND k.value = articles.key)
+            """
+            db.execute(f"DELETE FROM matches WHERE article_key IN ({doomed})", (_iso(cutoff),))
+            cursor = db.execute(f"DELETE FROM articles WHERE key IN ({doomed})", (_iso(cutoff),))
+            return cursor.rowcount
 
     # --- feed state ---------------------------------------------------------
 

@@ -14,6 +14,7 @@ from monitor.channels import build_channels
 from monitor.channels.email import SmtpSettings
 from monitor.config import Config
 from monitor.fetch import Fetcher
+from monitor.metrics import Metrics
 from monitor.model import RuleSet
 from monitor.nlp import Annotator
 from monitor.outbox import Outbox
@@ -39,6 +40,7 @@ def build_parts(
     *,
     annotator: ArticleAnnotator | None = None,
     rng: random.Random | None = None,
+    metrics: Metrics | None = None,
 ) -> Parts:
     """Open the store and create every stage; the caller closes `store` and `fetcher`."""
     store = Store(config.store_path)
@@ -49,11 +51,8 @@ def build_parts(
         max_body_bytes=config.fetch.max_body_bytes,
         max_redirects=config.fetch.max_redirects,
     )
-    channels = build_channels(base_dir=config.base_dir, smtp=_smtp_settings(config))
-    outbox = Outbox(
-        store, channels, config.subscriptions, retry_delays_s=config.retry_delays_s, rng=rng
-    )
-    renderer = Renderer(config.templates_dir)
+    outbox = build_outbox(config, store, rng=rng)
+    renderer = build_renderer(config)
     pipeline = Pipeline(
         feeds=config.feeds,
         subscriptions=config.subscriptions,
@@ -66,6 +65,7 @@ def build_parts(
         outbox=outbox,
         max_entries=config.fetch.max_entries,
         rng=rng,
+        metrics=metrics,
     )
     return Parts(pipeline=pipeline, store=store, fetcher=fetcher, outbox=outbox, renderer=renderer)
 
@@ -86,6 +86,18 @@ def _smtp_settings(config: Config) -> SmtpSettings | None:
     )
 
 
+def build_outbox(config: Config, store: Store, *, rng: random.Random | None = None) -> Outbox:
+    """The outbox with one channel per kind, set up from `config`."""
+    channels = build_channels(base_dir=config.base_dir, smtp=_smtp_settings(config))
+    return Outbox(
+        store, channels, config.subscriptions, retry_delays_s=config.retry_delays_s, rng=rng
+    )
+
+
+def build_renderer(config: Config) -> Renderer:
+    return Renderer(config.templates_dir)
+
+
 def template_errors(config: Config) -> list[str]:
     """Every template that is missing or does not compile, as 'file:line: problem'."""
-    return Renderer(config.templates_dir).template_errors()
+    return build_renderer(config).template_errors()

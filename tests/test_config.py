@@ -120,6 +120,7 @@ def documented_keys(section: str) -> set[str]:
         ("`fetch`", "_FetchSpec"),
         ("`nlp`", "_NlpSpec"),
         ("`delivery`", "_DeliverySpec"),
+        ("`health`", "_HealthSpec"),
     ],
 )
 def test_every_setting_is_documented_and_every_documented_setting_exists(section, spec):

@@ -1,0 +1,44 @@
+"""One daemon per store: an advisory lock file next to the SQLite database.
+
+Two daemons on one store would both poll and both deliver; SQLite would keep
+the data consistent, but the work would be done twice. The lock is released by
+the kernel when the process dies, so a crash never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from monitor.errors import StoreError
+
+
+class StoreLock:
+    """An exclusive, non-blocking flock on `<store>.lock`."""
+
+    def __init__(self, store_path: Path) -> None:
+        self.path = store_path.with_name(store_path.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreError(
+                f"store: another monitor (pid {holder}) is already using "
+                f"'{self.path.with_suffix('')}'; stop it first or point --config at another store"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
