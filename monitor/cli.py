@@ -153,7 +153,14 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    config, rules = _load(args)
+    config = load_config(args.config)
+    # Status is most needed when something is broken: broken rules must not hide it.
+    try:
+        rules = load_rules(config.rules_dir)
+    except RuleSetError as exc:
+        for error in exc.errors:
+            _error(str(error))
+        rules = RuleSet(rules=())
     parts = build_parts(config, rules, annotator=_NoAnnotator())
     try:
         report = collect_status(config, parts.pipeline, parts.store, utc_now())

@@ -71,6 +71,8 @@ class Service:
         self.rules_watch = RulesWatch(rules_snapshot(config.rules_dir), None, utc_now())
         self.metrics.rules_loaded.set(len(rules.rules))
         self.metrics.last_reload.set(utc_now().timestamp())
+        self.parts.store.set_note("rules_error", None)
+        self.parts.store.set_note("rules_loaded_at", utc_now().isoformat())
         self._stop = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
         self._health: HealthServer | None = None
@@ -306,6 +308,7 @@ class Service:
             return load_rules(folder)
         except RuleSetError as exc:
             self.rules_watch.last_error = str(exc)
+            self.parts.store.set_note("rules_error", str(exc))
             log_event(
                 _log,
                 logging.ERROR,
@@ -319,6 +322,8 @@ class Service:
         self.pipeline.use_rules(rules)
         self.rules_watch.last_error = None
         self.rules_watch.loaded_at = utc_now()
+        self.parts.store.set_note("rules_error", None)
+        self.parts.store.set_note("rules_loaded_at", self.rules_watch.loaded_at.isoformat())
         self.metrics.rules_loaded.set(len(rules.rules))
         self.metrics.last_reload.set(self.rules_watch.loaded_at.timestamp())
         log_event(_log, logging.INFO, "rules.reloaded", rules=len(rules.rules))

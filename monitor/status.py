@@ -62,7 +62,11 @@ def collect_status(
             "dead": [_delivery_row(delivery) for delivery in dead],
             "sent": len(store.deliveries("sent")),
         },
-        "rules": len(pipeline.rules.rules),
+        "rules": {
+            "count": len(pipeline.rules.rules),
+            "loaded_at": store.notes().get("rules_loaded_at"),
+            "error": store.notes().get("rules_error"),
+        },
     }
 
 
@@ -108,6 +112,11 @@ def format_status(report: dict[str, Any]) -> str:
             for sub in report["subscriptions"]
         ],
     )
+    rules = report["rules"]
+    lines += ["", f"RULES  {rules['count']} valid on disk; daemon loaded at {rules['loaded_at']}"]
+    if rules["error"]:
+        lines.append("  the daemon kept its last good rules because of:")
+        lines += [f"  {line}" for line in str(rules["error"]).splitlines()]
     outbox = report["outbox"]
     lines += [
         "",

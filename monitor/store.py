@@ -141,6 +141,22 @@ class Store:
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"store: read from '{self.path}' failed: {exc}") from exc
 
+    # --- daemon notes -----------------------------------------------------------
+
+    def set_note(self, key: str, value: str | None) -> None:
+        """Remember a small fact about the running daemon (shown by `monitor status`)."""
+        with self._transaction() as db:
+            if value is None:
+                db.execute("DELETE FROM meta WHERE key = ?", (f"note:{key}",))
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"note:{key}", value)
+                )
+
+    def notes(self) -> dict[str, str]:
+        rows = self._query("SELECT key, value FROM meta WHERE key LIKE 'note:%'")
+        return {str(row["key"]).removeprefix("note:"): str(row["value"]) for row in rows}
+
     # --- health and hygiene ----------------------------------------------------
 
     def quick_check(self) -> str | None:

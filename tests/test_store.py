@@ -171,3 +171,36 @@ def test_a_newer_schema_is_refused(tmp_path):
     raw.close()
     with pytest.raises(StoreError, match="newer than this monitor understands"):
         Store(path)
+
+
+def test_retention_forgets_old_articles_but_never_resends_their_story(store):
+    store.add_articles([article("old")], NOW - timedelta(days=100))
+    store.save_matches(["old"], [match("old")], NOW - timedelta(days=100))
+    store.enqueue([delivery("d-old", ("old",))], ["old"])
+    store.mark_sent("d-old", NOW - timedelta(days=100))
+    store.add_articles([article("new")], NOW)
+    assert store.purge_before(NOW - timedelta(days=90)) == 1
+    assert store.article("old") is None and store.article("new") is not None
+    # The feed still serves the old item: it is stored again but not offered again.
+    store.add_articles([article("old")], NOW)
+    store.save_matches(["old"], [match("old")], NOW)
+    assert store.undelivered("sub", ["jo2024-security"]) == []
+
+
+def test_retention_keeps_articles_of_a_pending_delivery(store):
+    store.add_articles([article("a")], NOW - timedelta(days=100))
+    store.save_matches(["a"], [match("a")], NOW - timedelta(days=100))
+    store.enqueue([delivery("d1", ("a",))], ["a"])
+    assert store.purge_before(NOW) == 0
+
+
+def test_health_facts(store):
+    assert store.quick_check() is None
+    assert store.is_writable()
+    store.enqueue([delivery("d1", ("a",)), delivery("d2", ("b",))], [])
+    store.mark_sent("d1", NOW)
+    assert store.delivery_counts() == {("webhook", "sent"): 1, ("webhook", "pending"): 1}
+    store.set_note("rules_error", "rules/x.yaml:3: bad")
+    assert store.notes() == {"rules_error": "rules/x.yaml:3: bad"}
+    store.set_note("rules_error", None)
+    assert store.notes() == {}

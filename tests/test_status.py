@@ -1,0 +1,54 @@
+"""`monitor status` after a run: what a user checks when they wonder if it works."""
+
+import json
+
+from tests.conftest import run_monitor
+
+
+def test_status_after_a_run_shows_feeds_subscriptions_and_outbox(project):
+    assert run_monitor(project, "run", "--once").returncode == 0
+    result = run_monitor(project, "status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    seed = next(line for line in lines if line.startswith("seed-fr"))
+    assert " 0 " in seed  # error streak
+    daily = next(line for line in lines if line.startswith("security-desk-daily"))
+    assert "0 8 * * * Europe/Paris" in daily
+    assert "OUTBOX  sent: 1  pending: 0  dead: 0" in result.stdout
+
+
+def test_status_json_is_machine_readable(project):
+    run_monitor(project, "run", "--once")
+    report = json.loads(run_monitor(project, "status", "--json").stdout)
+    feeds = {feed["id"]: feed for feed in report["feeds"]}
+    assert feeds["wire-en"]["last_success_at"] and feeds["wire-en"]["last_error"] is None
+    daily = next(s for s in report["subscriptions"] if s["id"] == "security-desk-daily")
+    # 08:00 in Paris is 06:00 or 07:00 UTC depending on daylight saving time.
+    assert daily["next_digest_at"][11:16] in {"06:00", "07:00"}
+    assert report["outbox"]["sent"] == 1
+
+
+def test_a_broken_feed_shows_its_error_and_streak_without_stopping_the_other(project):
+    config = project / "config.yaml"
+    config.write_text(
+        config.read_text("utf-8").replace("seeds/feeds/wire-en.atom", "seeds/feeds/missing.atom"),
+        "utf-8",
+    )
+    run = run_monitor(project, "run", "--once")
+    assert run.returncode == 0
+    assert "feed wire-en: failed" in run.stdout
+    assert "deliveries: 1 new" in run.stdout  # the other feed still alerts
+    report = json.loads(run_monitor(project, "status", "--json").stdout)
+    feeds = {feed["id"]: feed for feed in report["feeds"]}
+    assert feeds["wire-en"]["error_streak"] == 1
+    assert "missing.atom" in feeds["wire-en"]["last_error"]
+    assert feeds["seed-fr"]["error_streak"] == 0
+
+
+def test_status_still_works_when_the_rules_on_disk_are_broken(project):
+    run_monitor(project, "run", "--once")
+    (project / "rules" / "bad.yaml").write_text("id: bad\nname: Bad\nmatch: {any: []}\n")
+    result = run_monitor(project, "status")
+    assert result.returncode == 0
+    assert "rules/bad.yaml" in result.stderr
+    assert "FEEDS" in result.stdout
