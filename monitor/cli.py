@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, RuleSetError
 from monitor.logs import configure_logging
 from monitor.model import Annotations, Article, RuleSet
+from monitor.replay import replay, replay_files
 from monitor.rules import load_rules, rule_errors
 from monitor.service import Service, utc_now
 from monitor.status import collect_status, format_status
@@ -72,6 +73,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_config(status)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(handler=_status)
+
+    replay = commands.add_parser(
+        "replay", help="push saved feed files or plain-text articles through the pipeline"
+    )
+    _add_config(replay)
+    replay.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
+    replay.add_argument("--language", help="language of the articles when files do not say")
+    replay.add_argument("--deliver", action="store_true", help="deliver what is due afterwards")
+    replay.set_defaults(handler=_replay)
 
     return parser
 
@@ -172,6 +182,53 @@ def _status(args: argparse.Namespace) -> int:
     else:
         print(format_status(report))
     return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    config, rules = _load(args)
+    missing = [str(path) for path in args.paths if not path.exists()]
+    if missing:
+        _error(f"replay: no such file or folder: {', '.join(repr(m) for m in missing)}")
+        return EXIT_INVALID
+    return asyncio.run(_replay_async(config, rules, args))
+
+
+async def _replay_async(config: Config, rules: RuleSet, args: argparse.Namespace) -> int:
+    service = Service(config, rules)
+    try:
+        files = replay_files(args.paths)
+        report = await replay(
+            service.pipeline,
+            files,
+            utc_now(),
+            language=args.language,
+            on_progress=_progress_printer(),
+        )
+        delivered = service.pipeline.deliver_due(utc_now()).enqueued if args.deliver else []
+    finally:
+        await service.close()
+    print(
+        f"replayed {report.files} files: {report.articles} articles, {report.new_articles} new, "
+        f"{report.duplicates} duplicates, {report.matches} matches, {report.failed} failed"
+        + (f"; {len(delivered)} deliveries" if args.deliver else "")
+    )
+    return EXIT_INVALID if report.failed else EXIT_OK
+
+
+def _progress_printer() -> Callable[[int, int, Path, str | None], None]:
+    """A progress bar on a terminal; one line per failure (and the end) otherwise."""
+    is_terminal = sys.stderr.isatty()
+
+    def show(done: int, total: int, path: Path, error: str | None) -> None:
+        if error:
+            print(f"\rmonitor: {error}", file=sys.stderr)
+        if is_terminal:
+            filled = int(30 * done / total)
+            bar = "#" * filled + "." * (30 - filled)
+            end = "\n" if done == total else ""
+            print(f"\r[{bar}] {done}/{total} {path.name[:40]:<40}", end=end, file=sys.stderr)
+
+    return show
 
 
 class _NoAnnotator:

@@ -64,6 +64,7 @@ class PollReport:
     status: str  # "new" | "unchanged" | "failed" | "skipped"
     new_articles: int = 0
     error: str | None = None
+    entries: int = 0
 
 
 @dataclass(slots=True)
@@ -150,6 +151,7 @@ class Pipeline:
         except (FetchError, ParseError) as exc:
             return self._record_failure(feed, state, exc, now)
         added = self._store.add_articles(articles, now)
+        self.metrics.articles.inc(len(added))
         self._store.save_feed_state(
             FeedState(
                 feed_id=feed.id,
@@ -173,11 +175,24 @@ class Pipeline:
             new_articles=len(added),
         )
         self.metrics.polls.labels(outcome="unchanged" if unchanged else "changed").inc()
-        self.metrics.articles.inc(len(added))
         self.metrics.feed_error_streak.labels(feed_id=feed.id).set(0)
         self.metrics.last_poll.set(now.timestamp())
         await self.match_pending(now)
-        return PollReport(feed.id, "unchanged" if unchanged else "new", new_articles=len(added))
+        return PollReport(
+            feed.id,
+            "unchanged" if unchanged else "new",
+            new_articles=len(added),
+            entries=len(articles),
+        )
+
+    async def ingest(self, articles: Sequence[Article], now: datetime) -> tuple[int, int]:
+        """Store and match articles that did not come from a poll (replays, backfills).
+
+        Returns how many were new and how many matches they made.
+        """
+        added = self._store.add_articles(articles, now)
+        self.metrics.articles.inc(len(added))
+        return len(added), await self.match_pending(now)
 
     def _read_articles(self, result: FetchResult, feed: Feed, now: datetime) -> list[Article]:
         parsed = parse_feed(result)

@@ -19,6 +19,8 @@ STAGES = {
     "monitor.nlp",
     "monitor.match",
     "monitor.schedule",
+    "monitor.cadence",
+    "monitor.opml",
     "monitor.store",
     "monitor.render",
     "monitor.outbox",
@@ -39,7 +41,10 @@ ALLOWED: dict[str, set[str]] = {
     "monitor.schedule": set(),
     "monitor.config": set(),
     "monitor.rules": {"monitor.normalize"},
-    "monitor.fetch": set(),
+    "monitor.fetch": {"monitor.netguard"},
+    "monitor.netguard": set(),
+    "monitor.cadence": set(),
+    "monitor.opml": set(),
     "monitor.parse": set(),
     "monitor.extract": {"monitor.fetch"},
     "monitor.nlp": {"monitor.normalize"},
@@ -61,6 +66,7 @@ ALLOWED: dict[str, set[str]] = {
     "monitor.outbox": {"monitor.store", "monitor.channels"},
     "monitor.pipeline": STAGES,
     "monitor.wiring": STAGES | {"monitor.pipeline"},
+    "monitor.replay": STAGES | {"monitor.pipeline"},
     "monitor.status": {"monitor.config", "monitor.pipeline", "monitor.schedule", "monitor.store"},
     "monitor.service": {
         "monitor.config",
@@ -81,11 +87,13 @@ ALLOWED: dict[str, set[str]] = {
         "monitor.service",
         "monitor.wiring",
         "monitor.status",
+        "monitor.replay",
     },
 }
 # Each third-party library and the only modules that may import it.
 ADAPTERS: dict[str, set[str]] = {
-    "httpx": {"monitor.fetch", "monitor.channels.webhook"},
+    "httpx": {"monitor.fetch", "monitor.netguard", "monitor.channels.webhook"},
+    "httpcore": {"monitor.netguard"},
     "feedparser": {"monitor.parse"},
     "spacy": {"monitor.nlp"},
     "jinja2": {"monitor.render"},
