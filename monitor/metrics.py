@@ -7,7 +7,9 @@ Per-feed labels are limited to gauges that a dashboard needs per feed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -58,11 +60,26 @@ class Metrics:
             ["feed_id"],
             registry=self.registry,
         )
+        self.stage_cpu = Counter(
+            "monitor_stage_cpu_seconds",
+            "CPU time spent per pipeline stage (thread CPU time)",
+            ["stage"],
+            registry=self.registry,
+        )
         self.last_poll = Gauge(
             "monitor_last_successful_poll_timestamp_seconds",
             "When any feed was last polled successfully (Unix time)",
             registry=self.registry,
         )
+
+    @contextmanager
+    def cpu(self, stage: str) -> Iterator[None]:
+        """Count the CPU time of the enclosed block, on the current thread, under `stage`."""
+        started = time.thread_time()
+        try:
+            yield
+        finally:
+            self.stage_cpu.labels(stage=stage).inc(time.thread_time() - started)
 
     def set_delivery_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Refresh the outbox gauges from the store's counts by (channel, status)."""

@@ -43,6 +43,9 @@ from monitor.schedule import is_digest_due, is_poll_due, next_poll_at, parse_cro
 from monitor.store import Store
 
 FAILING_STREAK = 3
+# Articles analysed per round: small enough that one busy feed does not delay the others'
+# alerts for long, large enough for spaCy's batching to pay off.
+MATCH_BATCH = 64
 _log = logging.getLogger("monitor.pipeline")
 
 
@@ -147,10 +150,12 @@ class Pipeline:
                 self.metrics.fetch_seconds.observe(time.perf_counter() - started)
             body_sha256 = hashlib.sha256(result.body).hexdigest() if result.is_modified else None
             unchanged = not result.is_modified or body_sha256 == state.body_sha256
-            articles = [] if unchanged else self._read_articles(result, feed, now)
+            with self.metrics.cpu("parse"):
+                articles = [] if unchanged else self._read_articles(result, feed, now)
         except (FetchError, ParseError) as exc:
             return self._record_failure(feed, state, exc, now)
-        added = self._store.add_articles(articles, now)
+        with self.metrics.cpu("store"):
+            added = self._store.add_articles(articles, now)
         self.metrics.articles.inc(len(added))
         self._store.save_feed_state(
             FeedState(
@@ -237,16 +242,18 @@ class Pipeline:
         """Annotate and match every stored article not matched yet; return the match count."""
         async with self._match_lock:
             total = 0
-            while articles := self._store.unmatched_articles():
+            while articles := self._store.unmatched_articles(limit=MATCH_BATCH):
                 # spaCy is CPU-bound: keep it off the event loop that polls feeds.
-                notes = await asyncio.to_thread(self._annotator.annotate, articles)
+                notes = await asyncio.to_thread(self._annotate, articles)
                 compiled = self._compiled
-                matches = [
-                    match
-                    for article, note in zip(articles, notes, strict=True)
-                    for match in evaluate(article, note, compiled)
-                ]
-                self._store.save_matches([article.key for article in articles], matches, now)
+                with self.metrics.cpu("match"):
+                    matches = [
+                        match
+                        for article, note in zip(articles, notes, strict=True)
+                        for match in evaluate(article, note, compiled)
+                    ]
+                with self.metrics.cpu("store"):
+                    self._store.save_matches([article.key for article in articles], matches, now)
                 for match in matches:
                     self.metrics.matches.labels(rule_id=match.rule_id).inc()
                     log_event(
@@ -260,10 +267,18 @@ class Pipeline:
                 total += len(matches)
             return total
 
+    def _annotate(self, articles: Sequence[Article]) -> list[Annotations]:
+        with self.metrics.cpu("nlp"):
+            return self._annotator.annotate(articles)
+
     # --- delivery -------------------------------------------------------------------
 
     def deliver_due(self, now: datetime) -> DeliverReport:
         """Enqueue what each subscription is owed now, then flush the outbox."""
+        with self.metrics.cpu("deliver"):
+            return self._deliver_due(now)
+
+    def _deliver_due(self, now: datetime) -> DeliverReport:
         report = DeliverReport()
         for subscription in self.subscriptions:
             try:

@@ -33,6 +33,7 @@ from monitor.wiring import Parts, build_outbox, build_parts, build_renderer
 
 RULES_CHECK_EVERY_S = 2.0
 RETENTION_EVERY_S = 6 * 3600.0
+FIRST_POLL_SPREAD_S = 30.0
 _log = logging.getLogger("monitor.service")
 
 
@@ -103,8 +104,12 @@ class Service:
         scheduler = AsyncIOScheduler(timezone=UTC, event_loop=loop)
         self._scheduler = scheduler
         start = utc_now()
-        for feed in self.config.feeds:
-            self._schedule_feed(feed, start)
+        feeds = self.config.feeds
+        for index, feed in enumerate(feeds):
+            # Spread the first polls over (at most) 30 s so that feeds sharing an
+            # interval do not arrive, and queue for analysis, all in the same second.
+            offset_s = min(feed.poll_every_s, FIRST_POLL_SPREAD_S) * index / len(feeds)
+            self._schedule_feed(feed, start + timedelta(seconds=offset_s))
         self._add_job("deliver", self._deliver, self.config.deliver_every_s, start)
         self._add_job("rules", self.reload_rules_if_changed, RULES_CHECK_EVERY_S, start)
         self._add_job("retention", self._purge_old_articles, RETENTION_EVERY_S, start)
