@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from monitor.compose import (
+    compose_digest,
+    delivery_id,
+    feed_problems,
+    rule_ids_for,
+)
 from monitor.errors import FetchError, MonitorError, ParseError
 from monitor.logs import log_event
 from monitor.match import CompiledRules, compile_rules, evaluate
@@ -26,11 +32,9 @@ from monitor.model import (
     Article,
     Delivery,
     Digest,
-    DigestEntry,
     Feed,
     FeedState,
     FetchResult,
-    Match,
     Message,
     Priority,
     RuleSet,
@@ -42,7 +46,6 @@ from monitor.parse import parse_feed
 from monitor.schedule import is_digest_due, is_poll_due, next_poll_at, parse_cron
 from monitor.store import Store
 
-FAILING_STREAK = 3
 # Articles analysed per round: small enough that one busy feed does not delay the others'
 # alerts for long, large enough for spaCy's batching to pay off.
 MATCH_BATCH = 64
@@ -308,24 +311,31 @@ class Pipeline:
         return enqueued
 
     def build_digest(
-        self, subscription: Subscription, kind: str, min_priority: Priority, now: datetime
+        self,
+        subscription: Subscription,
+        kind: str,
+        min_priority: Priority,
+        now: datetime,
+        *,
+        since: datetime | None = None,
     ) -> Digest:
-        """What `subscription` would receive now: undelivered matches, one entry per story."""
-        found = self._store.undelivered(
-            subscription.id,
-            self.rule_ids_for(subscription),
-            min_priority=min_priority,
-            limit=subscription.max_items * 4,
-        )
-        entries = self._collapse_stories(found)[: subscription.max_items]
-        return Digest(
-            subscription_id=subscription.id,
-            kind=kind,
-            created_at=now,
-            timezone=subscription.timezone,
-            entries=tuple(entries),
-            title=subscription.title or subscription.id,
-            feed_problems=tuple(self.feed_problems()) if kind == "digest" else (),
+        """What `subscription` would receive now (undelivered stories), or, with `since`,
+        every story matched since then whether delivered or not (for previews)."""
+        rule_ids = rule_ids_for(self.rules, subscription)
+        limit = subscription.max_items * 4
+        if since is None:
+            found = self._store.undelivered(
+                subscription.id, rule_ids, min_priority=min_priority, limit=limit
+            )
+        else:
+            found = self._store.matched_since(rule_ids, since, limit=limit)
+        return compose_digest(
+            subscription,
+            kind,
+            found,
+            feed_titles={feed.id: feed.title or feed.id for feed in self.feeds},
+            feed_problems=feed_problems(self._store.feed_states()),
+            now=now,
         )
 
     def _enqueue_digest(
@@ -341,7 +351,7 @@ class Pipeline:
         keys = tuple(sorted(entry.article.key for entry in digest.entries))
         deliveries = [
             Delivery(
-                id=_delivery_id(subscription.id, kind, position, keys, now if is_empty else None),
+                id=delivery_id(subscription.id, kind, position, keys, now if is_empty else None),
                 subscription_id=subscription.id,
                 channel=channel,
                 message=message,
@@ -365,73 +375,6 @@ class Pipeline:
             )
         return [delivery.id for delivery in deliveries]
 
-    def rule_ids_for(self, subscription: Subscription) -> set[str]:
-        """Resolve a subscription's rule ids, tags and '*' against the current rules."""
-        wanted = set(subscription.rules)
-        return {
-            rule.id
-            for rule in self.rules.rules
-            if "*" in wanted or rule.id in wanted or wanted.intersection(rule.tags)
-        }
-
-    def _collapse_stories(self, found: list[tuple[Article, list[Match]]]) -> list[DigestEntry]:
-        titles = {feed.id: feed.title or feed.id for feed in self.feeds}
-        by_story: dict[str, list[tuple[Article, list[Match]]]] = {}
-        for article, matches in found:
-            by_story.setdefault(article.story_id or article.key, []).append((article, matches))
-        entries: list[DigestEntry] = []
-        for copies in by_story.values():
-            # The earliest copy leads; later copies are listed as "also in".
-            copies.sort(key=lambda pair: pair[0].published_at)
-            lead, matches = copies[0]
-            others = sorted({titles.get(a.feed_id, a.feed_id) for a, _ in copies[1:]})
-            entries.append(
-                DigestEntry(
-                    article=lead,
-                    matches=tuple(sorted(matches, key=_match_order)),
-                    feed_title=titles.get(lead.feed_id, lead.feed_id),
-                    also_in=tuple(others),
-                )
-            )
-        entries.sort(
-            key=lambda entry: (
-                _match_order(entry.matches[0]),
-                -entry.article.published_at.timestamp(),
-            )
-        )
-        return entries
-
-    def feed_problems(self) -> list[str]:
-        """One line per feed that keeps failing, for the digest's feed-health section."""
-        problems = []
-        for state in self._store.feed_states():
-            if state.error_streak >= FAILING_STREAK:
-                since = state.last_success_at.isoformat() if state.last_success_at else "never"
-                problems.append(
-                    f"feed '{state.feed_id}': {state.error_streak} failed polls in a row "
-                    f"(last success: {since}); last error: {state.last_error}"
-                )
-        return problems
-
 
 def _next_poll(state: FeedState | None) -> datetime | None:
     return state.next_poll_at if state else None
-
-
-def _match_order(match: Match) -> tuple[int, float]:
-    return (-int(match.priority), -match.score)
-
-
-def _delivery_id(
-    subscription_id: str,
-    kind: str,
-    channel_position: int,
-    article_keys: tuple[str, ...],
-    empty_run_at: datetime | None,
-) -> str:
-    # The same subscription, channel and article set always give the same id, so a
-    # retried or re-enqueued delivery is recognised by the store and by receivers.
-    parts = [subscription_id, kind, str(channel_position), *article_keys]
-    if empty_run_at is not None:
-        parts.append(empty_run_at.isoformat())
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

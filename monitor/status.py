@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from monitor.compose import rule_ids_for
 from monitor.config import Config
 from monitor.pipeline import Pipeline
 from monitor.schedule import parse_cron
@@ -48,7 +49,7 @@ def collect_status(
                 "schedule": subscription.schedule,
                 "timezone": subscription.timezone,
                 "next_digest_at": next_digest,
-                "rules": sorted(pipeline.rule_ids_for(subscription)),
+                "rules": sorted(rule_ids_for(pipeline.rules, subscription)),
             }
         )
     pending = store.deliveries("pending")

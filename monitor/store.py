@@ -317,6 +317,29 @@ class Store:
             """,
             (*wanted, int(min_priority), subscription_id),
         )
+        return self._with_articles(rows, limit)
+
+    def matched_since(
+        self, rule_ids: Iterable[str], since: datetime, *, limit: int = 200
+    ) -> list[tuple[Article, list[Match]]]:
+        """Articles matched by these rules since `since`, delivered or not (for previews)."""
+        wanted = sorted(set(rule_ids))
+        if not wanted:
+            return []
+        marks = ",".join("?" for _ in wanted)
+        rows = self._query(
+            f"""
+            SELECT m.* FROM matches m JOIN articles a ON a.key = m.article_key
+            WHERE m.rule_id IN ({marks}) AND m.matched_at >= ?
+            ORDER BY a.published_at DESC
+            """,
+            (*wanted, _iso(since)),
+        )
+        return self._with_articles(rows, limit)
+
+    def _with_articles(
+        self, rows: list[sqlite3.Row], limit: int
+    ) -> list[tuple[Article, list[Match]]]:
         by_article: dict[str, list[Match]] = {}
         for row in rows:
             by_article.setdefault(row["article_key"], []).append(_match(row))

@@ -1,0 +1,121 @@
+"""What a subscription receives: its rules, one entry per story, ordered, bounded."""
+
+from datetime import UTC, datetime, timedelta
+
+from monitor.compose import (
+    collapse_stories,
+    compose_digest,
+    delivery_id,
+    feed_problems,
+    rule_ids_for,
+)
+from monitor.model import (
+    Article,
+    ChannelSpec,
+    Clause,
+    FeedState,
+    Match,
+    Priority,
+    Rule,
+    RuleSet,
+    Subscription,
+    Term,
+)
+
+NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+FOLDER = ChannelSpec(kind="folder", folder="out")
+
+
+def article(key: str, feed_id: str, story: str, hours_ago: float) -> Article:
+    return Article(
+        key=key,
+        feed_id=feed_id,
+        url=f"https://news.example/{key}",
+        guid=key,
+        title=f"title {key}",
+        summary="",
+        body="",
+        published_at=NOW - timedelta(hours=hours_ago),
+        fetched_at=NOW,
+        language="fr",
+        content_hash=key,
+        story_id=story,
+    )
+
+
+def match(key: str, priority: Priority, score: float) -> Match:
+    return Match("r", "Rule", key, priority, score, ())
+
+
+def rule(rule_id: str, tags: tuple[str, ...] = ()) -> Rule:
+    return Rule(rule_id, rule_id, Clause("all", (Term("x"),)), tags=tags)
+
+
+def test_rules_are_selected_by_id_tag_or_star():
+    rules = RuleSet((rule("a", ("security",)), rule("b"), rule("c", ("sport",))))
+    pick = lambda *wanted: rule_ids_for(rules, Subscription("s", wanted, (FOLDER,)))  # noqa: E731
+    assert pick("*") == {"a", "b", "c"}
+    assert pick("b", "security") == {"a", "b"}
+    assert pick("nothing") == set()
+
+
+def test_copies_of_a_story_collapse_under_the_earliest_with_also_in():
+    found = [
+        (article("copy", "wire", "s1", 1), [match("copy", Priority.HIGH, 2)]),
+        (article("orig", "courrier", "s1", 3), [match("orig", Priority.HIGH, 3)]),
+        (article("other", "wire", "s2", 2), [match("other", Priority.NORMAL, 9)]),
+    ]
+    titles = {"wire": "Wire", "courrier": "Le Courrier de Rabat"}
+    entries = collapse_stories(found, titles)
+    assert [(e.article.key, e.feed_title, e.also_in) for e in entries] == [
+        ("orig", "Le Courrier de Rabat", ("Wire",)),
+        ("other", "Wire", ()),
+    ]
+
+
+def test_entries_are_ordered_by_priority_then_score_then_recency():
+    found = [
+        (article("low-new", "f", "1", 0), [match("low-new", Priority.LOW, 9)]),
+        (article("high-old", "f", "2", 9), [match("high-old", Priority.HIGH, 1)]),
+        (article("high-new", "f", "3", 1), [match("high-new", Priority.HIGH, 1)]),
+        (article("high-best", "f", "4", 5), [match("high-best", Priority.HIGH, 5)]),
+    ]
+    keys = [e.article.key for e in collapse_stories(found, {})]
+    assert keys == ["high-best", "high-new", "high-old", "low-new"]
+
+
+def test_a_digest_is_bounded_and_only_digests_carry_feed_health():
+    subscription = Subscription("s", ("*",), (FOLDER,), max_items=2, title="Desk")
+    found = [
+        (article(f"k{i}", "f", f"s{i}", i), [match(f"k{i}", Priority.LOW, 1)]) for i in range(5)
+    ]
+    digest = compose_digest(
+        subscription, "digest", found, feed_titles={}, feed_problems=["feed 'x': down"], now=NOW
+    )
+    assert len(digest.entries) == 2 and digest.title == "Desk"
+    assert digest.feed_problems == ("feed 'x': down",)
+    alert = compose_digest(
+        subscription, "immediate", found, feed_titles={}, feed_problems=["x"], now=NOW
+    )
+    assert alert.feed_problems == ()
+
+
+def test_only_feeds_failing_repeatedly_are_reported():
+    states = [
+        FeedState("ok", error_streak=0),
+        FeedState("flaky", error_streak=2, last_error="timeout"),
+        FeedState("down", error_streak=5, last_error="fetch: 'u': 503", last_success_at=NOW),
+    ]
+    (problem,) = feed_problems(states)
+    assert problem.startswith("feed 'down': 5 failed polls in a row")
+    assert "503" in problem
+
+
+def test_delivery_ids_are_stable_and_distinct():
+    first = delivery_id("s", "digest", 0, ["b", "a"])
+    assert first == delivery_id("s", "digest", 0, ["a", "b"])
+    assert first != delivery_id("s", "digest", 1, ["a", "b"])
+    assert first != delivery_id("s", "immediate", 0, ["a", "b"])
+    assert delivery_id("s", "digest", 0, [], NOW) != delivery_id(
+        "s", "digest", 0, [], NOW + timedelta(days=1)
+    )
