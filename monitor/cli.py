@@ -1,8 +1,8 @@
-"""The `monitor` command: argument parsing, messages and exit codes.
+"""The `monitor` command: argument parsing, dispatch, and the daemon-side commands.
 
-Exit codes: 0 ok, 1 invalid input (config, rules, templates), 2 usage,
-3 a runtime failure (store unusable, unexpected error). Messages go to stderr
-and name the file and line when the user can fix something.
+Messages go to stderr and name the file and line when the user can fix
+something; exit codes are listed in `cli_base`. Delivery commands live in
+`cli_delivery`, rule tools in `cli_rules`.
 """
 
 from __future__ import annotations
@@ -17,17 +17,24 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
+from monitor.cli_base import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    add_config_option,
+    load_config_and_rules,
+    print_error,
+)
+from monitor.cli_delivery import NoAnnotator, add_delivery_commands
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, RuleSetError
 from monitor.logs import configure_logging
-from monitor.model import Annotations, Article, RuleSet
+from monitor.model import RuleSet
 from monitor.replay import replay, replay_files
 from monitor.rules import load_rules, rule_errors
 from monitor.service import Service, utc_now
 from monitor.status import collect_status, format_status
 from monitor.wiring import build_parts, template_errors
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,14 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except ConfigError as exc:
-        _error(str(exc))
+        print_error(str(exc))
         return EXIT_INVALID
     except RuleSetError as exc:
         for error in exc.errors:
-            _error(str(error))
+            print_error(str(error))
         return EXIT_INVALID
     except MonitorError as exc:
-        _error(str(exc))
+        print_error(str(exc))
         return EXIT_RUNTIME
     return code
 
@@ -59,57 +66,40 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the daemon (or one pass with --once)")
-    _add_config(run)
+    add_config_option(run)
     run.add_argument("--once", action="store_true", help="poll every feed once, deliver, exit")
     run.add_argument("--log-format", choices=("kv", "json"), default="kv")
     run.add_argument("-v", "--verbose", action="store_true", help="log every article")
     run.set_defaults(handler=_run)
 
     check = commands.add_parser("check", help="validate config, rules and templates")
-    _add_config(check)
+    add_config_option(check)
     check.set_defaults(handler=_check)
 
     status = commands.add_parser("status", help="feeds' health, subscriptions, outbox")
-    _add_config(status)
+    add_config_option(status)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(handler=_status)
 
     replay = commands.add_parser(
         "replay", help="push saved feed files or plain-text articles through the pipeline"
     )
-    _add_config(replay)
+    add_config_option(replay)
     replay.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     replay.add_argument("--language", help="language of the articles when files do not say")
     replay.add_argument("--deliver", action="store_true", help="deliver what is due afterwards")
     replay.set_defaults(handler=_replay)
 
+    add_delivery_commands(commands)
     return parser
 
 
-def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=Path("config.yaml"),
-        help="configuration file (default: ./config.yaml)",
-    )
-
-
-def _error(message: str) -> None:
-    print(f"monitor: {message}", file=sys.stderr)
-
-
-def _load(args: argparse.Namespace) -> tuple[Config, RuleSet]:
-    config = load_config(args.config)
-    return config, load_rules(config.rules_dir)
-
-
 def _run(args: argparse.Namespace) -> int:
-    config, rules = _load(args)
+    config, rules = load_config_and_rules(args)
     problems = template_errors(config)
     if problems:
         for problem in problems:
-            _error(problem)
+            print_error(problem)
         return EXIT_INVALID
     return asyncio.run(_run_async(config, rules, once=args.once))
 
@@ -148,10 +138,10 @@ def _check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     errors = rule_errors(config.rules_dir)
     for error in errors:
-        _error(str(error))
+        print_error(str(error))
     problems = template_errors(config)
     for problem in problems:
-        _error(problem)
+        print_error(problem)
     if errors or problems:
         return EXIT_INVALID
     rules = load_rules(config.rules_dir)
@@ -169,9 +159,9 @@ def _status(args: argparse.Namespace) -> int:
         rules = load_rules(config.rules_dir)
     except RuleSetError as exc:
         for error in exc.errors:
-            _error(str(error))
+            print_error(str(error))
         rules = RuleSet(rules=())
-    parts = build_parts(config, rules, annotator=_NoAnnotator())
+    parts = build_parts(config, rules, annotator=NoAnnotator())
     try:
         report = collect_status(config, parts.pipeline, parts.store, utc_now())
     finally:
@@ -185,10 +175,10 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    config, rules = _load(args)
+    config, rules = load_config_and_rules(args)
     missing = [str(path) for path in args.paths if not path.exists()]
     if missing:
-        _error(f"replay: no such file or folder: {', '.join(repr(m) for m in missing)}")
+        print_error(f"replay: no such file or folder: {', '.join(repr(m) for m in missing)}")
         return EXIT_INVALID
     return asyncio.run(_replay_async(config, rules, args))
 
@@ -229,13 +219,6 @@ def _progress_printer() -> Callable[[int, int, Path, str | None], None]:
             print(f"\r[{bar}] {done}/{total} {path.name[:40]:<40}", end=end, file=sys.stderr)
 
     return show
-
-
-class _NoAnnotator:
-    """Status never analyses text, so it never loads the language model."""
-
-    def annotate(self, articles: Sequence[Article]) -> list[Annotations]:
-        raise AssertionError("status does not annotate")
 
 
 def _json_default(value: object) -> str:

@@ -300,35 +300,38 @@ class Pipeline:
     def _enqueue_for(self, subscription: Subscription, now: datetime) -> list[str]:
         enqueued: list[str] = []
         if subscription.immediate is not None:
-            enqueued += self._enqueue_digest(subscription, "immediate", subscription.immediate, now)
+            enqueued += self._enqueue_digest(
+                subscription, "immediate", now, min_priority=subscription.immediate
+            )
         if subscription.schedule is not None:
             cron = parse_cron(subscription.schedule, subscription.timezone)
             last_run_at = self._store.last_digest_at(subscription.id)
             if last_run_at is None:
                 self._store.set_last_digest_at(subscription.id, now)
             elif is_digest_due(cron, last_run_at, now):
-                enqueued += self._enqueue_digest(subscription, "digest", Priority.LOW, now)
+                enqueued += self._enqueue_digest(subscription, "digest", now)
         return enqueued
 
     def build_digest(
         self,
         subscription: Subscription,
         kind: str,
-        min_priority: Priority,
         now: datetime,
         *,
+        min_priority: Priority = Priority.LOW,
         since: datetime | None = None,
+        include_delivered: bool = False,
     ) -> Digest:
-        """What `subscription` would receive now (undelivered stories), or, with `since`,
-        every story matched since then whether delivered or not (for previews)."""
+        """What `subscription` is owed now: stories it has not received (matched since
+        `since`, when given); with `include_delivered`, every story matched since then."""
         rule_ids = rule_ids_for(self.rules, subscription)
         limit = subscription.max_items * 4
-        if since is None:
-            found = self._store.undelivered(
-                subscription.id, rule_ids, min_priority=min_priority, limit=limit
-            )
+        if include_delivered:
+            found = self._store.matched_since(rule_ids, since or now, limit=limit)
         else:
-            found = self._store.matched_since(rule_ids, since, limit=limit)
+            found = self._store.undelivered(
+                subscription.id, rule_ids, min_priority=min_priority, limit=limit, since=since
+            )
         return compose_digest(
             subscription,
             kind,
@@ -338,10 +341,25 @@ class Pipeline:
             now=now,
         )
 
+    def send_digest_now(
+        self, subscription: Subscription, now: datetime, *, since: datetime | None = None
+    ) -> DeliverReport:
+        """Enqueue and send `subscription`'s digest at once, off its schedule."""
+        report = DeliverReport()
+        report.enqueued = self._enqueue_digest(subscription, "digest", now, since=since)
+        report.flushed = self._outbox.flush(now)
+        return report
+
     def _enqueue_digest(
-        self, subscription: Subscription, kind: str, min_priority: Priority, now: datetime
+        self,
+        subscription: Subscription,
+        kind: str,
+        now: datetime,
+        *,
+        min_priority: Priority = Priority.LOW,
+        since: datetime | None = None,
     ) -> list[str]:
-        digest = self.build_digest(subscription, kind, min_priority, now)
+        digest = self.build_digest(subscription, kind, now, min_priority=min_priority, since=since)
         is_empty = not digest.entries
         if is_empty and (kind == "immediate" or not subscription.send_empty):
             if kind == "digest":

@@ -301,8 +301,10 @@ class Store:
         *,
         min_priority: Priority = Priority.LOW,
         limit: int = 200,
+        since: datetime | None = None,
     ) -> list[tuple[Article, list[Match]]]:
-        """Matched articles of these rules whose story this subscription has not received."""
+        """Matched articles of these rules whose story this subscription has not received
+        (matched since `since`, when given)."""
         wanted = sorted(set(rule_ids))
         if not wanted:
             return []
@@ -310,12 +312,12 @@ class Store:
         rows = self._query(
             f"""
             SELECT m.*, a.story_id FROM matches m JOIN articles a ON a.key = m.article_key
-            WHERE m.rule_id IN ({marks}) AND m.priority >= ?
+            WHERE m.rule_id IN ({marks}) AND m.priority >= ? AND m.matched_at >= ?
               AND NOT EXISTS (SELECT 1 FROM delivered d
                               WHERE d.subscription_id = ? AND d.story_id = a.story_id)
             ORDER BY a.published_at DESC
             """,
-            (*wanted, int(min_priority), subscription_id),
+            (*wanted, int(min_priority), _iso(since) or "", subscription_id),
         )
         return self._with_articles(rows, limit)
 

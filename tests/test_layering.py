@@ -116,7 +116,16 @@ ALLOWED: dict[str, set[str]] = {
         "monitor.lock",
         "monitor.reload",
     },
+    "monitor.cli_base": {"monitor.config", "monitor.rules"},
+    "monitor.cli_delivery": {
+        "monitor.cli_base",
+        "monitor.config",
+        "monitor.service",
+        "monitor.wiring",
+    },
     "monitor.cli": {
+        "monitor.cli_base",
+        "monitor.cli_delivery",
         "monitor.config",
         "monitor.rules",
         "monitor.pipeline",
