@@ -126,8 +126,11 @@ class Service:
             health_url=f"http://{health[0]}:{health[1]}/healthz" if health else None,
         )
         await self._stop.wait()
-        scheduler.shutdown(wait=False)
+        # Stop starting jobs, let running ones finish within the budget, then cancel
+        # the rest: a poll cut short is redone after a restart, nothing is half-written.
+        scheduler.pause()
         await self._drain()
+        scheduler.shutdown(wait=False)
         log_event(_log, logging.INFO, "service.stopped")
 
     def stop(self) -> None:
@@ -211,6 +214,9 @@ class Service:
                 return
             try:
                 await job()
+            except asyncio.CancelledError:
+                # Only happens at shutdown, once the stop budget is spent.
+                log_event(_log, logging.WARNING, "job.abandoned", job=name)
             except MonitorError as exc:
                 log_event(_log, logging.ERROR, "job.failed", job=name, error=str(exc))
             except Exception:

@@ -231,3 +231,25 @@ def test_sigterm_during_a_hung_poll_exits_within_the_budget(served):
     finally:
         daemon.kill()
     assert "service.stopped" in daemon.log()
+    assert "job.abandoned" in daemon.log()
+    assert "Traceback" not in daemon.log()
+
+
+def test_a_second_sigterm_exits_at_once(served):
+    project, server = served
+    config = project / "config.yaml"
+    text = config.read_text("utf-8").replace(f"{server.base}/seeds/", f"{server.base}/slow/")
+    config.write_text(text.replace("stop_budget: 3s", "stop_budget: 60s"), "utf-8")
+    daemon = Daemon(project)
+    try:
+        daemon.wait_log("service.started")
+        time.sleep(1)  # the polls are hanging on the server
+        daemon.process.send_signal(signal.SIGTERM)
+        daemon.wait_log("service.stopping", 10)
+        started = time.monotonic()
+        daemon.process.send_signal(signal.SIGTERM)
+        assert daemon.process.wait(timeout=10) != 0  # cut short: not a clean stop
+        assert time.monotonic() - started < 5
+    finally:
+        daemon.kill()
+    assert "service.killed" in daemon.log()
