@@ -1,7 +1,8 @@
 """Turn a parsed feed's raw entries into `Article`s.
 
-Owns the article key, canonical URLs, plain text from HTML, aware UTC dates, the
-language hint and the SimHash fingerprint used to spot near-duplicate copies.
+Owns the article key, canonical URLs, plain text from HTML, bounded titles and texts,
+plausible aware UTC dates, the language hint and the SimHash fingerprint used to spot
+near-duplicate copies.
 Pure: no network, no database, no clock (`fetched_at` is passed in).
 """
 
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
@@ -21,7 +24,31 @@ FINGERPRINT_BITS = 64
 _SHINGLE_WORDS = 3
 _KEY_HEX_CHARS = 32
 
-_TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref"})
+# Click and campaign trackers (ad networks, newsletters, AT Internet's xtor and at_*,
+# Comscore's ns_*, Matomo's pk_*/mtm_*): they name the visit, never the page.
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid",
+        "mc_cid", "mc_eid", "ref", "ref_src", "xtor", "at_medium", "at_campaign",
+        "at_campaign_type", "at_creation", "at_format", "at_platform", "at_variant",
+        "ns_campaign", "ns_mchannel", "ns_source", "ns_linkname", "ns_fee", "ocid", "cmpid",
+        "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id", "vero_id",
+        "wt_mc", "spm", "ito", "__twitter_impression",
+    }
+)  # fmt: skip
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
+_PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+# CMSs wrap long links over lines with indentation; WHATWG URL drops tabs and newlines,
+# the indentation around a line break is layout too, and so is a run of spaces once
+# urllib (feedparser's link resolution) has already dropped the newline.
+_URL_LAYOUT = re.compile(r"[ \t]*[\r\n][ \t\r\n]*|\t| {2,}")
+# Double-escaped feeds ("&amp;lt;p&amp;gt;") leave tags in the text after one decoding.
+_LEFTOVER_MARKUP = re.compile(
+    r"</?(?:p|br|div|span|a|b|i|em|strong|img|ul|ol|li|h[1-6]|blockquote)\b[^<>]*>", re.IGNORECASE
+)
+# Publication dates before feeds existed are CMS placeholders (epoch 0, year 1).
+_EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Elements whose content is code or metadata, never article text.
@@ -65,7 +92,15 @@ def fold(text: str) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """Plain text from an HTML fragment: paragraphs separated by a blank line."""
+    """Plain text from an HTML fragment: paragraphs separated by a blank line.
+
+    Markup still left after one decoding (a double-escaped feed) is decoded once more.
+    """
+    text = _plain_text(html)
+    return _plain_text(text) if _LEFTOVER_MARKUP.search(text) else text
+
+
+def _plain_text(html: str) -> str:
     extractor = _TextExtractor()
     extractor.feed(_INVISIBLE_CHARS.sub("", html))
     extractor.close()
@@ -137,8 +172,13 @@ def _truncate(text: str, max_chars: int) -> str:
 
 
 def canonical_url(url: str) -> str:
-    """The canonical form of `url`: one spelling per page, tracking parameters removed."""
-    stripped = url.strip()
+    """The canonical form of `url`: one spelling per page, tracking parameters removed.
+
+    Lower-case scheme and host (IDNA-encoded, no trailing dot), no default port, no
+    fragment, percent-escapes in one case with unreserved characters decoded (RFC 3986
+    6.2.2), tracking parameters dropped and the other parameters kept in their order.
+    """
+    stripped = _URL_LAYOUT.sub("", url.strip()).replace(" ", "%20")
     try:
         parts = urlsplit(stripped)
     except ValueError:
@@ -146,9 +186,17 @@ def canonical_url(url: str) -> str:
     if not parts.scheme or not parts.netloc:
         return urlunsplit(parts._replace(fragment=""))
     scheme = parts.scheme.lower()
-    path = parts.path or "/"
+    path = _normalize_escapes(parts.path) or "/"
     query = _strip_tracking(parts.query)
     return urlunsplit((scheme, _canonical_netloc(parts, scheme), path, query, ""))
+
+
+def _normalize_escapes(text: str) -> str:
+    def one_escape(found: re.Match[str]) -> str:
+        char = chr(int(found.group(1), 16))
+        return char if char in _UNRESERVED else "%" + found.group(1).upper()
+
+    return _PERCENT_ESCAPE.sub(one_escape, text)
 
 
 def _canonical_netloc(parts: SplitResult, scheme: str) -> str:
@@ -156,7 +204,7 @@ def _canonical_netloc(parts: SplitResult, scheme: str) -> str:
         port = parts.port
     except ValueError:  # a port that is not a number: keep what was written
         return parts.netloc.lower()
-    host = (parts.hostname or "").lower()
+    host = _canonical_host(parts.hostname or "")
     if ":" in host:  # IPv6 literal: urlsplit removed the brackets
         host = f"[{host}]"
     userinfo, _, _ = parts.netloc.rpartition("@")
@@ -166,21 +214,41 @@ def _canonical_netloc(parts: SplitResult, scheme: str) -> str:
     return netloc
 
 
+def _canonical_host(host: str) -> str:
+    host = host.rstrip(".").lower()
+    if host.isascii():
+        return host
+    try:  # "café.fr" and "xn--caf-dma.fr" name one host
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
 def _strip_tracking(query: str) -> str:
-    # Work on the raw pairs so kept parameters stay byte for byte as published.
-    kept = [pair for pair in query.split("&") if pair and not _is_tracking(pair)]
+    # Work on the raw pairs so kept parameters keep their order and spelling.
+    kept = [
+        _normalize_escapes(pair) for pair in query.split("&") if pair and not _is_tracking(pair)
+    ]
     return "&".join(kept)
 
 
 def _is_tracking(pair: str) -> bool:
     name = unquote_plus(pair.split("=", 1)[0]).lower()
-    return name.startswith("utm_") or name in _TRACKING_PARAMS
+    return name.startswith(_TRACKING_PREFIXES) or name in _TRACKING_PARAMS
+
+
+def _identity(url: str) -> str:
+    """A canonical URL without its scheme and leading "www.": what the key hashes, so a
+    site moving to https or dropping "www." does not make every article new again."""
+    parts = urlsplit(url)
+    host = parts.netloc.removeprefix("www.")
+    return urlunsplit(("", host, parts.path, parts.query, ""))
 
 
 def _article_url(link: str | None) -> str | None:
     if not link:
         return None
-    url = canonical_url(link)
+    url = canonical_url(_INVISIBLE_CHARS.sub("", link))
     # Atom ids can stand in as links ("urn:uuid:..."): only web pages are article URLs.
     if urlsplit(url).scheme not in _DEFAULT_PORTS:
         return None
@@ -228,30 +296,43 @@ def normalize_entries(
     *,
     max_entries: int = 200,
     max_title_chars: int = 500,
+    max_text_chars: int = 100_000,
 ) -> list[Article]:
-    """The feed's articles, newest first, at most `max_entries`, one per key."""
+    """The feed's articles, newest first, at most `max_entries`, one per key.
+
+    Summaries and bodies are cut at `max_text_chars` (a one-item 10 MB feed must not
+    reach the NLP stage whole).
+    """
     fetched_at = _as_utc(fetched_at)
+    limits = _Limits(max_title_chars, max_text_chars)
     articles: dict[str, Article] = {}
     for entry in parsed.entries:
-        article = _normalize_entry(entry, parsed, feed, fetched_at, max_title_chars)
+        article = _normalize_entry(entry, parsed, feed, fetched_at, limits)
         if article is not None and article.key not in articles:
             articles[article.key] = article
     newest_first = sorted(articles.values(), key=lambda article: article.published_at, reverse=True)
     return newest_first[:max_entries]
 
 
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    title_chars: int
+    text_chars: int
+
+
 def _normalize_entry(
-    entry: RawEntry, parsed: ParsedFeed, feed: Feed, fetched_at: datetime, max_title_chars: int
+    entry: RawEntry, parsed: ParsedFeed, feed: Feed, fetched_at: datetime, limits: _Limits
 ) -> Article | None:
-    title = _truncate(_one_line(html_to_text(entry.title)), max_title_chars)
-    summary = html_to_text(entry.summary_html)
-    body = html_to_text(entry.content_html)
+    title = _truncate(_one_line(html_to_text(entry.title)), limits.title_chars)
+    summary = _truncate(html_to_text(entry.summary_html), limits.text_chars)
+    body = _truncate(html_to_text(entry.content_html), limits.text_chars)
     if body == summary:  # feedparser copies content into summary when a feed has no summary
         body = ""
     url = _article_url(entry.link)
     if not (title or url or summary or body):
         return None
-    guid = entry.guid.strip() if entry.guid and entry.guid.strip() else None
+    guid = _INVISIBLE_CHARS.sub("", entry.guid).strip() if entry.guid else None
+    guid = guid or None
     content_hash = hashlib.sha256(fold("\n".join((title, summary, body))).encode()).hexdigest()
     return Article(
         key=_article_key(feed.id, guid, url, content_hash),
@@ -272,10 +353,17 @@ def _normalize_entry(
 def _article_key(feed_id: str, guid: str | None, url: str | None, content_hash: str) -> str:
     # guids are only unique within a feed; a canonical URL names the page everywhere.
     if guid is not None:
-        return "g:" + _sha256_hex(f"{feed_id}\0{guid}")[:_KEY_HEX_CHARS]
+        return "g:" + _sha256_hex(f"{feed_id}\0{_guid_identity(guid)}")[:_KEY_HEX_CHARS]
     if url is not None:
-        return "u:" + _sha256_hex(url)[:_KEY_HEX_CHARS]
+        return "u:" + _sha256_hex(_identity(url))[:_KEY_HEX_CHARS]
     return "c:" + content_hash[:_KEY_HEX_CHARS]
+
+
+def _guid_identity(guid: str) -> str:
+    # Permalink guids are URLs: the same tracking, scheme and "www." changes apply.
+    if urlsplit(guid).scheme.lower() in _DEFAULT_PORTS:
+        return _identity(canonical_url(guid))
+    return guid
 
 
 def _sha256_hex(text: str) -> str:
@@ -290,7 +378,7 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 def _published_at(published: datetime | None, fetched_at: datetime) -> datetime:
-    if published is None:
+    if published is None or _as_utc(published) < _EARLIEST_PLAUSIBLE:
         return fetched_at
     # A date in the future is a publisher's clock or time-zone error: it would pin the
     # article to the top of every digest, so it counts as "just now".

@@ -1,17 +1,20 @@
 """Read fetched feed bytes into a `ParsedFeed` with feedparser.
 
-Owns the feedparser call and the reading of its result; the feedparser dict never
-leaves this module. Cleans nothing (that is `normalize`) and never touches the
-network or the file system: the body is always handed over as bytes in a stream.
+Owns the feedparser call and the reading of its result: the charset decision, the
+control bytes XML forbids, dates feedparser cannot read, the feed's poll hints. The
+feedparser dict never leaves this module. Cleans no text (that is `normalize`) and never
+touches the network or the file system: the body is always handed over as a stream.
 """
 
 from __future__ import annotations
 
 import calendar
 import io
+import re
 import time
+import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Any
 
@@ -21,6 +24,13 @@ from monitor.errors import ParseError
 from monitor.model import FetchResult, ParsedFeed, RawEntry
 
 _SECONDS_PER_MINUTE = 60
+# RSS 1.0 syndication module: <sy:updatePeriod> names the unit, updateFrequency divides it.
+_UPDATE_PERIOD_S = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 30 * 86400}
+# XML 1.0 forbids every C0 control but tab, LF and CR; one stray NUL makes expat give up
+# on the whole document. Removing them byte-wise is safe in ASCII-compatible encodings.
+_FORBIDDEN_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+# UTF-16/32 documents start with a BOM or with "<" next to NUL bytes: leave them alone.
+_WIDE_ENCODING_STARTS = (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<", b"\x00\x00")
 # Without a Content-Type, let the XML declaration choose the charset, as for a local file.
 _DEFAULT_CONTENT_TYPE = "application/xml"
 _ERROR_DETAIL_CHARS = 200
@@ -35,15 +45,22 @@ def parse_feed(result: FetchResult) -> ParsedFeed:
         raise ValueError(f"nothing to parse for '{result.url}': the fetch was a 304")
     if not result.body.strip():
         raise ParseError("empty body (expected an RSS or Atom document)", url=result.url)
+    body = _without_control_bytes(result.body)
     # A stream, never bytes or str: feedparser opens a str or bytes that names a file.
-    document = feedparser.parse(io.BytesIO(result.body), response_headers=_feed_headers(result))
+    document = feedparser.parse(io.BytesIO(body), response_headers=_feed_headers(result, body))
     _check_is_feed(document, result)
     return _parsed_feed(document)
 
 
-def _feed_headers(result: FetchResult) -> dict[str, str]:
+def _without_control_bytes(body: bytes) -> bytes:
+    if body.startswith(_WIDE_ENCODING_STARTS):
+        return body
+    return body.translate(None, _FORBIDDEN_CONTROL_BYTES)
+
+
+def _feed_headers(result: FetchResult, body: bytes) -> dict[str, str]:
     headers = {
-        "content-type": _effective_content_type(result),
+        "content-type": _effective_content_type(result.header("content-type"), body),
         # The base for resolving relative links inside the feed.
         "content-location": result.url,
     }
@@ -53,15 +70,13 @@ def _feed_headers(result: FetchResult) -> dict[str, str]:
     return headers
 
 
-def _effective_content_type(result: FetchResult) -> str:
-    content_type = result.header("content-type") or _DEFAULT_CONTENT_TYPE
-    declared = _charset(content_type)
-    # Servers often label UTF-8 feeds ISO-8859-1 (or say nothing, which RFC 3023 reads as
-    # US-ASCII for text/*). Bytes with non-ASCII characters that decode as UTF-8 are
-    # almost never anything else, so the bytes win over the label.
-    if declared not in (None, "utf-8", "utf8") and _is_utf8_text(result.body):
-        return _with_charset(content_type, "utf-8")
-    if declared is None and content_type.startswith("text/") and _is_utf8_text(result.body):
+def _effective_content_type(header: str | None, body: bytes) -> str:
+    content_type = header or _DEFAULT_CONTENT_TYPE
+    # Servers and CMSs often label UTF-8 feeds ISO-8859-1, in the header or in the XML
+    # declaration (or say nothing, which RFC 3023 reads as US-ASCII for text/*). Bytes
+    # with non-ASCII characters that decode as UTF-8 are almost never anything else, so
+    # the bytes win over every label; a header charset overrides the XML declaration.
+    if _charset(content_type) not in ("utf-8", "utf8") and _is_utf8_text(body):
         return _with_charset(content_type, "utf-8")
     return content_type
 
@@ -120,7 +135,7 @@ def _parsed_feed(document: Any) -> ParsedFeed:
         entries=tuple(_raw_entry(entry) for entry in document.get("entries", [])),
         is_bozo=is_bozo,
         bozo_reason=_bozo_reason(document) if is_bozo else None,
-        ttl_s=_ttl_seconds(channel.get("ttl")),
+        ttl_s=_ttl_seconds(channel.get("ttl")) or _update_period_seconds(channel),
     )
 
 
@@ -173,8 +188,69 @@ def _ttl_seconds(ttl: object) -> int | None:
     return minutes * _SECONDS_PER_MINUTE if minutes > 0 else None
 
 
+def _update_period_seconds(channel: Mapping[str, Any]) -> int | None:
+    period_s = _UPDATE_PERIOD_S.get(str(channel.get("sy_updateperiod", "")).strip().lower())
+    if period_s is None:
+        return None
+    frequency = str(channel.get("sy_updatefrequency", "1")).strip()
+    per_period = int(frequency) if frequency.isdigit() and int(frequency) > 0 else 1
+    return period_s // per_period
+
+
 def _text_or_none(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     stripped = value.strip()
     return stripped or None
+
+
+# --- dates feedparser cannot read ------------------------------------------------------
+
+_FRENCH_MONTHS = {
+    "janvier": 1, "janv": 1, "fevrier": 2, "fevr": 2, "fev": 2, "mars": 3, "avril": 4,
+    "avr": 4, "mai": 5, "juin": 6, "juillet": 7, "juil": 7, "aout": 8, "septembre": 9,
+    "sept": 9, "octobre": 10, "oct": 10, "novembre": 11, "nov": 11, "decembre": 12, "dec": 12,
+}  # fmt: skip
+# "dim., 10 mars 2024 14:30:00 +0100", "10 mars 2024 à 14h30", "1er avril 2024"
+_FRENCH_DATE = re.compile(
+    r"\b(?P<day>\d{1,2})(?:er)?\s+(?P<month>[a-z]+)\.?\s+(?P<year>\d{4})"
+    r"(?:\D{1,6}?(?P<hour>\d{1,2})\s*[:h]\s*(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?"
+    r"\s*(?:(?P<sign>[+-])(?P<zone_hours>\d{2}):?(?P<zone_minutes>\d{2}))?"
+)
+# Seconds since 1970, as some CMSs print them; feedparser reads "1710081000" as year 1710.
+_EPOCH_DATE = re.compile(r"^\s*(\d{9,10})\s*$")
+
+
+def _french_date(text: str) -> time.struct_time | None:
+    """A French date as a UTC struct_time (feedparser's date-handler contract).
+
+    Without a zone the time is read as UTC, as feedparser does for its own formats.
+    """
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    found = _FRENCH_DATE.search(folded)
+    if found is None or found["month"] not in _FRENCH_MONTHS:
+        return None
+    moment = datetime(
+        int(found["year"]),
+        _FRENCH_MONTHS[found["month"]],
+        int(found["day"]),
+        int(found["hour"] or 0),
+        int(found["minute"] or 0),
+        int(found["second"] or 0),
+        tzinfo=UTC,
+    )  # ValueError on "31 février": feedparser then tries its own handlers
+    if found["sign"]:
+        offset = timedelta(hours=int(found["zone_hours"]), minutes=int(found["zone_minutes"]))
+        moment -= offset if found["sign"] == "+" else -offset
+    return moment.utctimetuple()
+
+
+def _epoch_date(text: str) -> time.struct_time | None:
+    found = _EPOCH_DATE.match(text)
+    return time.gmtime(int(found.group(1))) if found else None
+
+
+# feedparser's documented extension point; the last registered handler is tried first,
+# and both return None at once for anything else.
+feedparser.registerDateHandler(_french_date)
+feedparser.registerDateHandler(_epoch_date)

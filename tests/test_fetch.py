@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from monitor.errors import FetchError
+from monitor import netguard
+from monitor.errors import FetchError, ParseError
 from monitor.fetch import USER_AGENT, Fetcher
 from monitor.model import Feed, FeedState, FetchResult
+from monitor.parse import parse_feed
 
 NOW = datetime(2026, 10, 21, 7, 26, 30, tzinfo=UTC)
 FEED_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -28,6 +38,8 @@ FEED_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
 ETAG = '"v1"'
 LAST_MODIFIED = "Tue, 20 Oct 2026 10:00:00 GMT"
 DRIP_INTERVAL_S = 0.5
+SLOW_S = 0.3
+FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 
 
 # --- the local server ----------------------------------------------------------
@@ -64,6 +76,22 @@ class _FeedServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.stopping = threading.Event()
+        self.connections = 0
+        self.hits: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.starts: list[float] = []
+        self.sni: list[str | None] = []
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        with self.lock:  # every accepted TCP connection, even one that never sends a request
+            self.connections += 1
+        return True
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
 
     @property
     def base_url(self) -> str:
@@ -72,7 +100,9 @@ class _FeedServer(ThreadingHTTPServer):
 
 def _etag(handler: _Handler) -> None:
     if handler.headers.get("If-None-Match") == ETAG:
-        handler._send(304, headers={"ETag": ETAG, "Content-Length": "0"})
+        handler._send(
+            304, headers={"ETag": ETAG, "Content-Length": "0", "Cache-Control": "max-age=120"}
+        )
     else:
         handler._send(200, FEED_BODY, {"ETag": ETAG, "Last-Modified": LAST_MODIFIED})
 
@@ -113,6 +143,42 @@ def _gzipped(body: bytes, coding: str = "gzip", layers: int = 1) -> Callable[[_H
     return lambda handler: handler._send(200, body, {"Content-Encoding": coding})
 
 
+def _flaky(handler: _Handler) -> None:
+    """500 three times for each distinct query, then the feed."""
+    with handler.server.lock:
+        handler.server.hits[handler.path] += 1
+        hits = handler.server.hits[handler.path]
+    if hits <= 3:
+        handler._send(500, b"oops")
+    else:
+        handler._send(200, FEED_BODY)
+
+
+def _slow(handler: _Handler) -> None:
+    """Counts requests in flight at once; each takes SLOW_S."""
+    server = handler.server
+    with server.lock:
+        server.in_flight += 1
+        server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        server.starts.append(time.monotonic())
+    time.sleep(SLOW_S)
+    with server.lock:
+        server.in_flight -= 1
+    handler._send(200, FEED_BODY)
+
+
+def _expires_in_an_hour(handler: _Handler) -> None:
+    expires = formatdate(time.time() + 3600, usegmt=True)
+    handler._send(200, FEED_BODY, {"Expires": expires})
+
+
+def _redirect_to_port(template: str) -> Callable[[_Handler], None]:
+    """A redirect to another host on this server's port ('{port}' in the template)."""
+    return lambda handler: handler._send(
+        302, headers={"Location": template.format(port=handler.server.port)}
+    )
+
+
 ROUTES: dict[str, Callable[[_Handler], None]] = {
     "/feed": lambda handler: handler._send(200, FEED_BODY),
     "/etag": _etag,
@@ -137,13 +203,31 @@ ROUTES: dict[str, Callable[[_Handler], None]] = {
     "/gzip": _gzipped(FEED_BODY),
     "/gzip-bomb": _gzipped(b"\0" * (20 * 1024 * 1024)),
     "/gzip-stacked": _gzipped(FEED_BODY, "gzip, gzip", layers=2),
+    "/flaky": _flaky,
+    "/slow": _slow,
+    "/perm-a": _redirect_to("/perm-b", 301),
+    "/perm-b": _redirect_to("/feed", 308),
+    "/cached": lambda handler: handler._send(
+        200, FEED_BODY, {"Cache-Control": 'public, max-age="600"'}
+    ),
+    "/expires": _expires_in_an_hour,
+    "/expires-invalid": lambda handler: handler._send(200, FEED_BODY, {"Expires": "0"}),
+    "/to-loopback-literal": _redirect_to_port("http://127.0.0.2:{port}/feed"),
+    "/to-localhost": _redirect_to_port("http://localhost:{port}/feed"),
+    "/wrong-charset": lambda handler: handler._send(
+        200, (FIXTURES / "windows-1252.xml").read_bytes()
+    ),
+    "/html": lambda handler: handler._send(
+        200, (FIXTURES / "not-a-feed.html").read_bytes(), {"Content-Type": "text/html"}
+    ),
+    "/path-body": lambda handler: handler._send(200, str(FIXTURES / "rss2.xml").encode()),
 }
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[_FeedServer]:
     feed_server = _FeedServer()
-    thread = threading.Thread(target=feed_server.serve_forever, daemon=True)
+    thread = threading.Thread(target=feed_server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield feed_server
     feed_server.stopping.set()
@@ -164,6 +248,9 @@ def fetch(
     allow_private: bool = True,
     **settings: Any,
 ) -> FetchResult:
+    # Politeness spacing has its own test; elsewhere it would only slow the suite down.
+    settings.setdefault("host_spacing_s", 0.0)
+
     async def run() -> FetchResult:
         async with Fetcher(base_dir=base_dir, **settings) as fetcher:
             return await fetcher.fetch(_feed(url, allow_private=allow_private), state, NOW)
@@ -360,6 +447,356 @@ def test_fetcher_is_reusable_across_fetches(server: _FeedServer) -> None:
         return [result.status for result in results]
 
     assert asyncio.run(run()) == [200] * 5
+
+
+# --- retries are the scheduler's job: the fetcher reports each failure ------------------
+
+
+def test_500_three_times_then_200(server: _FeedServer) -> None:
+    url = server.base_url + "/flaky?run=three-then-ok"
+
+    statuses = [fetch_error(url).status for _ in range(3)]
+
+    assert statuses == [500, 500, 500]
+    assert fetch(url).body == FEED_BODY
+
+
+# --- hints for the scheduler and the store -------------------------------------------------
+
+
+def test_permanent_redirect_chain_reports_the_new_url(server: _FeedServer) -> None:
+    result = fetch(server.base_url + "/perm-a")  # 301 then 308
+
+    assert result.body == FEED_BODY
+    assert result.redirected_permanently_to == server.base_url + "/feed"
+
+
+def test_permanent_redirect_then_temporary_reports_only_the_permanent_part(
+    server: _FeedServer,
+) -> None:
+    result = fetch(server.base_url + "/moved")  # 301 to /moved-again, then 302 to /feed
+
+    assert result.url == server.base_url + "/feed"
+    assert result.redirected_permanently_to == server.base_url + "/moved-again"
+
+
+def test_temporary_redirects_report_no_new_url(server: _FeedServer) -> None:
+    assert fetch(server.base_url + "/chain-1").redirected_permanently_to is None
+    assert fetch(server.base_url + "/feed").redirected_permanently_to is None
+
+
+def test_cache_control_max_age_is_reported(server: _FeedServer) -> None:
+    assert fetch(server.base_url + "/cached").max_age_s == 600
+    assert fetch(server.base_url + "/feed").max_age_s is None
+
+
+def test_expires_is_read_against_the_server_date(server: _FeedServer) -> None:
+    max_age_s = fetch(server.base_url + "/expires").max_age_s
+
+    assert max_age_s is not None
+    assert 3598 <= max_age_s <= 3601
+    assert fetch(server.base_url + "/expires-invalid").max_age_s == 0
+
+
+def test_304_carries_max_age_too(server: _FeedServer) -> None:
+    state = FeedState(feed_id="local", etag=ETAG)
+
+    result = fetch(server.base_url + "/etag", state)
+
+    assert result.status == 304
+    assert result.max_age_s == 120
+
+
+# --- what the body is, end to end -----------------------------------------------------------
+
+
+def test_wrong_charset_label_still_reads_right(server: _FeedServer) -> None:
+    # windows-1252 bytes served as "charset=utf-8"
+    parsed = parse_feed(fetch(server.base_url + "/wrong-charset"))
+
+    assert parsed.entries[0].title == "Réforme des retraites : l’été sera chaud"
+
+
+def test_html_page_instead_of_a_feed_is_a_failure_not_an_empty_feed(server: _FeedServer) -> None:
+    result = fetch(server.base_url + "/html")
+
+    with pytest.raises(ParseError, match="not an RSS or Atom feed"):
+        parse_feed(result)
+
+
+def test_body_that_names_a_local_file_is_never_read(server: _FeedServer) -> None:
+    result = fetch(server.base_url + "/path-body")
+
+    assert result.body == str(FIXTURES / "rss2.xml").encode()
+    with pytest.raises(ParseError):  # the file is a valid feed: reading it would parse
+        parse_feed(result)
+
+
+# --- SSRF guard --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "2130706433",  # decimal
+        "0x7f.1",  # hex, short form
+        "0177.0.0.1",  # octal (httpx rejects the URL itself)
+        "127.1",
+        "[::ffff:127.0.0.1]",  # IPv4-mapped IPv6
+        "[::ffff:7f00:1]",
+        "[::1]",
+        "0.0.0.0",  # unspecified: Linux connects it to loopback
+        "localhost",
+        "localhost.",  # trailing dot
+        "LOCALHOST",
+        "feeds.localhost",  # RFC 6761
+    ],
+)
+def test_private_spellings_are_refused_before_any_connection(
+    server: _FeedServer, host: str
+) -> None:
+    connections_before = server.connections
+
+    error = fetch_error(f"http://{host}:{server.port}/feed", allow_private=False)
+
+    assert error.is_permanent
+    assert "non-public address" in str(error) or "invalid URL" in str(error)
+    assert server.connections == connections_before
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
+        "0.0.0.0", "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255", "::1", "::",
+        "fe80::1", "fc00::1", "ff02::1", "::ffff:10.0.0.1", "2002:c0a8:0101::1",
+        "64:ff9b::7f00:1", "not an address",
+    ],
+)  # fmt: skip
+def test_non_public_addresses(address: str) -> None:
+    assert not netguard.is_public_address(address)
+
+
+@pytest.mark.parametrize(
+    "address", ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "::ffff:8.8.8.8"]
+)
+def test_public_addresses(address: str) -> None:
+    assert netguard.is_public_address(address)
+
+
+class _FakeDns:
+    """A resolver for names under .test: DNS is the one part that cannot run here."""
+
+    def __init__(self, answers: dict[str, Sequence[str]]) -> None:
+        self.answers = answers
+        self.questions: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> Sequence[str]:
+        self.questions.append(host)
+        if host not in self.answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return self.answers[host]
+
+
+def test_a_mixed_dns_answer_is_refused_whole(server: _FeedServer) -> None:
+    # A rebinding resolver answers one public and one private address; which one a
+    # connection would use is up to chance, so any private answer refuses the host.
+    dns = _FakeDns({"rebind.test": ["93.184.215.14", "127.0.0.1"]})
+    connections_before = server.connections
+
+    error = fetch_error(f"http://rebind.test:{server.port}/feed", allow_private=False, resolver=dns)
+
+    assert "host 'rebind.test' resolves to non-public address '127.0.0.1'" in str(error)
+    assert server.connections == connections_before
+    assert dns.questions == ["rebind.test"]
+
+
+def test_the_vetted_address_is_the_one_connected_with_the_original_host(
+    server: _FeedServer,
+) -> None:
+    # Resolved once, connected to that address: no second lookup a rebinding DNS could
+    # answer differently. The Host header still names the URL's host.
+    dns = _FakeDns({"news.test": ["127.0.0.1"]})
+
+    result = fetch(f"http://news.test:{server.port}/feed", resolver=dns)
+
+    assert result.body == FEED_BODY
+    assert server.requests[-1][1]["Host"] == f"news.test:{server.port}"
+    assert dns.questions == ["news.test"]
+
+
+def test_unknown_host_is_a_network_error() -> None:
+    error = fetch_error("http://nowhere.test/feed", allow_private=False, resolver=_FakeDns({}))
+
+    assert "cannot resolve host 'nowhere.test'" in str(error)
+    assert not error.is_permanent
+
+
+@pytest.mark.parametrize("route", ["/to-loopback-literal", "/to-localhost"])
+def test_every_redirect_hop_is_vetted(
+    server: _FeedServer, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    # No public server can be reached from a test, so 127.0.0.1 plays one here; every
+    # other loopback address keeps the real policy.
+    real_policy = netguard.is_public_address
+    monkeypatch.setattr(
+        netguard, "is_public_address", lambda text: text == "127.0.0.1" or real_policy(text)
+    )
+    requests_before = len(server.requests)
+
+    error = fetch_error(server.base_url + route, allow_private=False)
+
+    assert "non-public address" in str(error)
+    assert error.is_permanent
+    assert [path for path, _ in server.requests[requests_before:]] == [route]
+
+
+def test_fetch_page_never_allows_private_addresses(server: _FeedServer) -> None:
+    async def run() -> FetchError:
+        async with Fetcher(base_dir=Path(".")) as fetcher:
+            with pytest.raises(FetchError) as caught:
+                await fetcher.fetch_page(server.base_url + "/feed", NOW)
+            return caught.value
+
+    connections_before = server.connections
+
+    error = asyncio.run(run())
+
+    assert "non-public address '127.0.0.1'" in str(error)
+    assert "allow_private" not in str(error)  # a page link is not the operator's to allow
+    assert server.connections == connections_before
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "/etc/passwd", "ftp://example.org/x"])
+def test_fetch_page_refuses_anything_but_http(url: str) -> None:
+    async def run() -> FetchError:
+        async with Fetcher(base_dir=Path(".")) as fetcher:
+            with pytest.raises(FetchError) as caught:
+                await fetcher.fetch_page(url, NOW)
+            return caught.value
+
+    error = asyncio.run(run())
+
+    assert error.is_permanent
+    assert "unsupported URL scheme" in str(error)
+
+
+# --- TLS through the guard ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[_FeedServer, Path]]:
+    """The feed server behind TLS, with a certificate for 'news.test' only."""
+    folder = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "news.test")])
+    start = datetime.now(UTC) - timedelta(hours=1)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("news.test")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    feed_server = _FeedServer()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    context.sni_callback = lambda sock, server_name, _: feed_server.sni.append(server_name)
+    feed_server.socket = context.wrap_socket(feed_server.socket, server_side=True)
+    thread = threading.Thread(target=feed_server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield feed_server, cert_path
+    feed_server.shutdown()
+    feed_server.server_close()
+    thread.join()
+
+
+def test_tls_keeps_the_host_name_while_connecting_to_the_vetted_address(
+    tls_server: tuple[_FeedServer, Path],
+) -> None:
+    server, cert_path = tls_server
+    trust = ssl.create_default_context(cafile=str(cert_path))
+    dns = _FakeDns({"news.test": ["127.0.0.1"]})
+
+    result = fetch(f"https://news.test:{server.port}/feed", resolver=dns, ssl_context=trust)
+
+    assert result.body == FEED_BODY
+    assert server.sni[-1] == "news.test"  # SNI names the host, not the address
+    assert server.requests[-1][1]["Host"] == f"news.test:{server.port}"
+    # The certificate is still checked against the URL's host name.
+    error = fetch_error(f"https://127.0.0.1:{server.port}/feed", ssl_context=trust)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(error)
+
+
+# --- politeness ----------------------------------------------------------------------------
+
+
+def _fetch_many(urls: Sequence[str], **settings: Any) -> list[FetchResult]:
+    async def run() -> list[FetchResult]:
+        async with Fetcher(base_dir=Path("."), **settings) as fetcher:
+            return list(
+                await asyncio.gather(*(fetcher.fetch(_feed(url), None, NOW) for url in urls))
+            )
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def fresh_server() -> Iterator[_FeedServer]:
+    """A server of its own, for tests that count what happens at once."""
+    feed_server = _FeedServer()
+    thread = threading.Thread(target=feed_server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield feed_server
+    feed_server.shutdown()
+    feed_server.server_close()
+    thread.join()
+
+
+def test_per_host_concurrency_is_limited(fresh_server: _FeedServer) -> None:
+    urls = [f"{fresh_server.base_url}/slow?n={n}" for n in range(6)]
+
+    results = _fetch_many(urls, max_per_host=2, host_spacing_s=0.0)
+
+    assert [result.status for result in results] == [200] * 6
+    assert fresh_server.max_in_flight == 2
+
+
+def test_total_concurrency_is_limited_across_hosts(fresh_server: _FeedServer) -> None:
+    dns = _FakeDns({f"host{n}.test": ["127.0.0.1"] for n in range(4)})
+    urls = [f"http://host{n % 4}.test:{fresh_server.port}/slow?n={n}" for n in range(8)]
+
+    _fetch_many(urls, max_per_host=2, max_concurrency=3, host_spacing_s=0.0, resolver=dns)
+
+    assert fresh_server.max_in_flight == 3
+
+
+def test_request_starts_to_one_host_are_spaced(fresh_server: _FeedServer) -> None:
+    urls = [f"{fresh_server.base_url}/slow?n={n}" for n in range(4)]
+
+    _fetch_many(urls, max_per_host=4, host_spacing_s=0.2)
+
+    # Seen from the server, so connection set-up adds some noise to each gap.
+    starts = sorted(fresh_server.starts)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert len(gaps) == 3
+    assert starts[-1] - starts[0] >= 3 * 0.2 - 0.1
+    assert min(gaps) >= 0.1
 
 
 # --- files -----------------------------------------------------------------------

@@ -78,6 +78,25 @@ def normalize_one(raw: RawEntry, feed: Feed = FEED, language: str | None = None)
         ("  https://news.example.org/a  ", "https://news.example.org/a"),
         ("https://[2001:DB8::1]:443/a", "https://[2001:db8::1]/a"),
         ("/relative/path#x", "/relative/path"),
+        ("https://news.example.org./a", "https://news.example.org/a"),
+        ("https://café.example.fr/a", "https://xn--caf-dma.example.fr/a"),
+        (
+            "https://news.example.org/%7euser/%c3%a9t%C3%A9?q=%7e%2f",
+            "https://news.example.org/~user/%C3%A9t%C3%A9?q=~%2F",
+        ),
+        (
+            "https://news.example.org/a?xtor=RSS-3&id=1&at_medium=rss&pk_campaign=x&mtm_source=y",
+            "https://news.example.org/a?id=1",
+        ),
+        (
+            "https://news.example.org/a?ns_mchannel=rss&ito=1&ocid=x&igshid=z",
+            "https://news.example.org/a",
+        ),
+        ("https://news.example.org/wrapped/\n    page", "https://news.example.org/wrapped/page"),
+        ("https://news.example.org/un document", "https://news.example.org/un%20document"),
+        ("http://[::1/broken", "http://[::1/broken"),  # not parseable: kept as written
+        ("https://News.example.org:abc/a", "https://news.example.org:abc/a"),
+        ("https://" + "é" * 70 + ".fr/a", "https://" + "é" * 70 + ".fr/a"),  # no IDNA form
     ],
 )
 def test_canonical_url(url: str, canonical: str) -> None:
@@ -102,6 +121,8 @@ def test_canonical_url(url: str, canonical: str) -> None:
         ("<b>gras</b> et <i>italique</i>", "gras et italique"),
         ("nul\x00 et\x07 contrôle\u200b", "nul et contrôle"),
         ("<h2>Titre</h2>texte nu", "Titre\n\ntexte nu"),
+        ("ligne<br/>suivante<script/>fin", "ligne\nsuivantefin"),
+        ("<table><tr><td>a</td><td>b</td></tr></table>", "a b"),
         ("", ""),
         ("texte sans balise", "texte sans balise"),
     ],
@@ -160,6 +181,23 @@ def test_html_title_is_cleaned_and_bounded() -> None:
     assert long_title.endswith("mot…")
 
 
+def test_summary_and_body_are_bounded() -> None:
+    raw = entry(summary_html="<p>" + "mot " * 1000 + "</p>", content_html="texte " * 1000)
+
+    (article,) = normalize_entries(feed_of(raw), FEED, FETCHED_AT, max_text_chars=100)
+
+    assert len(article.summary) <= 100
+    assert len(article.body) <= 100
+    assert article.summary.endswith("mot…")
+
+
+def test_double_escaped_markup_is_decoded_once_more() -> None:
+    article = normalize_one(entry(summary_html="&lt;p&gt;Un &lt;b&gt;texte&lt;/b&gt;&lt;/p&gt;"))
+
+    assert article.summary == "Un texte"
+    assert normalize_one(entry(summary_html="1 &lt; 2 &gt; 0")).summary == "1 < 2 > 0"
+
+
 def test_body_is_empty_when_it_repeats_the_summary() -> None:
     article = normalize_one(entry(summary_html="<p>Texte</p>", content_html="<p>Texte</p>"))
 
@@ -182,6 +220,13 @@ def test_future_date_is_clamped_to_fetch_time() -> None:
     tomorrow = FETCHED_AT + timedelta(days=1)
 
     assert normalize_one(entry(published_at=tomorrow)).published_at == FETCHED_AT
+
+
+@pytest.mark.parametrize("year", [1970, 1, 1994])
+def test_placeholder_dates_are_fetch_time(year: int) -> None:
+    placeholder = datetime(year, 1, 1, tzinfo=UTC)
+
+    assert normalize_one(entry(published_at=placeholder)).published_at == FETCHED_AT
 
 
 def test_dates_become_aware_utc() -> None:
@@ -215,6 +260,29 @@ def test_link_key_uses_the_canonical_url_across_feeds() -> None:
 
     assert tracked.key == plain.key
     assert tracked.key.startswith("u:")
+
+
+def test_link_key_survives_a_move_to_https_and_away_from_www() -> None:
+    before = normalize_one(entry(link="http://www.news.example.org/a"))
+    after = normalize_one(entry(link="https://news.example.org/a"))
+
+    assert before.key == after.key
+    assert before.url == "http://www.news.example.org/a"  # the URL itself stays usable
+
+
+def test_permalink_guid_key_survives_scheme_and_tracking_changes() -> None:
+    before = normalize_one(entry(guid="http://news.example.org/a?utm_source=rss"))
+    after = normalize_one(entry(guid="https://www.news.example.org/a"))
+    opaque = normalize_one(entry(guid="HTTPS-not-a-url"))
+
+    assert before.key == after.key
+    assert before.key.startswith("g:")
+    assert opaque.guid == "HTTPS-not-a-url"
+
+
+def test_guid_control_characters_are_dropped() -> None:
+    assert normalize_one(entry(guid="\x00 4711\x1b ")).guid == "4711"
+    assert normalize_one(entry(guid="\x00 ")).guid is None
 
 
 def test_content_key_when_no_guid_and_no_link() -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from monitor.errors import ParseError
-from monitor.model import FetchResult, ParsedFeed
+from monitor.model import Feed, FetchResult, ParsedFeed
+from monitor.normalize import normalize_entries
 from monitor.parse import parse_feed
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
@@ -163,3 +165,165 @@ def test_body_naming_a_file_is_not_read_as_a_path(tmp_path: Path) -> None:
 
     with pytest.raises(ParseError):
         parse_feed(result_for(str(feed_on_disk).encode(), "application/rss+xml"))
+
+
+# --- the awkward feeds: one row per fixture, parsed and normalized ----------------------
+
+AWKWARD = FEEDS / "awkward"
+FETCHED = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)  # stands for "no usable date": fetch time
+
+
+@dataclass(frozen=True)
+class Awkward:
+    """What a reader must see in one awkward feed: its newest article after normalize."""
+
+    name: str
+    count: int
+    title: str
+    url: str | None
+    published: datetime
+    content_type: str | None = None
+    is_bozo: bool = False
+    language: str | None = None
+    summary: str | None = None
+    body: str | None = None
+
+
+def at(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
+    return datetime(2024, month, day, hour, minute, tzinfo=UTC)
+
+
+A = "https://awkward.example.org"
+AWKWARD_FEEDS = [
+    # formats
+    Awkward("rss091-netscape.xml", 2, "Première dépêche", "http://vieux.example.fr/depeche-1.html",
+            FETCHED, is_bozo=True, language="fr", summary="Texte « ancien »."),
+    Awkward("rss092-description-only.xml", 2, "", "https://notes.example.org/n/1", FETCHED,
+            summary="Une note sans titre, seulement une description."),
+    Awkward("rss10-rdf.xml", 2, "Erster Artikel", "https://rdf.example.org/a", at(9, 7),
+            language="de", summary="Eins."),
+    Awkward("rss20-guid-not-permalink.xml", 2, "Opaque guid", f"{A}/o/1", at(9, 10)),
+    Awkward("rss20-guid-permalink-no-link.xml", 1, "Permalink only", "http://awkward.example.org/p/1",
+            at(9, 10)),
+    Awkward("atom10-xhtml-base.xml", 2, "An XHTML title", "https://atom.example.com/blog/posts/1",
+            datetime(2024, 3, 9, 18, 30, 2, tzinfo=UTC), language="en", summary="Read about us."),
+    Awkward("atom03.xml", 1, "Format Atom 0.3", "https://atom03.example.fr/e/1", at(9, 9),
+            language="fr", summary="Résumé."),
+    Awkward("atom-html-title.xml", 1, "Bold & italic", "https://escaped.example.com/1", at(9, 10),
+            summary="1 < 2 and 3 > 2"),
+    # identity
+    Awkward("rss-no-guids.xml", 2, "Sans guid A", f"{A}/a", at(9, 10)),
+    Awkward("rss-same-guid-twice.xml", 1, "Edited title", f"{A}/sg/1", at(9, 11)),
+    Awkward("rss-tracking-links.xml", 1, "Tracked", f"{A}/t?id=7", at(9, 10)),
+    Awkward("rss-relative-links.xml", 2, "Relative link", f"{A}/2024/03/relative", at(9, 10)),
+    Awkward("rss-messy-links.xml", 2, "Wrapped link", f"{A}/wrapped/article?id=7", at(9, 10)),
+    Awkward("rss-empty-items.xml", 1, "The only real item", f"{A}/only/1", at(9, 10)),
+    Awkward("rss-many-items.xml", 200, "Item 249", f"{A}/many/249", at(9, 4, 9)),
+    Awkward("rss-long-title.xml", 1, ("Très long titre " * 31).strip() + "…", f"{A}/long/1",
+            at(9, 10)),
+    # markup and entities
+    Awkward("rss-html-entities.xml", 2, "Café crème – l’été", f"{A}/e/1", at(9, 10),
+            is_bozo=True, summary="« Citation »"),
+    Awkward("rss-double-escaped.xml", 1, "Café & crème", f"{A}/d/1", at(9, 10), summary="Texte"),
+    Awkward("rss-cdata.xml", 1, "Titre gras & CDATA", f"{A}/c/1", at(9, 10),
+            summary="Un lien & du texte."),
+    Awkward("rss-content-encoded.xml", 1, "Full content", f"{A}/ce/1", at(9, 10),
+            summary="Court résumé.", body="Premier paragraphe.\n\nSecond paragraphe."),
+    Awkward("rss-nul-control-chars.xml", 1, "Titre avec des contrôles", f"{A}/nul/1", at(9, 10),
+            summary="Texte propre."),
+    Awkward("rss-undeclared-prefix.xml", 1, "Undeclared media prefix", f"{A}/m/1", at(9, 10),
+            is_bozo=True),
+    Awkward("rss-truncated.xml", 2, "Second complete item", f"{A}/tr/2", FETCHED, is_bozo=True),
+    # encodings
+    Awkward("rss-cp1252-declared-utf8.xml", 1, "Grève à l’hôpital – « tout va bien »", f"{A}/w/1",
+            at(9, 10), is_bozo=True),
+    Awkward("rss-utf8-declared-latin1.xml", 1, "Sécurité renforcée à Besançon", f"{A}/l/1",
+            at(9, 10), content_type="application/rss+xml"),
+    Awkward("rss-utf16le-bom.xml", 1, "Ünïcödé in UTF-16", f"{A}/u/1", at(9, 10)),
+    Awkward("rss-utf8-bom.xml", 1, "Avec BOM", f"{A}/bom/1", at(9, 10)),
+    Awkward("rss-koi8r.xml", 1, "Новости дня", f"{A}/ru/1", at(9, 7)),
+    Awkward("rss-shift-jis.xml", 1, "今日のニュース", f"{A}/ja/1", at(9, 1)),
+    # RFC 3023 reads text/xml without charset as US-ASCII: feedparser says so, and copes.
+    Awkward("rss-iso-8859-15-euro.xml", 1, "Le prix passe à 5 €", f"{A}/eur/1", at(9, 10),
+            content_type="text/xml", is_bozo=True),
+    # dates
+    Awkward("rss-dates-rfc822-variants.xml", 4, "Zone EDT", f"{A}/t/1", at(9, 14)),
+    Awkward("rss-dates-french.xml", 3, "Date en français", f"{A}/fr/1", at(9, 13, 30)),
+    Awkward("rss-dates-iso-in-pubdate.xml", 2, "ISO date", f"{A}/iso/1", at(9, 8)),
+    Awkward("rss-dates-epoch.xml", 1, "Epoch seconds", f"{A}/ep/1", at(9, 10)),
+    Awkward("rss-dates-future.xml", 2, "From the future", f"{A}/fut/1", FETCHED),
+    Awkward("rss-dates-placeholder.xml", 2, "Epoch zero", f"{A}/old/1", FETCHED),
+    Awkward("rss-dates-garbage.xml", 3, "Yesterday", f"{A}/g/1", FETCHED),
+    Awkward("rss-dates-missing.xml", 2, "Undated one", f"{A}/nd/1", FETCHED),
+    Awkward("rss-ttl.xml", 1, "With ttl", f"{A}/ttl/1", at(9, 10)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", AWKWARD_FEEDS, ids=lambda case: case.name)
+def test_awkward_feed_reads_as_a_person_would(case: Awkward) -> None:
+    result = result_for((AWKWARD / case.name).read_bytes(), case.content_type, url=f"{A}/feed.xml")
+
+    parsed = parse_feed(result)
+    articles = normalize_entries(parsed, Feed(id="awkward", url=result.url), FETCHED)
+
+    assert parsed.is_bozo == case.is_bozo, parsed.bozo_reason
+    assert len(articles) == case.count
+    newest = articles[0]
+    assert newest.title == case.title.strip()
+    assert newest.url == case.url
+    assert newest.published_at == case.published
+    assert newest.language == case.language
+    if case.summary is not None:
+        assert newest.summary == case.summary
+    if case.body is not None:
+        assert newest.body == case.body
+    for article in articles:  # what every article must be, whatever the feed did
+        assert article.published_at.tzinfo is UTC
+        assert article.published_at <= FETCHED
+        assert len(article.title) <= 500
+        assert not any(ord(char) < 32 for char in article.title)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("not-a-feed-page.html", "not an RSS or Atom feed"),
+        ("not-a-feed-sitemap.xml", "not an RSS or Atom feed"),
+        ("not-a-feed-json.json", "not an RSS or Atom feed"),
+        ("bozo-no-entries.xml", "malformed feed with no readable entries"),
+    ],
+)
+def test_awkward_non_feeds_are_parse_errors_never_empty_feeds(name: str, message: str) -> None:
+    with pytest.raises(ParseError, match=message):
+        parse_feed(result_for((AWKWARD / name).read_bytes(), "text/html; charset=utf-8"))
+
+
+def test_the_awkward_set_is_complete() -> None:
+    covered = {case.name for case in AWKWARD_FEEDS} | {
+        "not-a-feed-page.html",
+        "not-a-feed-sitemap.xml",
+        "not-a-feed-json.json",
+        "bozo-no-entries.xml",
+    }
+    on_disk = {path.name for path in AWKWARD.iterdir()}
+
+    assert covered == on_disk
+    assert len(on_disk) >= 30
+
+
+@pytest.mark.parametrize(
+    ("name", "ttl_s"),
+    [("rss-ttl.xml", 3600), ("rss10-rdf.xml", 1800), ("rss-no-guids.xml", None)],
+)
+def test_poll_hints_from_ttl_and_syndication_module(name: str, ttl_s: int | None) -> None:
+    assert parse_feed(result_for((AWKWARD / name).read_bytes())).ttl_s == ttl_s
+
+
+def test_nul_bytes_do_not_break_the_xml_parse() -> None:
+    body = (FEEDS / "rss2.xml").read_bytes().replace(b"<title>", b"<title>\x00\x1b", 1)
+
+    parsed = parse_feed(result_for(body, "application/rss+xml"))
+
+    assert not parsed.is_bozo
+    assert parsed.title == "Le Quotidien & Co"
+    assert len(parsed.entries) == 3
