@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 
 from monitor.channels import (
     EmailChannel,
+    EndpointGone,
     FolderChannel,
     SmtpSettings,
     WebhookChannel,
@@ -342,8 +343,10 @@ def test_webhook_status_decides_retry(receiver, status, is_permanent):
         WebhookChannel(timeout_s=5).send(webhook_delivery(receiver))
     assert caught.value.is_permanent is is_permanent
     assert "secret-token" not in str(caught.value)
+    assert isinstance(caught.value, EndpointGone) is (status == 410)
     if status == 410:
         assert "gone" in str(caught.value)
+        assert caught.value.url == receiver.url
 
 
 def test_webhook_429_honours_retry_after(receiver):
@@ -365,9 +368,10 @@ def test_webhook_unreachable_is_retryable():
 
 def test_build_channels_by_kind(tmp_path):
     without_smtp = build_channels(base_dir=tmp_path, smtp=None)
-    assert sorted(without_smtp) == ["folder", "webhook"]
+    assert sorted(without_smtp) == ["apprise", "folder", "webhook"]
     with_smtp = build_channels(base_dir=tmp_path, smtp=SmtpSettings(host="127.0.0.1"))
     assert {kind: channel.kind for kind, channel in with_smtp.items()} == {
+        "apprise": "apprise",
         "email": "email",
         "folder": "folder",
         "webhook": "webhook",

@@ -1,13 +1,15 @@
 """The outbox retries with backoff, dead-letters permanent failures, never drops silently."""
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from monitor.errors import DeliveryError
 from monitor.model import ChannelSpec, Delivery, Message, Subscription
-from monitor.outbox import Outbox
+from monitor.outbox import DEFAULT_RETRY_DELAYS_S, Outbox, redact_channel
 from monitor.store import Store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -105,3 +107,61 @@ def test_exhausted_retries_dead_letter_and_can_be_requeued(store):
     assert [d.attempts for d in store.deliveries("dead")] == [3]
     assert store.requeue("d1", moment)
     assert box.flush(moment).sent == 1
+
+
+def test_the_retry_schedule_runs_with_jitter_then_dead_letters(store):
+    enqueue(store)
+    channel = ScriptedChannel([DeliveryError("503", channel="webhook") for _ in range(8)])
+    box = Outbox(store, {"webhook": channel}, [], rng=random.Random(7))
+    moment = NOW
+    waits_s = []
+    for _ in range(7):
+        assert box.flush(moment).retrying == 1
+        (pending,) = store.deliveries("pending")
+        assert pending.next_attempt_at is not None
+        waits_s.append((pending.next_attempt_at - moment).total_seconds())
+        moment = pending.next_attempt_at
+    for wait_s, planned_s in zip(waits_s, DEFAULT_RETRY_DELAYS_S, strict=True):
+        assert planned_s * 0.8 <= wait_s <= planned_s * 1.2
+    ratios = {
+        round(wait_s / planned_s, 3)
+        for wait_s, planned_s in zip(waits_s, DEFAULT_RETRY_DELAYS_S, strict=True)
+    }
+    assert len(ratios) > 1  # jittered, not a fixed multiple
+    assert box.flush(moment).dead == 1
+    (dead,) = store.deliveries("dead")
+    assert dead.attempts == 8
+
+
+def test_secrets_stay_out_of_the_store_and_come_back_at_send_time(store):
+    spec = ChannelSpec(kind="apprise", apprise_urls=("tgram://123:token/456",))
+    stored = redact_channel(spec)
+    assert stored.apprise_urls[0].startswith("tgram://…#") and "token" not in str(stored)
+    assert redact_channel(HOOK).webhook_secret is None
+    delivery = Delivery("d2", "desk", stored, Message("s", "t", "h", b"{}"), ("b",), NOW)
+    store.enqueue([delivery], ["b"])
+    channel = ScriptedChannel([None])
+    channel.kind = "apprise"
+    subscription = Subscription(id="desk", rules=("*",), channels=(HOOK, spec))
+    Outbox(store, {"apprise": channel}, [subscription]).flush(NOW)
+    assert channel.sent[0].channel.apprise_urls == ("tgram://123:token/456",)
+
+
+def test_a_missing_channel_kind_is_retried_not_dropped(store):
+    enqueue(store)
+    assert Outbox(store, {}, []).flush(NOW).retrying == 1
+    (pending,) = store.deliveries("pending")
+    assert pending.last_error == "no 'webhook' channel configured"
+
+
+def test_every_guarantee_in_docs_delivery_names_tests_that_exist():
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "delivery.md").read_text(encoding="utf-8")
+    guarantees = [line for line in doc.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert len(guarantees) >= 10
+    for line in guarantees:
+        named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", line)
+        assert named, f"a guarantee without a test: {line[:80]}"
+        for path, name in named:
+            source = (root / path).read_text(encoding="utf-8")
+            assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{path}::{name} is gone"

@@ -1,4 +1,4 @@
-"""The delivery channels: one `Channel` protocol and the three built-in kinds.
+"""The delivery channels: one `Channel` protocol and the built-in kinds.
 
 A channel sends one rendered `Delivery` and raises DeliveryError (retryable or
 permanent) when it cannot. Channels never read the store or decide on retries:
@@ -10,18 +10,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from monitor.channels.apprise import AppriseChannel, check_apprise_urls, redact_url
 from monitor.channels.email import EmailChannel, SmtpSettings
 from monitor.channels.folder import FolderChannel
-from monitor.channels.webhook import WebhookChannel
+from monitor.channels.webhook import EndpointGone, WebhookChannel, display_url
 from monitor.model import Delivery
 
 __all__ = [
+    "AppriseChannel",
     "Channel",
     "EmailChannel",
+    "EndpointGone",
     "FolderChannel",
     "SmtpSettings",
     "WebhookChannel",
     "build_channels",
+    "check_apprise_urls",
+    "display_url",
+    "redact_url",
 ]
 
 
@@ -40,6 +46,7 @@ def build_channels(
     channels: dict[str, Channel] = {
         "folder": FolderChannel(base_dir),
         "webhook": WebhookChannel(timeout_s=webhook_timeout_s),
+        "apprise": AppriseChannel(),
     }
     if smtp is not None:
         channels["email"] = EmailChannel(smtp)

@@ -1,12 +1,13 @@
 """The email channel: send a delivery through an SMTP server with smtplib.
 
 Owns SMTP: plain, implicit TLS or STARTTLS, optional login, and the mapping of SMTP
-replies to retryable or permanent DeliveryErrors. Must not read the store; the message
-itself is built by `mime`.
+replies to retryable or permanent DeliveryErrors. Never sends a message or a password
+in clear text when TLS was asked for. Must not read the store; `mime` builds the message.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import smtplib
 import ssl
@@ -34,6 +35,7 @@ class SmtpSettings:
     password: str | None = None
     from_addr: str = "monitor@localhost"
     timeout_s: float = 30.0
+    ca_file: str | None = None  # PEM bundle to trust instead of the system's (private CA)
 
     def __repr__(self) -> str:
         # Never let the password reach a log line or a traceback.
@@ -75,12 +77,18 @@ class EmailChannel:
             raise self._error(
                 f"login refused for '{self._settings.username}' at {self._server} "
                 f"({exc.smtp_code} {_text(exc.smtp_error)}; check smtp.username and password)",
-                is_permanent=True,
+                # 454 is a temporary authentication failure (RFC 4954 6); 535 is a wrong password.
+                is_permanent=not 400 <= exc.smtp_code < 500,
             ) from exc
         except smtplib.SMTPResponseException as exc:
             raise self._reply_error(exc.smtp_code, exc.smtp_error) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise self._error(f"{self._server} does not support {exc}", is_permanent=True) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise self._error(
+                f"cannot verify the TLS certificate of {self._server}: {exc.verify_message} "
+                "(for a private CA, set smtp.ca_file)"
+            ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             # Disconnections, timeouts, refused connections, TLS failures: try again later.
             raise self._error(
@@ -107,6 +115,8 @@ class EmailChannel:
     ) -> Mapping[str, tuple[int, bytes]]:
         """Connect, secure, log in and send; return the recipients the server refused."""
         settings = self._settings
+        if settings.username:
+            self._check_login_is_private()
         client = self._connect()
         with client:
             client.ehlo()
@@ -124,12 +134,23 @@ class EmailChannel:
         settings = self._settings
         if settings.tls:
             return smtplib.SMTP_SSL(
-                settings.host,
-                settings.port,
-                timeout=settings.timeout_s,
-                context=ssl.create_default_context(),
+                settings.host, settings.port, timeout=settings.timeout_s, context=self._tls()
             )
         return smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_s)
+
+    def _tls(self) -> ssl.SSLContext:
+        # Certificates and host names are always verified; ca_file only changes whom we trust.
+        return ssl.create_default_context(cafile=self._settings.ca_file)
+
+    def _check_login_is_private(self) -> None:
+        settings = self._settings
+        if settings.tls or settings.starttls or _is_loopback(settings.host):
+            return
+        raise self._error(
+            f"refusing to send the password for '{settings.username}' in clear text to "
+            f"{self._server} (set smtp.starttls or smtp.tls)",
+            is_permanent=True,
+        )
 
     def _start_tls(self, client: smtplib.SMTP) -> None:
         if not client.has_extn("starttls"):
@@ -139,7 +160,7 @@ class EmailChannel:
                 "(check smtp.starttls and smtp.port)",
                 is_permanent=True,
             )
-        client.starttls(context=ssl.create_default_context())
+        client.starttls(context=self._tls())
         client.ehlo()
 
     def _reply_error(self, code: int, reply: bytes | str) -> DeliveryError:
@@ -158,6 +179,15 @@ class EmailChannel:
 
     def _error(self, message: str, *, is_permanent: bool = False) -> DeliveryError:
         return DeliveryError(message, channel=self.kind, is_permanent=is_permanent)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _describe_refusals(refusals: Mapping[str, tuple[int, bytes]]) -> str:

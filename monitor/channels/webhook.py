@@ -30,6 +30,18 @@ _RETRYABLE_STATUSES = frozenset({408, 425, 429})
 log = logging.getLogger(__name__)
 
 
+class EndpointGone(DeliveryError):
+    """The receiver answered 410 Gone: stop sending to `url` until the operator acts.
+
+    Permanent, so the outbox dead-letters the delivery; it also tells the operator
+    (see Outbox's `on_endpoint_gone`) and sends nothing more to the same URL.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message, channel="webhook", is_permanent=True)
+        self.url = url
+
+
 class WebhookChannel:
     """POSTs `delivery.message.payload` to `delivery.channel.webhook_url`."""
 
@@ -52,7 +64,7 @@ class WebhookChannel:
         if not url:
             raise self._error(f"delivery '{delivery.id}' has no webhook url", is_permanent=True)
         headers = self._headers(delivery)
-        where = _display_url(url)
+        where = display_url(url)
         try:
             with (
                 httpx.Client(timeout=self._timeout_s, follow_redirects=False) as client,
@@ -60,16 +72,18 @@ class WebhookChannel:
                     "POST", url, content=delivery.message.payload, headers=headers
                 ) as reply,
             ):
-                self._drain(reply)
+                # The status line is the receiver's verdict; the body is only read (a bounded
+                # amount, within the time left) so the connection can close cleanly.
                 status = reply.status_code
                 retry_after = reply.headers.get("retry-after")
+                self._drain(reply)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise self._error(f"invalid webhook url {where}: {exc}", is_permanent=True) from exc
         except httpx.TimeoutException as exc:
             raise self._error(f"{where} did not answer within {self._timeout_s} s") from exc
         except httpx.HTTPError as exc:
             raise self._error(f"cannot reach {where}: {str(exc) or type(exc).__name__}") from exc
-        self._check_status(status, retry_after, where)
+        self._check_status(status, retry_after, url)
         log.info("webhook.sent delivery_id=%s channel=webhook status=%d", delivery.id, status)
 
     def _headers(self, delivery: Delivery) -> dict[str, str]:
@@ -96,20 +110,27 @@ class WebhookChannel:
             raise self._error(str(exc), is_permanent=True) from exc
 
     def _drain(self, reply: httpx.Response) -> None:
-        """Read at most max_response_bytes of the reply: receivers may answer with anything."""
+        """Read at most max_response_bytes for at most timeout_s: receivers may answer anything."""
         received = 0
-        for chunk in reply.iter_bytes():
-            received += len(chunk)
-            if received >= self._max_response_bytes:
-                break
+        deadline = time.monotonic() + self._timeout_s
+        try:
+            for chunk in reply.iter_bytes():
+                received += len(chunk)
+                if received >= self._max_response_bytes or time.monotonic() > deadline:
+                    break
+        except httpx.HTTPError as exc:
+            # The verdict (the status) has arrived; a body that stalls or breaks changes nothing.
+            log.debug("webhook.body_unread error=%s", type(exc).__name__)
 
-    def _check_status(self, status: int, retry_after: str | None, where: str) -> None:
+    def _check_status(self, status: int, retry_after: str | None, url: str) -> None:
         if 200 <= status < 300:
             return
+        where = display_url(url)
         if status == 410:
-            raise self._error(
-                f"{where} is gone (410 status code); remove or update the webhook url",
-                is_permanent=True,
+            raise EndpointGone(
+                f"{where} is gone (410 status code); the endpoint is disabled: update or remove "
+                "the webhook url, then retry the dead deliveries",
+                url=url,
             )
         if status in _RETRYABLE_STATUSES or status >= 500:
             delay_s = parse_retry_after(retry_after, now_s=self._clock())
@@ -170,8 +191,8 @@ def _event_type(payload: bytes) -> str:
     return kind if kind in ("alert", "digest") else "digest"
 
 
-def _display_url(url: str) -> str:
-    # Webhook URLs often carry a token in the path (chat services): show only the origin.
+def display_url(url: str) -> str:
+    """The URL's scheme, host and port, quoted: webhook URLs often carry a token in the path."""
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
         return "'(invalid url)'"

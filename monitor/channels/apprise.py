@@ -1,0 +1,93 @@
+"""The apprise channel: the long tail of chat and push services (Teams, Matrix, Telegram, ntfy,
+Discord, …) through the Apprise library, one service URL at a time.
+
+Owns apprise (it never leaves this module) and the redaction of service URLs, which carry
+tokens: only `redact_url` forms reach logs, errors and the store. Must not read the store.
+Apprise cannot say whether a failure is permanent, so every failure is retried.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import warnings
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import apprise
+
+from monitor.errors import DeliveryError
+from monitor.model import Delivery
+
+log = logging.getLogger(__name__)
+
+
+class AppriseChannel:
+    """Sends `delivery.message` (subject and plain text) to each of `channel.apprise_urls`."""
+
+    kind = "apprise"
+
+    def __init__(self) -> None:
+        _load_plugins_quietly()
+
+    def send(self, delivery: Delivery) -> None:
+        """Notify every URL; raise a retryable DeliveryError naming the URLs that failed."""
+        urls = delivery.channel.apprise_urls
+        if not urls:
+            raise self._error(f"delivery '{delivery.id}' has no apprise urls", is_permanent=True)
+        problems = check_apprise_urls(urls)
+        if problems:
+            raise self._error("; ".join(problems), is_permanent=True)
+        failed = [url for url in urls if not self._notify(url, delivery)]
+        if failed:
+            # A retry notifies every URL again: list one URL per channel when that matters.
+            shown = ", ".join(f"'{redact_url(url)}'" for url in failed)
+            raise self._error(f"{len(failed)} of {len(urls)} services failed: {shown}")
+        log.info("apprise.sent delivery_id=%s channel=apprise services=%d", delivery.id, len(urls))
+
+    def _notify(self, url: str, delivery: Delivery) -> bool:
+        notifier = apprise.Apprise()
+        notifier.add(url)
+        result = notifier.notify(
+            body=delivery.message.text,
+            title=delivery.message.subject,
+            body_format=apprise.NotifyFormat.TEXT,
+        )
+        return bool(result)
+
+    def _error(self, message: str, *, is_permanent: bool = False) -> DeliveryError:
+        return DeliveryError(message, channel=self.kind, is_permanent=is_permanent)
+
+
+@functools.cache
+def _load_plugins_quietly() -> None:
+    # Apprise loads its plugins on first use, and one of them imports the stdlib `imghdr`,
+    # deprecated since Python 3.11: load them once here, with that warning silenced.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        apprise.Apprise.instantiate("json://localhost")
+
+
+def check_apprise_urls(urls: Sequence[str]) -> list[str]:
+    """One problem per URL Apprise does not understand (for `monitor check`); [] when fine."""
+    _load_plugins_quietly()
+    problems = []
+    for index, url in enumerate(urls):
+        if apprise.Apprise.instantiate(url) is None:
+            scheme = urlsplit(url).scheme or "?"
+            problems.append(
+                f"apprise url #{index + 1} ('{scheme}://…') is not a service Apprise knows "
+                "(see https://github.com/caronc/apprise/wiki for the URL of each service)"
+            )
+    return problems
+
+
+def redact_url(url: str) -> str:
+    """A form of `url` safe to log and store: its scheme and a short hash, e.g. 'tgram://…#1a2b3c4d'.
+
+    Stable for a given URL, so the outbox can find the live URL again at send time.
+    """
+    scheme = urlsplit(url).scheme or "?"
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:8]
+    return f"{scheme}://…#{digest}"

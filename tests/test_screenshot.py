@@ -1,0 +1,99 @@
+"""The seed digest renders cleanly in a real browser engine (headless Chromium).
+
+Skipped, saying why, where Chromium is not installed (`apt-get install chromium`).
+`MONITOR_UPDATE_SCREENSHOT=1 pytest tests/test_screenshot.py` rewrites docs/img/seed-digest.png;
+docs/screenshot.md has the same command for any subscription.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from tests.test_email_delivery import SEED_TITLES, seed_message
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+COMMITTED = ROOT / "docs" / "img" / "seed-digest.png"
+WIDTH, HEIGHT = 900, 1640
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="headless Chromium is not installed at /usr/bin/chromium "
+    "(Debian: apt-get install -y chromium); see docs/screenshot.md",
+)
+
+
+def screenshot(html_path: Path, png_path: Path, profile: Path) -> subprocess.CompletedProcess:
+    """The command docs/screenshot.md documents, with no network and a throwaway profile."""
+    return subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",  # root in containers; the page is our own file
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--screenshot={png_path}",
+            f"--window-size={WIDTH},{HEIGHT}",
+            html_path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk comes first
+    return width, height
+
+
+class ResourceFinder(HTMLParser):
+    """Anything that would make a browser or mail client fetch something."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fetches: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("src", "srcset", "background", "poster", "data"):
+                self.fetches.append(f"{tag} {name}={value}")
+        if tag == "link":
+            self.fetches.append("link")
+
+
+def test_the_seed_digest_renders_in_headless_chromium(tmp_path):
+    html = seed_message().html
+    finder = ResourceFinder()
+    finder.feed(html)
+    assert finder.fetches == []  # the digest renders offline: no image, font or stylesheet
+    for title in SEED_TITLES:
+        assert title in html
+
+    html_path = tmp_path / "seed-digest.html"
+    html_path.write_text(html, encoding="utf-8")
+    png_path = tmp_path / "seed-digest.png"
+    result = screenshot(html_path, png_path, tmp_path / "profile")
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = png_path.read_bytes()
+    assert png_size(data) == (WIDTH, HEIGHT)
+    assert len(data) > 50_000  # text and colour, not a blank page
+
+    if os.environ.get("MONITOR_UPDATE_SCREENSHOT") == "1":
+        COMMITTED.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(png_path, COMMITTED)
+    assert png_size(COMMITTED.read_bytes()) == (WIDTH, HEIGHT)

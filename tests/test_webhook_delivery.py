@@ -1,0 +1,338 @@
+"""Webhooks (and Apprise services) through the whole delivery path: durable outbox → signed
+POST → a real HTTP receiver on 127.0.0.1 that verifies signatures and answers as scripted."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from monitor.channels import AppriseChannel, EndpointGone, WebhookChannel, redact_url
+from monitor.errors import DeliveryError
+from monitor.model import ChannelSpec, Delivery, Digest, Message, Subscription
+from monitor.outbox import Outbox, redact_channel
+from monitor.render import Renderer
+from monitor.store import Store
+from tests.test_channels import SECRET, verify_signature
+from tests.test_render import TEMPLATES, hostile_entry, security_entry
+
+NOW = datetime(2024, 7, 26, 6, 0, tzinfo=UTC)
+SIGNING_CLOCK_S = NOW.timestamp()
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    body_bytes: int = 2
+
+
+class ScriptedReceiver(ThreadingHTTPServer):
+    """Checks each request's signature, answers from `script` (then 200), keeps one event per id."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), ReceiverHandler)
+        self.script: list[Reply] = []
+        self.requests: list[tuple[dict[str, str], bytes, bool]] = []
+        self.processed: dict[str, bytes] = {}  # webhook-id → body, only for 2xx answers
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hooks/t0ken-in-the-path"
+
+
+class ReceiverHandler(BaseHTTPRequestHandler):
+    server: ScriptedReceiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        is_valid = "webhook-signature" in headers and verify_signature(SECRET, headers, body)
+        self.server.requests.append((headers, body, is_valid))
+        reply = self.server.script.pop(0) if self.server.script else Reply()
+        time.sleep(reply.delay_s)
+        status = reply.status if is_valid else 401
+        if 200 <= status < 300:
+            self.server.processed.setdefault(headers["webhook-id"], body)
+        self.send_response(status)
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        self.send_header("content-length", str(reply.body_bytes))
+        self.end_headers()
+        # The sender stops reading past its cap, as it should.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(b"x" * reply.body_bytes)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class JsonSink(BaseHTTPRequestHandler):
+    """What Apprise's json:// service posts to; answers with `server.status`."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        self.server.received.append((self.path, json.loads(body)))  # type: ignore[attr-defined]
+        self.send_response(self.server.status)  # type: ignore[attr-defined]
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def serve(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def receiver() -> Iterator[ScriptedReceiver]:
+    yield from serve(ScriptedReceiver())  # type: ignore[misc]
+
+
+@pytest.fixture
+def store(tmp_path) -> Iterator[Store]:
+    opened = Store(tmp_path / "monitor.db")
+    yield opened
+    opened.close()
+
+
+def hook(receiver: ScriptedReceiver, **extra: str) -> ChannelSpec:
+    return ChannelSpec(kind="webhook", webhook_url=receiver.url, webhook_secret=SECRET, **extra)
+
+
+def digest() -> Digest:
+    return Digest("security-desk", "immediate", NOW, "Europe/Paris", (security_entry(),))
+
+
+def enqueue(store: Store, spec: ChannelSpec, *, delivery_id: str, message: Message) -> None:
+    delivery = Delivery(
+        id=delivery_id,
+        subscription_id="security-desk",
+        channel=redact_channel(spec),  # what the store may keep: no secret
+        message=message,
+        article_keys=(delivery_id,),
+        created_at=NOW,
+    )
+    store.enqueue([delivery], [delivery_id])
+
+
+def outbox(store: Store, spec: ChannelSpec, **options) -> Outbox:
+    subscription = Subscription(id="security-desk", rules=("*",), channels=(spec,))
+    channels = {
+        "webhook": WebhookChannel(
+            timeout_s=options.pop("timeout_s", 5.0), clock=lambda: SIGNING_CLOCK_S
+        ),
+        "apprise": AppriseChannel(),
+    }
+    return Outbox(store, channels, [subscription], **options)
+
+
+@pytest.fixture(scope="module")
+def message() -> Message:
+    return Renderer(TEMPLATES).render(digest())
+
+
+def test_500_500_200_is_one_processed_event_under_one_id(receiver, store, message):
+    receiver.script = [Reply(500), Reply(500), Reply(200)]
+    spec = hook(receiver)
+    enqueue(store, spec, delivery_id="hook-1", message=message)
+    box = outbox(store, spec)
+    assert box.flush(NOW).retrying == 1
+    assert box.flush(NOW + timedelta(seconds=7)).retrying == 1
+    assert box.flush(NOW + timedelta(minutes=7)).sent == 1
+    assert box.flush(NOW + timedelta(days=1)).sent == 0
+
+    assert [is_valid for _, _, is_valid in receiver.requests] == [True, True, True]
+    assert {headers["webhook-id"] for headers, _, _ in receiver.requests} == {"hook-1"}
+    assert {body for _, body, _ in receiver.requests} == {message.payload}
+    assert list(receiver.processed) == ["hook-1"]
+    assert json.loads(receiver.processed["hook-1"])["schema"] == "monitor.digest/1"
+
+
+@pytest.mark.parametrize(
+    ("reply", "wait_s"),
+    [
+        (Reply(429, {"Retry-After": "120"}), 120),
+        (
+            Reply(503, {"Retry-After": format_datetime(NOW + timedelta(hours=1), usegmt=True)}),
+            3600,
+        ),
+        (Reply(503, {"Retry-After": "999999999"}), 86400),  # capped at a day
+    ],
+    ids=["seconds", "http-date", "capped"],
+)
+def test_retry_after_is_honoured_in_both_forms(receiver, store, message, reply, wait_s):
+    receiver.script = [reply]
+    spec = hook(receiver)
+    enqueue(store, spec, delivery_id="hook-1", message=message)
+    box = outbox(store, spec)
+    assert box.flush(NOW).retrying == 1
+    (pending,) = store.deliveries("pending")
+    assert pending.next_attempt_at == NOW + timedelta(seconds=wait_s)
+    assert box.flush(NOW + timedelta(seconds=wait_s - 1)).sent == 0
+    assert box.flush(NOW + timedelta(seconds=wait_s)).sent == 1
+
+
+def test_410_disables_the_endpoint_and_tells_the_operator(receiver, store, message):
+    receiver.script = [Reply(410)]
+    spec = hook(receiver)
+    enqueue(store, spec, delivery_id="hook-1", message=message)
+    enqueue(store, spec, delivery_id="hook-2", message=message)
+    told: list[tuple[str, EndpointGone]] = []
+    box = outbox(
+        store, spec, on_endpoint_gone=lambda delivery, exc: told.append((delivery.id, exc))
+    )
+    assert box.flush(NOW).dead == 2
+    assert len(receiver.requests) == 1  # nothing more goes to a gone endpoint
+    [(delivery_id, gone)] = told
+    assert delivery_id == "hook-1"
+    assert gone.url == receiver.url and gone.is_permanent
+    errors = [delivery.last_error or "" for delivery in store.deliveries("dead")]
+    assert any("is gone (410 status code)" in error for error in errors)
+    assert any("was disabled after a 410 Gone" in error for error in errors)
+    assert not any("t0ken" in error for error in errors)
+
+
+def test_a_restarted_outbox_keeps_a_disabled_endpoint_disabled(receiver, store, message):
+    spec = hook(receiver)
+    enqueue(store, spec, delivery_id="hook-1", message=message)
+    box = outbox(store, spec, disabled_webhook_urls=[receiver.url])
+    assert box.flush(NOW).dead == 1
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 422])
+def test_other_4xx_are_permanent(receiver, store, message, status):
+    receiver.script = [Reply(status)]
+    spec = hook(receiver)
+    enqueue(store, spec, delivery_id="hook-1", message=message)
+    box = outbox(store, spec)
+    assert box.flush(NOW).dead == 1
+    assert box.flush(NOW + timedelta(days=1)).dead == 0
+    assert len(receiver.requests) == 1
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_retried(receiver, store, message):
+    receiver.script = [Reply(200, delay_s=1.0)]
+    spec = hook(receiver)
+    enqueue(store, spec, delivery_id="hook-1", message=message)
+    box = outbox(store, spec, timeout_s=0.3)
+    assert box.flush(NOW).retrying == 1
+    (pending,) = store.deliveries("pending")
+    assert "did not answer within 0.3 s" in (pending.last_error or "")
+    assert box.flush(NOW + timedelta(seconds=7)).sent == 1
+    assert len(receiver.processed) == 1  # the receiver dedupes the late first copy by id
+
+
+def test_a_huge_response_body_is_not_read(receiver, store, message):
+    receiver.script = [Reply(200, body_bytes=5 * 1024 * 1024)]
+    spec = hook(receiver)
+    enqueue(store, spec, delivery_id="hook-1", message=message)
+    started = time.monotonic()
+    assert outbox(store, spec).flush(NOW).sent == 1
+    assert time.monotonic() - started < 5
+
+
+def test_a_crash_after_the_receiver_accepted_resends_with_the_same_id(receiver, tmp_path, message):
+    class Crash(BaseException):
+        pass
+
+    class CrashingStore(Store):
+        def mark_sent(self, delivery_id: str, now: datetime) -> None:
+            raise Crash(delivery_id)
+
+    spec = hook(receiver)
+    doomed = CrashingStore(tmp_path / "monitor.db")
+    try:
+        enqueue(doomed, spec, delivery_id="hook-1", message=message)
+        with pytest.raises(Crash):
+            outbox(doomed, spec).flush(NOW)
+    finally:
+        doomed.close()
+    restarted = Store(tmp_path / "monitor.db")
+    try:
+        assert outbox(restarted, spec).flush(NOW).sent == 1
+        assert outbox(restarted, spec).flush(NOW + timedelta(days=1)).sent == 0
+    finally:
+        restarted.close()
+    assert [headers["webhook-id"] for headers, _, _ in receiver.requests] == ["hook-1", "hook-1"]
+    assert list(receiver.processed) == ["hook-1"]
+
+
+def test_a_slack_compatible_body_is_signed_and_escaped(receiver, store):
+    spec = hook(receiver, webhook_format="slack")
+    hostile = Digest("desk", "immediate", NOW, "UTC", (security_entry(), hostile_entry()))
+    slack = Renderer(TEMPLATES).render(hostile, payload_format="slack")
+    enqueue(store, spec, delivery_id="hook-1", message=slack)
+    assert outbox(store, spec).flush(NOW).sent == 1
+    [(_, body, is_valid)] = receiver.requests
+    assert is_valid
+    document = json.loads(body)
+    assert document["blocks"][0]["type"] == "header"
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;{{ 7*7 }}" in document["text"]
+    assert "<script>" not in body.decode()
+
+
+# --- apprise -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def json_sink() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), JsonSink)
+    server.received = []  # type: ignore[attr-defined]
+    server.status = 200  # type: ignore[attr-defined]
+    yield from serve(server)
+
+
+def test_apprise_services_get_the_subject_and_text(json_sink, store, message):
+    port = json_sink.server_address[1]
+    url = f"json://127.0.0.1:{port}/notify/s3cret-token"
+    spec = ChannelSpec(kind="apprise", apprise_urls=(url,))
+    enqueue(store, spec, delivery_id="apprise-1", message=message)
+    (stored,) = store.deliveries()
+    assert "s3cret-token" not in json.dumps(stored.channel.apprise_urls)
+    assert outbox(store, spec).flush(NOW).sent == 1
+    [(path, document)] = json_sink.received  # type: ignore[attr-defined]
+    assert path == "/notify/s3cret-token"
+    assert document["title"] == message.subject
+    assert document["message"] == message.text.rstrip()  # Apprise trims trailing blank lines
+
+
+def test_apprise_failures_are_retried_without_leaking_the_url(json_sink, store, message):
+    json_sink.status = 500  # type: ignore[attr-defined]
+    url = f"json://127.0.0.1:{json_sink.server_address[1]}/notify/s3cret-token"
+    spec = ChannelSpec(kind="apprise", apprise_urls=(url,))
+    enqueue(store, spec, delivery_id="apprise-1", message=message)
+    assert outbox(store, spec).flush(NOW).retrying == 1
+    (pending,) = store.deliveries("pending")
+    assert pending.last_error == f"apprise: 1 of 1 services failed: '{redact_url(url)}'"
+    assert "s3cret" not in pending.last_error
+
+
+def test_an_unknown_apprise_url_is_permanent():
+    spec = ChannelSpec(kind="apprise", apprise_urls=("nosuchservice://token",))
+    delivery = Delivery("d", "s", spec, Message("s", "t", "h", b"{}"), ("a",), NOW)
+    with pytest.raises(DeliveryError) as caught:
+        AppriseChannel().send(delivery)
+    assert caught.value.is_permanent
+    assert "('nosuchservice://…') is not a service Apprise knows" in str(caught.value)
+    assert "token" not in str(caught.value)
