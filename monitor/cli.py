@@ -34,7 +34,7 @@ from monitor.replay import replay, replay_files
 from monitor.rules import load_rules, rule_errors
 from monitor.service import Service, utc_now
 from monitor.status import collect_status, format_status
-from monitor.wiring import build_parts, template_errors
+from monitor.wiring import build_parts, channel_errors, template_errors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     config, rules = load_config_and_rules(args)
-    problems = template_errors(config)
+    problems = template_errors(config) + channel_errors(config)
     if problems:
         for problem in problems:
             print_error(problem)
@@ -139,7 +139,7 @@ def _check(args: argparse.Namespace) -> int:
     errors = rule_errors(config.rules_dir)
     for error in errors:
         print_error(str(error))
-    problems = template_errors(config)
+    problems = template_errors(config) + channel_errors(config)
     for problem in problems:
         print_error(problem)
     if errors or problems:

@@ -33,6 +33,7 @@ def compose_digest(
     feed_titles: Mapping[str, str],
     feed_problems: Sequence[str],
     now: datetime,
+    rule_clauses: Sequence[tuple[str, str]] = (),
 ) -> Digest:
     """A digest (or immediate alert) of `found`, one entry per story, at most max_items."""
     entries = collapse_stories(found, feed_titles)[: subscription.max_items]
@@ -44,6 +45,7 @@ def compose_digest(
         entries=tuple(entries),
         title=subscription.title or subscription.id,
         feed_problems=tuple(feed_problems) if kind == "digest" else (),
+        rule_clauses=tuple(rule_clauses),
     )
 
 

@@ -66,12 +66,14 @@ class _FeedSpec(_Strict):
 class _WebhookSpec(_Strict):
     url: str = Field(pattern=r"^https?://")
     secret: str | None = None
+    format: Literal["standard", "slack"] = "standard"
 
 
 class _ChannelSpec(_Strict):
     folder: str | None = None
     email: list[str] | str | None = None
     webhook: _WebhookSpec | None = None
+    apprise: list[str] | None = None
 
 
 class _SubscriptionSpec(_Strict):
@@ -112,6 +114,7 @@ class _SmtpSpec(_Strict):
     password_file: str | None = None
     from_: str = Field(default="monitor@localhost", alias="from")
     timeout_s: float = 30.0
+    ca_file: str | None = None
 
 
 class _FetchSpec(_Strict):
@@ -164,6 +167,7 @@ class SmtpConfig:
     password: str | None
     from_addr: str
     timeout_s: float
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,11 +388,11 @@ def _build_subscription(spec: _SubscriptionSpec, data: Any, index: int, shown: s
 def _build_channel(
     target: _ChannelSpec, subscription_id: str, shown: str, line: int | None
 ) -> ChannelSpec:
-    chosen = [name for name in ("folder", "email", "webhook") if getattr(target, name)]
+    chosen = [name for name in ("folder", "email", "webhook", "apprise") if getattr(target, name)]
     if len(chosen) != 1:
         raise ConfigError(
             f"subscription '{subscription_id}': each 'to' entry names exactly one of "
-            "folder, email, webhook",
+            "folder, email, webhook, apprise",
             path=shown,
             line=line,
         )
@@ -397,9 +401,14 @@ def _build_channel(
     if target.email:
         recipients = [target.email] if isinstance(target.email, str) else target.email
         return ChannelSpec(kind="email", email_to=tuple(recipients))
+    if target.apprise:
+        return ChannelSpec(kind="apprise", apprise_urls=tuple(target.apprise))
     assert target.webhook is not None  # chosen has exactly one entry
     return ChannelSpec(
-        kind="webhook", webhook_url=target.webhook.url, webhook_secret=target.webhook.secret
+        kind="webhook",
+        webhook_url=target.webhook.url,
+        webhook_secret=target.webhook.secret,
+        webhook_format=target.webhook.format,
     )
 
 
@@ -426,4 +435,5 @@ def _build_smtp(spec: _SmtpSpec | None, base_dir: Path, data: Any, shown: str) -
         password=password,
         from_addr=spec.from_,
         timeout_s=spec.timeout_s,
+        ca_file=_resolve(base_dir, spec.ca_file) if spec.ca_file else None,
     )

@@ -77,6 +77,10 @@ class FetchResult:
     fetched_at: datetime
     etag: str | None = None
     last_modified: str | None = None
+    # Server hints for the scheduler: Cache-Control max-age, else Expires minus Date.
+    max_age_s: float | None = None
+    # Where an unbroken run of 301/308 redirects led: the feed's new URL.
+    redirected_permanently_to: str | None = None
 
     @property
     def is_modified(self) -> bool:
@@ -138,6 +142,8 @@ class Article:
     content_hash: str
     fingerprint: int = 0
     story_id: str | None = None
+    # The tags of the article's feed (from config.yaml): a rule's `sources` may name them.
+    feed_tags: tuple[str, ...] = ()
 
     def field_text(self, name: str) -> str:
         """The plain text of field `name` ('title', 'summary' or 'body')."""
@@ -194,6 +200,8 @@ class Annotations:
     article_key: str
     language: str
     fields: tuple[AnnotatedField, ...]
+    # True when an entity recognizer ran: only then are empty `entities` a finding.
+    has_entities: bool = False
 
     def field(self, name: str) -> AnnotatedField | None:
         for annotated in self.fields:
@@ -211,6 +219,8 @@ class Term:
 
     text: str
     is_exact: bool = False
+    weight: float = 1.0
+    fields: tuple[str, ...] = ()  # empty: the rule's fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +228,9 @@ class ActorRef:
     """A reference from a rule to an actor declared in actors.yaml."""
 
     actor_id: str
+    weight: float = 1.0
+    fields: tuple[str, ...] = ()  # empty: the rule's fields
+    require_entity: bool | None = None  # None: as the actor says
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +239,9 @@ class Clause:
 
     op: str  # "any" | "all" | "none"
     items: tuple[Term | ActorRef | Clause, ...]
+    fields: tuple[str, ...] = ()  # empty: the enclosing clause's fields
+    # Where the clause is written, e.g. "match.all[0].any": for explanations, not meaning.
+    key: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +253,8 @@ class Actor:
     kind: str  # "person" | "org" | "place"
     aliases: tuple[str, ...]
     source: str = ""
+    require_entity: bool = False  # a hit counts only inside a compatible spaCy entity
+    fuzzy: float | None = None  # similarity threshold for misspelt names, e.g. 0.85
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +271,7 @@ class Rule:
     fields: tuple[str, ...] = FIELDS
     near: str | int | None = None  # None, "sentence", or a number of words
     source: str = ""  # "rules/file.yaml:LINE"
+    min_score: float | None = None  # the summed weights of the items found must reach it
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +305,9 @@ class Hit:
     end: int
     snippet: str  # the sentence around the hit
     actor_id: str | None = None
+    clause: str = ""  # where the rule asks for it, e.g. "match.all[1].any"
+    alias: str = ""  # the term or alias that matched, as written in the rule or actors.yaml
+    weight: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,11 +329,13 @@ class Match:
 class ChannelSpec:
     """Where a subscription's messages go. Exactly one kind is set."""
 
-    kind: str  # "folder" | "email" | "webhook"
+    kind: str  # "folder" | "email" | "webhook" | "apprise"
     folder: str | None = None
     email_to: tuple[str, ...] = ()
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    webhook_format: str = "standard"  # "standard" (monitor.digest/1) | "slack"
+    apprise_urls: tuple[str, ...] = ()  # may carry tokens: never stored in clear
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +374,7 @@ class Digest:
     entries: tuple[DigestEntry, ...]
     title: str = ""
     feed_problems: tuple[str, ...] = ()
+    rule_clauses: tuple[tuple[str, str], ...] = ()  # (rule id, its clause in words)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from monitor.clause_text import rule_clauses
 from monitor.compose import (
     compose_digest,
     delivery_id,
@@ -41,7 +42,7 @@ from monitor.model import (
     Subscription,
 )
 from monitor.normalize import normalize_entries
-from monitor.outbox import FlushReport, Outbox
+from monitor.outbox import FlushReport, Outbox, redact_channel
 from monitor.parse import parse_feed
 from monitor.schedule import is_digest_due, is_poll_due, next_poll_at, parse_cron
 from monitor.store import Store
@@ -61,7 +62,7 @@ class ArticleAnnotator(Protocol):
 
 
 class DigestRenderer(Protocol):
-    def render(self, digest: Digest) -> Message: ...
+    def render(self, digest: Digest, *, payload_format: str = "standard") -> Message: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +339,9 @@ class Pipeline:
             found,
             feed_titles={feed.id: feed.title or feed.id for feed in self.feeds},
             feed_problems=feed_problems(self._store.feed_states()),
+            rule_clauses=rule_clauses(
+                self.rules, {match.rule_id for _, matches in found for match in matches}
+            ),
             now=now,
         )
 
@@ -365,14 +369,17 @@ class Pipeline:
             if kind == "digest":
                 self._store.set_last_digest_at(subscription.id, now)
             return []
-        message = self._renderer.render(digest)
+        # One rendering per webhook body format the subscription's channels ask for.
+        formats = {channel.webhook_format for channel in subscription.channels}
+        messages = {fmt: self._renderer.render(digest, payload_format=fmt) for fmt in formats}
         keys = tuple(sorted(entry.article.key for entry in digest.entries))
         deliveries = [
             Delivery(
                 id=delivery_id(subscription.id, kind, position, keys, now if is_empty else None),
                 subscription_id=subscription.id,
-                channel=channel,
-                message=message,
+                # What the store keeps: no secret, apprise URLs redacted.
+                channel=redact_channel(channel),
+                message=messages[channel.webhook_format],
                 article_keys=keys,
                 created_at=now,
             )

@@ -62,6 +62,7 @@ def collect_status(
             "pending": [_delivery_row(delivery) for delivery in pending],
             "dead": [_delivery_row(delivery) for delivery in dead],
             "sent": len(store.deliveries("sent")),
+            "gone_endpoints": store.gone_endpoints(),
         },
         "rules": {
             "count": len(pipeline.rules.rules),
@@ -124,6 +125,11 @@ def format_status(report: dict[str, Any]) -> str:
         f"OUTBOX  sent: {outbox['sent']}  pending: {len(outbox['pending'])}  "
         f"dead: {len(outbox['dead'])}",
     ]
+    for gone in outbox["gone_endpoints"]:
+        lines.append(
+            f"  webhook {gone['display']} answered 410 Gone at {gone['gone_at']}: disabled "
+            "until its URL changes in the config"
+        )
     for row in outbox["pending"] + outbox["dead"]:
         lines.append(
             f"  {row['id'][:12]}  {row['subscription']}  {row['channel']}  "

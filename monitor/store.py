@@ -7,12 +7,13 @@ the store never fetches, renders or sends anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,13 +30,12 @@ from monitor.model import (
     Priority,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Copies of one story (wire copies, light edits) sit within this many differing bits.
 NEAR_DUPLICATE_BITS = 10
 NEAR_DUPLICATE_WINDOW = 5000
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS feed_state (
     feed_id TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, body_sha256 TEXT,
     last_polled_at TEXT, last_success_at TEXT, last_error TEXT, last_error_at TEXT,
@@ -73,6 +73,18 @@ CREATE TABLE IF NOT EXISTS digest_runs (
 """
 
 
+# Each entry takes the schema from one version to the next; never edit a shipped one.
+_MIGRATIONS: tuple[str, ...] = (
+    _SCHEMA,
+    """
+    CREATE TABLE gone_endpoints (
+        url_sha256 TEXT PRIMARY KEY, display TEXT NOT NULL, gone_at TEXT NOT NULL,
+        error TEXT NOT NULL
+    )
+    """,
+)
+
+
 class Store:
     """A SQLite database in WAL mode, safe to call from the event loop and worker threads."""
 
@@ -102,17 +114,24 @@ class Store:
             self._db.close()
 
     def _migrate(self) -> None:
-        self._db.executescript(_SCHEMA)
+        """Bring the schema to SCHEMA_VERSION, one step at a time, each in a transaction."""
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-            )
-        elif int(row["value"]) > SCHEMA_VERSION:
+        version = int(row["value"]) if row else 0
+        if version > SCHEMA_VERSION:
             raise StoreError(
-                f"store: '{self.path}' has schema version {row['value']}, newer than this "
+                f"store: '{self.path}' has schema version {version}, newer than this "
                 f"monitor understands ({SCHEMA_VERSION}); upgrade monitor"
             )
+        for target, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            with self._transaction() as db:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(target),),
+                )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -156,6 +175,33 @@ class Store:
     def notes(self) -> dict[str, str]:
         rows = self._query("SELECT key, value FROM meta WHERE key LIKE 'note:%'")
         return {str(row["key"]).removeprefix("note:"): str(row["value"]) for row in rows}
+
+    # --- endpoints that said 410 Gone ------------------------------------------
+
+    def record_gone_endpoint(self, url: str, display: str, error: str, now: datetime) -> None:
+        """Remember that `url` answered 410: nothing more is sent to it until it changes."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO gone_endpoints VALUES (?, ?, ?, ?)",
+                (_sha256(url), display, _iso(now), error),
+            )
+
+    def gone_endpoints(self) -> list[dict[str, str]]:
+        rows = self._query("SELECT * FROM gone_endpoints ORDER BY gone_at")
+        return [
+            {
+                "url_sha256": row["url_sha256"],
+                "display": row["display"],
+                "gone_at": row["gone_at"],
+                "error": row["error"],
+            }
+            for row in rows
+        ]
+
+    def is_gone(self, url: str) -> bool:
+        return bool(
+            self._query("SELECT 1 FROM gone_endpoints WHERE url_sha256 = ?", (_sha256(url),))
+        )
 
     # --- health and hygiene ----------------------------------------------------
 
@@ -495,6 +541,10 @@ def _story_of(db: sqlite3.Connection, fingerprint: int) -> str | None:
     return None
 
 
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _signed64(value: int) -> int:
     # SQLite integers are signed 64-bit; fingerprints are unsigned.
     return value - (1 << 64) if value >= (1 << 63) else value
@@ -548,15 +598,7 @@ def _article(row: sqlite3.Row) -> Article:
 
 
 def _hit_json(hit: Hit) -> dict[str, Any]:
-    return {
-        "wanted": hit.wanted,
-        "matched": hit.matched,
-        "field": hit.field,
-        "start": hit.start,
-        "end": hit.end,
-        "snippet": hit.snippet,
-        "actor_id": hit.actor_id,
-    }
+    return asdict(hit)
 
 
 def _match(row: sqlite3.Row) -> Match:
@@ -578,7 +620,10 @@ def _channel_json(channel: ChannelSpec) -> str:
             "folder": channel.folder,
             "email_to": list(channel.email_to),
             "webhook_url": channel.webhook_url,
-            # The secret stays in config/environment; the outbox looks it up at send time.
+            "webhook_format": channel.webhook_format,
+            # Secrets stay in config/environment: the outbox looks them up at send time,
+            # and apprise URLs arrive here already redacted.
+            "apprise_urls": list(channel.apprise_urls),
         }
     )
 
@@ -586,6 +631,7 @@ def _channel_json(channel: ChannelSpec) -> str:
 def _delivery(row: sqlite3.Row) -> Delivery:
     channel = json.loads(row["channel"])
     channel["email_to"] = tuple(channel["email_to"])
+    channel["apprise_urls"] = tuple(channel.get("apprise_urls", ()))
     channel.pop("webhook_secret", None)
     return Delivery(
         id=row["id"],

@@ -10,12 +10,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from monitor.channels import build_channels
+from monitor.channels import EndpointGone, build_channels, check_apprise_urls, display_url
 from monitor.channels.email import SmtpSettings
 from monitor.config import Config
 from monitor.fetch import Fetcher
 from monitor.metrics import Metrics
-from monitor.model import RuleSet
+from monitor.model import Delivery, RuleSet
 from monitor.nlp import Annotator
 from monitor.outbox import Outbox
 from monitor.pipeline import ArticleAnnotator, Pipeline
@@ -83,14 +83,31 @@ def _smtp_settings(config: Config) -> SmtpSettings | None:
         password=smtp.password,
         from_addr=smtp.from_addr,
         timeout_s=smtp.timeout_s,
+        ca_file=str(smtp.ca_file) if smtp.ca_file else None,
     )
 
 
 def build_outbox(config: Config, store: Store, *, rng: random.Random | None = None) -> Outbox:
     """The outbox with one channel per kind, set up from `config`."""
     channels = build_channels(base_dir=config.base_dir, smtp=_smtp_settings(config))
+
+    def remember_gone(delivery: Delivery, exc: EndpointGone) -> None:
+        store.record_gone_endpoint(exc.url, display_url(exc.url), str(exc), delivery.created_at)
+
+    webhook_urls = {
+        channel.webhook_url
+        for subscription in config.subscriptions
+        for channel in subscription.channels
+        if channel.webhook_url
+    }
     return Outbox(
-        store, channels, config.subscriptions, retry_delays_s=config.retry_delays_s, rng=rng
+        store,
+        channels,
+        config.subscriptions,
+        retry_delays_s=config.retry_delays_s,
+        rng=rng,
+        on_endpoint_gone=remember_gone,
+        disabled_webhook_urls=[url for url in webhook_urls if store.is_gone(url)],
     )
 
 
@@ -101,3 +118,25 @@ def build_renderer(config: Config) -> Renderer:
 def template_errors(config: Config) -> list[str]:
     """Every template that is missing or does not compile, as 'file:line: problem'."""
     return build_renderer(config).template_errors()
+
+
+def channel_errors(config: Config) -> list[str]:
+    """Channel settings the channels themselves refuse (apprise URLs they cannot use)."""
+    problems = [
+        f"{config.path}: subscription '{subscription.id}': {problem}"
+        for subscription in config.subscriptions
+        for channel in subscription.channels
+        if channel.kind == "apprise"
+        for problem in check_apprise_urls(channel.apprise_urls)
+    ]
+    needs_smtp = [
+        subscription.id
+        for subscription in config.subscriptions
+        if any(channel.kind == "email" for channel in subscription.channels)
+    ]
+    if needs_smtp and config.smtp is None:
+        problems.append(
+            f"{config.path}: subscriptions {', '.join(repr(s) for s in needs_smtp)} send email "
+            "but there is no 'smtp' section"
+        )
+    return problems

@@ -79,7 +79,7 @@ def test_password_file_is_read_relative_to_the_config(tmp_path):
         (
             "subscriptions:\n  - id: s\n    immediate: high\n"
             "    to: {folder: out, email: [a@b.c]}\n",
-            "exactly one of folder, email, webhook",
+            "exactly one of folder, email, webhook, apprise",
         ),
         ("feeds:\n  - {id: a, url: a.xml}\n  - {id: a, url: b.xml}\n", "feed id 'a' is used twice"),
         ("feeds:\n  - {id: a, url: a.xml, every: soon}\n", "'soon' is not a duration"),
