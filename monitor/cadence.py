@@ -12,12 +12,15 @@ import itertools
 import random
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from monitor.model import Feed, FeedState
+from monitor.model import Feed, FeedState, FetchResult
 
 # Poll twice per typical gap between articles: a new one waits a quarter gap on average.
 POLLS_PER_GAP = 2.0
+# A quiet feed is polled at most this many times less often than configured.
+MAX_STRETCH = 4.0
 # Fewer dated articles than this are no evidence of a rhythm.
 MIN_RHYTHM_SAMPLES = 3
 # Success delays grow by up to this fraction, so feeds that share a host spread out.
@@ -46,16 +49,19 @@ def next_poll_delay_s(
 ) -> float:
     """Seconds until `feed` should be polled again.
 
-    After a success: half the typical gap between recent articles, within
-    [max(min_interval_s, feed.poll_every_s), max(max_interval_s, feed.poll_every_s)],
-    so the configured interval is a floor and quiet feeds slow down. After errors:
+    After a success: half the typical gap between recent articles, at least the
+    configured interval (and min_interval_s), at most MAX_STRETCH times it (and
+    max_interval_s): quiet feeds slow down, within reason. After errors:
     exponential backoff with equal jitter, up to that upper bound, never stopping.
     Server hints are floors: max-age and RSS ttl up to the upper bound, Retry-After
     up to MAX_RETRY_AFTER_S.
     """
     floor_s = max(min_interval_s, float(feed.poll_every_s))
     ceiling_s = max(max_interval_s, floor_s)
-    interval_s = _rhythm_interval_s(recent_published, now, floor_s, ceiling_s)
+    # A quiet feed slows down, but never past a few times what the operator asked for:
+    # a one-story-a-day outlet can still break news, and that must not wait hours.
+    rhythm_ceiling_s = min(ceiling_s, floor_s * MAX_STRETCH)
+    interval_s = _rhythm_interval_s(recent_published, now, floor_s, rhythm_ceiling_s)
     if error_streak > 0:
         delay_s = _backoff_s(interval_s, error_streak, ceiling_s, rng)
     else:
@@ -174,3 +180,123 @@ def _duration(span: timedelta) -> str:
             count = seconds // unit_s
             return f"{count} {name}{'s' if count > 1 else ''}"
     return f"{seconds} seconds"
+
+
+# --- feed state after a poll ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """The operator's bounds on polling (config `fetch`)."""
+
+    min_interval_s: float = 10.0
+    max_interval_s: float = 6 * 3600.0
+    failing_after_s: float = 24 * 3600.0
+
+
+# A 410 Gone or a refused address will not fix itself soon: look again once a day
+# (a feed is never dropped for good) and say so in the feed-health report.
+PERMANENT_FAILURE_RETRY_S = 24 * 3600.0
+
+
+def state_after_success(
+    state: FeedState,
+    feed: Feed,
+    result: FetchResult,
+    *,
+    now: datetime,
+    body_sha256: str | None,
+    ttl_s: int | None,
+    recent_published: Sequence[datetime],
+    policy: PollPolicy,
+    rng: random.Random,
+) -> FeedState:
+    """The feed's state after a successful poll (a 200 or a 304)."""
+    ttl_s = ttl_s if ttl_s is not None else state.ttl_s
+    delay_s = next_poll_delay_s(
+        feed,
+        now=now,
+        error_streak=0,
+        retry_after_s=None,
+        max_age_s=result.max_age_s,
+        ttl_s=ttl_s,
+        recent_published=recent_published,
+        min_interval_s=policy.min_interval_s,
+        max_interval_s=policy.max_interval_s,
+        rng=rng,
+    )
+    return replace(
+        state,
+        etag=result.etag or state.etag,
+        last_modified=result.last_modified or state.last_modified,
+        body_sha256=body_sha256 or state.body_sha256,
+        last_polled_at=now,
+        last_success_at=now,
+        error_streak=0,
+        next_poll_at=now + timedelta(seconds=delay_s),
+        moved_from=feed.url if result.redirected_permanently_to else state.moved_from,
+        moved_to=result.redirected_permanently_to or state.moved_to,
+        ttl_s=ttl_s,
+    )
+
+
+def state_after_failure(
+    state: FeedState,
+    feed: Feed,
+    *,
+    error: str,
+    retry_after_s: float | None,
+    is_permanent: bool,
+    now: datetime,
+    policy: PollPolicy,
+    rng: random.Random,
+) -> FeedState:
+    """The feed's state after a failed poll: one more error, and a backed-off next poll."""
+    streak = state.error_streak + 1
+    if is_permanent:
+        retry_after_s = max(retry_after_s or 0.0, PERMANENT_FAILURE_RETRY_S)
+    delay_s = next_poll_delay_s(
+        feed,
+        now=now,
+        error_streak=streak,
+        retry_after_s=retry_after_s,
+        max_age_s=None,
+        ttl_s=None,
+        recent_published=(),
+        min_interval_s=policy.min_interval_s,
+        max_interval_s=policy.max_interval_s,
+        rng=rng,
+    )
+    return replace(
+        state,
+        last_polled_at=now,
+        last_error=error,
+        last_error_at=now,
+        error_streak=streak,
+        next_poll_at=now + timedelta(seconds=delay_s),
+    )
+
+
+def health_report(
+    feeds: Sequence[Feed],
+    states: Sequence[FeedState],
+    recent_published: dict[str, Sequence[datetime]],
+    gaps: Sequence[tuple[str, datetime, datetime]],
+    *,
+    now: datetime,
+    policy: PollPolicy,
+) -> list[str]:
+    """Every feed-health line for the digest: failing feeds, silent feeds, coverage gaps."""
+    by_id = {state.feed_id: state for state in states}
+    lines: list[str] = []
+    for feed in feeds:
+        state = by_id.get(feed.id)
+        failing = state and failure_report(state, now=now, threshold_s=policy.failing_after_s)
+        silent = silence_report(feed, now=now, recent_published=recent_published.get(feed.id, ()))
+        lines += [line for line in (failing, silent) if line]
+    for feed_id, start, end in gaps:
+        lines.append(
+            f"feed '{feed_id}': articles published between {start:%Y-%m-%d %H:%M} and "
+            f"{end:%Y-%m-%d %H:%M} UTC may have been missed while it was failing"
+        )
+    return lines

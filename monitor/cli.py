@@ -26,6 +26,7 @@ from monitor.cli_base import (
     print_error,
 )
 from monitor.cli_delivery import NoAnnotator, add_delivery_commands
+from monitor.cli_feeds import add_feed_commands
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, RuleSetError
 from monitor.logs import configure_logging
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.set_defaults(handler=_replay)
 
     add_delivery_commands(commands)
+    add_feed_commands(commands)
     return parser
 
 

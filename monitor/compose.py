@@ -10,9 +10,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from monitor.model import Article, Digest, DigestEntry, FeedState, Match, RuleSet, Subscription
-
-FAILING_STREAK = 3
+from monitor.model import Article, Digest, DigestEntry, Match, RuleSet, Subscription
 
 
 def rule_ids_for(rules: RuleSet, subscription: Subscription) -> set[str]:
@@ -79,21 +77,6 @@ def collapse_stories(
 def match_order(match: Match) -> tuple[int, float]:
     """Higher priority first, then higher score."""
     return (-int(match.priority), -match.score)
-
-
-def feed_problems(
-    states: Sequence[FeedState], *, failing_streak: int = FAILING_STREAK
-) -> list[str]:
-    """One line per feed that keeps failing, for the digest's feed-health section."""
-    problems = []
-    for state in states:
-        if state.error_streak >= failing_streak:
-            since = state.last_success_at.isoformat() if state.last_success_at else "never"
-            problems.append(
-                f"feed '{state.feed_id}': {state.error_streak} failed polls in a row "
-                f"(last success: {since}); last error: {state.last_error}"
-            )
-    return problems
 
 
 def delivery_id(

@@ -123,6 +123,11 @@ class _FetchSpec(_Strict):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_redirects: int = Field(default=5, ge=0, le=20)
     max_entries: int = Field(default=200, ge=1)
+    max_concurrency: int = Field(default=50, ge=1, le=1000)
+    max_per_host: int = Field(default=2, ge=1, le=100)
+    host_spacing_s: float = Field(default=0.5, ge=0)
+    max_interval: str | int = "6h"
+    failing_after: str | int = "24h"
 
 
 class _NlpSpec(_Strict):
@@ -177,6 +182,11 @@ class FetchConfig:
     max_body_bytes: int
     max_redirects: int
     max_entries: int
+    max_concurrency: int
+    max_per_host: int
+    host_spacing_s: float
+    max_interval_s: float
+    failing_after_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +325,7 @@ def _build(spec: _ConfigSpec, path: Path, data: Any, shown: str) -> Config:
         feeds=tuple(_build_feed(feed) for feed in spec.feeds),
         subscriptions=subscriptions,
         smtp=_build_smtp(spec.smtp, base_dir, data, shown),
-        fetch=FetchConfig(**spec.fetch.model_dump()),
+        fetch=_build_fetch(spec.fetch),
         nlp_max_chars=spec.nlp.max_chars,
         nlp_batch_size=spec.nlp.batch_size,
         deliver_every_s=parse_duration_s(spec.delivery.check_every),
@@ -329,6 +339,15 @@ def _build(spec: _ConfigSpec, path: Path, data: Any, shown: str) -> Config:
 def _listen_address(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _build_fetch(spec: _FetchSpec) -> FetchConfig:
+    values = spec.model_dump(exclude={"max_interval", "failing_after"})
+    return FetchConfig(
+        **values,
+        max_interval_s=parse_duration_s(spec.max_interval),
+        failing_after_s=parse_duration_s(spec.failing_after),
+    )
 
 
 def _resolve(base_dir: Path, value: str) -> Path:

@@ -63,6 +63,9 @@ class FeedState:
     last_error_at: datetime | None = None
     error_streak: int = 0
     next_poll_at: datetime | None = None
+    moved_from: str | None = None  # the configured URL that 301/308 redirects led away from
+    moved_to: str | None = None  # where those redirects say the feed now lives
+    ttl_s: int | None = None  # the feed's last RSS <ttl>, kept across 304s
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Decide when things are due: the next poll of a feed and the next run of a digest.
+"""Decide when things are due: a feed's recorded next poll and the next run of a digest.
 
 Pure: `now` and the random source are passed in, nothing is read from the clock,
 the store or the network. Cron expressions are read here so that the rule of
@@ -7,51 +7,19 @@ the store or the network. Cron expressions are read here so that the rule of
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from monitor.model import Feed
-
-MAX_BACKOFF_S = 6 * 3600.0
-JITTER_FRACTION = 0.1
 _FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 _MONTH_NAMES = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _DAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 _SEARCH_DAYS = 366 * 5
 
 
-# --- feeds ---------------------------------------------------------------------
-
-
-def next_poll_at(
-    feed: Feed,
-    now: datetime,
-    *,
-    error_streak: int = 0,
-    retry_after_s: float | None = None,
-    rng: random.Random | None = None,
-) -> datetime:
-    """When to poll `feed` again: its interval after a success, exponential backoff after errors.
-
-    Backoff never gives up: it stops growing at MAX_BACKOFF_S, so a feed that
-    comes back is picked up again within hours. A server's Retry-After is a floor.
-    """
-    rng = rng or random.Random()
-    delay_s = float(feed.poll_every_s)
-    if error_streak > 0:
-        delay_s = min(feed.poll_every_s * 2.0 ** min(error_streak, 20), MAX_BACKOFF_S)
-        delay_s = max(delay_s, float(feed.poll_every_s))
-    # Jitter spreads feeds that share a host so they are not all polled in the same second.
-    delay_s *= 1.0 + rng.uniform(-JITTER_FRACTION, JITTER_FRACTION)
-    if retry_after_s is not None:
-        delay_s = max(delay_s, retry_after_s)
-    return now + timedelta(seconds=delay_s)
-
-
-def is_poll_due(next_poll: datetime | None, now: datetime) -> bool:
-    return next_poll is None or next_poll <= now
+def is_poll_due(next_poll: datetime | None, now: datetime, *, early_s: float = 0.0) -> bool:
+    """Whether a feed whose next poll is `next_poll` is due at `now` (or within `early_s`)."""
+    return next_poll is None or next_poll <= now + timedelta(seconds=early_s)
 
 
 # --- cron ------------------------------------------------------------------------

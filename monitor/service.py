@@ -185,10 +185,11 @@ class Service:
         async def poll() -> None:
             state = self.parts.store.feed_state(feed.id)
             now = utc_now()
-            # The interval job sets the rhythm of a healthy feed; after errors (or a
-            # server's Retry-After) next_poll_at holds the backoff, so the job skips.
-            is_backing_off = state is not None and state.error_streak > 0
-            if is_backing_off and not is_poll_due(state.next_poll_at if state else None, now):
+            # The job fires at the configured interval; the feed's recorded next poll
+            # (adaptive rhythm, server hints, backoff) may say to wait longer. The
+            # margin keeps jitter from skipping a poll that is due a moment later.
+            next_poll = state.next_poll_at if state else None
+            if not is_poll_due(next_poll, now, early_s=feed.poll_every_s * 0.2):
                 return
             report = await self.pipeline.poll(feed, now)
             if report.new_articles:

@@ -33,6 +33,7 @@ def collect_status(
                 "last_error_at": state.last_error_at if state else None,
                 "error_streak": state.error_streak if state else 0,
                 "next_poll_at": state.next_poll_at if state else None,
+                "moved_to": state.moved_to if state and state.moved_from == feed.url else None,
             }
         )
     subscriptions = []
@@ -52,11 +53,13 @@ def collect_status(
                 "rules": sorted(rule_ids_for(pipeline.rules, subscription)),
             }
         )
+    health = pipeline.feed_health(now)
     pending = store.deliveries("pending")
     dead = store.deliveries("dead")
     return {
         "generated_at": now,
         "feeds": feeds,
+        "feed_health": health,
         "subscriptions": subscriptions,
         "outbox": {
             "pending": [_delivery_row(delivery) for delivery in pending],
@@ -100,6 +103,7 @@ def format_status(report: dict[str, Any]) -> str:
             for feed in report["feeds"]
         ],
     )
+    lines += [f"  ! {line}" for line in report["feed_health"]]
     lines += ["", "SUBSCRIPTIONS"]
     lines += _table(
         ["subscription", "immediate", "schedule", "next digest", "rules"],

@@ -30,7 +30,7 @@ from monitor.model import (
     Priority,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Copies of one story (wire copies, light edits) sit within this many differing bits.
 NEAR_DUPLICATE_BITS = 10
 NEAR_DUPLICATE_WINDOW = 5000
@@ -81,6 +81,16 @@ _MIGRATIONS: tuple[str, ...] = (
         url_sha256 TEXT PRIMARY KEY, display TEXT NOT NULL, gone_at TEXT NOT NULL,
         error TEXT NOT NULL
     )
+    """,
+    """
+    ALTER TABLE feed_state ADD COLUMN moved_from TEXT;
+    ALTER TABLE feed_state ADD COLUMN moved_to TEXT;
+    ALTER TABLE feed_state ADD COLUMN ttl_s INTEGER;
+    CREATE TABLE coverage_gaps (
+        feed_id TEXT NOT NULL, gap_from TEXT NOT NULL, gap_to TEXT NOT NULL,
+        recorded_at TEXT NOT NULL, PRIMARY KEY (feed_id, gap_from)
+    );
+    CREATE INDEX articles_feed_published ON articles (feed_id, published_at)
     """,
 )
 
@@ -176,6 +186,43 @@ class Store:
         rows = self._query("SELECT key, value FROM meta WHERE key LIKE 'note:%'")
         return {str(row["key"]).removeprefix("note:"): str(row["value"]) for row in rows}
 
+    def recent_published(self, feed_id: str, limit: int = 20) -> list[datetime]:
+        """Publication times of the feed's newest stored articles (its rhythm)."""
+        rows = self._query(
+            "SELECT published_at FROM articles WHERE feed_id = ? "
+            "ORDER BY published_at DESC LIMIT ?",
+            (feed_id, limit),
+        )
+        return [_required_time(row["published_at"]) for row in rows]
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        wanted = list(keys)
+        marks = ",".join("?" for _ in wanted)
+        if not wanted:
+            return set()
+        rows = self._query(f"SELECT key FROM articles WHERE key IN ({marks})", wanted)
+        return {str(row["key"]) for row in rows}
+
+    def record_coverage_gap(
+        self, feed_id: str, gap: tuple[datetime, datetime], now: datetime
+    ) -> None:
+        """Remember a window in which a failing feed may have dropped articles."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO coverage_gaps VALUES (?, ?, ?, ?)",
+                (feed_id, _iso(gap[0]), _iso(gap[1]), _iso(now)),
+            )
+
+    def coverage_gaps(self, since: datetime) -> list[tuple[str, datetime, datetime]]:
+        rows = self._query(
+            "SELECT * FROM coverage_gaps WHERE recorded_at >= ? ORDER BY recorded_at",
+            (_iso(since),),
+        )
+        return [
+            (str(row["feed_id"]), _required_time(row["gap_from"]), _required_time(row["gap_to"]))
+            for row in rows
+        ]
+
     # --- endpoints that said 410 Gone ------------------------------------------
 
     def record_gone_endpoint(self, url: str, display: str, error: str, now: datetime) -> None:
@@ -258,7 +305,10 @@ class Store:
     def save_feed_state(self, state: FeedState) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO feed_state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO feed_state (feed_id, etag, last_modified, body_sha256, "
+                "last_polled_at, last_success_at, last_error, last_error_at, error_streak, "
+                "next_poll_at, moved_from, moved_to, ttl_s) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     state.feed_id,
                     state.etag,
@@ -270,6 +320,9 @@ class Store:
                     _iso(state.last_error_at),
                     state.error_streak,
                     _iso(state.next_poll_at),
+                    state.moved_from,
+                    state.moved_to,
+                    state.ttl_s,
                 ),
             )
 
@@ -576,6 +629,9 @@ def _feed_state(row: sqlite3.Row) -> FeedState:
         last_error_at=_parse_time(row["last_error_at"]),
         error_streak=row["error_streak"],
         next_poll_at=_parse_time(row["next_poll_at"]),
+        moved_from=row["moved_from"],
+        moved_to=row["moved_to"],
+        ttl_s=row["ttl_s"],
     )
 
 

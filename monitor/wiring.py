@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from monitor.cadence import PollPolicy
 from monitor.channels import EndpointGone, build_channels, check_apprise_urls, display_url
 from monitor.channels.email import SmtpSettings
 from monitor.config import Config
@@ -50,6 +51,9 @@ def build_parts(
         deadline_s=config.fetch.deadline_s,
         max_body_bytes=config.fetch.max_body_bytes,
         max_redirects=config.fetch.max_redirects,
+        max_concurrency=config.fetch.max_concurrency,
+        max_per_host=config.fetch.max_per_host,
+        host_spacing_s=config.fetch.host_spacing_s,
     )
     outbox = build_outbox(config, store, rng=rng)
     renderer = build_renderer(config)
@@ -66,6 +70,10 @@ def build_parts(
         max_entries=config.fetch.max_entries,
         rng=rng,
         metrics=metrics,
+        poll_policy=PollPolicy(
+            max_interval_s=config.fetch.max_interval_s,
+            failing_after_s=config.fetch.failing_after_s,
+        ),
     )
     return Parts(pipeline=pipeline, store=store, fetcher=fetcher, outbox=outbox, renderer=renderer)
 

@@ -66,7 +66,13 @@ def test_without_history_the_configured_interval_plus_up_to_ten_percent() -> Non
 
 
 def test_a_feed_publishing_every_two_hours_is_polled_hourly() -> None:
-    assert HOUR <= delay(recent=every(timedelta(hours=2))) <= 1.1 * HOUR
+    hourly_feed = Feed(id="slow", url="https://news.example.org/slow", poll_every_s=900)
+    assert HOUR <= delay(hourly_feed, recent=every(timedelta(hours=2))) <= 1.1 * HOUR
+
+
+def test_a_quiet_feed_slows_down_at_most_four_times_the_configured_interval() -> None:
+    # One story every two hours would allow hourly polls, but 5 min configured caps it at 20.
+    assert 4 * 300 <= delay(recent=every(timedelta(hours=2))) <= 1.1 * 4 * 300
 
 
 def test_a_busy_feed_is_never_polled_more_often_than_configured() -> None:
@@ -74,7 +80,8 @@ def test_a_busy_feed_is_never_polled_more_often_than_configured() -> None:
 
 
 def test_a_quiet_feed_slows_down_to_the_upper_bound() -> None:
-    assert MAX_S <= delay(recent=every(timedelta(days=3))) <= 1.1 * MAX_S
+    two_hourly = Feed(id="weekly", url="https://news.example.org/weekly", poll_every_s=7200)
+    assert MAX_S <= delay(two_hourly, recent=every(timedelta(days=3))) <= 1.1 * MAX_S
 
 
 def test_a_configured_interval_above_the_upper_bound_wins() -> None:

@@ -6,14 +6,12 @@ from monitor.compose import (
     collapse_stories,
     compose_digest,
     delivery_id,
-    feed_problems,
     rule_ids_for,
 )
 from monitor.model import (
     Article,
     ChannelSpec,
     Clause,
-    FeedState,
     Match,
     Priority,
     Rule,
@@ -98,17 +96,6 @@ def test_a_digest_is_bounded_and_only_digests_carry_feed_health():
         subscription, "immediate", found, feed_titles={}, feed_problems=["x"], now=NOW
     )
     assert alert.feed_problems == ()
-
-
-def test_only_feeds_failing_repeatedly_are_reported():
-    states = [
-        FeedState("ok", error_streak=0),
-        FeedState("flaky", error_streak=2, last_error="timeout"),
-        FeedState("down", error_streak=5, last_error="fetch: 'u': 503", last_success_at=NOW),
-    ]
-    (problem,) = feed_problems(states)
-    assert problem.startswith("feed 'down': 5 failed polls in a row")
-    assert "503" in problem
 
 
 def test_delivery_ids_are_stable_and_distinct():

@@ -125,9 +125,17 @@ ALLOWED: dict[str, set[str]] = {
         "monitor.service",
         "monitor.wiring",
     },
+    "monitor.config_edit": {"monitor.config"},
+    "monitor.cli_feeds": {
+        "monitor.cli_base",
+        "monitor.config",
+        "monitor.config_edit",
+        "monitor.opml",
+    },
     "monitor.cli": {
         "monitor.cli_base",
         "monitor.cli_delivery",
+        "monitor.cli_feeds",
         "monitor.config",
         "monitor.rules",
         "monitor.pipeline",
@@ -154,6 +162,7 @@ ADAPTERS: dict[str, set[str]] = {
     "pydantic": {"monitor.config"},
     "ruamel": {
         "monitor.config",
+        "monitor.config_edit",
         "monitor.rules",
         "monitor.rulefile",
         "monitor.ruleitems",

@@ -132,6 +132,9 @@ def served(project) -> Iterator[tuple[Path, FeedServer]]:
     text = text.replace("every: 5m", "every: 10s")
     text += "\nhealth: {listen: '127.0.0.1:0'}\nstop_budget: 3s\n"
     config.write_text(text, "utf-8")
+    # The fixture feed asks to be cached for 15 minutes (<ttl>); the daemon would honour it.
+    feed = project / "seeds" / "feeds" / "seed-fr.xml"
+    feed.write_text(re.sub(r"<ttl>\d+</ttl>", "", feed.read_text("utf-8")), "utf-8")
     yield project, server
     server.close()
 
@@ -185,7 +188,7 @@ def test_daemon_alerts_reloads_rules_reports_health_and_stops_on_sigterm(served)
         daemon.wait_log("rules.reloaded", 30)
         feed = project / "seeds" / "feeds" / "seed-fr.xml"
         feed.write_text(feed.read_text("utf-8").replace("</channel>", NEW_ITEM + "</channel>"))
-        wait_for(lambda: len(emails(project)) == alerts + 1, 30, "the alert for the new item")
+        wait_for(lambda: len(emails(project)) == alerts + 1, 60, "the alert for the new item")
         assert "OM match security" in emails(project)[-1].read_text("utf-8", "replace")
 
         assert daemon.stop() == 0
