@@ -25,7 +25,8 @@ from monitor.lock import StoreLock
 from monitor.logs import log_event
 from monitor.metrics import CONTENT_TYPE, Metrics
 from monitor.model import Feed, RuleSet
-from monitor.pipeline import DeliverReport, PollReport
+from monitor.pipeline import DeliverReport
+from monitor.poller import PollReport
 from monitor.reload import RulesWatch, rules_snapshot
 from monitor.rules import load_rules
 from monitor.schedule import is_poll_due

@@ -96,7 +96,8 @@ ALLOWED: dict[str, set[str]] = {
     "monitor.channels.webhook": set(),
     "monitor.channels.apprise": set(),
     "monitor.outbox": {"monitor.store", "monitor.channels"},
-    "monitor.pipeline": STAGES,
+    "monitor.poller": STAGES,
+    "monitor.pipeline": STAGES | {"monitor.poller"},
     "monitor.wiring": STAGES | {"monitor.pipeline"},
     "monitor.replay": STAGES | {"monitor.pipeline"},
     "monitor.status": {
@@ -107,6 +108,7 @@ ALLOWED: dict[str, set[str]] = {
         "monitor.store",
     },
     "monitor.service": {
+        "monitor.poller",
         "monitor.config",
         "monitor.rules",
         "monitor.pipeline",
