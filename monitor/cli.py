@@ -27,6 +27,7 @@ from monitor.cli_base import (
 )
 from monitor.cli_delivery import NoAnnotator, add_delivery_commands
 from monitor.cli_feeds import add_feed_commands
+from monitor.cli_rules import add_rule_commands
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, RuleSetError
 from monitor.logs import configure_logging
@@ -93,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_delivery_commands(commands)
     add_feed_commands(commands)
+    add_rule_commands(commands)
     return parser
 
 
@@ -167,8 +169,7 @@ def _status(args: argparse.Namespace) -> int:
     try:
         report = collect_status(config, parts.pipeline, parts.store, utc_now())
     finally:
-        parts.store.close()
-        asyncio.run(parts.fetcher.aclose())
+        asyncio.run(parts.close())
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False, default=_json_default))
     else:

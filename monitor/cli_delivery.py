@@ -85,8 +85,7 @@ def _preview(args: argparse.Namespace) -> int:
         )
         message = parts.renderer.render(digest)
     finally:
-        parts.store.close()
-        asyncio.run(parts.fetcher.aclose())
+        asyncio.run(parts.close())
     print(f"Subject: {message.subject}\n")
     sys.stdout.write(message.text)
     if args.out:

@@ -133,6 +133,7 @@ class _FetchSpec(_Strict):
 class _NlpSpec(_Strict):
     max_chars: int = Field(default=20_000, ge=100)
     batch_size: int = Field(default=8, ge=1, le=256)
+    workers: int = Field(default=1, ge=1, le=64)
 
 
 class _DeliverySpec(_Strict):
@@ -204,6 +205,7 @@ class Config:
     fetch: FetchConfig
     nlp_max_chars: int
     nlp_batch_size: int
+    nlp_workers: int
     deliver_every_s: float
     retry_delays_s: tuple[float, ...]
     retention_s: float
@@ -328,6 +330,7 @@ def _build(spec: _ConfigSpec, path: Path, data: Any, shown: str) -> Config:
         fetch=_build_fetch(spec.fetch),
         nlp_max_chars=spec.nlp.max_chars,
         nlp_batch_size=spec.nlp.batch_size,
+        nlp_workers=spec.nlp.workers,
         deliver_every_s=parse_duration_s(spec.delivery.check_every),
         retry_delays_s=tuple(parse_duration_s(delay) for delay in spec.delivery.retry_delays),
         retention_s=parse_duration_s(spec.retention),

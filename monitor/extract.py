@@ -37,16 +37,21 @@ async def extract_full_text(
     except FetchError as exc:
         log_event(_log, logging.WARNING, "article.full_text_failed", url=url, error=str(exc))
         return None
+    return await page_text(page, max_chars=max_chars)
+
+
+async def page_text(page: FetchResult, *, max_chars: int) -> str | None:
+    """The main text of a fetched HTML page, at most `max_chars`, or None."""
     content_type = (page.header("content-type") or "text/html").split(";", 1)[0].strip().lower()
     if content_type not in _HTML_TYPES:
         log_event(
-            _log, logging.INFO, "article.full_text_skipped", url=url, content_type=content_type
+            _log, logging.INFO, "article.full_text_skipped", url=page.url, content_type=content_type
         )
         return None
     # Extraction is CPU-bound (lxml and scoring): keep it off the event loop.
     text = await asyncio.to_thread(_main_text, page.body, page.url)
     if not text:
-        log_event(_log, logging.INFO, "article.full_text_empty", url=url)
+        log_event(_log, logging.INFO, "article.full_text_empty", url=page.url)
         return None
     return _truncate(text, max_chars)
 

@@ -82,8 +82,7 @@ class Service:
     async def close(self) -> None:
         if self._health is not None:
             await self._health.close()
-        await self.parts.fetcher.aclose()
-        self.parts.store.close()
+        await self.parts.close()
         self._lock.release()
 
     # --- one pass ------------------------------------------------------------------

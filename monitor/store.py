@@ -366,6 +366,20 @@ class Store:
         )
         return [_article(row) for row in rows]
 
+    def forget_matches_since(self, since: datetime) -> int:
+        """Mark articles stored since `since` as not matched yet, dropping their matches.
+
+        What each subscription already received stays recorded, so matching again
+        sends only stories that were never sent.
+        """
+        with self._transaction() as db:
+            recent = "SELECT key FROM articles WHERE stored_at >= ?"
+            db.execute(f"DELETE FROM matches WHERE article_key IN ({recent})", (_iso(since),))
+            cursor = db.execute(
+                "UPDATE articles SET matched_at = NULL WHERE stored_at >= ?", (_iso(since),)
+            )
+            return cursor.rowcount
+
     def article(self, key: str) -> Article | None:
         rows = self._query("SELECT * FROM articles WHERE key = ?", (key,))
         return _article(rows[0]) if rows else None

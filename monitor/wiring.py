@@ -33,6 +33,14 @@ class Parts:
     fetcher: Fetcher
     outbox: Outbox
     renderer: Renderer
+    annotator: Annotator | None  # None when the caller passed its own
+
+    async def close(self) -> None:
+        """Release the HTTP client, the NLP workers and the database."""
+        await self.fetcher.aclose()
+        if self.annotator is not None:
+            self.annotator.close()
+        self.store.close()
 
 
 def build_parts(
@@ -43,27 +51,20 @@ def build_parts(
     rng: random.Random | None = None,
     metrics: Metrics | None = None,
 ) -> Parts:
-    """Open the store and create every stage; the caller closes `store` and `fetcher`."""
+    """Open the store and create every stage; the caller calls `Parts.close()`."""
     store = Store(config.store_path)
-    fetcher = Fetcher(
-        base_dir=config.base_dir,
-        timeout_s=config.fetch.timeout_s,
-        deadline_s=config.fetch.deadline_s,
-        max_body_bytes=config.fetch.max_body_bytes,
-        max_redirects=config.fetch.max_redirects,
-        max_concurrency=config.fetch.max_concurrency,
-        max_per_host=config.fetch.max_per_host,
-        host_spacing_s=config.fetch.host_spacing_s,
-    )
+    fetcher = build_fetcher(config)
     outbox = build_outbox(config, store, rng=rng)
     renderer = build_renderer(config)
+    owned = None
+    if annotator is None:
+        owned = annotator = build_annotator(config)
     pipeline = Pipeline(
         feeds=config.feeds,
         subscriptions=config.subscriptions,
         fetcher=fetcher,
         store=store,
-        annotator=annotator
-        or Annotator(max_chars=config.nlp_max_chars, batch_size=config.nlp_batch_size),
+        annotator=annotator,
         rules=rules,
         renderer=renderer,
         outbox=outbox,
@@ -75,23 +76,34 @@ def build_parts(
             failing_after_s=config.fetch.failing_after_s,
         ),
     )
-    return Parts(pipeline=pipeline, store=store, fetcher=fetcher, outbox=outbox, renderer=renderer)
+    return Parts(
+        pipeline=pipeline,
+        store=store,
+        fetcher=fetcher,
+        outbox=outbox,
+        renderer=renderer,
+        annotator=owned,
+    )
 
 
-def _smtp_settings(config: Config) -> SmtpSettings | None:
-    smtp = config.smtp
-    if smtp is None:
-        return None
-    return SmtpSettings(
-        host=smtp.host,
-        port=smtp.port,
-        starttls=smtp.starttls,
-        tls=smtp.tls,
-        username=smtp.username,
-        password=smtp.password,
-        from_addr=smtp.from_addr,
-        timeout_s=smtp.timeout_s,
-        ca_file=str(smtp.ca_file) if smtp.ca_file else None,
+def build_fetcher(config: Config) -> Fetcher:
+    return Fetcher(
+        base_dir=config.base_dir,
+        timeout_s=config.fetch.timeout_s,
+        deadline_s=config.fetch.deadline_s,
+        max_body_bytes=config.fetch.max_body_bytes,
+        max_redirects=config.fetch.max_redirects,
+        max_concurrency=config.fetch.max_concurrency,
+        max_per_host=config.fetch.max_per_host,
+        host_spacing_s=config.fetch.host_spacing_s,
+    )
+
+
+def build_annotator(config: Config) -> Annotator:
+    return Annotator(
+        max_chars=config.nlp_max_chars,
+        batch_size=config.nlp_batch_size,
+        workers=config.nlp_workers,
     )
 
 
@@ -148,3 +160,20 @@ def channel_errors(config: Config) -> list[str]:
             "but there is no 'smtp' section"
         )
     return problems
+
+
+def _smtp_settings(config: Config) -> SmtpSettings | None:
+    smtp = config.smtp
+    if smtp is None:
+        return None
+    return SmtpSettings(
+        host=smtp.host,
+        port=smtp.port,
+        starttls=smtp.starttls,
+        tls=smtp.tls,
+        username=smtp.username,
+        password=smtp.password,
+        from_addr=smtp.from_addr,
+        timeout_s=smtp.timeout_s,
+        ca_file=str(smtp.ca_file) if smtp.ca_file else None,
+    )

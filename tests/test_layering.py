@@ -100,6 +100,7 @@ ALLOWED: dict[str, set[str]] = {
     "monitor.pipeline": STAGES | {"monitor.poller"},
     "monitor.wiring": STAGES | {"monitor.pipeline"},
     "monitor.replay": STAGES | {"monitor.pipeline"},
+    "monitor.rule_test": STAGES | {"monitor.pipeline", "monitor.poller", "monitor.explain"},
     "monitor.status": {
         "monitor.compose",
         "monitor.config",
@@ -134,7 +135,15 @@ ALLOWED: dict[str, set[str]] = {
         "monitor.config_edit",
         "monitor.opml",
     },
+    "monitor.cli_rules": {
+        "monitor.cli_base",
+        "monitor.config",
+        "monitor.rule_test",
+        "monitor.service",
+        "monitor.wiring",
+    },
     "monitor.cli": {
+        "monitor.cli_rules",
         "monitor.cli_base",
         "monitor.cli_delivery",
         "monitor.cli_feeds",
