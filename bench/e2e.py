@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from bench.report import Result, format_table
+from bench.report import Result, format_table, record
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL_EVERY_S = 10
@@ -287,6 +287,7 @@ def main() -> None:
         args.quick, feeds=args.feeds, rate=args.rate, rules=args.rules, seconds=args.seconds
     )
     print(format_table(results))
+    record(*results)
 
 
 if __name__ == "__main__":

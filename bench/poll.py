@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.report import Result, record
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import Fetcher
 from monitor.model import Feed, FeedState
@@ -201,9 +202,26 @@ def _print_table(results: list[RoundResult]) -> None:
 def _verdict(results: list[RoundResult]) -> None:
     by_size = {result.feeds: result for result in results}
     small, large = by_size.get(1_000), by_size.get(10_000)
+    for result in results:
+        record(
+            Result("poll", f"{result.feeds:,} feeds: CPU s per round", f"{result.cpu_s:.2f}"),
+            Result(
+                "poll", f"{result.feeds:,} feeds: requests/s", f"{result.feeds / result.wall_s:.0f}"
+            ),
+        )
     if small and large:
         ratio = large.cpu_ms_per_feed / small.cpu_ms_per_feed
         print(f"cpu per feed, 10,000 vs 1,000: x{ratio:.2f}")
+        record(Result("poll", "CPU per feed, 10,000 vs 1,000", f"x{ratio:.2f}"))
+        record(
+            Result(
+                "poll",
+                "10,000 feeds: CPU s per round",
+                f"{large.cpu_s:.2f}",
+                f"<= {TARGET_CPU_S_AT_10K:g}",
+                large.cpu_s <= TARGET_CPU_S_AT_10K,
+            )
+        )
     if large:
         verdict = "ok" if large.cpu_s <= TARGET_CPU_S_AT_10K else "MISSED"
         print(

@@ -21,6 +21,7 @@ import css_inline
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from bench.report import Result, record
 from monitor.digest_view import build_view
 from monitor.model import Article, Digest, DigestEntry, Hit, Match, Priority
 from monitor.payload import build_payload, build_slack_payload
@@ -51,6 +52,13 @@ def main(argv: list[str] | None = None) -> None:
         base = timings["templates, plain sandbox"]
         for name, ms in timings.items():
             print(f"{size:>8}  {name:<28} {ms:>9.2f} {ms / base:>6.2f}x")
+        record(
+            Result(
+                "render",
+                f"{size} articles: whole render",
+                f"{timings['Renderer.render (all)']:.1f} ms",
+            )
+        )
         html_kb = len(Renderer(TEMPLATES).render(digest).html.encode()) / 1024
         print(f"{size:>8}  {'(HTML size, KiB)':<28} {html_kb:>9.0f}\n")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,3 +28,21 @@ def format_table(results: Sequence[Result]) -> str:
     out = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)), line]
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(text.rstrip() for text in out)
+
+
+RESULTS_ENV = "MONITOR_BENCH_RESULTS"
+
+
+def record(*results: Result) -> None:
+    """Append headline results for `python -m bench`'s summary table (no-op when run alone)."""
+    path = os.environ.get(RESULTS_ENV)
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        for result in results:
+            handle.write(json.dumps(asdict(result)) + "\n")
+
+
+def load_recorded(path: str) -> list[Result]:
+    with open(path, encoding="utf-8") as handle:
+        return [Result(**json.loads(line)) for line in handle if line.strip()]

@@ -1,0 +1,52 @@
+"""Run every benchmark and print one summary table: `python -m bench [--quick] [--only NAME]`.
+
+Each benchmark runs in its own process (so memory figures are its own), prints its
+detailed table as it goes, and records its headline figures; the summary at the end
+puts them side by side with their targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.report import RESULTS_ENV, Result, format_table, load_recorded
+
+BENCHMARKS = ("poll", "match", "nlp", "render", "e2e")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, shorter runs")
+    parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run just these")
+    args = parser.parse_args()
+    chosen = args.only or list(BENCHMARKS)
+    failed: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="monitor-bench-") as folder:
+        results_path = Path(folder) / "results.jsonl"
+        results_path.touch()
+        environment = {**os.environ, RESULTS_ENV: str(results_path)}
+        for name in chosen:
+            print(f"\n=== bench.{name} ===", flush=True)
+            started = time.perf_counter()
+            command = [sys.executable, "-m", f"bench.{name}", *(["--quick"] if args.quick else [])]
+            finished = subprocess.run(command, cwd=ROOT, env=environment, check=False)
+            elapsed = time.perf_counter() - started
+            if finished.returncode != 0:
+                failed.append(name)
+            print(f"(bench.{name}: {elapsed:.0f} s, exit {finished.returncode})", flush=True)
+        results = load_recorded(str(results_path))
+    results += [Result(name, "FAILED", "see its output above") for name in failed]
+    print("\n=== summary ===")
+    print(format_table(results))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
