@@ -1,374 +1,159 @@
 """Explainable matching: compiled rules x annotated article -> `Match`es with their `Hit`s.
 
 Pure: no spaCy, no I/O, no clock. The cost of one article must not grow with the number of
-rules: every term and alias is indexed by its first word at compile time, one walk over the
-article's words finds all of them, and only the rules with a hit (or that need none) are run.
+rules: one walk over the article finds every pattern (patterns.py), and only the rules woken by
+their trigger patterns (ruleplan.py) are evaluated. `evaluate_rule` also explains a miss.
 """
 
 from __future__ import annotations
 
-import functools
-import re
-import unicodedata
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from monitor.model import (
-    FIELDS,
-    Actor,
-    ActorRef,
-    AnnotatedField,
-    Annotations,
-    Article,
-    Clause,
-    Hit,
-    Match,
-    Rule,
-    RuleSet,
-    Term,
+from monitor.errors import RuleError
+from monitor.evidence import HitMaker
+from monitor.model import FIELDS, Annotations, Article, Hit, Match
+from monitor.patterns import Found, Spot
+from monitor.ruleplan import (
+    CompiledRules,
+    Node,
+    RulePlan,
+    Wanted,
+    compile_rules,
+    primary_language,
 )
 
-SNIPPET_CHARS = 300
+__all__ = ["CompiledRules", "RuleVerdict", "compile_rules", "evaluate", "evaluate_rule"]
+
 _FIELD_ORDER = {name: index for index, name in enumerate(FIELDS)}
 # A rule hitting "France" fifty times does not explain itself better with fifty hits.
 MAX_HITS_PER_WANTED = 5
 
-# A word: letters and digits (with their combining accents); "-", "/", "_" and the rest split.
-_WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f\u0610-\u061a\u064b-\u065f])+")
-# French elided articles and pronouns glued to the next word: l'Olympique, d'Hammouchi, qu'il.
-_ELISION = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]", re.IGNORECASE)
-# Punctuation that joins the parts of one name (DGSN-DGST, DGSN / DGST) rather than separating
-# phrases: a pattern may run across these but not across a comma, a full stop or a bracket.
-_JOINERS = frozenset("-‐‑–/_&·'’+")
-
-
-# --- compiled form ---------------------------------------------------------------------
-
-# Turns a term's text into a pattern id (None when the text has no words).
-_Interner = Callable[[str, bool], int | None]
-
-
-@dataclass(frozen=True, slots=True)
-class _Pattern:
-    """The words of one term or alias, as the text walk compares them."""
-
-    words: tuple[str, ...]
-    is_exact: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Wanted:
-    """A leaf of a rule: one term, or one actor with all its aliases."""
-
-    label: str
-    actor_id: str | None
-    pattern_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Node:
-    op: str  # "any" | "all" | "none"
-    children: tuple[_Node | _Wanted, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _CompiledRule:
-    rule: Rule
-    scoped: _Node  # what `near` applies to: the rule's `all` without its top-level `none`s
-    excluded: tuple[_Node, ...]  # top-level `none`s: checked over the whole article
-    evidence: tuple[_Wanted, ...]  # leaves outside any `none`: what hits explain
-
-
-class CompiledRules:
-    """A rule set turned into a first-word index over every term and alias. Opaque."""
-
-    __slots__ = (
-        "_always",
-        "_by_first_exact",
-        "_by_first_word",
-        "_patterns",
-        "_rules",
-        "_rules_by_pattern",
-    )
-
-    def __init__(self, rules: RuleSet) -> None:
-        self._patterns: list[_Pattern] = []
-        self._by_first_word: dict[str, list[int]] = defaultdict(list)
-        self._by_first_exact: dict[str, list[int]] = defaultdict(list)
-        pattern_ids: dict[_Pattern, int] = {}
-        rules_by_pattern: dict[int, set[int]] = defaultdict(set)
-        self._rules: list[_CompiledRule] = []
-        actors = {actor.id: actor for actor in rules.actors}
-        for rule_index, rule in enumerate(rules.rules):
-            compiled = _compile_rule(rule, actors, functools.partial(self._intern, pattern_ids))
-            self._rules.append(compiled)
-            for wanted in _leaves(compiled.scoped, *compiled.excluded):
-                for pattern_id in wanted.pattern_ids:
-                    rules_by_pattern[pattern_id].add(rule_index)
-        self._rules_by_pattern = {key: tuple(sorted(ids)) for key, ids in rules_by_pattern.items()}
-        # Rules such as `none: [x]` alone match articles where no pattern occurs at all.
-        self._always = tuple(i for i, rule in enumerate(self._rules) if _is_always_candidate(rule))
-
-    def _intern(self, pattern_ids: dict[_Pattern, int], text: str, is_exact: bool) -> int | None:
-        words = _term_words(text, is_exact=is_exact)
-        if not words:
-            return None
-        pattern = _Pattern(words, is_exact)
-        if pattern not in pattern_ids:
-            pattern_ids[pattern] = len(self._patterns)
-            self._patterns.append(pattern)
-            index = self._by_first_exact if is_exact else self._by_first_word
-            index[words[0]].append(pattern_ids[pattern])
-        return pattern_ids[pattern]
-
-
-def compile_rules(rules: RuleSet) -> CompiledRules:
-    """Build the matcher for `rules`; do it once per rule set, not per article."""
-    return CompiledRules(rules)
-
-
-def _compile_rule(rule: Rule, actors: dict[str, Actor], intern: _Interner) -> _CompiledRule:
-    scoped: list[_Node | _Wanted] = []
-    excluded: list[_Node] = []
-    for item in rule.clause.items:
-        compiled = _compile_item(item, actors, intern)
-        if isinstance(compiled, _Node) and compiled.op == "none":
-            excluded.append(compiled)
-        else:
-            scoped.append(compiled)
-    scoped_node = _Node(op=rule.clause.op, children=tuple(scoped))
-    evidence = tuple(dict.fromkeys(_evidence(scoped_node)))  # a term named twice explains once
-    return _CompiledRule(rule, scoped_node, tuple(excluded), evidence)
-
-
-def _compile_item(
-    item: Term | ActorRef | Clause, actors: dict[str, Actor], intern: _Interner
-) -> _Node | _Wanted:
-    if isinstance(item, Clause):
-        return _Node(item.op, tuple(_compile_item(child, actors, intern) for child in item.items))
-    if isinstance(item, Term):
-        pattern_id = intern(item.text, item.is_exact)
-        return _Wanted(item.text, None, () if pattern_id is None else (pattern_id,))
-    actor = actors.get(item.actor_id)
-    if actor is None:  # rules.py refuses undefined actors; a hand-built RuleSet may not
-        return _Wanted(item.actor_id, item.actor_id, ())
-    ids = (intern(alias, False) for alias in dict.fromkeys((actor.name, *actor.aliases)))
-    return _Wanted(actor.name, actor.id, tuple(i for i in ids if i is not None))
-
-
-def _leaves(*nodes: _Node | _Wanted) -> Iterator[_Wanted]:
-    for node in nodes:
-        if isinstance(node, _Wanted):
-            yield node
-        else:
-            yield from _leaves(*node.children)
-
-
-def _evidence(node: _Node | _Wanted) -> Iterator[_Wanted]:
-    if isinstance(node, _Wanted):
-        yield node
-    elif node.op != "none":
-        for child in node.children:
-            yield from _evidence(child)
-
-
-# --- words -------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=65_536)
-def _fold(text: str) -> str:
-    """Lower case, accents stripped; the same folding as nlp.py's Token.folded."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
-
-
-def _term_words(text: str, *, is_exact: bool) -> tuple[str, ...]:
-    words: list[str] = []
-    for chunk in text.split():
-        chunk = _ELISION.sub("", chunk)
-        words.extend(_WORD.findall(chunk if is_exact else _fold(chunk)))
-    return tuple(words)
-
-
-@dataclass(frozen=True, slots=True)
-class _Word:
-    """One word of the article's text stream: a token, or a piece of one (DGSN-DGST)."""
-
-    raw: str
-    folded: str
-    lemma: str
-    start: int
-    end: int
-    sentence: int
-    is_joined: bool  # may continue a phrase started on the previous word
-
-
-def _field_words(annotated: AnnotatedField) -> list[_Word]:
-    words: list[_Word] = []
-    is_joined = False
-    previous_sentence = -1
-    for token in annotated.tokens:
-        if token.sentence != previous_sentence:
-            is_joined, previous_sentence = False, token.sentence
-        offset = _ELISION.match(token.text)
-        pieces = list(_WORD.finditer(token.text, offset.end() if offset else 0))
-        if not pieces:
-            # Elisions and joiners keep a phrase going; any other punctuation ends it.
-            is_joined = is_joined and (offset is not None or set(token.text) <= _JOINERS)
-            continue
-        lemmas = _WORD.findall(_ELISION.sub("", token.lemma))
-        for index, piece in enumerate(pieces):
-            folded = _fold(piece.group())
-            lemma = _fold(lemmas[index]) if len(lemmas) == len(pieces) else folded
-            start = token.start + piece.start()
-            end = token.start + piece.end()
-            words.append(_Word(piece.group(), folded, lemma, start, end, token.sentence, is_joined))
-            is_joined = True
-    return words
-
-
-def _word_matches(pattern_word: str, word: _Word, *, is_exact: bool) -> bool:
-    if is_exact:
-        return pattern_word == word.raw
-    return pattern_word in (word.folded, word.lemma)
-
-
-# --- finding every pattern in one walk -----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Spot:
-    """Where one pattern was found."""
-
-    field: str
-    first_word: int
-    start: int
-    end: int
-    sentence: int
-
-
-def _find_patterns(compiled: CompiledRules, notes: Annotations) -> dict[int, list[_Spot]]:
-    found: dict[int, list[_Spot]] = defaultdict(list)
-    patterns = compiled._patterns
-    for annotated in notes.fields:
-        words = _field_words(annotated)
-        for position, word in enumerate(words):
-            candidates = compiled._by_first_word.get(word.folded, [])
-            if word.lemma != word.folded:
-                candidates = candidates + compiled._by_first_word.get(word.lemma, [])
-            candidates = candidates + compiled._by_first_exact.get(word.raw, [])
-            for pattern_id in dict.fromkeys(candidates):
-                end = _pattern_end(patterns[pattern_id], words, position)
-                if end is not None:
-                    last = words[end - 1]
-                    spot = _Spot(annotated.name, position, word.start, last.end, word.sentence)
-                    found[pattern_id].append(spot)
-    return found
-
-
-def _pattern_end(pattern: _Pattern, words: list[_Word], position: int) -> int | None:
-    """The word index after `pattern` if it occurs at `position`, else None."""
-    end = position + len(pattern.words)
-    if end > len(words):
-        return None
-    for offset, pattern_word in enumerate(pattern.words):
-        word = words[position + offset]
-        if offset and not word.is_joined:
-            return None
-        if not _word_matches(pattern_word, word, is_exact=pattern.is_exact):
-            return None
-    return end
-
-
-# --- evaluating the candidate rules ------------------------------------------------------
+_Spots = dict[Wanted, list[Spot]]
+_Present = Callable[[Wanted], bool]
+_InScope = Callable[[Spot], bool]
 
 
 def evaluate(article: Article, notes: Annotations, compiled: CompiledRules) -> list[Match]:
     """The rules `article` matches, best first (priority, then score), each with its hits."""
-    found = _find_patterns(compiled, notes)
-    candidates = set(compiled._always)
-    for pattern_id in found:
-        candidates.update(compiled._rules_by_pattern.get(pattern_id, ()))
-    language = _primary_language(article.language) or _primary_language(notes.language)
+    found = compiled.index.find(notes)
+    language = _language(article, notes)
+    sources = {article.feed_id, *article.feed_tags}
+    view = _ArticleView(notes, found, compiled)
     matches = []
-    for index in sorted(candidates):
-        rule = compiled._rules[index]
-        if not _passes_filters(rule.rule, article.feed_id, language):
-            continue
-        match = _evaluate_rule(rule, article.key, notes, found)
-        if match is not None:
-            matches.append(match)
+    for plan in compiled.candidates(found):
+        if _passes_filters(plan, language, sources):
+            match = _evaluate_plan(plan, article.key, view)
+            if match is not None:
+                matches.append(match)
     matches.sort(key=lambda match: (-match.priority, -match.score, match.rule_id))
     return matches
 
 
-def _primary_language(language: str | None) -> str | None:
-    if not language:
-        return None
-    return language.replace("_", "-").split("-", 1)[0].strip().lower() or None
+def _language(article: Article, notes: Annotations) -> str | None:
+    return primary_language(article.language) or primary_language(notes.language)
 
 
-def _passes_filters(rule: Rule, feed_id: str, language: str | None) -> bool:
-    if rule.sources and feed_id not in rule.sources:
+def _passes_filters(plan: RulePlan, language: str | None, sources: set[str]) -> bool:
+    if plan.sources and plan.sources.isdisjoint(sources):
         return False
-    if rule.languages:
-        wanted = {_primary_language(code) for code in rule.languages}
-        return language in wanted
-    return True
+    return not plan.languages or language in plan.languages
 
 
-_Present = Callable[[_Wanted], bool]
-_InScope = Callable[[_Spot], bool]
-
-
-def _holds(node: _Node | _Wanted, is_present: _Present) -> bool:
-    if isinstance(node, _Wanted):
-        return is_present(node)
-    if node.op == "any":
-        return any(_holds(child, is_present) for child in node.children)
-    if node.op == "none":
-        return not any(_holds(child, is_present) for child in node.children)
-    return all(_holds(child, is_present) for child in node.children)
-
-
-def _is_always_candidate(rule: _CompiledRule) -> bool:
-    """True for rules that can match an article where none of their patterns occur."""
-
-    def is_absent(_: _Wanted) -> bool:
-        return False
-
-    return _holds(rule.scoped, is_absent) and all(_holds(n, is_absent) for n in rule.excluded)
-
-
-def _evaluate_rule(
-    rule: _CompiledRule, article_key: str, notes: Annotations, found: dict[int, list[_Spot]]
-) -> Match | None:
-    fields = set(rule.rule.fields)
-    spots: dict[_Wanted, list[_Spot]] = {}
-    for wanted in _leaves(rule.scoped, *rule.excluded):
-        spots[wanted] = _without_overlaps(
-            s for p in wanted.pattern_ids for s in found.get(p, ()) if s.field in fields
-        )
-    if not all(_holds(node, lambda wanted: bool(spots[wanted])) for node in rule.excluded):
+def _evaluate_plan(plan: RulePlan, article_key: str, view: _ArticleView) -> Match | None:
+    # Most woken rules lack another part they need: say no before locating anything.
+    present = view.found.keys()
+    if any(present.isdisjoint(group) for group in plan.required):
         return None
-    in_scope = _satisfying_scope(rule, spots)
+    spots = view.spots(plan)
+    if not all(holds(node, lambda wanted: bool(spots[wanted])) for node in plan.excluded):
+        return None
+    in_scope = _satisfying_scope(plan, spots)
     if in_scope is None:
         return None
-    hits = tuple(_hits(rule, spots, in_scope, notes))
+    hits = tuple(_hits(plan, spots, in_scope, view.maker))
+    score = _score(hits)
+    if plan.rule.min_score is not None and score < plan.rule.min_score:
+        return None
     return Match(
-        rule_id=rule.rule.id,
-        rule_name=rule.rule.name,
+        rule_id=plan.rule.id,
+        rule_name=plan.rule.name,
         article_key=article_key,
-        priority=rule.rule.priority,
-        score=float(len({(hit.wanted, hit.actor_id) for hit in hits})),
+        priority=plan.rule.priority,
+        score=score,
         hits=hits,
     )
 
 
-def _without_overlaps(spots: Iterable[_Spot]) -> list[_Spot]:
+def holds(node: Node | Wanted, is_present: _Present) -> bool:
+    """Whether the clause `node` holds when `is_present` says which items were found."""
+    if isinstance(node, Wanted):
+        return is_present(node)
+    if node.op == "any":
+        return any(holds(child, is_present) for child in node.children)
+    if node.op == "none":
+        return not any(holds(child, is_present) for child in node.children)
+    return all(holds(child, is_present) for child in node.children)
+
+
+# --- where each wanted item was found ----------------------------------------------------
+
+
+class _ArticleView:
+    """One article as evaluation sees it: the patterns found, and each wanted item's spots.
+
+    Rules share their leaves (ruleplan.py), so the spots of a leaf are worked out once per
+    article however many rules ask for it.
+    """
+
+    __slots__ = ("_spots", "found", "maker", "notes")
+
+    def __init__(self, notes: Annotations, found: Found, compiled: CompiledRules) -> None:
+        self.notes = notes
+        self.found = found
+        self.maker = HitMaker(notes, compiled.index.patterns)
+        self._spots: _Spots = {}
+
+    def spots(self, plan: RulePlan) -> _Spots:
+        """Where each leaf of `plan` was found, in its fields (and entities when required)."""
+        return {wanted: self._spots_of(wanted) for wanted in plan.leaves}
+
+    def _spots_of(self, wanted: Wanted) -> list[Spot]:
+        known = self._spots.get(wanted)
+        if known is not None:
+            return known
+        candidates = [
+            spot
+            for pattern_id in wanted.pattern_ids
+            for spot in self.found.get(pattern_id, ())
+            if spot.field in wanted.fields
+        ]
+        if wanted.entity_labels and candidates:
+            labels = wanted.entity_labels
+            candidates = [spot for spot in candidates if is_entity(spot, labels, self.notes)]
+        spots = self._spots[wanted] = _without_overlaps(candidates)
+        return spots
+
+
+def is_entity(spot: Spot, labels: frozenset[str], notes: Annotations) -> bool:
+    """Whether spaCy tagged the words at `spot` with one of `labels`.
+
+    Where no entity recognizer ran (languages without a model), a name must at least be
+    written with a capital letter: that rules out English or French common nouns.
+    """
+    annotated = notes.field(spot.field)
+    assert annotated is not None, "spots are found in the annotated fields"
+    if not notes.has_entities:
+        return not annotated.text[spot.start].islower()
+    return any(
+        entity.label in labels and entity.start < spot.end and spot.start < entity.end
+        for entity in annotated.entities
+    )
+
+
+def _without_overlaps(spots: Iterable[Spot]) -> list[Spot]:
     """Text order; where aliases overlap ('Abdellatif Hammouchi', 'Hammouchi') keep the longest."""
-    kept: list[_Spot] = []
+    kept: list[Spot] = []
     for spot in sorted(spots, key=lambda s: (_FIELD_ORDER.get(s.field, 99), s.start, -s.end)):
         if kept and kept[-1].field == spot.field and spot.start < kept[-1].end:
             continue
@@ -376,45 +161,70 @@ def _without_overlaps(spots: Iterable[_Spot]) -> list[_Spot]:
     return kept
 
 
-def _satisfying_scope(rule: _CompiledRule, spots: dict[_Wanted, list[_Spot]]) -> _InScope | None:
+def _satisfying_scope(plan: RulePlan, spots: _Spots) -> _InScope | None:
     """A test for the spots inside the places where the rule holds, or None if it holds nowhere."""
-    evidence = [spot for wanted in rule.evidence for spot in spots[wanted]]
-    near = rule.rule.near
-    if near is None or not evidence:
-        scopes: list[_InScope] = [lambda spot: True]
-    elif near == "sentence":
-        places = dict.fromkeys((spot.field, spot.sentence) for spot in evidence)
-        scopes = [_sentence_scope(field, sentence) for field, sentence in places]
-    else:
-        scopes = [_window_scope(spot, int(near)) for spot in evidence]
-    holding = [scope for scope in scopes if _holds(rule.scoped, _present_in(spots, scope))]
+    near = plan.rule.near
+    if near is not None:
+        found = [spot for wanted in plan.evidence for spot in spots[wanted]]
+        if found and near == "sentence":
+            return _sentences_holding(plan, spots, found)
+        if found:
+            return _windows_holding(plan, spots, found, int(near))
+    # No `near`, or nothing to be near: the rule holds in the whole article or nowhere.
+    is_found = holds(plan.scoped, lambda wanted: bool(spots[wanted]))
+    return _everywhere if is_found else None
+
+
+def _sentences_holding(plan: RulePlan, spots: _Spots, found: list[Spot]) -> _InScope | None:
+    # What each sentence holds, in one pass over the spots; then one `holds` per sentence.
+    present: dict[tuple[str, int], set[Wanted]] = {}
+    for wanted, located in spots.items():
+        for spot in located:
+            present.setdefault((spot.field, spot.sentence), set()).add(wanted)
+    places = dict.fromkeys((spot.field, spot.sentence) for spot in found)
+    holding = {place for place in places if holds(plan.scoped, present[place].__contains__)}
     if not holding:
         return None
-    return lambda spot: any(in_scope(spot) for in_scope in holding)
+    return lambda spot: (spot.field, spot.sentence) in holding
 
 
-def _present_in(spots: dict[_Wanted, list[_Spot]], in_scope: _InScope) -> _Present:
-    return lambda wanted: any(in_scope(spot) for spot in spots[wanted])
-
-
-def _sentence_scope(field: str, sentence: int) -> _InScope:
-    return lambda spot: spot.field == field and spot.sentence == sentence
-
-
-def _window_scope(anchor: _Spot, words: int) -> _InScope:
+def _windows_holding(
+    plan: RulePlan, spots: _Spots, found: list[Spot], words: int
+) -> _InScope | None:
     # `near: N`: every wanted item starts at most N words after the first one.
-    first, last = anchor.first_word, anchor.first_word + words
-    return lambda spot: spot.field == anchor.field and first <= spot.first_word <= last
+    holding: list[tuple[str, int, int]] = []
+    for anchor in found:
+        field, first, last = anchor.field, anchor.first_word, anchor.first_word + words
+        present = {
+            wanted
+            for wanted, located in spots.items()
+            if any(s.field == field and first <= s.first_word <= last for s in located)
+        }
+        if holds(plan.scoped, present.__contains__):
+            holding.append((field, first, last))
+    if not holding:
+        return None
+    return lambda spot: any(
+        spot.field == field and first <= spot.first_word <= last for field, first, last in holding
+    )
+
+
+def _everywhere(spot: Spot) -> bool:
+    return True
+
+
+# --- hits and score ------------------------------------------------------------------------
 
 
 def _hits(
-    rule: _CompiledRule,
-    spots: dict[_Wanted, list[_Spot]],
+    plan: RulePlan,
+    spots: _Spots,
     in_scope: _InScope,
-    notes: Annotations,
+    maker: HitMaker,
+    wanted_items: Iterable[Wanted] | None = None,
 ) -> Iterator[Hit]:
     seen: set[tuple[str, str | None, str, int]] = set()
-    for wanted in rule.evidence:
+    for wanted in plan.evidence if wanted_items is None else wanted_items:
         kept = 0
         for spot in spots[wanted]:
             key = (wanted.label, wanted.actor_id, spot.field, spot.start)
@@ -422,46 +232,129 @@ def _hits(
                 continue
             seen.add(key)
             kept += 1
-            yield _hit(wanted, spot, notes)
+            yield maker.hit(wanted, spot)
 
 
-def _hit(wanted: _Wanted, spot: _Spot, notes: Annotations) -> Hit:
-    annotated = notes.field(spot.field)
-    text = annotated.text if annotated is not None else ""
-    sentences = annotated.sentences if annotated is not None else ()
-    return Hit(
-        wanted=wanted.label,
-        matched=text[spot.start : spot.end],
-        field=spot.field,
-        start=spot.start,
-        end=spot.end,
-        snippet=_snippet(text, sentences, spot),
-        actor_id=wanted.actor_id,
-    )
+def _score(hits: Iterable[Hit]) -> float:
+    """The summed weights of the different items found (an item found twice counts once)."""
+    best: dict[tuple[str, str | None], float] = {}
+    for hit in hits:
+        key = (hit.wanted, hit.actor_id)
+        best[key] = max(best.get(key, 0.0), hit.weight)
+    return float(sum(best.values()))
 
 
-def _snippet(text: str, sentences: tuple[tuple[int, int], ...], spot: _Spot) -> str:
-    """The sentence around the hit, cut to about SNIPPET_CHARS around it when longer."""
-    start, end = sentences[spot.sentence] if spot.sentence < len(sentences) else (0, len(text))
-    if end - start > SNIPPET_CHARS:
-        middle = (spot.start + spot.end) // 2
-        cut_start = max(start, min(middle - SNIPPET_CHARS // 2, end - SNIPPET_CHARS))
-        cut_end = min(end, cut_start + SNIPPET_CHARS)
-        # Cut between words, never inside the hit itself.
-        cut_start = _next_space(text, cut_start, limit=spot.start)
-        cut_end = _previous_space(text, cut_end, limit=spot.end)
-        prefix = "…" if cut_start > start else ""
-        suffix = "…" if cut_end < end else ""
-        start, end = cut_start, cut_end
-        return prefix + " ".join(text[start:end].split()) + suffix
-    return " ".join(text[start:end].split())
+# --- one rule, explained ---------------------------------------------------------------------
 
 
-def _next_space(text: str, index: int, *, limit: int) -> int:
-    space = text.find(" ", index, limit)
-    return index if space < 0 else space + 1
+@dataclass(frozen=True, slots=True)
+class RuleVerdict:
+    """What one rule makes of one article, including why it did not match."""
+
+    rule_id: str
+    matches: tuple[Match, ...]  # the match when the rule matched, else empty
+    score: float  # the summed weights of the items found
+    hits: tuple[Hit, ...]  # the evidence; when not matched, every item found in the rule's fields
+    excluded_by: tuple[Hit, ...]  # what the rule's top-level `none` found
+    reasons: tuple[str, ...]  # why it did not match; empty when it did
+
+    @property
+    def is_match(self) -> bool:
+        return bool(self.matches)
 
 
-def _previous_space(text: str, index: int, *, limit: int) -> int:
-    space = text.rfind(" ", limit, index)
-    return index if space < 0 else space
+def evaluate_rule(
+    article: Article, notes: Annotations, compiled: CompiledRules, rule_id: str
+) -> RuleVerdict:
+    """Evaluate one rule on `article` and say why it matched or not (for `monitor test-rule`)."""
+    plan = compiled.plan(rule_id)
+    if plan is None:
+        known = ", ".join(sorted(p.rule.id for p in compiled.plans)) or "none"
+        raise RuleError(f"unknown rule (loaded: {known})", rule_id=rule_id)
+    found = compiled.index.find(notes)
+    view = _ArticleView(notes, found, compiled)
+    match = None
+    if _passes_filters(plan, _language(article, notes), {article.feed_id, *article.feed_tags}):
+        match = _evaluate_plan(plan, article.key, view)
+    spots = view.spots(plan)
+    excluded_items = [w for node in plan.excluded for w in _leaves_of(node)]
+    excluded_by = tuple(_hits(plan, spots, _everywhere, view.maker, excluded_items))
+    if match is not None:
+        return RuleVerdict(rule_id, (match,), match.score, match.hits, excluded_by, ())
+    hits = tuple(_hits(plan, spots, _everywhere, view.maker))
+    reasons = tuple(_reasons(plan, article, notes, found, spots, hits, excluded_by))
+    return RuleVerdict(rule_id, (), _score(hits), hits, excluded_by, reasons)
+
+
+def _leaves_of(node: Node | Wanted) -> Iterator[Wanted]:
+    if isinstance(node, Wanted):
+        yield node
+    else:
+        for child in node.children:
+            yield from _leaves_of(child)
+
+
+def _reasons(
+    plan: RulePlan,
+    article: Article,
+    notes: Annotations,
+    found: Found,
+    spots: _Spots,
+    hits: tuple[Hit, ...],
+    excluded_by: tuple[Hit, ...],
+) -> Iterator[str]:
+    rule = plan.rule
+    language = _language(article, notes)
+    if plan.languages and language not in plan.languages:
+        wanted = ", ".join(sorted(code or "" for code in plan.languages))
+        yield f"language '{language or 'unknown'}' is not one of {wanted}"
+    sources = {article.feed_id, *article.feed_tags}
+    if plan.sources and plan.sources.isdisjoint(sources):
+        yield f"feed '{article.feed_id}' is not in sources: {', '.join(sorted(plan.sources))}"
+    yield from _entity_reasons(plan, found, spots, notes)
+    for hit in excluded_by:
+        yield f"excluded: '{hit.wanted}' found in {hit.field} ({hit.clause or 'none'})"
+
+    def is_found(wanted: Wanted) -> bool:
+        return bool(spots[wanted])
+
+    for part in _missing(plan.scoped, is_found):
+        yield f"not found: {_describe(part)}"
+    if holds(plan.scoped, is_found) and _satisfying_scope(plan, spots) is None:
+        where = "one sentence" if rule.near == "sentence" else f"{rule.near} words"
+        yield f"found, but never all within {where} (near: {rule.near})"
+    if rule.min_score is not None and _score(hits) < rule.min_score:
+        yield f"score {_score(hits):g} is below min_score {rule.min_score:g}"
+
+
+def _entity_reasons(
+    plan: RulePlan, found: Found, spots: _Spots, notes: Annotations
+) -> Iterator[str]:
+    for wanted in plan.evidence:
+        if not wanted.entity_labels or spots[wanted]:
+            continue
+        raw = [s for p in wanted.pattern_ids for s in found.get(p, ()) if s.field in wanted.fields]
+        if raw:
+            field = notes.field(raw[0].field)
+            text = field.text[raw[0].start : raw[0].end] if field is not None else ""
+            labels = "/".join(sorted(wanted.entity_labels))
+            yield f"'{text}' found but not tagged as {labels} (require_entity)"
+
+
+def _missing(node: Node | Wanted, is_found: _Present) -> Iterator[Node | Wanted]:
+    """The smallest parts of an `all` that do not hold (the whole node for any other op)."""
+    if isinstance(node, Node) and node.op == "all":
+        for child in node.children:
+            if not holds(child, is_found):
+                yield from _missing(child, is_found)
+    elif not holds(node, is_found):
+        yield node
+
+
+def _describe(node: Node | Wanted) -> str:
+    if isinstance(node, Wanted):
+        return f"'{node.label}'" + (f" ({node.clause})" if node.clause else "")
+    labels = [f"'{leaf.label}'" for leaf in _leaves_of(node)]
+    shown = ", ".join(labels[:6]) + (", …" if len(labels) > 6 else "")
+    where = f" ({node.key})" if node.key else ""
+    return f"{node.op} of {shown}{where}"

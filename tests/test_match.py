@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.match import compile_rules, evaluate
+from monitor.errors import RuleError
+from monitor.match import compile_rules, evaluate, evaluate_rule
 from monitor.model import (
     ActorRef,
     AnnotatedField,
@@ -19,8 +20,8 @@ from monitor.model import (
     Term,
     Token,
 )
-from monitor.nlp import Annotator
 from monitor.rules import load_rules
+from tests.fixtures_nlp import shared_annotator
 
 SHIPPED = Path(__file__).parent.parent / "rules"
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "raw" / "000_1cc6efedb35eb3c5.txt"
@@ -253,7 +254,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def annotator():
-    return Annotator()
+    return shared_annotator()
 
 
 @pytest.fixture(scope="module")
@@ -431,3 +432,175 @@ def test_hand_built_rules_with_nothing_to_find_never_match(annotator):
     )
     article = make_article("Le Maroc -- nobody.", language=None)
     assert [match.rule_id for match in run(annotator, rules, article)] == ["french"]
+
+
+def word_notes(text: str, *, key: str = "a1", has_entities: bool = False) -> Annotations:
+    """Hand-built annotations, one token per space-separated word, one sentence."""
+    tokens, position = [], 0
+    for word in text.split(" "):
+        folded = word.lower()
+        tokens.append(Token(word, position, position + len(word), 0, folded, folded))
+        position += len(word) + 1
+    field = AnnotatedField("body", text, tuple(tokens), ((0, len(text)),))
+    return Annotations(key, "fr", (field,), has_entities=has_entities)
+
+
+def one_rule(rule_id, *items, **options):
+    return Rule(id=rule_id, name=rule_id, clause=Clause("all", items), **options)
+
+
+def test_a_rule_is_woken_only_by_its_rarest_required_part():
+    common = Clause("any", (Term("maroc"),))
+    rare = Clause("any", (Term("cellule terroriste"),))
+    compiled = compile_rules(RuleSet(rules=(one_rule("r", common, rare),)))
+    assert compiled.candidates(compiled.index.find(word_notes("maroc maroc maroc"))) == []
+    found = compiled.index.find(word_notes("une cellule terroriste"))
+    assert [plan.rule.id for plan in compiled.candidates(found)] == ["r"]
+
+
+def test_hits_say_where_the_rule_asks_which_alias_and_weight(annotator, test_rules):
+    article = make_article("La DGSN / DGST confirme.")
+    (match,) = run(annotator, RuleSet((test_rules.rule("dgsn"),), test_rules.actors), article)
+    (hit,) = match.hits
+    assert (hit.clause, hit.alias, hit.weight) == ("match.actors.any", "DGSN-DGST", 1.0)
+    rule = one_rule("w", Clause("any", (Term("maroc", weight=2.5),), key="match.any"))
+    (match,) = evaluate(make_article("maroc"), word_notes("maroc"), compile_rules(RuleSet((rule,))))
+    assert (match.score, match.hits[0].weight, match.hits[0].clause) == (2.5, 2.5, "match.any")
+
+
+def test_compiled_rules_say_whether_entities_are_needed(test_rules):
+    assert not compile_rules(test_rules).needs_entities
+    assert compile_rules(load_rules(SHIPPED)).needs_entities
+
+
+def test_without_an_entity_recognizer_a_capital_letter_stands_in():
+    from monitor.model import Actor
+
+    actor = Actor("lerner", "Nicolas Lerner", "person", ("Lerner",), require_entity=True)
+    rule = one_rule("r", Clause("any", (ActorRef("lerner"),)))
+    compiled = compile_rules(RuleSet((rule,), (actor,)))
+    article = make_article("x")
+    assert evaluate(article, word_notes("M. Lerner parle"), compiled)
+    assert not evaluate(article, word_notes("le lerner parle"), compiled)
+    # Where NER did run and found nothing, the capital is not enough.
+    assert not evaluate(article, word_notes("M. Lerner parle", has_entities=True), compiled)
+
+
+def verdict_for(annotator, rules, body, rule_id, **article):
+    article = make_article(body, **article)
+    notes = annotator.annotate([article])[0]
+    return evaluate_rule(article, notes, compile_rules(rules), rule_id)
+
+
+def test_verdict_says_why_a_rule_did_not_match(annotator, test_rules):
+    verdict = verdict_for(
+        annotator, test_rules, "Les JO 2024 approchent. La sécurité inquiète.", "jo-security"
+    )
+    assert not verdict.is_match
+    assert verdict.reasons == ("found, but never all within one sentence (near: sentence)",)
+    assert [(hit.wanted, hit.matched) for hit in verdict.hits] == [
+        ("JO 2024", "JO 2024"),
+        ("sécurité", "sécurité"),
+    ]
+    assert verdict.score == 2.0
+
+    verdict = verdict_for(
+        annotator, test_rules, "La sécurité des JO 2024. Billetterie.", "jo-security"
+    )
+    assert verdict.reasons == ("excluded: 'billetterie' found in body (match.none)",)
+    assert [hit.matched for hit in verdict.excluded_by] == ["Billetterie"]
+
+    verdict = verdict_for(annotator, test_rules, "La sécurité.", "jo-security", language="de")
+    assert verdict.reasons[0] == "language 'de' is not one of en, fr"
+    assert verdict.reasons[1].startswith("not found: any of 'JO 2024', 'Jeux olympiques'")
+
+    verdict = verdict_for(annotator, test_rules, "La sécurité.", "french-feed")
+    assert verdict.reasons == ("feed 'seed-fr' is not in sources: lemonde",)
+
+
+def test_verdict_of_a_match_carries_it(annotator, test_rules):
+    verdict = verdict_for(annotator, test_rules, "La sécurité.", "securite")
+    assert verdict.is_match
+    assert verdict.reasons == ()
+    assert verdict.hits == verdict.matches[0].hits
+
+
+def test_verdict_explains_scores_and_entities(annotator):
+    from monitor.model import Actor
+
+    lerner = Actor("lerner", "Nicolas Lerner", "person", ("Lerner",), require_entity=True)
+    rules = RuleSet(
+        (
+            one_rule(
+                "score", Clause("any", (Term("explosion", weight=2), Term("police"))), min_score=3
+            ),
+            one_rule("entity", Clause("any", (ActorRef("lerner"),))),
+        ),
+        (lerner,),
+    )
+    verdict = verdict_for(annotator, rules, "Une explosion.", "score")
+    assert verdict.reasons == ("score 2 is below min_score 3",)
+    verdict = verdict_for(annotator, rules, "Le lerner est un outil.", "entity")
+    assert verdict.reasons[0] == "'lerner' found but not tagged as PER/PERSON (require_entity)"
+
+
+def test_verdict_for_an_unknown_rule(test_rules):
+    compiled = compile_rules(test_rules)
+    with pytest.raises(RuleError, match="rule 'nope': unknown rule"):
+        evaluate_rule(make_article("x"), word_notes("x"), compiled, "nope")
+
+
+def test_similarity_and_bounded_edit_distance():
+    from monitor.fuzzy import edit_distance, similarity
+
+    assert similarity("", "") == 1.0
+    assert round(similarity("hammouchi", "hamouchi"), 3) == 0.889
+    assert edit_distance("kitten", "sitting", 5) == 3
+    assert edit_distance("a", "abcdef", 2) == 3  # lengths alone exceed the limit
+    assert edit_distance("abcdef", "uvwxyz", 1) == 2  # gives up once past the limit
+
+
+def test_fuzzy_vocabulary_keeps_the_loosest_threshold_and_bounds_its_cache(monkeypatch):
+    from monitor import fuzzy
+
+    vocabulary = fuzzy.FuzzyVocabulary()
+    vocabulary.add("hammouchi", 0.95)
+    assert vocabulary.similar("hamouchi") == {}
+    vocabulary.add("hammouchi", 0.85)  # a second actor, more forgiving: it wins
+    assert set(vocabulary.similar("hamouchi")) == {"hammouchi"}
+    vocabulary.add("abc", 0.5)  # too short to be fuzzy
+    assert vocabulary.similar("abd") == {}
+    monkeypatch.setattr(fuzzy, "_CACHE_LIMIT", 2)
+    for word in ("hamouchi", "hammouchy", "hammouch"):
+        assert vocabulary.similar(word)
+
+
+def test_a_lemma_of_several_words_is_not_used():
+    from monitor.wordstream import field_words
+
+    tokens = (Token("au", 0, 2, 0, "au", "a le"), Token("Maroc", 3, 8, 0, "maroc", "maroc"))
+    words = field_words(AnnotatedField("body", "au Maroc", tokens, ((0, 8),)))
+    assert [(word.folded, word.lemma, word.forms) for word in words] == [
+        ("au", "au", ("au",)),
+        ("maroc", "maroc", ("maroc",)),
+    ]
+
+
+def test_none_inside_any_or_alone_under_near_needs_no_pattern():
+    rules = RuleSet(
+        (
+            one_rule(
+                "any-or-absent", Clause("any", (Term("maroc"), Clause("none", (Term("foot"),))))
+            ),
+            one_rule(
+                "only-absent", Clause("all", (Clause("none", (Term("foot"),)),)), near="sentence"
+            ),
+        )
+    )
+    compiled = compile_rules(rules)
+    matches = evaluate(make_article("pluie"), word_notes("la pluie"), compiled)
+    assert [(match.rule_id, match.hits) for match in matches] == [
+        ("any-or-absent", ()),
+        ("only-absent", ()),
+    ]
+    assert evaluate(make_article("foot"), word_notes("le foot"), compiled) == []

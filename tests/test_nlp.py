@@ -1,12 +1,17 @@
 """The NLP stage on the real fr_core_news_sm model: sentences, folded tokens, lemmas, entities."""
 
+import multiprocessing
+import os
+import random
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from monitor.model import Article
-from monitor.nlp import Annotator
+from monitor.nlp import Annotator, text_article, truncate
+from tests.fixtures_nlp import shared_annotator
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "raw" / "000_1cc6efedb35eb3c5.txt"
 NOW = datetime(2024, 7, 1, tzinfo=UTC)
@@ -14,7 +19,7 @@ NOW = datetime(2024, 7, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def annotator():
-    return Annotator()
+    return shared_annotator()
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +130,80 @@ def test_whitespace_only_sentences_are_dropped(annotator):
     body = annotator.annotate_text("Fin.  \n \n  Suite.\n\n").fields[0]
     assert [body.text[start:end] for start, end in body.sentences] == ["Fin.", "Suite."]
     assert [token.sentence for token in body.tokens] == [0, 0, 1, 1]
+
+
+def test_seed_annotations_say_entities_ran(seed_body, annotator):
+    assert annotator.annotate_text("Le Maroc.").has_entities
+    assert not annotator.annotate_text("Morocco.", language="en").has_entities  # no English NER
+
+
+def test_entities_only_when_asked(annotator):
+    text = "Nicolas Lerner a rencontré Abdellatif Hammouchi à Rabat."
+    annotator.with_entities = False
+    try:
+        without = annotator.annotate_text(text)
+    finally:
+        annotator.with_entities = True
+    with_them = annotator.annotate_text(text)
+    assert not without.has_entities
+    assert without.fields[0].entities == ()
+    assert {e.text for e in with_them.fields[0].entities} >= {"Nicolas Lerner", "Rabat"}
+    # The rest of the analysis does not depend on the entity recognizer.
+    assert without.fields[0].tokens == with_them.fields[0].tokens
+    assert without.fields[0].sentences == with_them.fields[0].sentences
+
+
+def test_truncation_cuts_between_words():
+    assert truncate("short", 10) == "short"
+    assert truncate("aaaa bbbb cccc", 7) == "aaaa"
+    assert truncate("aaaa bbbb cccc", 9) == "aaaa bbbb"
+    assert truncate("x" * 300, 120) == "x" * 120  # no space near the limit: cut anyway
+
+
+def test_nothing_to_annotate(annotator):
+    assert annotator.annotate([]) == []
+
+
+def test_string_store_does_not_grow_on_a_long_run(annotator):
+    rng = random.Random(5)
+
+    def gibberish() -> str:
+        return " ".join(
+            "".join(rng.choice("bcdfghjklmnpqrstvz") for _ in range(9)) for _ in range(200)
+        )
+
+    strings = annotator._engine.pipeline("fr").vocab.strings  # the store memory zones guard
+    annotator.annotate_text(gibberish())
+    before = len(strings)
+    for _ in range(3):
+        annotator.annotate_text(gibberish())
+    assert len(strings) == before
+
+
+def test_worker_pool_gives_the_same_annotations(annotator):
+    articles = [
+        make_article(f"a{i}", title=f"Titre {i}", body=SEED.read_text(encoding="utf-8")[: 300 + i])
+        for i in range(5)
+    ] + [make_article("en", body="Security was tight in Paris.", language="en")]
+    expected = annotator.annotate(articles)
+    with Annotator(workers=2) as pooled:
+        pooled.warm_up()
+        assert pooled.annotate(articles) == expected
+        assert pooled.annotate_text("La sécurité.") == annotator.annotate_text("La sécurité.")
+        # A worker killed mid-run (out of memory, say) is replaced on the next call.
+        workers = multiprocessing.active_children()
+        assert len(workers) == 2
+        os.kill(workers[0].pid, signal.SIGKILL)
+        workers[0].join(timeout=10)
+        assert pooled.annotate(articles[:2]) == expected[:2]
+    assert multiprocessing.active_children() == []
+
+
+def test_a_bare_text_is_an_article_with_only_a_body():
+    article = text_article("Security first.", language="en", key="cli")
+    assert (article.key, article.language, article.body, article.title) == (
+        "cli",
+        "en",
+        "Security first.",
+        "",
+    )

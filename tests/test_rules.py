@@ -1,11 +1,14 @@
 """The rule language: what loads, what it compiles to, and every error a user can see."""
 
+import json
 from pathlib import Path
 
+import jsonschema
 import pytest
+from ruamel.yaml import YAML
 
 from monitor.errors import RuleError, RuleSetError
-from monitor.model import ActorRef, Clause, Priority, Term
+from monitor.model import FIELDS, ActorRef, Clause, Priority, Term
 from monitor.rules import (
     ACTOR_KEYS,
     ACTOR_TYPES,
@@ -13,6 +16,7 @@ from monitor.rules import (
     MATCH_KEYS,
     RULE_KEYS,
     load_rules,
+    needs_entities,
     rule_errors,
 )
 
@@ -73,21 +77,36 @@ def test_compiles_every_key():
     assert rule.tags == ("demo",)
     assert rule.fields == ("title", "body")
     assert rule.near == 12
+    assert rule.min_score == 2.0
     assert rule.source == f"{FIXTURES / 'valid' / 'everything.yaml'}:2"
+    attentat = Term("attentat", weight=2.0, fields=("title",))
     assert rule.clause == Clause(
         "all",
         (
             Clause(
                 "all",
                 (
-                    Clause("any", (Term("sécurité"), Term("JO", is_exact=True))),
-                    ActorRef("hammouchi"),
+                    Clause("any", (Term("sécurité"), Term("JO", is_exact=True), attentat)),
+                    ActorRef("hammouchi", weight=3.0, require_entity=True),
                 ),
             ),
             Clause("any", (ActorRef("dgsn-dgst"),)),
-            Clause("none", (Term("billetterie"), Clause("all", (Term("ticket"), Term("price"))))),
+            Clause(
+                "none",
+                (
+                    Term("billetterie"),
+                    Clause("all", (Term("ticket"), Term("price")), fields=("body",)),
+                ),
+            ),
         ),
     )
+    # Each clause knows where it is written, for explanations.
+    assert rule.clause.key == "match"
+    assert rule.clause.items[0].key == "match.all"
+    assert rule.clause.items[2].items[1].key == "match.none[1].all"
+    hammouchi = rules.actor("hammouchi")
+    assert hammouchi is not None
+    assert (hammouchi.fuzzy, hammouchi.require_entity) == (0.85, False)
 
 
 def test_defaults_and_dotfiles_skipped():
@@ -141,9 +160,9 @@ ERROR_CASES = [
     ("id: r\nid: s\nname: R\nmatch: {any: [a]}\n", 2, None, 'duplicate key "id"'),
     ("", 1, None, "expected a rule mapping with id, name and match, got nothing"),
     ("- a\n- b\n", 1, None, "got a list"),
-    ("name: R\nmatch: {any: [a]}\n", 1, None, "missing key 'id'"),
-    ("id: r\nmatch: {any: [a]}\n", 1, None, "missing key 'name'"),
-    (RULE_HEAD, 1, None, "missing key 'match'"),
+    ("name: R\nmatch: {any: [a]}\n", 1, "id", "missing (expected a non-empty string)"),
+    ("id: r\nmatch: {any: [a]}\n", 1, "name", "missing (expected a non-empty string)"),
+    (RULE_HEAD, 1, "match", "missing (expected any, all, none or actors)"),
     ("id: 'bad id!'\nname: R\nmatch: {any: [a]}\n", 1, "id", "invalid id 'bad id!'"),
     ("id: r\nname: [R]\nmatch: {any: [a]}\n", 2, "name", "expected a non-empty string"),
     (
@@ -200,8 +219,8 @@ def test_shorthand_lists_and_numbers_are_accepted(tmp_path):
 
 ACTOR_ERROR_CASES = [
     ("actors: []\nextra: 1\n", 2, "extra", "unknown key"),
-    ("people: []\n", 1, None, "expected 'actors:'"),
-    ("actors:\n  - just-a-name\n", 2, None, "expected an actor mapping"),
+    ("people: []\n", 1, "actors", "expected 'actors:'"),
+    ("actors:\n  - just-a-name\n", 2, "actors[0]", "expected an actor mapping"),
     (
         "actors:\n  - {id: a, name: A, type: person}\n  - {id: a, name: B, type: org}\n",
         3,
@@ -209,7 +228,7 @@ ACTOR_ERROR_CASES = [
         "duplicate actor id 'a'",
     ),
     ("actors:\n  - {id: a, name: A, type: thing}\n", 2, "type", "unknown actor type 'thing'"),
-    ("actors:\n  - {id: a, type: org}\n", 2, None, "missing key 'name'"),
+    ("actors:\n  - {id: a, type: org}\n", 2, "name", "missing (expected a non-empty string)"),
     ("actors:\n  - {id: a, name: A, type: org, aliases: ['…']}\n", 2, "aliases", "has no words"),
     ("actors:\n  - {id: a, name: A, type: org, nick: [x]}\n", 2, "nick", "expected one of"),
 ]
@@ -304,3 +323,209 @@ def test_more_actor_error_kinds(tmp_path, text, line, key, fragment):
     error = only_error(folder)
     assert (error.line, error.key) == (line, key), str(error)
     assert fragment in error.problem
+
+
+ITEM = RULE_HEAD + "match:\n  any:\n    - "
+NEW_ERROR_CASES = [
+    (ITEM + "{term: a, weight: high}\n", 5, "match.any[0].weight", "above 0, got a string 'high'"),
+    (ITEM + "{term: a, weight: 0}\n", 5, "match.any[0].weight", "expected a number above 0"),
+    (ITEM + "{any: [a], weight: 2}\n", 5, "match.any[0].weight", "not on a clause"),
+    (ITEM + "{term: a, exact: A}\n", 5, "match.any[0]", "exactly one of term, exact"),
+    (ITEM + "{weight: 2}\n", 5, "match.any[0]", "got none"),
+    (ITEM + "{term: a, require_entity: true}\n", 5, "match.any[0].require_entity", "actor"),
+    (ITEM + "{actor: hammouchi, require_entity: 1}\n", 5, "match.any[0].require_entity", "true"),
+    (ITEM + "{term: a, fields: [bdy]}\n", 5, "match.any[0].fields", "did you mean 'body'"),
+    (ITEM + "{term: 'a', wieght: 2}\n", 5, "match.any[0].wieght", "did you mean 'weight'"),
+    (ITEM + "{exact: '  '}\n", 5, "match.any[0].exact", "has no words"),
+    (
+        RULE_HEAD + "fields: [body]\nmatch:\n  any:\n    - {term: a, fields: [title]}\n",
+        6,
+        "match.any[0].fields",
+        "the rule only looks in body",
+    ),
+    (RULE_HEAD + "min_score: lots\nmatch: {any: [a]}\n", 3, "min_score", "a number above 0"),
+    (
+        RULE_HEAD + "min_score: 5\nmatch:\n  any: [a, {term: b, weight: 2}]\n  none: [c]\n",
+        3,
+        "min_score",
+        "min_score 5 can never be reached: the items this rule looks for weigh 3 in all",
+    ),
+    (RULE_HEAD + "languages: [fr, french]\nmatch: {any: [a]}\n", 3, "languages", "'french'"),
+    (
+        RULE_HEAD
+        + "match:\n  any:\n"
+        + "".join(f"{'  ' * (i + 2)}- any:\n" for i in range(13))
+        + "  " * 15
+        + "- deep\n",
+        16,
+        "match" + ".any[0]" * 12 + ".any",
+        "nested too deeply (at most 12)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "fragment"), NEW_ERROR_CASES)
+def test_item_and_score_errors(tmp_path, text, line, key, fragment):
+    folder = write_rules(tmp_path / "rules", {"actors.yaml": ACTORS, "r.yaml": text})
+    error = only_error(folder)
+    assert (error.line, error.key) == (line, key), str(error)
+    assert fragment in error.problem
+    assert error.rule_id == "r"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        ("fuzzy: 2", "fuzzy", "above 0.5 and at most 1, got a number '2'"),
+        ("fuzzy: 0.3", "fuzzy", "above 0.5"),
+        ("fuzzy: yes", "fuzzy", "got a string 'yes'"),
+        ("require_entity: maybe", "require_entity", "expected true or false, got a string"),
+        ("fuzy: 0.9", "fuzy", "did you mean 'fuzzy'"),
+    ],
+)
+def test_actor_option_errors(tmp_path, text, key, fragment):
+    actors = f"actors:\n  - id: a\n    name: A\n    type: person\n    {text}\n"
+    folder = write_rules(tmp_path / "rules", {"actors.yaml": actors})
+    error = only_error(folder)
+    assert (error.line, error.key) == (5, key), str(error)
+    assert fragment in error.problem
+
+
+def test_weights_fields_and_numbers_in_mapping_items(tmp_path):
+    text = RULE_HEAD + (
+        "min_score: 3\n"
+        "match:\n"
+        "  any:\n"
+        "    - {term: 2024, weight: 1.5, fields: title}\n"
+        "    - {exact: DGSI, weight: 2}\n"
+        "    - {actor: hammouchi, require_entity: false, fields: [body, summary]}\n"
+    )
+    folder = write_rules(tmp_path / "rules", {"actors.yaml": ACTORS, "r.yaml": text})
+    rule = load_rules(folder).rules[0]
+    assert rule.min_score == 3.0
+    assert rule.clause.items[0].items == (
+        Term("2024", weight=1.5, fields=("title",)),
+        Term("DGSI", is_exact=True, weight=2.0),
+        ActorRef("hammouchi", fields=("body", "summary"), require_entity=False),
+    )
+
+
+BILLION_LAUGHS = "\n".join(
+    [RULE_HEAD + "lol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    + [f"lol{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
+    + ["match: {any: *l9}", ""]
+)
+
+
+def test_alias_bomb_is_refused(tmp_path):
+    folder = write_rules(tmp_path / "rules", {"bomb.yaml": BILLION_LAUGHS})
+    error = only_error(folder)
+    assert error.line is None
+    assert "too many values once aliases are expanded (more than 100000)" in error.problem
+
+
+def test_a_few_aliases_are_fine(tmp_path):
+    text = RULE_HEAD + "match:\n  all:\n    - any: &words [sécurité, police]\n  none: *words\n"
+    folder = write_rules(tmp_path / "rules", {"r.yaml": text})
+    rule = load_rules(folder).rules[0]
+    assert rule.clause.items[1].items == (Term("sécurité"), Term("police"))
+
+
+def test_deeply_nested_yaml_is_an_error_not_a_crash(tmp_path):
+    text = RULE_HEAD + "match: {any: " + "[" * 3000 + "]" * 3000 + "}\n"
+    folder = write_rules(tmp_path / "rules", {"deep.yaml": text})
+    assert "nested too deeply" in only_error(folder).problem
+
+
+def test_python_tags_are_never_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    text = f"!!python/object/apply:os.system ['touch {marker}']\n"
+    folder = write_rules(tmp_path / "rules", {"evil.yaml": text})
+    assert "expected a rule mapping" in only_error(folder).problem
+    assert not marker.exists()
+
+
+def test_needs_entities_follows_actors_and_references(tmp_path):
+    assert needs_entities(load_rules(SHIPPED))  # lerner asks for a person entity
+    actors = ACTORS + "    require_entity: true\n"
+    plain = RULE_HEAD + "match: {actors: [hammouchi]}\n"
+    folder = write_rules(tmp_path / "a", {"actors.yaml": actors, "r.yaml": plain})
+    assert needs_entities(load_rules(folder))
+    off = RULE_HEAD + "match: {any: [{actor: hammouchi, require_entity: false}]}\n"
+    folder = write_rules(tmp_path / "b", {"actors.yaml": actors, "r.yaml": off})
+    assert not needs_entities(load_rules(folder))
+    on = RULE_HEAD + "match: {any: [{actor: hammouchi, require_entity: true}]}\n"
+    folder = write_rules(tmp_path / "c", {"actors.yaml": ACTORS, "r.yaml": on})
+    assert needs_entities(load_rules(folder))
+
+
+# --- the JSON Schema in docs/ agrees with the loader ---------------------------------------
+
+SCHEMA_PATH = Path(__file__).parent.parent / "docs" / "rule.schema.json"
+
+
+@pytest.fixture(scope="module")
+def schema():
+    document = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(document)
+    return document
+
+
+def plain_yaml(text: str) -> object:
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def schema_errors(schema, text: str) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema)
+    return [error.message for error in validator.iter_errors(plain_yaml(text))]
+
+
+def test_schema_has_exactly_the_loader_keys(schema):
+    defs = schema["$defs"]
+    assert set(defs["rule"]["properties"]) == set(RULE_KEYS)
+    assert set(defs["rule"]["required"]) == {"id", "name", "match"}
+    assert set(defs["match"]["properties"]) == set(MATCH_KEYS)
+    assert set(defs["itemMapping"]["properties"]) == set(ITEM_KEYS)
+    assert set(defs["actor"]["properties"]) == set(ACTOR_KEYS)
+    assert set(defs["actor"]["properties"]["type"]["enum"]) == set(ACTOR_TYPES)
+    assert tuple(defs["field"]["enum"]) == FIELDS
+
+
+def test_shipped_and_valid_rules_pass_the_schema(schema):
+    found = [*SHIPPED.glob("*.yaml"), *(FIXTURES / "valid").glob("*.y*ml")]
+    paths = sorted(path for path in found if not path.name.startswith("."))
+    assert len(paths) >= 5
+    for path in paths:
+        assert schema_errors(schema, path.read_text(encoding="utf-8")) == [], path
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("typo.yaml", RULE_HEAD + "priorty: high\nmatch: {any: [a]}\n"),
+        ("r.yaml", ITEM + "{any: [a], weight: 2}\n"),
+        ("r.yaml", ITEM + "{term: a, exact: A}\n"),
+        ("r.yaml", ITEM + "{term: a, require_entity: true}\n"),
+        ("r.yaml", ITEM + "{term: a, fields: [bdy]}\n"),
+        ("r.yaml", RULE_HEAD + "match:\n  any: []\n"),
+        ("r.yaml", RULE_HEAD + "match:\n  any: [a]\n  near: 0\n"),
+        ("r.yaml", RULE_HEAD + "min_score: 0\nmatch: {any: [a]}\n"),
+        ("r.yaml", RULE_HEAD + "priority: urgent\nmatch: {any: [a]}\n"),
+        ("actors.yaml", "actors:\n  - {id: a, name: A, type: person, fuzzy: 2}\n"),
+        ("actors.yaml", "actors:\n  - {id: a, name: A, type: thing}\n"),
+    ],
+)
+def test_schema_and_loader_reject_the_same_mistakes(tmp_path, schema, name, text):
+    files = {name: text} if name == "actors.yaml" else {"actors.yaml": ACTORS, name: text}
+    folder = write_rules(tmp_path / "rules", files)
+    assert rule_errors(folder)
+    assert schema_errors(schema, text)
+
+
+def test_an_alias_cycle_counts_as_too_large():
+    from monitor.rulefile import MAX_EXPANDED_NODES, _expanded_size, item_line
+
+    loop: list[object] = []
+    loop.append(loop)  # ruamel does not build these, but a cycle must never hang the check
+    assert _expanded_size({"a": loop}, {}, set()) > MAX_EXPANDED_NODES
+    assert item_line(["built", "in", "code"], 1, default=7) == 7

@@ -1,0 +1,214 @@
+"""Read one file of the rules folder safely, and word what is wrong with it at file:line.
+
+YAML is read with ruamel's round-trip loader, which knows line numbers and never builds Python
+objects from tags; files are size-capped, and alias bombs (billion laughs) and absurd nesting
+are refused before anything walks the data. It must not know what a rule means.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
+
+from monitor.errors import RuleError
+
+MAX_FILE_BYTES = 1024 * 1024
+# Nodes once aliases are expanded: a large rule has hundreds, a billion-laughs file 10**9.
+MAX_EXPANDED_NODES = 100_000
+
+
+@dataclass
+class FileCheck:
+    """The errors found so far, and what a message about the current file needs."""
+
+    path: str
+    errors: list[RuleError]
+    actor_ids: frozenset[str] = frozenset()
+    rule_id: str | None = None
+    found: int = field(default=0)
+
+    def fail(self, line: int | None, message: str, *, key: str | None = None) -> None:
+        self.found += 1
+        self.errors.append(
+            RuleError(message, path=self.path, line=line, rule_id=self.rule_id, key=key)
+        )
+
+
+def load_yaml(path: Path, check: FileCheck) -> object | None:
+    """The file's YAML data, or None with the problem recorded in `check`."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        check.fail(None, f"file too large ({size} bytes, at most {MAX_FILE_BYTES})")
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        check.fail(None, f"not utf-8 text (byte {exc.start}): save the file as utf-8")
+        return None
+    data = _parse(text, check)
+    if data is None or check.found:
+        return None
+    expanded = _expanded_size(data, {}, set())
+    if expanded > MAX_EXPANDED_NODES:
+        check.fail(
+            None,
+            f"too many values once aliases are expanded (more than {MAX_EXPANDED_NODES}): "
+            "write the lists out instead of nesting '*' aliases",
+        )
+        return None
+    return data
+
+
+def _parse(text: str, check: FileCheck) -> object | None:
+    yaml = YAML(typ="rt")
+    try:
+        data: object = yaml.load(text)
+    except MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        problem = exc.problem or exc.context or "invalid yaml"
+        check.fail(line, f"invalid yaml: {problem}")
+    except ReaderError as exc:
+        # Raised before parsing (control characters): it knows a character position only.
+        line = text.count("\n", 0, exc.position) + 1
+        check.fail(line, f"invalid yaml: {exc.reason} (character #x{exc.character:04x})")
+    except RecursionError:
+        check.fail(None, "invalid yaml: nested too deeply")
+    except YAMLError as exc:  # pragma: no cover - ruamel raises the two above when loading
+        check.fail(None, f"invalid yaml: {exc}")
+    else:
+        return data
+    return None
+
+
+def _expanded_size(node: object, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """How many values `node` holds once every alias is copied out (capped past the limit)."""
+    if not isinstance(node, dict | list):
+        return 1
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    if id(node) in open_nodes:  # an alias to an enclosing node: infinitely large
+        return MAX_EXPANDED_NODES + 1
+    open_nodes.add(id(node))
+    children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes, open_nodes)
+        if total > MAX_EXPANDED_NODES:
+            break
+    open_nodes.discard(id(node))
+    sizes[id(node)] = total
+    return total
+
+
+# --- line numbers and wording ------------------------------------------------------------
+
+
+def key_line(node: CommentedMap, key: str) -> int:
+    return int(node.lc.key(key)[0]) + 1
+
+
+def value_line(node: CommentedMap, key: str) -> int:
+    return int(node.lc.value(key)[0]) + 1
+
+
+def item_line(node: object, index: int, default: int) -> int:
+    """The line of item `index` of a YAML list, or `default` for a list built in code."""
+    if isinstance(node, CommentedSeq):
+        return int(node.lc.item(index)[0]) + 1
+    return default
+
+
+def entry_line(node: object, key: str, default: int) -> int:
+    """The line of `key`'s value in a YAML mapping, or `default` for a mapping built in code."""
+    if isinstance(node, CommentedMap) and key in node:
+        return value_line(node, key)
+    return default
+
+
+def describe(value: object) -> str:
+    """What the user wrote, in words: 'a string', 'a list', 'true/false'..."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a tagged value"
+
+
+def suggestion(word: str, choices: tuple[str, ...]) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or ''."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_keys(
+    check: FileCheck, node: dict[object, object], allowed: tuple[str, ...], prefix: str, line: int
+) -> None:
+    """Report every key of `node` not in `allowed`, with a did-you-mean."""
+    for key in node:
+        if key not in allowed:
+            name = f"{prefix}{key}"
+            hint = suggestion(str(key), allowed) or f" (expected one of {', '.join(allowed)})"
+            where = key_line(node, str(key)) if isinstance(node, CommentedMap) else line
+            check.fail(where, f"unknown key{hint}", key=name)
+
+
+def text_value(
+    check: FileCheck, node: CommentedMap, key: str, *, required: bool = True
+) -> str | None:
+    """The non-empty string at `key`; None (and an error if required or wrong) otherwise."""
+    if key not in node:
+        if required:
+            check.fail(node.lc.line + 1, "missing (expected a non-empty string)", key=key)
+        return None
+    value = node[key]
+    if not isinstance(value, str) or not value.strip():
+        check.fail(
+            value_line(node, key), f"expected a non-empty string, got {describe(value)}", key=key
+        )
+        return None
+    return value.strip()
+
+
+def strings(check: FileCheck, node: CommentedMap, key: str, *, label: str = "") -> tuple[str, ...]:
+    """A list of strings; a single string is read as a list of one."""
+    if key not in node:
+        return ()
+    value = node[key]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        check.fail(
+            value_line(node, key),
+            f"expected a list of strings, got {describe(value)}",
+            key=label or key,
+        )
+        return ()
+    return tuple(item.strip() for item in value if item.strip())
+
+
+def number(
+    check: FileCheck, value: object, line: int, key: str, *, low: float, high: float | None
+) -> float | None:
+    """A number with `low` < value (<= `high`), or None with an error saying what was expected."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        amount = float(value)
+        if amount > low and (high is None or amount <= high):
+            return amount
+    wanted = f"a number above {low:g}" + (f" and at most {high:g}" if high is not None else "")
+    check.fail(line, f"expected {wanted}, got {describe(value)} '{value}'", key=key)
+    return None
