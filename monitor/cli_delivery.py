@@ -156,5 +156,7 @@ async def _retry_async(config: Config, rules: Any, prefix: str) -> int:
 class NoAnnotator:
     """For commands that never analyse text (status, previews): the model is never loaded."""
 
+    with_entities = False
+
     def annotate(self, articles: Sequence[Article]) -> list[Annotations]:
         raise AssertionError("this command does not analyse articles")

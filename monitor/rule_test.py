@@ -58,6 +58,7 @@ async def test_rule(
     else:
         raise MonitorError("test-rule: give --text FILE, --feed FILE or --url URL")
     compiled = compile_rules(rules)
+    annotator.with_entities = compiled.needs_entities
     notes = annotator.annotate(articles)
     blocks, matched = [], 0
     for article, note in zip(articles, notes, strict=True):
