@@ -18,6 +18,7 @@ import time
 import tracemalloc
 
 from bench.corpus import actor_pool, make_articles, make_rules
+from bench.report import Result, record
 from monitor.match import compile_rules, evaluate
 from monitor.model import Annotations, Article
 from monitor.nlp import Annotator
@@ -55,6 +56,17 @@ def main(argv: list[str] | None = None) -> None:
             f"{row['ms']:>11.3f} {row['ms'] / first['ms']:>5.2f}x "
             f"{row['pass_ms']:>8.3f} {row['pass_ms'] / first['pass_ms']:>5.2f}x "
             f"{row['candidates']:>11.1f} {row['matches']:>8.1f}"
+        )
+        ratio = row["ms"] / first["ms"]
+        record(
+            Result("match", f"{size:,} rules: ms/article", f"{row['ms']:.2f}"),
+            Result(
+                "match",
+                f"{size:,} rules: cost vs 10 rules",
+                f"x{ratio:.2f} (pass x{row['pass_ms'] / first['pass_ms']:.2f})",
+                "<= x2" if size == max(sizes) else "",
+                ratio <= 2 if size == max(sizes) else None,
+            ),
         )
     print(
         "\nms/article: all of match.evaluate; pass ms: the multi-pattern pass and the choice of"

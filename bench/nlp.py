@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from bench.corpus import actor_pool, make_articles
+from bench.report import Result, record
 from monitor.model import FIELDS, Article
 from monitor.nlp import ENTITY_COMPONENTS, Annotator, load_pipeline, truncate
 
@@ -60,6 +61,16 @@ def _row(
     label: str, workers: int, articles: int, words: int, seconds: float, raw_s: float, rss: float
 ) -> None:
     ideal = raw_s / workers
+    record(
+        Result(
+            "nlp",
+            f"{label}, {workers} worker{'s' if workers > 1 else ''}",
+            f"{articles / seconds:.1f} art/s, {words / seconds:,.0f} words/s, "
+            f"x{ideal / seconds:.2f}",
+            ">= x0.8 of raw" if label.startswith("Annotator") else "",
+            ideal / seconds >= 0.8 if label.startswith("Annotator") else None,
+        )
+    )
     print(
         f"{label:<36} {workers:>7} {articles / seconds:>11.1f} {words / seconds:>9.0f} "
         f"{ideal / seconds:>6.2f}x {rss:>7.0f}"
