@@ -98,8 +98,9 @@ def write_rules(folder: Path, count: int, seed: int = 7) -> None:
     )
 
 
-def write_config(folder: Path, feeds: int, port: int, hook: str) -> Path:
+def write_config(folder: Path, feeds: int, port: int, hook: str, workers: int) -> Path:
     lines = ["store: var/monitor.db", "rules: rules", f"templates: {ROOT / 'templates'}"]
+    lines += [f"nlp: {{workers: {workers}}}"]
     lines += ["health: {listen: '127.0.0.1:0'}", "delivery: {check_every: 2s}", "feeds:"]
     for feed in range(feeds):
         lines += [
@@ -122,14 +123,35 @@ def write_config(folder: Path, feeds: int, port: int, hook: str) -> Path:
     return path
 
 
-def process_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (the daemon and its NLP worker processes)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            queue += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def process_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by the daemon's main process, and by its worker processes."""
+    main = workers = 0
+    for member in process_tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])
+        main, workers = (main + ticks, workers) if member == pid else (main, workers + ticks)
+    tick_s = os.sysconf("SC_CLK_TCK")
+    return main / tick_s, workers / tick_s
 
 
 def peak_rss_mb(pid: int) -> float:
-    found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-    return int(found.group(1)) / 1024 if found else float("nan")
+    """The peak resident memory of the daemon plus its workers (each process's own peak)."""
+    total_kb = 0
+    for member in process_tree(pid):
+        found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{member}/status").read_text())
+        total_kb += int(found.group(1)) if found else 0
+    return total_kb / 1024
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -161,6 +183,7 @@ def run(
     rate: float = 15.0,
     rules: int = 10_000,
     seconds: float = 90.0,
+    workers: int = 1,
 ) -> list[Result]:
     if quick:
         seconds = min(seconds, 40.0)
@@ -189,7 +212,7 @@ def run(
         try:
             wait_for(port_file.exists, 30, "the feed server")
             port = int(port_file.read_text().split()[0])
-            config = write_config(folder, feeds, port, receiver.url)
+            config = write_config(folder, feeds, port, receiver.url, workers)
             log_path = folder / "daemon.log"
             with log_path.open("w") as log:
                 daemon = subprocess.Popen(
@@ -217,27 +240,33 @@ def run(
             site.terminate()
             site.wait()
             receiver.close()
-    return _results(before, after, cpu_after - cpu_before, t0, t1, receiver, peak_mb, rate, rules)
+    cpu_s = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
+    return _results(before, after, cpu_s, t0, t1, receiver, peak_mb, rate, rules, workers)
 
 
 def _results(
     before: dict[str, float],
     after: dict[str, float],
-    cpu_s: float,
+    cpu: tuple[float, float],
     t0: float,
     t1: float,
     receiver: Receiver,
     peak_mb: float,
     rate: float,
     rules: int,
+    workers: int,
 ) -> list[Result]:
     duration = t1 - t0
     articles = after.get("articles", 0) - before.get("articles", 0)
     per_s = articles / duration
     latencies = sorted(r - p for r, p in receiver.arrivals if t0 <= r <= t1)
     stage_cpu = {s: after.get(f"cpu:{s}", 0) - before.get(f"cpu:{s}", 0) for s in STAGES}
-    other = cpu_s - sum(stage_cpu.values())
-    name = f"e2e ({rules} rules)"
+    main_cpu_s, worker_cpu_s = cpu
+    other = main_cpu_s - sum(stage_cpu.values())
+    # With NLP workers, the analysis runs in their processes: count their CPU there.
+    stage_cpu["nlp"] += worker_cpu_s
+    cpu_s = main_cpu_s + worker_cpu_s
+    name = f"e2e ({rules:,} rules, {workers} nlp worker{'s' if workers > 1 else ''})"
     rows = [
         Result(name, "published articles/s", f"{rate:.1f}"),
         Result(name, "ingested articles/s (sustained)", f"{per_s:.1f}", ">= 11.6", per_s >= 11.6),
@@ -282,9 +311,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=15.0)
     parser.add_argument("--rules", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=90.0)
+    parser.add_argument("--workers", type=int, default=1, help="the daemon's nlp.workers")
     args = parser.parse_args()
     results = run(
-        args.quick, feeds=args.feeds, rate=args.rate, rules=args.rules, seconds=args.seconds
+        args.quick,
+        feeds=args.feeds,
+        rate=args.rate,
+        rules=args.rules,
+        seconds=args.seconds,
+        workers=args.workers,
     )
     print(format_table(results))
     record(*results)
