@@ -82,15 +82,7 @@ def _articles_of(path: Path, now: datetime, language: str | None) -> Iterator[Ar
         raise MonitorError(f"replay: '{path}' is larger than {MAX_FILE_BYTES} bytes")
     feed = Feed(id=f"replay-{_slug(path)}", url=str(path), title=path.name, language=language)
     if path.suffix.lower() in FEED_SUFFIXES:
-        result = FetchResult(
-            feed_id=feed.id,
-            url=path.resolve().as_uri(),
-            status=200,
-            body=path.read_bytes(),
-            headers=(),
-            fetched_at=now,
-        )
-        yield from normalize_entries(parse_feed(result), feed, now)
+        yield from feed_file_articles(path, feed, now)
         return
     text = path.read_text(encoding="utf-8")
     title, _, body = text.strip().partition("\n")
@@ -106,6 +98,19 @@ def _articles_of(path: Path, now: datetime, language: str | None) -> Iterator[Ar
     )
     parsed = ParsedFeed(title=path.name, link=None, language=language, entries=(entry,))
     yield from normalize_entries(parsed, feed, now)
+
+
+def feed_file_articles(path: Path, feed: Feed, now: datetime) -> list[Article]:
+    """The articles of a saved RSS or Atom file, normalized as if `feed` had served them."""
+    result = FetchResult(
+        feed_id=feed.id,
+        url=path.resolve().as_uri(),
+        status=200,
+        body=path.read_bytes(),
+        headers=(),
+        fetched_at=now,
+    )
+    return normalize_entries(parse_feed(result), feed, now)
 
 
 def _slug(path: Path) -> str:

@@ -14,12 +14,13 @@ from monitor.errors import MonitorError
 from monitor.explain import format_verdict
 from monitor.extract import page_text
 from monitor.match import compile_rules, evaluate_rule
-from monitor.model import Article, Feed, FetchResult, RuleSet
+from monitor.model import Article, Feed, RuleSet
 from monitor.nlp import text_article
 from monitor.normalize import normalize_entries
 from monitor.parse import parse_feed
 from monitor.pipeline import ArticleAnnotator
 from monitor.poller import FeedFetcher
+from monitor.replay import feed_file_articles
 
 _FEED_TYPES = ("xml", "rss", "atom")
 
@@ -79,16 +80,7 @@ def _text_file_article(path: Path, language: str) -> Article:
 
 
 def _feed_file_articles(path: Path, now: datetime, language: str) -> list[Article]:
-    feed = Feed(id="test-rule", url=str(path), language=language)
-    result = FetchResult(
-        feed_id=feed.id,
-        url=path.resolve().as_uri(),
-        status=200,
-        body=path.read_bytes(),
-        headers=(),
-        fetched_at=now,
-    )
-    return normalize_entries(parse_feed(result), feed, now)
+    return feed_file_articles(path, Feed(id="test-rule", url=str(path), language=language), now)
 
 
 async def _url_articles(

@@ -37,8 +37,8 @@ def run_monitor(project: Path, *args: str, timeout_s: float = 240) -> subprocess
 class LoopbackSMTP(Controller):
     """aiosmtpd on 127.0.0.1 with a port the OS picks (Controller alone cannot use port 0)."""
 
-    def __init__(self, handler: object) -> None:
-        super().__init__(handler, hostname="127.0.0.1", port=0)
+    def __init__(self, handler: object, **options: object) -> None:
+        super().__init__(handler, hostname="127.0.0.1", port=0, **options)
 
     def _trigger_server(self) -> None:
         # _run() has bound the listening socket by the time start() calls this.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import email
 import email.policy
@@ -15,7 +14,6 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from monitor.channels import (
     EmailChannel,
@@ -28,6 +26,7 @@ from monitor.channels import (
 from monitor.channels.mime import build_email
 from monitor.errors import DeliveryError
 from monitor.model import ChannelSpec, Delivery, Message
+from tests.conftest import LoopbackSMTP
 
 DELIVERY_ID = "3f9a2c71e0b84d55a1c2"
 PAYLOAD = '{"schema":"monitor.digest/1","type":"alert","articles":[{"title":"Sécurité"}]}'
@@ -117,16 +116,6 @@ def test_folder_absolute_path_and_missing_folder(tmp_path):
 # --- email ---------------------------------------------------------------------
 
 
-class LoopbackController(Controller):
-    """aiosmtpd Controller that learns the port the OS picked for port 0."""
-
-    def _trigger_server(self) -> None:
-        # _run() has bound the listening socket before start() calls this.
-        assert isinstance(self.server, asyncio.Server)
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
 class RecordingHandler:
     def __init__(self) -> None:
         self.received: list[tuple[str, list[str], bytes]] = []
@@ -149,7 +138,7 @@ class RecordingHandler:
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[RecordingHandler, SmtpSettings]]:
     handler = RecordingHandler()
-    controller = LoopbackController(handler, hostname="127.0.0.1", port=0)
+    controller = LoopbackSMTP(handler)
     controller.start()
     try:
         yield (

@@ -46,7 +46,7 @@ from monitor.render import Renderer
 from monitor.rules import load_rules
 from monitor.store import Store
 from monitor.wiring import build_parts
-from tests.test_channels import LoopbackController
+from tests.conftest import LoopbackSMTP
 from tests.test_render import make_article
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,7 @@ def parse(data: bytes) -> EmailMessage:
 @pytest.fixture
 def smtp() -> Iterator[tuple[ScriptedSmtp, SmtpSettings]]:
     handler = ScriptedSmtp()
-    controller = LoopbackController(handler, hostname="127.0.0.1", port=0)
+    controller = LoopbackSMTP(handler)
     controller.start()
     try:
         yield (
@@ -378,7 +378,7 @@ def check_password(server, session, envelope, mechanism, auth_data) -> AuthResul
     return AuthResult(success=is_valid, handled=False, auth_data=auth_data)
 
 
-def tls_server(certificate, *, implicit: bool) -> tuple[ScriptedSmtp, LoopbackController]:
+def tls_server(certificate, *, implicit: bool) -> tuple[ScriptedSmtp, LoopbackSMTP]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*certificate)
     handler = ScriptedSmtp()
@@ -389,7 +389,7 @@ def tls_server(certificate, *, implicit: bool) -> tuple[ScriptedSmtp, LoopbackCo
         options |= {"ssl_context": context, "auth_require_tls": False}
     else:
         options |= {"tls_context": context, "require_starttls": True, "auth_required": True}
-    controller = LoopbackController(handler, hostname="127.0.0.1", port=0, **options)
+    controller = LoopbackSMTP(handler, **options)
     controller.start()
     return handler, controller
 

@@ -100,7 +100,8 @@ ALLOWED: dict[str, set[str]] = {
     "monitor.pipeline": STAGES | {"monitor.poller"},
     "monitor.wiring": STAGES | {"monitor.pipeline"},
     "monitor.replay": STAGES | {"monitor.pipeline"},
-    "monitor.rule_test": STAGES | {"monitor.pipeline", "monitor.poller", "monitor.explain"},
+    "monitor.rule_test": STAGES
+    | {"monitor.pipeline", "monitor.poller", "monitor.explain", "monitor.replay"},
     "monitor.status": {
         "monitor.compose",
         "monitor.config",
