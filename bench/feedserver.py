@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import time
 from email.utils import formatdate
+from html import escape
 from pathlib import Path
 
+from bench.corpus import actor_pool, make_articles
+
 ITEMS_PER_FEED = 20
-SEED_TEXT = (Path(__file__).resolve().parent.parent / "seeds" / "raw").glob("*.txt")
-VOCABULARY = (
-    "gouvernement ministre sécurité renseignement police frontière coopération accord "
-    "économie énergie élections parlement tribunal enquête manifestation grève budget "
-    "santé hôpital école université climat sécheresse agriculture commerce port aéroport "
-    "football match stade supporters billetterie tourisme culture festival musée "
-    "diplomatie ambassade sommet visite président réunion déclaration communiqué"
-).split()
-
-
-def _sentences() -> list[str]:
-    text = " ".join(path.read_text(encoding="utf-8") for path in SEED_TEXT)
-    return [part.strip() + "." for part in text.replace("\n", " ").split(".") if len(part) > 40]
 
 
 class Site:
@@ -40,7 +29,7 @@ class Site:
         self.rate = rate
         self.words = words
         self.start = time.time()
-        self.sentences = _sentences()
+        self.actors = actor_pool(2_000)
 
     def latest_index(self, feed: int, now: float) -> int:
         """The newest item number feed `feed` has published by `now` (-1 before the first)."""
@@ -51,19 +40,16 @@ class Site:
         return self.start + (index * self.feeds + feed) / self.rate
 
     def item(self, feed: int, index: int) -> str:
-        rng = random.Random(feed * 1_000_003 + index)
+        # Distinct, realistic text per item (bench.corpus), so that near-duplicate
+        # detection links no two bench articles into one story.
+        article = make_articles(1, self.actors, words=self.words, seed=feed * 1_000_003 + index)[0]
         published = self.published_at(feed, index)
-        body: list[str] = []
-        while sum(len(s.split()) for s in body) < self.words:
-            body.append(rng.choice(self.sentences))
-            body.append(" ".join(rng.choice(VOCABULARY) for _ in range(12)) + ".")
-        title = " ".join(rng.choice(VOCABULARY) for _ in range(7)).capitalize()
         return (
-            f"<item><title>{title} (veille {feed}-{index})</title>"
+            f"<item><title>{escape(article.title)} (veille {feed}-{index})</title>"
             f"<link>https://bench.example/{feed}/{index}?pub={int(published * 1000)}</link>"
             f'<guid isPermaLink="false">bench-{feed}-{index}</guid>'
             f"<pubDate>{formatdate(published, usegmt=True)}</pubDate>"
-            f"<description><![CDATA[<p>{' '.join(body)}</p>]]></description></item>"
+            f"<description><![CDATA[<p>{escape(article.body)}</p>]]></description></item>"
         )
 
     def feed(self, feed: int, now: float) -> tuple[str, bytes]:

@@ -21,6 +21,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from monitor.errors import ConfigError
 from monitor.model import ChannelSpec, Feed, Priority, Subscription
+from monitor.schedule import parse_schedule
 
 MAX_CONFIG_BYTES = 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -86,6 +87,7 @@ class _SubscriptionSpec(_Strict):
     to: _ChannelSpec | list[_ChannelSpec]
     max_items: int = Field(default=200, ge=1, le=5000)
     send_empty: bool = False
+    templates: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -99,8 +101,9 @@ class _SubscriptionSpec(_Strict):
     @field_validator("schedule")
     @classmethod
     def _check_schedule(cls, value: str | None) -> str | None:
-        if value is not None and len(value.split()) != 5:
-            raise ValueError(f"'{value}' is not a 5-field cron expression")
+        if value is not None:
+            # The same reader the scheduler uses: a schedule that loads also runs.
+            parse_schedule(value, "UTC")
         return value
 
 
@@ -316,7 +319,8 @@ def _build(spec: _ConfigSpec, path: Path, data: Any, shown: str) -> Config:
         [sub.id for sub in spec.subscriptions], "subscription", data, "subscriptions", shown
     )
     subscriptions = tuple(
-        _build_subscription(sub, data, index, shown) for index, sub in enumerate(spec.subscriptions)
+        _build_subscription(sub, data, index, shown, base_dir)
+        for index, sub in enumerate(spec.subscriptions)
     )
     return Config(
         path=path,
@@ -384,7 +388,9 @@ def _build_feed(spec: _FeedSpec) -> Feed:
     )
 
 
-def _build_subscription(spec: _SubscriptionSpec, data: Any, index: int, shown: str) -> Subscription:
+def _build_subscription(
+    spec: _SubscriptionSpec, data: Any, index: int, shown: str, base_dir: Path
+) -> Subscription:
     line = _line_of(data, ("subscriptions", index))
     if spec.schedule is None and spec.immediate is None:
         raise ConfigError(
@@ -404,6 +410,7 @@ def _build_subscription(spec: _SubscriptionSpec, data: Any, index: int, shown: s
         max_items=spec.max_items,
         send_empty=spec.send_empty,
         title=spec.title,
+        templates=str(_resolve(base_dir, spec.templates)) if spec.templates else None,
     )
 
 

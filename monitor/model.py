@@ -354,6 +354,7 @@ class Subscription:
     max_items: int = 200
     send_empty: bool = False
     title: str | None = None
+    templates: str | None = None  # a folder whose templates override the configured ones
 
 
 @dataclass(frozen=True, slots=True)

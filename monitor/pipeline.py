@@ -39,7 +39,7 @@ from monitor.model import (
 )
 from monitor.outbox import FlushReport, Outbox, redact_channel
 from monitor.poller import FeedFetcher, FeedPoller, PollReport
-from monitor.schedule import is_digest_due, is_poll_due, parse_cron
+from monitor.schedule import is_digest_due, is_poll_due, parse_schedule
 from monitor.store import Store
 
 # Articles analysed per round: small enough that one busy feed does not delay the others'
@@ -222,7 +222,7 @@ class Pipeline:
                 subscription, "immediate", now, min_priority=subscription.immediate
             )
         if subscription.schedule is not None:
-            cron = parse_cron(subscription.schedule, subscription.timezone)
+            cron = parse_schedule(subscription.schedule, subscription.timezone)
             last_run_at = self._store.last_digest_at(subscription.id)
             if last_run_at is None:
                 self._store.set_last_digest_at(subscription.id, now)

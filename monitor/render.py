@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from monitor.template_sandbox import (
     RenderLimitError,
 )
 
-__all__ = ["TEMPLATE_NAMES", "WEBHOOK_SCHEMA", "Renderer"]
+__all__ = ["TEMPLATE_NAMES", "WEBHOOK_SCHEMA", "Renderer", "RendererBySubscription"]
 
 TEMPLATE_NAMES: tuple[str, ...] = (
     "digest.html.j2",
@@ -54,11 +55,14 @@ class Renderer:
         self,
         templates_dir: Path,
         *,
+        fallback_dir: Path | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     ) -> None:
-        self._templates_dir = templates_dir
-        loader = jinja2.FileSystemLoader(str(templates_dir))
+        # A subscription's own folder may override only some templates: the rest come
+        # from `fallback_dir` (the configured `templates`).
+        self._folders = [templates_dir, *([fallback_dir] if fallback_dir else [])]
+        loader = jinja2.FileSystemLoader([str(folder) for folder in self._folders])
         # Autoescape is chosen per environment, explicitly: HTML templates escape every
         # variable, plain-text templates escape none (text/plain has nothing to escape).
         self._html_env, self._text_env = (
@@ -150,7 +154,10 @@ class Renderer:
         return clean_document(inlined, title=view.subject)
 
     def _display_path(self, name: str | None) -> str:
-        return str(self._templates_dir / (name or "?"))
+        for folder in self._folders:
+            if (folder / (name or "?")).exists():
+                return str(folder / (name or "?"))
+        return str(self._folders[0] / (name or "?"))
 
 
 def _template_frame(tb: types.TracebackType | None, *, default: str) -> tuple[str, int | None]:
@@ -198,3 +205,21 @@ def _sample_digest(kind: str) -> Digest:
         feed_problems=("sample-feed: server error (503 status code)",),
         rule_clauses=(("sample-rule", "sécurité and (JO 2024 or Paris 2024)"),),
     )
+
+
+class RendererBySubscription:
+    """Renders each digest with its subscription's own templates, or the default ones."""
+
+    def __init__(self, default: Renderer, overrides: Mapping[str, Renderer]) -> None:
+        self._default = default
+        self._overrides = dict(overrides)
+
+    def render(self, digest: Digest, *, payload_format: str = "standard") -> Message:
+        chosen = self._overrides.get(digest.subscription_id, self._default)
+        return chosen.render(digest, payload_format=payload_format)
+
+    def template_errors(self) -> list[str]:
+        errors = self._default.template_errors()
+        for renderer in self._overrides.values():
+            errors += [error for error in renderer.template_errors() if error not in errors]
+        return errors

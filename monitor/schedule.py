@@ -7,6 +7,7 @@ the store or the network. Cron expressions are read here so that the rule of
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -131,7 +132,34 @@ def _value(text: str, name: str) -> int:
     return int(text)
 
 
-def is_digest_due(cron: CronSchedule, last_run_at: datetime | None, now: datetime) -> bool:
+@dataclass(frozen=True, slots=True)
+class IntervalSchedule:
+    """'every 4h': a digest a fixed time after the previous one."""
+
+    every_s: float
+
+    def next_after(self, after: datetime) -> datetime:
+        return after + timedelta(seconds=self.every_s)
+
+
+DigestSchedule = CronSchedule | IntervalSchedule
+_EVERY = re.compile(r"^\s*every\s+(\d+)\s*(m|h|d)\s*$", re.IGNORECASE)
+_EVERY_UNIT_S = {"m": 60, "h": 3600, "d": 86400}
+MIN_EVERY_S = 60
+
+
+def parse_schedule(expression: str, timezone: str) -> DigestSchedule:
+    """Read a digest schedule: 'every 30m' / 'every 4h' / 'every 1d', or a 5-field cron."""
+    found = _EVERY.match(expression)
+    if found is None:
+        return parse_cron(expression, timezone)
+    every_s = int(found.group(1)) * _EVERY_UNIT_S[found.group(2).lower()]
+    if every_s < MIN_EVERY_S:
+        raise ValueError(f"'{expression}': a digest runs at most every minute")
+    return IntervalSchedule(float(every_s))
+
+
+def is_digest_due(cron: DigestSchedule, last_run_at: datetime | None, now: datetime) -> bool:
     """Whether a digest is due now.
 
     A subscription seen for the first time is not due: the caller records `now`

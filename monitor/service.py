@@ -186,10 +186,11 @@ class Service:
             state = self.parts.store.feed_state(feed.id)
             now = utc_now()
             # The job fires at the configured interval; the feed's recorded next poll
-            # (adaptive rhythm, server hints, backoff) may say to wait longer. The
-            # margin keeps jitter from skipping a poll that is due a moment later.
+            # (adaptive rhythm, server hints, backoff) may say to wait longer. Within half
+            # an interval counts as due: two jitters must not turn one skip into a
+            # doubled delay for a healthy feed.
             next_poll = state.next_poll_at if state else None
-            if not is_poll_due(next_poll, now, early_s=feed.poll_every_s * 0.2):
+            if not is_poll_due(next_poll, now, early_s=feed.poll_every_s * 0.5):
                 return
             report = await self.pipeline.poll(feed, now)
             if report.new_articles:

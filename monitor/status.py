@@ -12,7 +12,7 @@ from typing import Any
 from monitor.compose import rule_ids_for
 from monitor.config import Config
 from monitor.pipeline import Pipeline
-from monitor.schedule import parse_cron
+from monitor.schedule import parse_schedule
 from monitor.store import Store
 
 
@@ -40,7 +40,7 @@ def collect_status(
     for subscription in config.subscriptions:
         next_digest = None
         if subscription.schedule:
-            cron = parse_cron(subscription.schedule, subscription.timezone)
+            cron = parse_schedule(subscription.schedule, subscription.timezone)
             last = store.last_digest_at(subscription.id) or now
             next_digest = cron.next_after(last)
         subscriptions.append(

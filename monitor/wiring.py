@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 from monitor.cadence import PollPolicy
 from monitor.channels import EndpointGone, build_channels, check_apprise_urls, display_url
@@ -20,7 +21,7 @@ from monitor.model import Delivery, RuleSet
 from monitor.nlp import Annotator
 from monitor.outbox import Outbox
 from monitor.pipeline import ArticleAnnotator, Pipeline
-from monitor.render import Renderer
+from monitor.render import Renderer, RendererBySubscription
 from monitor.store import Store
 
 
@@ -32,7 +33,7 @@ class Parts:
     store: Store
     fetcher: Fetcher
     outbox: Outbox
-    renderer: Renderer
+    renderer: RendererBySubscription
     annotator: Annotator | None  # None when the caller passed its own
 
     async def close(self) -> None:
@@ -131,8 +132,15 @@ def build_outbox(config: Config, store: Store, *, rng: random.Random | None = No
     )
 
 
-def build_renderer(config: Config) -> Renderer:
-    return Renderer(config.templates_dir)
+def build_renderer(config: Config) -> RendererBySubscription:
+    """The configured templates, and each subscription's own where it names a folder."""
+    default = Renderer(config.templates_dir)
+    overrides = {
+        subscription.id: Renderer(Path(subscription.templates), fallback_dir=config.templates_dir)
+        for subscription in config.subscriptions
+        if subscription.templates
+    }
+    return RendererBySubscription(default, overrides)
 
 
 def template_errors(config: Config) -> list[str]:

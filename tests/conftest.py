@@ -4,6 +4,9 @@ import asyncio
 import shutil
 import subprocess
 import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -45,3 +48,36 @@ class LoopbackSMTP(Controller):
         assert isinstance(self.server, asyncio.Server)
         self.port = self.server.sockets[0].getsockname()[1]
         super()._trigger_server()
+
+
+class FeedServer:
+    """Serves a folder over HTTP on 127.0.0.1 and logs the paths asked for;
+    /slow/... never answers in time."""
+
+    def __init__(self, root: Path) -> None:
+        self.stopping = threading.Event()
+        self.requested: list[str] = []
+        stopping, requested = self.stopping, self.requested
+
+        class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:
+                requested.append(self.path)
+                if self.path.startswith("/slow/"):
+                    stopping.wait(60)
+                    return
+                super().do_GET()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()

@@ -129,3 +129,14 @@ def test_every_setting_is_documented_and_every_documented_setting_exists(section
     model = getattr(config_module, spec)
     keys = {field.alias or name for name, field in model.model_fields.items()}
     assert documented_keys(section) == keys
+
+
+def test_a_bad_schedule_is_named_with_its_line(tmp_path):
+    path = write(
+        tmp_path,
+        "subscriptions:\n  - id: s\n    schedule: '0 25 * * *'\n    to: {folder: out}\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.line == 3
+    assert "hour" in str(caught.value)

@@ -55,7 +55,7 @@ ALLOWED: dict[str, set[str]] = {
     "monitor.explain": {"monitor.match"},
     "monitor.schedule": set(),
     "monitor.compose": set(),
-    "monitor.config": set(),
+    "monitor.config": {"monitor.schedule"},
     "monitor.rulefile": set(),
     "monitor.actors": {"monitor.rulefile", "monitor.wordstream"},
     "monitor.ruleitems": {"monitor.rulefile", "monitor.wordstream"},

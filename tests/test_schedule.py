@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.schedule import is_digest_due, is_poll_due, parse_cron
+from monitor.schedule import is_digest_due, is_poll_due, parse_cron, parse_schedule
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -67,3 +67,17 @@ def test_a_new_digest_waits_for_its_first_slot_and_missed_runs_collapse():
     assert not is_digest_due(cron, NOW, NOW + timedelta(hours=1))
     # Down for three days: one digest is due, not three.
     assert is_digest_due(cron, NOW, NOW + timedelta(days=3))
+
+
+def test_every_n_schedules_run_a_fixed_time_after_the_last_digest():
+    schedule = parse_schedule("every 4h", "Europe/Paris")
+    assert schedule.next_after(NOW) == NOW + timedelta(hours=4)
+    assert not is_digest_due(schedule, NOW, NOW + timedelta(hours=3))
+    assert is_digest_due(schedule, NOW, NOW + timedelta(hours=4))
+    assert parse_schedule("0 8 * * *", "UTC").next_after(NOW).hour == 8
+
+
+@pytest.mark.parametrize("expression", ["every 10s", "every", "every 0m", "every 5 weeks"])
+def test_bad_every_schedules_are_refused(expression):
+    with pytest.raises(ValueError):
+        parse_schedule(expression, "UTC")

@@ -4,18 +4,15 @@ rules and config, reports health and metrics, refuses a second instance and stop
 import re
 import signal
 import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import MONITOR, run_monitor
+from tests.conftest import MONITOR, FeedServer, run_monitor
 
 NEW_ITEM = """
     <item>
@@ -36,36 +33,6 @@ match:
     - any: [Olympique de Marseille, Vélodrome]
     - any: [sécurité]
 """
-
-
-class FeedServer:
-    """Serves the project folder over HTTP on 127.0.0.1; /slow/... never answers in time."""
-
-    def __init__(self, root: Path) -> None:
-        self.stopping = threading.Event()
-        stopping = self.stopping
-
-        class Handler(SimpleHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.startswith("/slow/"):
-                    stopping.wait(60)
-                    return
-                super().do_GET()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 class Daemon:
@@ -215,8 +182,10 @@ def test_sighup_reloads_the_config_and_keeps_it_when_broken(served):
             f"    url: {server.base}/seeds/feeds/wire-en.atom\n    every: 10s\n"
         )
         config.write_text(good.replace("subscriptions:", extra_feed + "\nsubscriptions:"), "utf-8")
+        (project / "rules" / "om-security.yaml").write_text(OM_RULE, "utf-8")
         daemon.process.send_signal(signal.SIGHUP)
         daemon.wait_log("config.reloaded feeds=3", 30)
+        assert "rules.reloaded rules=3" in daemon.log()
         daemon.wait_log("feed_id=extra", 30)
         assert daemon.stop() == 0
     finally:
