@@ -7,7 +7,6 @@ back what the server received, the way a mail client would.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import email
 import email.policy
 import functools
@@ -24,9 +23,6 @@ from pathlib import Path
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from monitor.channels import EmailChannel, SmtpSettings
 from monitor.clause_text import rule_clauses
@@ -46,7 +42,7 @@ from monitor.render import Renderer
 from monitor.rules import load_rules
 from monitor.store import Store
 from monitor.wiring import build_parts
-from tests.conftest import LoopbackSMTP
+from tests.conftest import LoopbackSMTP, write_self_signed_certificate
 from tests.test_render import make_article
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -339,35 +335,11 @@ USER, PASSWORD = b"alerts@example.org", b"correct horse battery staple"
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, made for this test run."""
-    folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "monitor test SMTP")])
-    start = dt.datetime.now(UTC) - timedelta(hours=1)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    return write_self_signed_certificate(
+        tmp_path_factory.mktemp("tls"),
+        "monitor test SMTP",
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
     )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def check_password(server, session, envelope, mechanism, auth_data) -> AuthResult:

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,15 +19,13 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from monitor import netguard
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import USER_AGENT, Fetcher
 from monitor.model import Feed, FeedState, FetchResult
 from monitor.parse import parse_feed
+from tests.conftest import write_self_signed_certificate
 
 NOW = datetime(2026, 10, 21, 7, 26, 30, tzinfo=UTC)
 FEED_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -688,30 +686,8 @@ def test_fetch_page_refuses_anything_but_http(url: str) -> None:
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[_FeedServer, Path]]:
     """The feed server behind TLS, with a certificate for 'news.test' only."""
-    folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "news.test")])
-    start = datetime.now(UTC) - timedelta(hours=1)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("news.test")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    cert_path, key_path = write_self_signed_certificate(
+        tmp_path_factory.mktemp("tls"), "news.test", x509.DNSName("news.test")
     )
     feed_server = _FeedServer()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -21,7 +21,7 @@ from monitor.model import (
     Token,
 )
 from monitor.rules import load_rules
-from tests.fixtures_nlp import shared_annotator
+from tests.fixtures_nlp import load_rule_texts, shared_annotator
 
 SHIPPED = Path(__file__).parent.parent / "rules"
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "raw" / "000_1cc6efedb35eb3c5.txt"
@@ -259,12 +259,7 @@ def annotator():
 
 @pytest.fixture(scope="module")
 def test_rules(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("rules")
-    (folder / "actors.yaml").write_text(ACTORS, encoding="utf-8")
-    for rule_id, text in RULES.items():
-        head = f"id: {rule_id}\nname: {rule_id} rule\n"
-        (folder / f"{rule_id}.yaml").write_text(head + text.strip() + "\n", encoding="utf-8")
-    return load_rules(folder)
+    return load_rule_texts(tmp_path_factory.mktemp("rules"), ACTORS, RULES)
 
 
 def make_article(body, *, title="", language="fr", feed="seed-fr", key="a1"):

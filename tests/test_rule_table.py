@@ -13,8 +13,7 @@ import pytest
 
 from monitor.match import compile_rules, evaluate, evaluate_rule
 from monitor.model import Article, RuleSet
-from monitor.rules import load_rules
-from tests.fixtures_nlp import shared_annotator
+from tests.fixtures_nlp import load_rule_texts, shared_annotator
 
 NOW = datetime(2024, 7, 1, 8, 0, tzinfo=UTC)
 
@@ -527,12 +526,7 @@ def annotator():
 
 @pytest.fixture(scope="module")
 def table_rules(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("rules")
-    (folder / "actors.yaml").write_text(ACTORS, encoding="utf-8")
-    for rule_id, text in RULES.items():
-        head = f"id: {rule_id}\nname: {rule_id} rule\n"
-        (folder / f"{rule_id}.yaml").write_text(head + text.strip() + "\n", encoding="utf-8")
-    return load_rules(folder)
+    return load_rule_texts(tmp_path_factory.mktemp("rules"), ACTORS, RULES)
 
 
 def make_article(case: Case) -> Article:
