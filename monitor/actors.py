@@ -6,7 +6,6 @@ not read rule files or match anything; rules.py calls it first so rules can chec
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -17,6 +16,7 @@ from monitor.rulefile import (
     FileCheck,
     check_keys,
     describe,
+    id_value,
     item_line,
     load_yaml,
     number,
@@ -31,8 +31,6 @@ ACTOR_KEYS = ("id", "name", "type", "aliases", "require_entity", "fuzzy")
 ACTOR_TYPES = ("person", "org", "place")
 # Below this similarity, names that merely share letters start to match ("Veaux"/"Vaux").
 MIN_FUZZY = 0.5
-
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def read_actors(folder: Path, errors: list[RuleError]) -> tuple[list[Actor], frozenset[str]]:
@@ -80,13 +78,7 @@ def _read_entries(check: FileCheck, entries: CommentedSeq) -> tuple[list[Actor],
 def _read_actor(check: FileCheck, entry: CommentedMap) -> Actor | None:
     before = check.found
     check_keys(check, entry, ACTOR_KEYS, "", entry.lc.line + 1)
-    actor_id = text_value(check, entry, "id")
-    if actor_id is not None and not ID_PATTERN.match(actor_id):
-        check.fail(
-            value_line(entry, "id"),
-            f"invalid id '{actor_id}' (use letters, digits, - _ .)",
-            key="id",
-        )
+    actor_id = id_value(check, entry)
     name = text_value(check, entry, "name")
     kind = text_value(check, entry, "type")
     if kind is not None and kind not in ACTOR_TYPES:

@@ -8,6 +8,7 @@ are refused before anything walks the data. It must not know what a rule means.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,6 +183,21 @@ def text_value(
         )
         return None
     return value.strip()
+
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def id_value(check: FileCheck, node: CommentedMap) -> str | None:
+    """The required `id`: a non-empty string of letters, digits, - _ and ."""
+    found = text_value(check, node, "id")
+    if found is not None and not ID_PATTERN.match(found):
+        check.fail(
+            value_line(node, "id"),
+            f"invalid id '{found}' (use letters, digits, - _ .)",
+            key="id",
+        )
+    return found
 
 
 def strings(check: FileCheck, node: CommentedMap, key: str, *, label: str = "") -> tuple[str, ...]:

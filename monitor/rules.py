@@ -13,13 +13,14 @@ from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap
 
-from monitor.actors import ACTOR_KEYS, ACTOR_TYPES, ACTORS_FILES, ID_PATTERN, read_actors
+from monitor.actors import ACTOR_KEYS, ACTOR_TYPES, ACTORS_FILES, read_actors
 from monitor.errors import RuleError, RuleSetError
 from monitor.model import FIELDS, ActorRef, Clause, Priority, Rule, RuleSet, Term
 from monitor.rulefile import (
     FileCheck,
     check_keys,
     describe,
+    id_value,
     key_line,
     load_yaml,
     number,
@@ -139,13 +140,7 @@ def _read_rule_file(path: Path, check: FileCheck) -> Rule | None:
     raw_id = data.get("id")
     check.rule_id = raw_id if isinstance(raw_id, str) and raw_id.strip() else None
     check_keys(check, data, RULE_KEYS, "", 1)
-    rule_id = text_value(check, data, "id")
-    if rule_id is not None and not ID_PATTERN.match(rule_id):
-        check.fail(
-            value_line(data, "id"),
-            f"invalid id '{rule_id}' (use letters, digits, - _ .)",
-            key="id",
-        )
+    rule_id = id_value(check, data)
     name = text_value(check, data, "name")
     priority = _read_priority(check, data)
     languages = _read_languages(check, data)
