@@ -19,7 +19,7 @@ import tracemalloc
 
 from bench.corpus import actor_pool, make_articles, make_rules
 from bench.report import Result, record
-from monitor.match import compile_rules, evaluate
+from monitor.match.evaluate import compile_rules, evaluate
 from monitor.model import Annotations, Article
 from monitor.nlp import Annotator
 

@@ -29,9 +29,9 @@ from pathlib import Path
 
 from bench.report import Result, record
 from monitor.errors import FetchError, ParseError
-from monitor.fetch import Fetcher
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.parse import parse_feed
 from monitor.model import Feed, FeedState
-from monitor.parse import parse_feed
 
 TARGET_CPU_S_AT_10K = 15.0
 CHANGED_EVERY = 20  # one feed in 20 has a new body: ~5% 200s

@@ -22,12 +22,12 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from bench.report import Result, record
-from monitor.digest_view import build_view
+from monitor.deliver.payload import build_payload, build_slack_payload
+from monitor.deliver.render import Renderer
+from monitor.deliver.sandbox import BoundedEnvironment
+from monitor.deliver.sanitize import clean_document
+from monitor.deliver.view import build_view
 from monitor.model import Article, Digest, DigestEntry, Hit, Match, Priority
-from monitor.payload import build_payload, build_slack_payload
-from monitor.render import Renderer
-from monitor.sanitize import clean_document
-from monitor.template_sandbox import BoundedEnvironment
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"

@@ -21,7 +21,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from monitor.model import FIELDS, AnnotatedField, Annotations, Article, Entity, Token
-from monitor.wordstream import fold
+from monitor.text import fold
 
 # Languages with a trained pipeline; every other language gets `spacy.blank`.
 MODELS: dict[str, str] = {"fr": "fr_core_news_sm"}

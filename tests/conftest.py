@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parent.parent
-MONITOR = [sys.executable, "-m", "monitor.cli"]
+MONITOR = [sys.executable, "-m", "monitor.cli.main"]
 
 
 @pytest.fixture

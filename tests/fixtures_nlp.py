@@ -15,7 +15,7 @@ from pathlib import Path
 
 from monitor.model import RuleSet
 from monitor.nlp import Annotator
-from monitor.rules import load_rules
+from monitor.rules.load import load_rules
 
 
 @functools.cache

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.cadence import (
+from monitor.model import Feed, FeedState
+from monitor.schedule.polling import (
     MAX_RETRY_AFTER_S,
     coverage_gap,
     failure_report,
@@ -17,7 +18,6 @@ from monitor.cadence import (
     silence_report,
     typical_gap_s,
 )
-from monitor.model import Feed, FeedState
 
 NOW = datetime(2026, 10, 21, 12, 0, tzinfo=UTC)
 FEED = Feed(id="quotidien", url="https://news.example.org/feed", poll_every_s=300)

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from monitor.channels import (
+from monitor.deliver.channels import (
     EmailChannel,
     EndpointGone,
     FolderChannel,
@@ -23,7 +23,7 @@ from monitor.channels import (
     WebhookChannel,
     build_channels,
 )
-from monitor.channels.mime import build_email
+from monitor.deliver.channels.mime import build_email
 from monitor.errors import DeliveryError
 from monitor.model import ChannelSpec, Delivery, Message
 from tests.conftest import LoopbackSMTP

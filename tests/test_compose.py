@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.compose import (
+from monitor.deliver.compose import (
     collapse_stories,
     compose_digest,
     delivery_id,

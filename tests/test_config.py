@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config, parse_duration_s
+from monitor.config.load import load_config, parse_duration_s
 from monitor.errors import ConfigError
 from monitor.model import Priority
 
@@ -124,7 +124,7 @@ def documented_keys(section: str) -> set[str]:
     ],
 )
 def test_every_setting_is_documented_and_every_documented_setting_exists(section, spec):
-    from monitor import config as config_module
+    from monitor.config import load as config_module
 
     model = getattr(config_module, spec)
     keys = {field.alias or name for name, field in model.model_fields.items()}

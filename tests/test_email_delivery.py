@@ -24,9 +24,11 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
 
-from monitor.channels import EmailChannel, SmtpSettings
-from monitor.clause_text import rule_clauses
-from monitor.config import load_config
+from monitor.app.wiring import build_parts
+from monitor.config.load import load_config
+from monitor.deliver.channels import EmailChannel, SmtpSettings
+from monitor.deliver.outbox import FlushReport, Outbox
+from monitor.deliver.render import Renderer
 from monitor.errors import DeliveryError
 from monitor.model import (
     ChannelSpec,
@@ -37,11 +39,9 @@ from monitor.model import (
     Message,
     Priority,
 )
-from monitor.outbox import FlushReport, Outbox
-from monitor.render import Renderer
-from monitor.rules import load_rules
-from monitor.store import Store
-from monitor.wiring import build_parts
+from monitor.rules.clause import rule_clauses
+from monitor.rules.load import load_rules
+from monitor.store.sqlite import Store
 from tests.conftest import LoopbackSMTP, write_self_signed_certificate
 from tests.test_render import make_article
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.explain import format_verdict
-from monitor.match import compile_rules, evaluate, evaluate_rule
+from monitor.match.evaluate import compile_rules, evaluate, evaluate_rule
+from monitor.match.explain import format_verdict
 from monitor.model import Article, Clause, Hit, Match, Priority, Rule, Term
-from monitor.rules import load_rules
+from monitor.rules.load import load_rules
 from tests.fixtures_nlp import shared_annotator
 
 SHIPPED = Path(__file__).parent.parent / "rules"

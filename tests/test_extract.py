@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from monitor import netguard
-from monitor.extract import extract_full_text
-from monitor.fetch import Fetcher
+from monitor.ingest import netguard
+from monitor.ingest.extract import extract_full_text
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.normalize import normalize_entries
+from monitor.ingest.parse import parse_feed
 from monitor.model import Feed, FetchResult
-from monitor.normalize import normalize_entries
-from monitor.parse import parse_feed
 
 NOW = datetime(2026, 10, 21, 7, 0, tzinfo=UTC)
 PARAGRAPHS = [

@@ -1,6 +1,6 @@
 """`monitor feeds import` and `monitor feeds export`: OPML in and out of config.yaml."""
 
-from monitor.config import load_config
+from monitor.config.load import load_config
 from tests.conftest import run_monitor
 
 OPML = """<?xml version="1.0" encoding="UTF-8"?>

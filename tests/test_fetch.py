@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from monitor import netguard
 from monitor.errors import FetchError, ParseError
-from monitor.fetch import USER_AGENT, Fetcher
+from monitor.ingest import netguard
+from monitor.ingest.fetch import USER_AGENT, Fetcher
+from monitor.ingest.parse import parse_feed
 from monitor.model import Feed, FeedState, FetchResult
-from monitor.parse import parse_feed
 from tests.conftest import write_self_signed_certificate
 
 NOW = datetime(2026, 10, 21, 7, 26, 30, tzinfo=UTC)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import RuleError
-from monitor.match import compile_rules, evaluate, evaluate_rule
+from monitor.match.evaluate import compile_rules, evaluate, evaluate_rule
 from monitor.model import (
     ActorRef,
     AnnotatedField,
@@ -20,7 +20,7 @@ from monitor.model import (
     Term,
     Token,
 )
-from monitor.rules import load_rules
+from monitor.rules.load import load_rules
 from tests.fixtures_nlp import load_rule_texts, shared_annotator
 
 SHIPPED = Path(__file__).parent.parent / "rules"
@@ -546,7 +546,7 @@ def test_verdict_for_an_unknown_rule(test_rules):
 
 
 def test_similarity_and_bounded_edit_distance():
-    from monitor.fuzzy import edit_distance, similarity
+    from monitor.match.fuzzy import edit_distance, similarity
 
     assert similarity("", "") == 1.0
     assert round(similarity("hammouchi", "hamouchi"), 3) == 0.889
@@ -556,7 +556,7 @@ def test_similarity_and_bounded_edit_distance():
 
 
 def test_fuzzy_vocabulary_keeps_the_loosest_threshold_and_bounds_its_cache(monkeypatch):
-    from monitor import fuzzy
+    from monitor.match import fuzzy
 
     vocabulary = fuzzy.FuzzyVocabulary()
     vocabulary.add("hammouchi", 0.95)
@@ -571,7 +571,7 @@ def test_fuzzy_vocabulary_keeps_the_loosest_threshold_and_bounds_its_cache(monke
 
 
 def test_a_lemma_of_several_words_is_not_used():
-    from monitor.wordstream import field_words
+    from monitor.text import field_words
 
     tokens = (Token("au", 0, 2, 0, "au", "a le"), Token("Maroc", 3, 8, 0, "maroc", "maroc"))
     words = field_words(AnnotatedField("body", "au Maroc", tokens, ((0, 8),)))

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model import Article, Feed, FetchResult, ParsedFeed, RawEntry
-from monitor.normalize import (
+from monitor.ingest.normalize import (
     canonical_url,
     content_fingerprint,
     fold,
@@ -18,7 +17,8 @@ from monitor.normalize import (
     html_to_text,
     normalize_entries,
 )
-from monitor.parse import parse_feed
+from monitor.ingest.parse import parse_feed
+from monitor.model import Article, Feed, FetchResult, ParsedFeed, RawEntry
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "raw" / "000_1cc6efedb35eb3c5.txt"
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"

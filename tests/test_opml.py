@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from monitor.config.opml import read_opml, write_opml
 from monitor.errors import ConfigError
 from monitor.model import Feed
-from monitor.opml import read_opml, write_opml
 
 X = "https://x.example/f"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from monitor.deliver.outbox import DEFAULT_RETRY_DELAYS_S, Outbox, redact_channel
 from monitor.errors import DeliveryError
 from monitor.model import ChannelSpec, Delivery, Message, Subscription
-from monitor.outbox import DEFAULT_RETRY_DELAYS_S, Outbox, redact_channel
-from monitor.store import Store
+from monitor.store.sqlite import Store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HOOK = ChannelSpec(kind="webhook", webhook_url="http://127.0.0.1:9/hook", webhook_secret="whsec")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ParseError
+from monitor.ingest.normalize import normalize_entries
+from monitor.ingest.parse import parse_feed
 from monitor.model import Feed, FetchResult, ParsedFeed
-from monitor.normalize import normalize_entries
-from monitor.parse import parse_feed
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.clause_text import describe_rule, rule_clauses
+from monitor.deliver.render import WEBHOOK_SCHEMA, Renderer
 from monitor.errors import ConfigError
+from monitor.ingest.normalize import html_to_text
 from monitor.model import Article, Digest, DigestEntry, Hit, Match, Priority
-from monitor.normalize import html_to_text
-from monitor.render import WEBHOOK_SCHEMA, Renderer
-from monitor.rules import load_rules
+from monitor.rules.clause import describe_rule, rule_clauses
+from monitor.rules.load import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -390,7 +390,7 @@ def test_undefined_variable_is_an_error(tmp_path):
     renderer = Renderer(tmp_path)
     assert renderer.template_errors() == [
         f"{tmp_path}/digest.txt.j2:2: cannot render: "
-        "'monitor.digest_view.DigestView object' has no attribute 'no_such_thing'"
+        "'monitor.deliver.view.DigestView object' has no attribute 'no_such_thing'"
     ]
     with pytest.raises(ConfigError):
         renderer.render(make_digest())

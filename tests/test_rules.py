@@ -9,7 +9,7 @@ from ruamel.yaml import YAML
 
 from monitor.errors import RuleError, RuleSetError
 from monitor.model import FIELDS, ActorRef, Clause, Priority, Term
-from monitor.rules import (
+from monitor.rules.load import (
     ACTOR_KEYS,
     ACTOR_TYPES,
     ITEM_KEYS,
@@ -523,7 +523,7 @@ def test_schema_and_loader_reject_the_same_mistakes(tmp_path, schema, name, text
 
 
 def test_an_alias_cycle_counts_as_too_large():
-    from monitor.rulefile import MAX_EXPANDED_NODES, _expanded_size, item_line
+    from monitor.rules.files import MAX_EXPANDED_NODES, _expanded_size, item_line
 
     loop: list[object] = []
     loop.append(loop)  # ruamel does not build these, but a cycle must never hang the check

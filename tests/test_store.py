@@ -16,7 +16,7 @@ from monitor.model import (
     Message,
     Priority,
 )
-from monitor.store import Store
+from monitor.store.sqlite import Store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -15,12 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from monitor.channels import AppriseChannel, EndpointGone, WebhookChannel, redact_url
+from monitor.deliver.channels import AppriseChannel, EndpointGone, WebhookChannel, redact_url
+from monitor.deliver.outbox import Outbox, redact_channel
+from monitor.deliver.render import Renderer
 from monitor.errors import DeliveryError
 from monitor.model import ChannelSpec, Delivery, Digest, Message, Subscription
-from monitor.outbox import Outbox, redact_channel
-from monitor.render import Renderer
-from monitor.store import Store
+from monitor.store.sqlite import Store
 from tests.test_channels import SECRET, verify_signature
 from tests.test_render import TEMPLATES, hostile_entry, security_entry
 

@@ -1,0 +1,29 @@
+"""app: public face."""
+
+from monitor.app.service import Service, utc_now
+from monitor.app.status import collect_status, format_status
+from monitor.app.wiring import (
+    build_annotator,
+    build_fetcher,
+    build_parts,
+    channel_errors,
+    template_errors,
+)
+
+# The CLI reaches the pipeline's one-shot commands through the app layer.
+from monitor.pipeline import replay_files, replay_paths, test_rule
+
+__all__ = [
+    "Service",
+    "build_annotator",
+    "build_fetcher",
+    "build_parts",
+    "channel_errors",
+    "collect_status",
+    "format_status",
+    "replay_files",
+    "replay_paths",
+    "template_errors",
+    "test_rule",
+    "utc_now",
+]

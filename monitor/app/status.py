@@ -1,0 +1,154 @@
+"""What `monitor status` shows: feeds' health, subscriptions' next runs, the outbox.
+
+Reads the store and the running configuration; changes nothing. Kept apart from
+the CLI so that the health endpoint can serve the same facts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from monitor.config import Config
+from monitor.deliver import rule_ids_for
+from monitor.pipeline import Pipeline
+from monitor.schedule import parse_schedule
+from monitor.store import Store
+
+
+def collect_status(
+    config: Config, pipeline: Pipeline, store: Store, now: datetime
+) -> dict[str, Any]:
+    """A JSON-ready picture of the daemon's state."""
+    states = {state.feed_id: state for state in store.feed_states()}
+    feeds = []
+    for feed in config.feeds:
+        state = states.get(feed.id)
+        feeds.append(
+            {
+                "id": feed.id,
+                "url": feed.url,
+                "last_success_at": state.last_success_at if state else None,
+                "last_error": state.last_error if state else None,
+                "last_error_at": state.last_error_at if state else None,
+                "error_streak": state.error_streak if state else 0,
+                "next_poll_at": state.next_poll_at if state else None,
+                "moved_to": state.moved_to if state and state.moved_from == feed.url else None,
+            }
+        )
+    subscriptions = []
+    for subscription in config.subscriptions:
+        next_digest = None
+        if subscription.schedule:
+            cron = parse_schedule(subscription.schedule, subscription.timezone)
+            last = store.last_digest_at(subscription.id) or now
+            next_digest = cron.next_after(last)
+        subscriptions.append(
+            {
+                "id": subscription.id,
+                "immediate": subscription.immediate.label if subscription.immediate else None,
+                "schedule": subscription.schedule,
+                "timezone": subscription.timezone,
+                "next_digest_at": next_digest,
+                "rules": sorted(rule_ids_for(pipeline.rules, subscription)),
+            }
+        )
+    health = pipeline.feed_health(now)
+    pending = store.deliveries("pending")
+    dead = store.deliveries("dead")
+    return {
+        "generated_at": now,
+        "feeds": feeds,
+        "feed_health": health,
+        "subscriptions": subscriptions,
+        "outbox": {
+            "pending": [_delivery_row(delivery) for delivery in pending],
+            "dead": [_delivery_row(delivery) for delivery in dead],
+            "sent": len(store.deliveries("sent")),
+            "gone_endpoints": store.gone_endpoints(),
+        },
+        "rules": {
+            "count": len(pipeline.rules.rules),
+            "loaded_at": store.notes().get("rules_loaded_at"),
+            "error": store.notes().get("rules_error"),
+        },
+    }
+
+
+def _delivery_row(delivery: Any) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "subscription": delivery.subscription_id,
+        "channel": delivery.channel.kind,
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at,
+        "last_error": delivery.last_error,
+        "subject": delivery.message.subject,
+    }
+
+
+def format_status(report: dict[str, Any]) -> str:
+    """The status as aligned plain-text tables."""
+    lines = ["FEEDS"]
+    lines += _table(
+        ["feed", "last success", "streak", "next poll", "last error"],
+        [
+            [
+                feed["id"],
+                _when(feed["last_success_at"]),
+                str(feed["error_streak"]),
+                _when(feed["next_poll_at"]),
+                (feed["last_error"] or "")[:80],
+            ]
+            for feed in report["feeds"]
+        ],
+    )
+    lines += [f"  ! {line}" for line in report["feed_health"]]
+    lines += ["", "SUBSCRIPTIONS"]
+    lines += _table(
+        ["subscription", "immediate", "schedule", "next digest", "rules"],
+        [
+            [
+                sub["id"],
+                sub["immediate"] or "-",
+                f"{sub['schedule']} {sub['timezone']}" if sub["schedule"] else "-",
+                _when(sub["next_digest_at"]),
+                ", ".join(sub["rules"]) or "(none)",
+            ]
+            for sub in report["subscriptions"]
+        ],
+    )
+    rules = report["rules"]
+    lines += ["", f"RULES  {rules['count']} valid on disk; daemon loaded at {rules['loaded_at']}"]
+    if rules["error"]:
+        lines.append("  the daemon kept its last good rules because of:")
+        lines += [f"  {line}" for line in str(rules["error"]).splitlines()]
+    outbox = report["outbox"]
+    lines += [
+        "",
+        f"OUTBOX  sent: {outbox['sent']}  pending: {len(outbox['pending'])}  "
+        f"dead: {len(outbox['dead'])}",
+    ]
+    for gone in outbox["gone_endpoints"]:
+        lines.append(
+            f"  webhook {gone['display']} answered 410 Gone at {gone['gone_at']}: disabled "
+            "until its URL changes in the config"
+        )
+    for row in outbox["pending"] + outbox["dead"]:
+        lines.append(
+            f"  {row['id'][:12]}  {row['subscription']}  {row['channel']}  "
+            f"attempts={row['attempts']}  {row['last_error'] or ''}"
+        )
+    return "\n".join(lines)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]

@@ -1,0 +1,193 @@
+"""Build a ready `Pipeline` and its collaborators from a validated `Config`.
+
+This is the composition root: the one place that chooses concrete stages
+(httpx fetcher, spaCy annotator, Jinja2 renderer, channels, SQLite store).
+It starts nothing and schedules nothing; the service does that.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.config import Config
+from monitor.deliver import (
+    EndpointGone,
+    Outbox,
+    Renderer,
+    RendererBySubscription,
+    SmtpSettings,
+    build_channels,
+    check_apprise_urls,
+    display_url,
+)
+from monitor.ingest import Fetcher
+from monitor.metrics import Metrics
+from monitor.model import Delivery, RuleSet
+from monitor.nlp import Annotator
+from monitor.pipeline import ArticleAnnotator, Pipeline
+from monitor.schedule import PollPolicy
+from monitor.store import Store
+
+
+@dataclass(slots=True)
+class Parts:
+    """The pipeline and the collaborators whose lifetime the caller manages."""
+
+    pipeline: Pipeline
+    store: Store
+    fetcher: Fetcher
+    outbox: Outbox
+    renderer: RendererBySubscription
+    annotator: Annotator | None  # None when the caller passed its own
+
+    async def close(self) -> None:
+        """Release the HTTP client, the NLP workers and the database."""
+        await self.fetcher.aclose()
+        if self.annotator is not None:
+            self.annotator.close()
+        self.store.close()
+
+
+def build_parts(
+    config: Config,
+    rules: RuleSet,
+    *,
+    annotator: ArticleAnnotator | None = None,
+    rng: random.Random | None = None,
+    metrics: Metrics | None = None,
+) -> Parts:
+    """Open the store and create every stage; the caller calls `Parts.close()`."""
+    store = Store(config.store_path)
+    fetcher = build_fetcher(config)
+    outbox = build_outbox(config, store, rng=rng)
+    renderer = build_renderer(config)
+    owned = None
+    if annotator is None:
+        owned = annotator = build_annotator(config)
+    pipeline = Pipeline(
+        feeds=config.feeds,
+        subscriptions=config.subscriptions,
+        fetcher=fetcher,
+        store=store,
+        annotator=annotator,
+        rules=rules,
+        renderer=renderer,
+        outbox=outbox,
+        max_entries=config.fetch.max_entries,
+        rng=rng,
+        metrics=metrics,
+        poll_policy=PollPolicy(
+            max_interval_s=config.fetch.max_interval_s,
+            failing_after_s=config.fetch.failing_after_s,
+        ),
+    )
+    return Parts(
+        pipeline=pipeline,
+        store=store,
+        fetcher=fetcher,
+        outbox=outbox,
+        renderer=renderer,
+        annotator=owned,
+    )
+
+
+def build_fetcher(config: Config) -> Fetcher:
+    return Fetcher(
+        base_dir=config.base_dir,
+        timeout_s=config.fetch.timeout_s,
+        deadline_s=config.fetch.deadline_s,
+        max_body_bytes=config.fetch.max_body_bytes,
+        max_redirects=config.fetch.max_redirects,
+        max_concurrency=config.fetch.max_concurrency,
+        max_per_host=config.fetch.max_per_host,
+        host_spacing_s=config.fetch.host_spacing_s,
+    )
+
+
+def build_annotator(config: Config) -> Annotator:
+    return Annotator(
+        max_chars=config.nlp_max_chars,
+        batch_size=config.nlp_batch_size,
+        workers=config.nlp_workers,
+    )
+
+
+def build_outbox(config: Config, store: Store, *, rng: random.Random | None = None) -> Outbox:
+    """The outbox with one channel per kind, set up from `config`."""
+    channels = build_channels(base_dir=config.base_dir, smtp=_smtp_settings(config))
+
+    def remember_gone(delivery: Delivery, exc: EndpointGone) -> None:
+        store.record_gone_endpoint(exc.url, display_url(exc.url), str(exc), delivery.created_at)
+
+    webhook_urls = {
+        channel.webhook_url
+        for subscription in config.subscriptions
+        for channel in subscription.channels
+        if channel.webhook_url
+    }
+    return Outbox(
+        store,
+        channels,
+        config.subscriptions,
+        retry_delays_s=config.retry_delays_s,
+        rng=rng,
+        on_endpoint_gone=remember_gone,
+        disabled_webhook_urls=[url for url in webhook_urls if store.is_gone(url)],
+    )
+
+
+def build_renderer(config: Config) -> RendererBySubscription:
+    """The configured templates, and each subscription's own where it names a folder."""
+    default = Renderer(config.templates_dir)
+    overrides = {
+        subscription.id: Renderer(Path(subscription.templates), fallback_dir=config.templates_dir)
+        for subscription in config.subscriptions
+        if subscription.templates
+    }
+    return RendererBySubscription(default, overrides)
+
+
+def template_errors(config: Config) -> list[str]:
+    """Every template that is missing or does not compile, as 'file:line: problem'."""
+    return build_renderer(config).template_errors()
+
+
+def channel_errors(config: Config) -> list[str]:
+    """Channel settings the channels themselves refuse (apprise URLs they cannot use)."""
+    problems = [
+        f"{config.path}: subscription '{subscription.id}': {problem}"
+        for subscription in config.subscriptions
+        for channel in subscription.channels
+        if channel.kind == "apprise"
+        for problem in check_apprise_urls(channel.apprise_urls)
+    ]
+    needs_smtp = [
+        subscription.id
+        for subscription in config.subscriptions
+        if any(channel.kind == "email" for channel in subscription.channels)
+    ]
+    if needs_smtp and config.smtp is None:
+        problems.append(
+            f"{config.path}: subscriptions {', '.join(repr(s) for s in needs_smtp)} send email "
+            "but there is no 'smtp' section"
+        )
+    return problems
+
+
+def _smtp_settings(config: Config) -> SmtpSettings | None:
+    smtp = config.smtp
+    if smtp is None:
+        return None
+    return SmtpSettings(
+        host=smtp.host,
+        port=smtp.port,
+        starttls=smtp.starttls,
+        tls=smtp.tls,
+        username=smtp.username,
+        password=smtp.password,
+        from_addr=smtp.from_addr,
+        timeout_s=smtp.timeout_s,
+        ca_file=str(smtp.ca_file) if smtp.ca_file else None,
+    )

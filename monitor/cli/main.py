@@ -1,0 +1,241 @@
+"""The `monitor` command: argument parsing, dispatch, and the daemon-side commands.
+
+Messages go to stderr and name the file and line when the user can fix
+something; exit codes are listed in `cli_base`. Delivery commands live in
+`cli_delivery`, rule tools in `cli_rules`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+from monitor.app import (
+    Service,
+    build_parts,
+    channel_errors,
+    collect_status,
+    format_status,
+    replay_files,
+    replay_paths,
+    template_errors,
+    utc_now,
+)
+from monitor.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    add_config_option,
+    load_config_and_rules,
+    print_error,
+)
+from monitor.cli.delivery import NoAnnotator, add_delivery_commands
+from monitor.cli.feeds import add_feed_commands
+from monitor.cli.rules import add_rule_commands
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError, MonitorError, RuleSetError
+from monitor.logs import configure_logging
+from monitor.model import RuleSet
+from monitor.rules import load_rules, rule_errors
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    configure_logging(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        json_lines=getattr(args, "log_format", "kv") == "json",
+    )
+    try:
+        code: int = args.handler(args)
+    except ConfigError as exc:
+        print_error(str(exc))
+        return EXIT_INVALID
+    except RuleSetError as exc:
+        for error in exc.errors:
+            print_error(str(error))
+        return EXIT_INVALID
+    except MonitorError as exc:
+        print_error(str(exc))
+        return EXIT_RUNTIME
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor", description="Press-monitoring alert daemon: feeds in, explained alerts out."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon (or one pass with --once)")
+    add_config_option(run)
+    run.add_argument("--once", action="store_true", help="poll every feed once, deliver, exit")
+    run.add_argument("--log-format", choices=("kv", "json"), default="kv")
+    run.add_argument("-v", "--verbose", action="store_true", help="log every article")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check", help="validate config, rules and templates")
+    add_config_option(check)
+    check.set_defaults(handler=_check)
+
+    status = commands.add_parser("status", help="feeds' health, subscriptions, outbox")
+    add_config_option(status)
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.set_defaults(handler=_status)
+
+    replay = commands.add_parser(
+        "replay", help="push saved feed files or plain-text articles through the pipeline"
+    )
+    add_config_option(replay)
+    replay.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
+    replay.add_argument("--language", help="language of the articles when files do not say")
+    replay.add_argument("--deliver", action="store_true", help="deliver what is due afterwards")
+    replay.set_defaults(handler=_replay)
+
+    add_delivery_commands(commands)
+    add_feed_commands(commands)
+    add_rule_commands(commands)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    config, rules = load_config_and_rules(args)
+    problems = template_errors(config) + channel_errors(config)
+    if problems:
+        for problem in problems:
+            print_error(problem)
+        return EXIT_INVALID
+    return asyncio.run(_run_async(config, rules, once=args.once))
+
+
+async def _run_async(config: Config, rules: RuleSet, *, once: bool) -> int:
+    service = Service(config, rules)
+    try:
+        if once:
+            report = await service.run_once()
+            _print_once_summary(config, report.polls, report.delivered.enqueued)
+        else:
+            await service.run_forever()
+    finally:
+        await service.close()
+    return EXIT_OK
+
+
+def _print_once_summary(config: Config, polls: Sequence[object], enqueued: list[str]) -> None:
+    for poll in polls:
+        fields = asdict(poll)  # type: ignore[call-overload]  # PollReport is a dataclass
+        error = f" ({fields['error']})" if fields["error"] else ""
+        print(f"feed {fields['feed_id']}: {fields['status']}, {fields['new_articles']} new{error}")
+    folders = sorted(
+        {
+            str(config.base_dir / channel.folder)
+            for subscription in config.subscriptions
+            for channel in subscription.channels
+            if channel.kind == "folder" and channel.folder
+        }
+    )
+    where = f" (folder output in {', '.join(folders)})" if folders else ""
+    print(f"deliveries: {len(enqueued)} new{where}")
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    errors = rule_errors(config.rules_dir)
+    for error in errors:
+        print_error(str(error))
+    problems = template_errors(config) + channel_errors(config)
+    for problem in problems:
+        print_error(problem)
+    if errors or problems:
+        return EXIT_INVALID
+    rules = load_rules(config.rules_dir)
+    print(
+        f"ok: {len(config.feeds)} feeds, {len(config.subscriptions)} subscriptions, "
+        f"{len(rules.rules)} rules, {len(rules.actors)} actors"
+    )
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    # Status is most needed when something is broken: broken rules must not hide it.
+    try:
+        rules = load_rules(config.rules_dir)
+    except RuleSetError as exc:
+        for error in exc.errors:
+            print_error(str(error))
+        rules = RuleSet(rules=())
+    parts = build_parts(config, rules, annotator=NoAnnotator())
+    try:
+        report = collect_status(config, parts.pipeline, parts.store, utc_now())
+    finally:
+        asyncio.run(parts.close())
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False, default=_json_default))
+    else:
+        print(format_status(report))
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    config, rules = load_config_and_rules(args)
+    missing = [str(path) for path in args.paths if not path.exists()]
+    if missing:
+        print_error(f"replay: no such file or folder: {', '.join(repr(m) for m in missing)}")
+        return EXIT_INVALID
+    return asyncio.run(_replay_async(config, rules, args))
+
+
+async def _replay_async(config: Config, rules: RuleSet, args: argparse.Namespace) -> int:
+    service = Service(config, rules)
+    try:
+        files = replay_files(args.paths)
+        report = await replay_paths(
+            service.pipeline,
+            files,
+            utc_now(),
+            language=args.language,
+            on_progress=_progress_printer(),
+        )
+        delivered = service.pipeline.deliver_due(utc_now()).enqueued if args.deliver else []
+    finally:
+        await service.close()
+    print(
+        f"replayed {report.files} files: {report.articles} articles, {report.new_articles} new, "
+        f"{report.duplicates} duplicates, {report.matches} matches, {report.failed} failed"
+        + (f"; {len(delivered)} deliveries" if args.deliver else "")
+    )
+    return EXIT_INVALID if report.failed else EXIT_OK
+
+
+def _progress_printer() -> Callable[[int, int, Path, str | None], None]:
+    """A progress bar on a terminal; one line per failure (and the end) otherwise."""
+    is_terminal = sys.stderr.isatty()
+
+    def show(done: int, total: int, path: Path, error: str | None) -> None:
+        if error:
+            print(f"\rmonitor: {error}", file=sys.stderr)
+        if is_terminal:
+            filled = int(30 * done / total)
+            bar = "#" * filled + "." * (30 - filled)
+            end = "\n" if done == total else ""
+            print(f"\r[{bar}] {done}/{total} {path.name[:40]:<40}", end=end, file=sys.stderr)
+
+    return show
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""At-least-once delivery from the durable outbox to the channels.
+
+A delivery row is committed (by the pipeline, through the store) before any
+channel is called; this module sends what is due, marks it sent only after the
+channel confirms, and reschedules or dead-letters failures. It never renders.
+See docs/delivery.md for the guarantees and the tests that back them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from monitor.deliver.channels import Channel, EndpointGone, display_url, redact_url
+from monitor.errors import DeliveryError
+from monitor.logs import log_event
+from monitor.model import ChannelSpec, Delivery, Subscription
+
+DEFAULT_RETRY_DELAYS_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+JITTER = 0.2  # each delay is drawn from ±20% of the schedule, so retries do not stampede
+# A receiver's Retry-After is honoured up to a day; past that the schedule goes on.
+MAX_RETRY_AFTER_S = 86400.0
+_log = logging.getLogger("monitor.deliver.outbox")
+
+EndpointGoneHandler = Callable[[Delivery, EndpointGone], None]
+
+
+class OutboxStore(Protocol):
+    """What the outbox needs of the store: due rows and their outcome."""
+
+    def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]: ...
+
+    def mark_sent(self, delivery_id: str, now: datetime) -> None: ...
+
+    def mark_failed(
+        self, delivery_id: str, error: str, *, next_attempt_at: datetime | None
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FlushReport:
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+
+
+class Outbox:
+    """Sends due deliveries through their channel and records the outcome.
+
+    `on_endpoint_gone` is called once per delivery whose webhook answered 410 Gone;
+    deliveries to a gone URL (or one of `disabled_webhook_urls`) are dead-lettered
+    without a request.
+    """
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        channels: Mapping[str, Channel],
+        subscriptions: Sequence[Subscription],
+        *,
+        retry_delays_s: Sequence[float] = DEFAULT_RETRY_DELAYS_S,
+        rng: random.Random | None = None,
+        on_endpoint_gone: EndpointGoneHandler | None = None,
+        disabled_webhook_urls: Iterable[str] = (),
+    ) -> None:
+        self._store = store
+        self._channels = channels
+        self._subscriptions = {subscription.id: subscription for subscription in subscriptions}
+        self._retry_delays_s = tuple(retry_delays_s)
+        self._rng = rng or random.Random()
+        self._on_endpoint_gone = on_endpoint_gone
+        self._gone_urls = set(disabled_webhook_urls)
+
+    def flush(self, now: datetime) -> FlushReport:
+        """Try every due delivery once."""
+        sent = retrying = dead = 0
+        for delivery in self._store.due_deliveries(now):
+            outcome = self.attempt(delivery, now)
+            sent += outcome == "sent"
+            retrying += outcome == "pending"
+            dead += outcome == "dead"
+        return FlushReport(sent=sent, retrying=retrying, dead=dead)
+
+    def attempt(self, delivery: Delivery, now: datetime) -> str:
+        """Send one delivery; return its new status ('sent', 'pending' or 'dead')."""
+        channel = self._channels.get(delivery.channel.kind)
+        if channel is None:
+            return self._fail(delivery, f"no '{delivery.channel.kind}' channel configured", now)
+        url = delivery.channel.webhook_url
+        if delivery.channel.kind == "webhook" and url in self._gone_urls:
+            error = DeliveryError(
+                f"{display_url(url or '')} was disabled after a 410 Gone; update or remove the "
+                "webhook url, then retry this delivery",
+                channel="webhook",
+                is_permanent=True,
+            )
+            return self._fail(delivery, str(error), now, exc=error)
+        try:
+            channel.send(self._with_secrets(delivery))
+        except EndpointGone as exc:
+            return self._gone(delivery, exc, now)
+        except DeliveryError as exc:
+            return self._fail(delivery, str(exc), now, exc=exc)
+        self._store.mark_sent(delivery.id, now)
+        log_event(
+            _log,
+            logging.INFO,
+            "delivery.sent",
+            delivery_id=delivery.id,
+            subscription_id=delivery.subscription_id,
+            channel=delivery.channel.kind,
+            attempt=delivery.attempts + 1,
+        )
+        return "sent"
+
+    def _with_secrets(self, delivery: Delivery) -> Delivery:
+        # Secrets never go into the database; they are looked up in the live config.
+        subscription = self._subscriptions.get(delivery.subscription_id)
+        live = subscription.channels if subscription else ()
+        for spec in live:
+            if _same_endpoint(delivery.channel, spec):
+                return replace(delivery, channel=spec)
+        # A row that kept no endpoint at all: the subscription's only channel of its kind.
+        same_kind = [spec for spec in live if spec.kind == delivery.channel.kind]
+        if len(same_kind) == 1 and not _has_endpoint(delivery.channel):
+            return replace(delivery, channel=same_kind[0])
+        return delivery
+
+    def _gone(self, delivery: Delivery, exc: EndpointGone, now: datetime) -> str:
+        self._gone_urls.add(exc.url)
+        status = self._fail(delivery, str(exc), now, exc=exc)
+        if self._on_endpoint_gone is not None:
+            self._on_endpoint_gone(delivery, exc)
+        return status
+
+    def _fail(
+        self, delivery: Delivery, error: str, now: datetime, *, exc: DeliveryError | None = None
+    ) -> str:
+        attempt = delivery.attempts + 1
+        next_attempt_at = self._next_attempt_at(attempt, now, exc)
+        self._store.mark_failed(delivery.id, error, next_attempt_at=next_attempt_at)
+        status = "pending" if next_attempt_at else "dead"
+        log_event(
+            _log,
+            logging.WARNING if status == "pending" else logging.ERROR,
+            "delivery.failed",
+            delivery_id=delivery.id,
+            subscription_id=delivery.subscription_id,
+            channel=delivery.channel.kind,
+            attempt=attempt,
+            status=status,
+            error=error,
+            next_attempt_at=next_attempt_at.isoformat() if next_attempt_at else None,
+        )
+        return status
+
+    def _next_attempt_at(
+        self, attempt: int, now: datetime, exc: DeliveryError | None
+    ) -> datetime | None:
+        """When to try again after failed attempt number `attempt`; None: dead-letter."""
+        if (exc is not None and exc.is_permanent) or attempt > len(self._retry_delays_s):
+            return None
+        delay_s = self._retry_delays_s[attempt - 1] * self._rng.uniform(1 - JITTER, 1 + JITTER)
+        if exc is not None and exc.retry_after_s is not None:
+            delay_s = max(delay_s, min(exc.retry_after_s, MAX_RETRY_AFTER_S))
+        return now + timedelta(seconds=delay_s)
+
+
+def redact_channel(spec: ChannelSpec) -> ChannelSpec:
+    """The channel as the store may keep it: no webhook secret, apprise URLs redacted.
+
+    The outbox finds the live, secret-bearing channel again at send time.
+    """
+    return replace(
+        spec,
+        webhook_secret=None,
+        apprise_urls=tuple(redact_url(url) for url in spec.apprise_urls),
+    )
+
+
+def _has_endpoint(spec: ChannelSpec) -> bool:
+    return bool(spec.webhook_url or spec.apprise_urls)
+
+
+def _same_endpoint(stored: ChannelSpec, live: ChannelSpec) -> bool:
+    if stored.kind != live.kind:
+        return False
+    if stored.kind == "webhook":
+        return stored.webhook_url == live.webhook_url
+    if stored.kind == "apprise":
+        redacted = tuple(redact_url(url) for url in live.apprise_urls)
+        return stored.apprise_urls in (live.apprise_urls, redacted)
+    return False

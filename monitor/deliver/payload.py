@@ -1,0 +1,165 @@
+"""Build webhook bodies: the versioned `monitor.digest/1` JSON and a Slack-compatible message.
+
+Both are built field by field in code, never by dumping an internal object, and never
+through a template (docs/webhook.md is the contract). Pure: returns bytes, sends nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import tzinfo
+from urllib.parse import quote
+
+from monitor.deliver.highlight import highlight_snippet
+from monitor.deliver.view import (
+    bounded,
+    headline,
+    iso_utc,
+    linkable,
+    local_time,
+    one_line,
+    ordered_entries,
+    ordered_matches,
+    recipient_zone,
+    source_name,
+)
+from monitor.model import Digest, DigestEntry, Match, Priority
+
+WEBHOOK_SCHEMA = "monitor.digest/1"
+PAYLOAD_FORMATS = ("standard", "slack")
+# Slack: at most 50 blocks per message and 3,000 characters per section text.
+SLACK_MAX_ENTRIES = 20
+_SLACK_SECTION_CHARS = 2900
+_SLACK_HEADER_CHARS = 150
+
+
+def build_body(digest: Digest, payload_format: str = "standard") -> bytes:
+    """The webhook body in `payload_format` ('standard' or 'slack'); ValueError otherwise."""
+    if payload_format == "standard":
+        return build_payload(digest)
+    if payload_format == "slack":
+        return build_slack_payload(digest)
+    raise ValueError(
+        f"unknown webhook format '{payload_format}' (expected one of {', '.join(PAYLOAD_FORMATS)})"
+    )
+
+
+def _dump(document: object) -> bytes:
+    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text.encode("utf-8")
+
+
+# --- monitor.digest/1 ------------------------------------------------------------
+
+
+def build_payload(digest: Digest) -> bytes:
+    """The versioned webhook body (schema monitor.digest/1), as UTF-8 JSON bytes."""
+    return _dump(
+        {
+            "schema": WEBHOOK_SCHEMA,
+            "type": "alert" if digest.kind == "immediate" else "digest",
+            "subscription": digest.subscription_id,
+            "created_at": iso_utc(digest.created_at),
+            "articles": [_payload_article(entry) for entry in ordered_entries(digest.entries)],
+        }
+    )
+
+
+def _payload_article(entry: DigestEntry) -> dict[str, object]:
+    article = entry.article
+    return {
+        "key": article.key,
+        "title": article.title,
+        "url": article.url,
+        "source": source_name(entry),
+        "also_in": list(entry.also_in),
+        "published_at": iso_utc(article.published_at),
+        "rules": [_payload_rule(match) for match in ordered_matches(entry.matches)],
+    }
+
+
+def _payload_rule(match: Match) -> dict[str, object]:
+    return {
+        "id": match.rule_id,
+        "name": match.rule_name,
+        "priority": Priority(match.priority).label,
+        "score": round(match.score, 3),
+        "hits": [
+            {
+                "wanted": hit.wanted,
+                "matched": hit.matched,
+                "field": hit.field,
+                "snippet": hit.snippet,
+            }
+            for hit in match.hits
+        ],
+    }
+
+
+# --- Slack-compatible ------------------------------------------------------------
+
+
+def build_slack_payload(digest: Digest) -> bytes:
+    """A Slack incoming-webhook message: `text` for any Slack-compatible receiver, `blocks`
+    for Slack itself. Feed text is escaped so a title cannot ping @channel or forge links."""
+    ordered = ordered_entries(digest.entries)
+    shown = ordered[:SLACK_MAX_ENTRIES]
+    title = _slack_title(digest, len(ordered))
+    zone = recipient_zone(digest.timezone)
+    lines = [f"*{_slack_escape(title)}*"]
+    blocks: list[dict[str, object]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title}}
+    ]
+    for entry in shown:
+        section = _slack_entry(entry, zone)
+        lines.append(section)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
+    if len(ordered) > len(shown):
+        more = f"… and {len(ordered) - len(shown)} more"
+        lines.append(more)
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+    return _dump({"text": "\n\n".join(lines), "blocks": blocks})
+
+
+def _slack_title(digest: Digest, count: int) -> str:
+    name = one_line(digest.title) or digest.subscription_id
+    noun = "article" if count == 1 else "articles"
+    if digest.kind == "immediate":
+        return bounded(f"Alert: {name} ({count} {noun})", _SLACK_HEADER_CHARS)
+    return bounded(f"{name}: {count} {noun}", _SLACK_HEADER_CHARS)
+
+
+def _slack_entry(entry: DigestEntry, zone: tzinfo) -> str:
+    title = _slack_escape(headline(entry))
+    url = linkable(entry.article.url)
+    heading = f"*<{_slack_url(url)}|{title}>*" if url else f"*{title}*"
+    best = ordered_matches(entry.matches)[0] if entry.matches else None
+    meta = [source_name(entry), local_time(entry.article.published_at, zone)]
+    if best is not None:
+        meta.append(f"{best.rule_name} ({Priority(best.priority).label})")
+    if entry.also_in:
+        meta.append("also in: " + ", ".join(entry.also_in))
+    lines = [heading, _slack_escape(" · ".join(one_line(part) for part in meta))]
+    if best is not None:
+        snippet = _slack_snippet(entry, best)
+        if snippet:
+            lines.append("> " + snippet)
+    return bounded("\n".join(lines), _SLACK_SECTION_CHARS)
+
+
+def _slack_snippet(entry: DigestEntry, match: Match) -> str:
+    parts = highlight_snippet(entry.article, match.hits)
+    return "".join(
+        f"*{_slack_escape(part.text)}*" if part.is_marked else _slack_escape(part.text)
+        for part in parts
+    )
+
+
+def _slack_escape(text: str) -> str:
+    # Slack's three control characters: escaping them turns "<!channel>" into plain text.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_url(url: str) -> str:
+    # Inside <url|label>, '|' and '>' would end the URL early; percent-encode them.
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")

@@ -1,0 +1,338 @@
+"""Turn a Digest into the view templates display: groups, entries, subject, explanations.
+
+Owns what a reader sees and in which order: entries grouped by rule (priority, then best
+score), dates in the recipient's time zone, highlighted snippets, why each article matched.
+Pure: no Jinja2, no I/O, no clock. Every string it produces is plain text; escaping is
+the template engine's job.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from monitor.deliver.highlight import SnippetPart, highlight_snippet
+from monitor.model import Digest, DigestEntry, Match, Priority
+
+__all__ = [
+    "DigestView",
+    "EntryView",
+    "ReasonView",
+    "RuleGroupView",
+    "SnippetPart",
+    "build_subject",
+    "build_view",
+    "explain_match",
+    "ordered_entries",
+]
+
+MAX_SUBJECT_CHARS = 200
+_MAX_HEADLINE_CHARS = 120
+_FIELD_NAMES = ("title", "summary", "body")
+# Month and weekday names are spelled here, not by strftime, so the system locale of the
+# server cannot change what recipients read.
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonView:
+    """Why one rule matched one article."""
+
+    rule_name: str
+    why: str  # e.g. "terms: sécurité, JO 2024; actors: Abdellatif Hammouchi"
+    terms: tuple[str, ...]
+    actors: tuple[str, ...]
+    found_in: tuple[str, ...]  # the article fields the hits were in: title, summary, body
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """One article under the first rule of the digest that matched it, ready to display."""
+
+    title: str
+    url: str | None  # only http(s) links; None when the article has no safe link
+    domain: str  # the link's host, e.g. "wire.example", for a short "read on …" label
+    source: str
+    published: str  # e.g. "Fri 2 Jun 2023, 18:40 CEST", in the recipient's time zone
+    snippet: tuple[SnippetPart, ...]
+    why: str  # e.g. "terms: sécurité, JO 2024; actors: Abdellatif Hammouchi"
+    terms: tuple[str, ...]
+    actors: tuple[str, ...]
+    found_in: tuple[str, ...]  # the article fields the hits were in: title, summary, body
+    score: float
+    also_in: tuple[str, ...] = ()  # other outlets that carried the same story
+    also_matched: tuple[ReasonView, ...] = ()  # the other rules that matched it, and why
+
+
+@dataclass(frozen=True, slots=True)
+class RuleGroupView:
+    """The articles one rule matched."""
+
+    rule_id: str
+    rule_name: str
+    priority: str  # "high" | "normal" | "low"
+    clause: str  # the rule in words ("" when the digest does not carry it)
+    entries: tuple[EntryView, ...]  # the articles shown under this rule
+    article_count: int  # every article the rule matched, including those listed above
+    listed_above: tuple[str, ...] = ()  # titles shown under an earlier rule of this digest
+
+
+@dataclass(frozen=True, slots=True)
+class DigestView:
+    """Everything a digest or alert template may use (the template variable `digest`)."""
+
+    subject: str
+    heading: str
+    subscription_id: str
+    kind: str  # "immediate" | "digest"
+    is_alert: bool
+    created: str
+    timezone: str
+    article_count: int
+    groups: tuple[RuleGroupView, ...]
+    feed_problems: tuple[str, ...]
+
+
+def build_view(digest: Digest) -> DigestView:
+    """Group entries by rule (priority, then best score) and prepare them for display."""
+    zone = recipient_zone(digest.timezone)
+    groups = _rule_groups(digest, zone)
+    return DigestView(
+        subject=build_subject(digest),
+        heading=_heading(digest, groups),
+        subscription_id=digest.subscription_id,
+        kind=digest.kind,
+        is_alert=digest.kind == "immediate",
+        created=local_time(digest.created_at, zone),
+        timezone=digest.timezone,
+        article_count=len(digest.entries),
+        groups=groups,
+        feed_problems=tuple(one_line(problem) for problem in digest.feed_problems),
+    )
+
+
+def _rule_groups(digest: Digest, zone: tzinfo) -> tuple[RuleGroupView, ...]:
+    """Rules by urgency; each article shown once, under the first rule that matched it."""
+    by_rule: dict[str, list[tuple[DigestEntry, Match]]] = {}
+    for entry in digest.entries:
+        for match in entry.matches:
+            by_rule.setdefault(match.rule_id, []).append((entry, match))
+    for pairs in by_rule.values():
+        # Within a rule: strongest match first, then newest.
+        pairs.sort(key=lambda pair: (-pair[1].score, -pair[0].article.published_at.timestamp()))
+    order = sorted(
+        by_rule,
+        key=lambda rule_id: (
+            -max(match.priority for _, match in by_rule[rule_id]),
+            -by_rule[rule_id][0][1].score,
+            rule_id,
+        ),
+    )
+    clauses = dict(digest.rule_clauses)
+    shown: set[str] = set()
+    groups = []
+    for rule_id in order:
+        pairs = by_rule[rule_id]
+        fresh = [(entry, match) for entry, match in pairs if entry.article.key not in shown]
+        first = pairs[0][1]
+        groups.append(
+            RuleGroupView(
+                rule_id=rule_id,
+                rule_name=one_line(first.rule_name),
+                priority=Priority(first.priority).label,
+                clause=one_line(clauses.get(rule_id, "")),
+                entries=tuple(_entry_view(entry, match, zone) for entry, match in fresh),
+                article_count=len(pairs),
+                listed_above=tuple(
+                    one_line(entry.article.title) or "(untitled)"
+                    for entry, _ in pairs
+                    if entry.article.key in shown
+                ),
+            )
+        )
+        shown.update(entry.article.key for entry, _ in fresh)
+    return tuple(groups)
+
+
+def _entry_view(entry: DigestEntry, match: Match, zone: tzinfo) -> EntryView:
+    article = entry.article
+    url = linkable(article.url)
+    reason = _reason(match)
+    return EntryView(
+        title=one_line(article.title) or "(untitled)",
+        url=url,
+        domain=(urlsplit(url).hostname or "") if url else "",
+        source=source_name(entry),
+        published=local_time(article.published_at, zone),
+        snippet=highlight_snippet(article, match.hits),
+        why=reason.why,
+        terms=reason.terms,
+        actors=reason.actors,
+        found_in=reason.found_in,
+        score=round(match.score, 3),
+        also_in=tuple(one_line(outlet) for outlet in entry.also_in),
+        also_matched=tuple(
+            _reason(other)
+            for other in ordered_matches(entry.matches)
+            if other.rule_id != match.rule_id
+        ),
+    )
+
+
+def _reason(match: Match) -> ReasonView:
+    found = {hit.field for hit in match.hits}
+    return ReasonView(
+        rule_name=one_line(match.rule_name),
+        why=explain_match(match),
+        terms=tuple(_unique(one_line(h.wanted) for h in match.hits if h.actor_id is None)),
+        actors=tuple(_unique(one_line(h.wanted) for h in match.hits if h.actor_id is not None)),
+        found_in=tuple(name for name in _FIELD_NAMES if name in found),
+    )
+
+
+def explain_match(match: Match) -> str:
+    """Why an article matched, e.g. 'terms: sécurité, JO 2024; actors: Abdellatif Hammouchi'."""
+    terms = _unique(one_line(hit.wanted) for hit in match.hits if hit.actor_id is None)
+    actors = _unique(one_line(hit.wanted) for hit in match.hits if hit.actor_id is not None)
+    parts = []
+    if terms:
+        parts.append("terms: " + ", ".join(terms))
+    if actors:
+        parts.append("actors: " + ", ".join(actors))
+    return "; ".join(parts)
+
+
+# --- subject -------------------------------------------------------------------
+
+
+def build_subject(digest: Digest) -> str:
+    """The one-line subject: how many articles and the top headline."""
+    ordered = ordered_entries(digest.entries)
+    if digest.kind == "immediate":
+        subject = _alert_subject(ordered)
+    else:
+        subject = _digest_subject(digest, ordered)
+    return bounded(one_line(subject), MAX_SUBJECT_CHARS)
+
+
+def _alert_subject(ordered: Sequence[DigestEntry]) -> str:
+    if not ordered:
+        return "[monitor] alert"
+    top = ordered[0]
+    rule_name = ordered_matches(top.matches)[0].rule_name if top.matches else "alert"
+    subject = f"[monitor] {one_line(rule_name)}: {headline(top)}"
+    if len(ordered) > 1:
+        subject += f" and {len(ordered) - 1} more"
+    return subject
+
+
+def _digest_subject(digest: Digest, ordered: Sequence[DigestEntry]) -> str:
+    name = one_line(digest.title) or digest.subscription_id
+    if not ordered:
+        return f"[monitor] {name}: no new articles"
+    count = "1 article" if len(ordered) == 1 else f"{len(ordered)} articles"
+    return f"[monitor] {name}: {count} — {headline(ordered[0])}"
+
+
+def _heading(digest: Digest, groups: Sequence[RuleGroupView]) -> str:
+    if digest.kind == "immediate" and groups:
+        return ", ".join(_unique(group.rule_name for group in groups))
+    return one_line(digest.title) or digest.subscription_id
+
+
+def headline(entry: DigestEntry) -> str:
+    """The entry's title on one line, bounded for a subject or a chat message."""
+    return bounded(one_line(entry.article.title) or "(untitled)", _MAX_HEADLINE_CHARS)
+
+
+# --- ordering and small shared helpers ----------------------------------------
+
+
+def ordered_matches(matches: Iterable[Match]) -> list[Match]:
+    """Highest priority first, then best score, then rule id for determinism."""
+    return sorted(matches, key=lambda match: (-match.priority, -match.score, match.rule_id))
+
+
+def ordered_entries(entries: Iterable[DigestEntry]) -> list[DigestEntry]:
+    """Most urgent first: best priority, best score, newest, then key for determinism."""
+
+    def urgency(entry: DigestEntry) -> tuple[int, float, float, str]:
+        best = ordered_matches(entry.matches)[0] if entry.matches else None
+        return (
+            -(best.priority if best else 0),
+            -(best.score if best else 0.0),
+            -entry.article.published_at.timestamp(),
+            entry.article.key,
+        )
+
+    return sorted(entries, key=urgency)
+
+
+def source_name(entry: DigestEntry) -> str:
+    """The outlet to show: the feed's title, else its id."""
+    return one_line(entry.feed_title) or entry.article.feed_id
+
+
+def linkable(url: str | None) -> str | None:
+    """The URL if it is safe to put in an href (http or https), else None."""
+    if not url or one_line(url) != url:
+        return None
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    return url if scheme in ("http", "https") else None
+
+
+def local_time(moment: datetime, zone: tzinfo) -> str:
+    """'Fri 2 Jun 2023, 18:40 CEST': the moment in the recipient's time zone."""
+    local = moment.astimezone(zone)
+    weekday = _WEEKDAYS[local.weekday()]
+    month = _MONTHS[local.month - 1]
+    return (
+        f"{weekday} {local.day} {month} {local.year}, {local:%H:%M} {local.tzname() or ''}".strip()
+    )
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def recipient_zone(name: str) -> tzinfo:
+    """The IANA zone `name`; UTC (with a warning) when the name is unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("render.unknown_timezone timezone=%r fallback=UTC", name)
+        return UTC
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def one_line(text: str) -> str:
+    """Text without control characters or line breaks, whitespace collapsed."""
+    if text.isprintable() and "  " not in text and text.strip(" ") == text:
+        return text  # already one clean line: the common case, at C speed
+    visible = "".join(" " if unicodedata.category(char).startswith("C") else char for char in text)
+    return _WHITESPACE.sub(" ", visible).strip()
+
+
+def bounded(text: str, max_chars: int) -> str:
+    """`text` cut to `max_chars` characters, ending in an ellipsis when cut."""
+    if len(text) <= max_chars:
+        return text
+    return text[: max_chars - 1].rstrip() + "…"
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(value for value in values if value))

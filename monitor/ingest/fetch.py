@@ -1,0 +1,413 @@
+"""Fetch a feed's bytes (or an article page): http(s) through shared httpx clients, or a file.
+
+Owns conditional GET, timeouts and a wall-clock deadline, the body size cap, redirects and
+server hints (Retry-After, max-age). Where a connection may go, and how many may be open
+per host, is `netguard`'s call. Returns a `FetchResult` or raises `FetchError`; no httpx
+object leaves this module. Never parses, never reads the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urljoin, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from monitor.errors import FetchError
+from monitor.ingest.netguard import (
+    HostGate,
+    RefusedAddress,
+    Resolver,
+    VettingBackend,
+    VettingTransport,
+    system_resolve,
+)
+from monitor.model import Feed, FeedState, FetchResult
+
+USER_AGENT = "monitor/0.1 (+https://github.com/monitor-press/monitor)"
+
+_HTTP_SCHEMES = frozenset({"http", "https"})
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_PERMANENT_REDIRECTS = frozenset({301, 308})
+_RETRY_LATER_STATUSES = frozenset({429, 503})
+_GONE = 410
+_NOT_MODIFIED = 304
+# Only codings the stdlib decodes with bounded output per chunk; brotli and zstd
+# (when installed) would let a tiny body expand without limit before the cap sees it.
+_ACCEPT_ENCODING = "gzip, deflate"
+_FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+_PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What one HTTP fetch asks for."""
+
+    url: str
+    feed_id: str
+    allow_private: bool
+    headers: dict[str, str]
+    state: FeedState | None = None
+    is_page: bool = False  # an article page: no feed, so no allow_private to suggest
+
+
+class Fetcher:
+    """Fetches feeds and pages; share one per process so connections and limits are shared."""
+
+    def __init__(
+        self,
+        *,
+        base_dir: Path,
+        timeout_s: float = 10.0,
+        deadline_s: float = 30.0,
+        max_body_bytes: int = 10 * 1024 * 1024,
+        max_redirects: int = 5,
+        user_agent: str = USER_AGENT,
+        connect_timeout_s: float | None = None,
+        max_concurrency: int = 50,
+        max_per_host: int = 2,
+        host_spacing_s: float = 0.5,
+        resolver: Resolver | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._base_dir = base_dir
+        self._timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s or timeout_s)
+        self._deadline_s = deadline_s
+        self._max_body_bytes = max_body_bytes
+        self._max_redirects = max_redirects
+        self._user_agent = user_agent
+        self._max_concurrency = max_concurrency
+        self._max_per_host = max_per_host
+        self._host_spacing_s = host_spacing_s
+        self._resolver = resolver or system_resolve
+        self._ssl_context = ssl_context  # None: the system's trusted CAs, as httpx does
+        # Keyed by allow_private: a connection opened for an operator's private feed must
+        # never be reused for a URL that came from the outside.
+        self._clients: dict[bool, httpx.AsyncClient] = {}
+        self._gate: HostGate | None = None
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients (a later fetch opens new ones)."""
+        clients, self._clients, self._gate = list(self._clients.values()), {}, None
+        for client in clients:
+            await client.aclose()
+
+    async def fetch(self, feed: Feed, state: FeedState | None, now: datetime) -> FetchResult:
+        """Fetch `feed.url`; a 304 comes back as a result with status 304 and no body."""
+        scheme = urlsplit(feed.url).scheme.lower()
+        # A one-letter scheme is a Windows drive ("C:\\feeds\\x.xml"), so a path.
+        if scheme in ("", "file") or len(scheme) == 1:
+            return await self._fetch_file(feed, now)
+        _require_http(feed.url, "use http, https, file: or a path")
+        headers = {"Accept": _FEED_ACCEPT, **_conditional_headers(state)}
+        target = _Target(feed.url, feed.id, feed.allow_private, headers, state)
+        return await self._fetch_http(target, now)
+
+    async def fetch_page(self, url: str, now: datetime) -> FetchResult:
+        """Fetch an article page linked from a feed: http(s) and public addresses only.
+
+        The result's `feed_id` is empty: a page belongs to no feed.
+        """
+        _require_http(url, "article pages must be http or https")
+        page = _Target(url, "", allow_private=False, headers={"Accept": _PAGE_ACCEPT}, is_page=True)
+        return await self._fetch_http(page, now)
+
+    # --- files ------------------------------------------------------------
+
+    async def _fetch_file(self, feed: Feed, now: datetime) -> FetchResult:
+        path = self._local_path(feed.url)
+        body = await asyncio.to_thread(self._read_file, path, feed.url)
+        return FetchResult(
+            feed_id=feed.id, url=path.as_uri(), status=200, body=body, headers=(), fetched_at=now
+        )
+
+    def _local_path(self, url: str) -> Path:
+        parts = urlsplit(url)
+        # file:relative/x.xml has no authority, so it reads like a plain relative path.
+        is_file_url = parts.scheme.lower() == "file"
+        path = Path(url2pathname(parts.path) if is_file_url else url).expanduser()
+        return (path if path.is_absolute() else self._base_dir / path).resolve()
+
+    def _read_file(self, path: Path, url: str) -> bytes:
+        try:
+            with path.open("rb") as stream:
+                body = stream.read(self._max_body_bytes + 1)
+        except FileNotFoundError:
+            raise FetchError(f"no such file '{path}'", url=url) from None
+        except OSError as exc:
+            raise FetchError(f"cannot read '{path}': {exc.strerror or exc}", url=url) from exc
+        if len(body) > self._max_body_bytes:
+            raise FetchError(self._too_large_message(), url=url)
+        return body
+
+    # --- http -------------------------------------------------------------
+
+    async def _fetch_http(self, target: _Target, now: datetime) -> FetchResult:
+        """Follow redirects by hand: each hop is counted, vetted and waits for its host's turn."""
+        url, seen = target.url, {target.url}
+        permanent_to: str | None = None
+        is_permanent_chain = True
+        deadline_at: float | None = None
+        for _ in range(self._max_redirects + 1):
+            async with self._host_gate().turn(_host_key(url)):
+                # The deadline starts once the first request may go: queueing is not the
+                # server's fault, a slow answer is.
+                deadline_at = deadline_at or asyncio.get_running_loop().time() + self._deadline_s
+                outcome = await self._request_before(deadline_at, target, url, now)
+            if isinstance(outcome, FetchResult):
+                return replace(outcome, redirected_permanently_to=permanent_to)
+            status, location = outcome
+            # Only an unbroken run of 301/308 from the configured URL may replace it.
+            is_permanent_chain = is_permanent_chain and status in _PERMANENT_REDIRECTS
+            permanent_to = location if is_permanent_chain else permanent_to
+            if location in seen:
+                raise FetchError(f"redirect loop back to '{location}'", url=target.url)
+            seen.add(location)
+            url = location
+        raise FetchError(
+            f"more than {self._max_redirects} redirects (last to '{url}')", url=target.url
+        )
+
+    async def _request_before(
+        self, deadline_at: float, target: _Target, url: str, now: datetime
+    ) -> FetchResult | tuple[int, str]:
+        try:
+            async with asyncio.timeout_at(deadline_at):
+                return await self._request(target, url, now)
+        except TimeoutError:
+            raise FetchError(
+                f"no complete answer within the {self._deadline_s:g} s deadline", url=target.url
+            ) from None
+
+    async def _request(
+        self, target: _Target, url: str, now: datetime
+    ) -> FetchResult | tuple[int, str]:
+        """One GET: the final result, or a redirect as (status, absolute location)."""
+        client = self._client(allow_private=target.allow_private)
+        try:
+            async with client.stream("GET", url, headers=target.headers) as response:
+                location = _redirect_target(response, url)
+                if location is not None:
+                    await self._read_capped(response, url)  # so the connection can be reused
+                    return response.status_code, location
+                return await self._read_response(response, target, now)
+        except RefusedAddress as refused:
+            raise FetchError(
+                refused.describe(can_allow=not target.is_page), url=url, is_permanent=True
+            ) from None
+        except httpx.HTTPError as exc:
+            raise FetchError(_network_problem(exc), url=url) from exc
+        except httpx.InvalidURL as exc:
+            raise FetchError(f"invalid URL: {exc}", url=url, is_permanent=True) from exc
+
+    def _client(self, *, allow_private: bool) -> httpx.AsyncClient:
+        client = self._clients.get(allow_private)
+        if client is None:
+            backend = VettingBackend(self._resolver, allow_private=allow_private)
+            client = httpx.AsyncClient(
+                transport=VettingTransport(
+                    backend, max_connections=self._max_concurrency, ssl_context=self._ssl_context
+                ),
+                timeout=self._timeout,
+                # Redirects are followed by hand: each hop is counted and checked.
+                follow_redirects=False,
+                headers={"User-Agent": self._user_agent, "Accept-Encoding": _ACCEPT_ENCODING},
+            )
+            self._clients[allow_private] = client
+        return client
+
+    def _host_gate(self) -> HostGate:
+        if self._gate is None:
+            self._gate = HostGate(
+                max_concurrency=self._max_concurrency,
+                max_per_host=self._max_per_host,
+                spacing_s=self._host_spacing_s,
+            )
+        return self._gate
+
+    async def _read_response(
+        self, response: httpx.Response, target: _Target, now: datetime
+    ) -> FetchResult:
+        url = str(response.url)
+        if response.status_code == _NOT_MODIFIED:
+            # Empty by RFC 9110, but read to its end: an unread response closes the
+            # connection, and most polls are 304s on a connection worth keeping.
+            await self._read_capped(response, url)
+            body = b""
+        elif response.is_success:
+            body = await self._read_capped(response, url)
+        else:
+            raise _status_error(response, url, now)
+        state = target.state
+        # RFC 9111 4.3.4: a 304 may omit the validators; keep the ones we sent.
+        etag = response.headers.get("etag") or (state.etag if state else None)
+        last_modified = response.headers.get("last-modified") or (
+            state.last_modified if state else None
+        )
+        return FetchResult(
+            feed_id=target.feed_id,
+            url=url,
+            status=response.status_code,
+            body=body,
+            headers=tuple(response.headers.multi_items()),
+            fetched_at=now,
+            etag=etag,
+            last_modified=last_modified,
+            max_age_s=_max_age_seconds(response.headers, now),
+        )
+
+    async def _read_capped(self, response: httpx.Response, url: str) -> bytes:
+        _refuse_stacked_codings(response, url)
+        declared_length = response.headers.get("content-length", "")
+        if declared_length.isdigit() and int(declared_length) > self._max_body_bytes:
+            raise FetchError(self._too_large_message(), url=url)
+        chunks: list[bytes] = []
+        size = 0
+        # aiter_bytes yields decoded bytes, so the cap also bounds a compression bomb.
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise FetchError(self._too_large_message(), url=url)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large_message(self) -> str:
+        return f"body larger than the {self._max_body_bytes} byte limit (max_body_bytes)"
+
+
+def _require_http(url: str, hint: str) -> None:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in _HTTP_SCHEMES:
+        raise FetchError(f"unsupported URL scheme '{scheme}' ({hint})", url=url, is_permanent=True)
+
+
+def _conditional_headers(state: FeedState | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if state is not None and state.etag:
+        headers["If-None-Match"] = state.etag
+    if state is not None and state.last_modified:
+        headers["If-Modified-Since"] = state.last_modified
+    return headers
+
+
+def _redirect_target(response: httpx.Response, url: str) -> str | None:
+    if response.status_code not in _REDIRECT_STATUSES:
+        return None
+    location = response.headers.get("location")
+    if not location:
+        raise FetchError(
+            f"redirect without a Location header ({response.status_code} status code)",
+            url=url,
+            status=response.status_code,
+        )
+    target = urljoin(url, str(location))
+    # A server must not steer us off the web, e.g. to file:///etc/passwd.
+    if urlsplit(target).scheme.lower() not in _HTTP_SCHEMES:
+        raise FetchError(
+            f"refusing redirect to non-http URL '{target}'", url=url, status=response.status_code
+        )
+    return target
+
+
+def _refuse_stacked_codings(response: httpx.Response, url: str) -> None:
+    codings = [
+        coding.strip().lower()
+        for coding in response.headers.get("content-encoding", "").split(",")
+        if coding.strip() and coding.strip().lower() != "identity"
+    ]
+    # One coding is what we asked for; stacked ones only serve to multiply a bomb.
+    if len(codings) > 1:
+        raise FetchError(
+            f"refusing stacked content codings '{', '.join(codings)}'",
+            url=url,
+            status=response.status_code,
+        )
+
+
+def _status_error(response: httpx.Response, url: str, now: datetime) -> FetchError:
+    status = response.status_code
+    if status in _RETRY_LATER_STATUSES:
+        retry_after_s = _retry_after_seconds(response.headers.get("retry-after"), now)
+        hint = f", retry after {retry_after_s:g} s" if retry_after_s is not None else ""
+        return FetchError(
+            f"server asks to slow down ({status} status code){hint}",
+            url=url,
+            status=status,
+            retry_after_s=retry_after_s,
+        )
+    if status == _GONE:
+        return FetchError(
+            "feed is gone (410 status code), remove it from the config",
+            url=url,
+            status=status,
+            is_permanent=True,
+        )
+    kind = "server error" if status >= 500 else "client error"
+    return FetchError(f"{kind} ({status} status code)", url=url, status=status)
+
+
+def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from `now`: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    when = _http_date(text)
+    return None if when is None else max(0.0, (when - now).total_seconds())
+
+
+def _max_age_seconds(headers: httpx.Headers, now: datetime) -> float | None:
+    """How long the server says the answer stays fresh: max-age, else Expires minus Date."""
+    for directive in headers.get("cache-control", "").split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.strip().lower() == "max-age" and value.strip().strip('"').isdigit():
+            return float(value.strip().strip('"'))
+    expires = headers.get("expires")
+    if expires is None:
+        return None
+    expires_at = _http_date(expires)
+    if expires_at is None:  # RFC 9111 5.3: an invalid Expires means "already stale"
+        return 0.0
+    # Against the server's own Date, so a skewed server clock does not skew the hint.
+    sent_at = _http_date(headers.get("date", "")) or now
+    return max(0.0, (expires_at - sent_at).total_seconds())
+
+
+def _http_date(text: str) -> datetime | None:
+    try:
+        when = parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when  # RFC 9110: GMT
+
+
+def _network_problem(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    detail = str(exc) or type(exc).__name__
+    return f"network error: {detail}"
+
+
+def _host_key(url: str) -> str:
+    return (urlsplit(url).hostname or "").rstrip(".")

@@ -1,0 +1,12 @@
+"""match: public face."""
+
+from monitor.match.evaluate import CompiledRules, compile_rules, evaluate, evaluate_rule
+from monitor.match.explain import format_verdict
+
+__all__ = [
+    "CompiledRules",
+    "compile_rules",
+    "evaluate",
+    "evaluate_rule",
+    "format_verdict",
+]

@@ -1,0 +1,171 @@
+"""The multi-pattern index: every term and alias of a rule set, found in one walk over an article.
+
+Patterns are word tuples in a prefix table (a word-level trie whose nodes are dict keys), so
+the cost of a walk depends on the article and the longest phrase, not on how many patterns
+there are. Exact terms compare the words as written, fuzzy aliases also accept near spellings.
+Pure: no spaCy, no rules, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from monitor.match.fuzzy import FuzzyVocabulary
+from monitor.model import Annotations
+from monitor.text import Word, field_words, term_words
+
+# A prefix table: each proper prefix of a pattern maps to (), each pattern to its ids.
+_Table = dict[tuple[str, ...], tuple[int, ...]]
+_Forms = Callable[[Word], list[tuple[str, float]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """The words of one term or alias, as the walk compares them."""
+
+    words: tuple[str, ...]
+    is_exact: bool
+    fuzzy: float | None  # similarity threshold per word; None: the words themselves
+    text: str  # the term or alias as first written
+
+
+class Spot(NamedTuple):
+    """Where one pattern was found (a NamedTuple: articles make many, tuples build fast)."""
+
+    field: str
+    first_word: int
+    start: int
+    end: int
+    sentence: int
+    pattern_id: int
+
+
+Found = dict[int, list[Spot]]
+
+
+class PatternIndex:
+    """Every pattern of a rule set; `add` while compiling, then `find` per article."""
+
+    __slots__ = ("_exact", "_folded", "_fuzzy", "_fuzzy_starts", "_ids", "_vocabulary", "patterns")
+
+    def __init__(self) -> None:
+        self.patterns: list[Pattern] = []
+        self._ids: dict[tuple[tuple[str, ...], bool, float | None], int] = {}
+        self._folded: _Table = {}
+        self._exact: _Table = {}
+        self._fuzzy: _Table = {}
+        self._fuzzy_starts: set[str] = set()
+        self._vocabulary = FuzzyVocabulary()
+
+    def add(self, text: str, *, is_exact: bool = False, fuzzy: float | None = None) -> int | None:
+        """The id of the pattern for `text` (None when it has no words); shared when repeated."""
+        words = term_words(text, is_exact=is_exact)
+        if not words:
+            return None
+        fuzzy = None if is_exact else fuzzy
+        identity = (words, is_exact, fuzzy)
+        pattern_id = self._ids.get(identity)
+        if pattern_id is not None:
+            return pattern_id
+        pattern_id = len(self.patterns)
+        self._ids[identity] = pattern_id
+        self.patterns.append(Pattern(words, is_exact, fuzzy, text.strip()))
+        table = self._exact if is_exact else self._folded if fuzzy is None else self._fuzzy
+        for length in range(1, len(words)):
+            table.setdefault(words[:length], ())
+        table[words] = (*table.get(words, ()), pattern_id)
+        if fuzzy is not None:
+            self._fuzzy_starts.add(words[0])
+            for word in words:
+                self._vocabulary.add(word, fuzzy)
+        return pattern_id
+
+    def find(self, notes: Annotations) -> Found:
+        """Every occurrence of every pattern in the annotated fields."""
+        found: Found = {}
+        for annotated in notes.fields:
+            words = field_words(annotated)
+            walks = [
+                _walk(self._folded, words, is_exact=False),
+                _walk(self._exact, words, is_exact=True),
+            ]
+            if self._fuzzy:
+                walks.append(self._walk_fuzzy(words))
+            for walk in walks:
+                for pattern_id, first, last in walk:
+                    start, end = words[first].start, words[last].end
+                    spot = Spot(
+                        annotated.name, first, start, end, words[first].sentence, pattern_id
+                    )
+                    found.setdefault(pattern_id, []).append(spot)
+        return found
+
+    def _walk_fuzzy(self, words: list[Word]) -> Iterator[tuple[int, int, int]]:
+        """Walk the fuzzy aliases, where a word also stands for its near spellings."""
+        similar = self._vocabulary.similar
+        near = {word.folded: found for word in words if (found := similar(word.folded))}
+
+        def forms_of(word: Word) -> list[tuple[str, float]]:
+            forms = [(form, 1.0) for form in word.forms]
+            alternatives = near.get(word.folded)
+            return forms + list(alternatives.items()) if alternatives else forms
+
+        for first, word in enumerate(words):
+            # Only a word that is, or is near, the first word of a fuzzy alias starts a walk.
+            if word.folded in near or not self._fuzzy_starts.isdisjoint(word.forms):
+                yield from _walk_fuzzy_from(first, self._fuzzy, words, forms_of, self.patterns)
+
+
+def _walk(table: _Table, words: list[Word], *, is_exact: bool) -> Iterator[tuple[int, int, int]]:
+    """(pattern id, first word, last word) for each pattern starting at each word."""
+    if not table:
+        return
+    count = len(words)
+    for first, word in enumerate(words):
+        forms = (word.raw,) if is_exact else word.forms
+        if len(forms) == 1:  # the common case, without building a list for nothing
+            key: tuple[str, ...] = (forms[0],)
+            if key not in table:
+                continue
+            keys: list[tuple[str, ...]] = [key]
+        else:
+            keys = [(form,) for form in forms if (form,) in table]
+        last = first
+        while keys:
+            for key in keys:
+                for pattern_id in table[key]:
+                    yield pattern_id, first, last
+            last += 1
+            if last == count or not words[last].is_joined:
+                break
+            following = (words[last].raw,) if is_exact else words[last].forms
+            keys = [
+                longer for key in keys for form in following if (longer := (*key, form)) in table
+            ]
+
+
+def _walk_fuzzy_from(
+    first: int, table: _Table, words: list[Word], forms_of: _Forms, patterns: list[Pattern]
+) -> Iterator[tuple[int, int, int]]:
+    """The fuzzy patterns starting at word `first`, with the lowest similarity along each."""
+    keys: list[tuple[tuple[str, ...], float]] = [
+        ((form,), score) for form, score in forms_of(words[first]) if (form,) in table
+    ]
+    last = first
+    while keys:
+        for key, score in keys:
+            for pattern_id in table[key]:
+                if score >= (patterns[pattern_id].fuzzy or 1.0):
+                    yield pattern_id, first, last
+        last += 1
+        if last == len(words) or not words[last].is_joined:
+            break
+        following = forms_of(words[last])
+        keys = [
+            (longer, min(score, next_score))
+            for key, score in keys
+            for form, next_score in following
+            if (longer := (*key, form)) in table
+        ]

@@ -1,0 +1,16 @@
+"""pipeline: public face."""
+
+from monitor.pipeline.ingest import PollReport
+from monitor.pipeline.pipeline import ArticleAnnotator, DeliverReport, Pipeline
+from monitor.pipeline.replay import replay_files, replay_paths
+from monitor.pipeline.rule_test import test_rule
+
+__all__ = [
+    "ArticleAnnotator",
+    "DeliverReport",
+    "Pipeline",
+    "PollReport",
+    "replay_files",
+    "replay_paths",
+    "test_rule",
+]

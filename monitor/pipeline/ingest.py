@@ -1,0 +1,212 @@
+"""Poll one feed: fetch → parse → normalize → (full text) → store, and keep its state.
+
+The feed's state (validators, rhythm, backoff, moves, coverage gaps) is updated
+here after every poll, successful or not. Matching and delivery are the
+pipeline's: the articles this stores are left unmatched for it to pick up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from monitor.errors import FetchError, ParseError
+from monitor.ingest import extract_full_text, normalize_entries, parse_feed
+from monitor.logs import log_event
+from monitor.metrics import Metrics
+from monitor.model import Article, Feed, FeedState, FetchResult, ParsedFeed
+from monitor.schedule import (
+    PollPolicy,
+    coverage_gap,
+    state_after_failure,
+    state_after_success,
+)
+from monitor.store import Store
+
+_log = logging.getLogger("monitor.pipeline.ingest")
+
+
+class FeedFetcher(Protocol):
+    async def fetch(self, feed: Feed, state: FeedState | None, now: datetime) -> FetchResult: ...
+
+    async def fetch_page(self, url: str, now: datetime) -> FetchResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    feed_id: str
+    status: str  # "new" | "unchanged" | "failed" | "skipped"
+    new_articles: int = 0
+    error: str | None = None
+    entries: int = 0
+
+
+class FeedPoller:
+    """Polls feeds through one fetcher into one store."""
+
+    def __init__(
+        self,
+        *,
+        fetcher: FeedFetcher,
+        store: Store,
+        metrics: Metrics,
+        max_entries: int = 200,
+        poll_policy: PollPolicy | None = None,
+        full_text_max_chars: int = 100_000,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._fetcher = fetcher
+        self._store = store
+        self.metrics = metrics
+        self._max_entries = max_entries
+        self._poll_policy = poll_policy or PollPolicy()
+        self._full_text_max_chars = full_text_max_chars
+        self._rng = rng or random.Random()
+
+    async def poll(self, feed: Feed, now: datetime) -> PollReport:
+        """Fetch one feed and keep its new articles (unmatched). Never raises for a bad feed."""
+        state = self._store.feed_state(feed.id) or FeedState(feed_id=feed.id)
+        # Follow a recorded permanent redirect, unless the operator changed the URL since.
+        is_moved = state.moved_to is not None and state.moved_from == feed.url
+        target = replace(feed, url=state.moved_to or feed.url) if is_moved else feed
+        started = time.perf_counter()
+        try:
+            try:
+                result = await self._fetcher.fetch(target, state, now)
+            finally:
+                self.metrics.fetch_seconds.observe(time.perf_counter() - started)
+            body_sha256 = hashlib.sha256(result.body).hexdigest() if result.is_modified else None
+            unchanged = not result.is_modified or body_sha256 == state.body_sha256
+            with self.metrics.cpu("parse"):
+                parsed = None if unchanged else parse_feed(result)
+                articles = (
+                    normalize_entries(parsed, feed, now, max_entries=self._max_entries)
+                    if parsed
+                    else []
+                )
+        except (FetchError, ParseError) as exc:
+            return self._record_failure(feed, state, exc, now)
+        if feed.full_text and articles:
+            articles = await self._with_full_text(articles, now)
+        with self.metrics.cpu("store"):
+            added = self._store.add_articles(articles, now)
+        self.metrics.articles.inc(len(added))
+        if parsed is not None and state.error_streak > 0:
+            self._note_coverage_gap(feed, state, parsed, now)
+        self._save_success(feed, state, result, parsed, body_sha256, now)
+        log_event(
+            _log,
+            logging.INFO,
+            "feed.polled",
+            feed_id=feed.id,
+            status=result.status,
+            outcome="unchanged" if unchanged else "changed",
+            entries=len(articles),
+            new_articles=len(added),
+        )
+        self.metrics.polls.labels(outcome="unchanged" if unchanged else "changed").inc()
+        self.metrics.feed_error_streak.labels(feed_id=feed.id).set(0)
+        self.metrics.last_poll.set(now.timestamp())
+        return PollReport(
+            feed.id,
+            "unchanged" if unchanged else "new",
+            new_articles=len(added),
+            entries=len(articles),
+        )
+
+    def _save_success(
+        self,
+        feed: Feed,
+        state: FeedState,
+        result: FetchResult,
+        parsed: ParsedFeed | None,
+        body_sha256: str | None,
+        now: datetime,
+    ) -> None:
+        moved_to = result.redirected_permanently_to
+        if moved_to and moved_to != state.moved_to:
+            log_event(
+                _log,
+                logging.WARNING,
+                "feed.moved",
+                feed_id=feed.id,
+                feed_url=feed.url,
+                moved_to=moved_to,
+                hint="update the url in the config",
+            )
+        self._store.save_feed_state(
+            state_after_success(
+                state,
+                feed,
+                result,
+                now=now,
+                body_sha256=body_sha256,
+                ttl_s=parsed.ttl_s if parsed else None,
+                recent_published=self._store.recent_published(feed.id),
+                policy=self._poll_policy,
+                rng=self._rng,
+            )
+        )
+
+    def _note_coverage_gap(
+        self, feed: Feed, state: FeedState, parsed: ParsedFeed, now: datetime
+    ) -> None:
+        dated = [entry.published_at for entry in parsed.entries if entry.published_at]
+        gap = coverage_gap(state.last_success_at, min(dated, default=None), recovered=True)
+        if gap is not None:
+            self._store.record_coverage_gap(feed.id, gap, now)
+            log_event(
+                _log,
+                logging.WARNING,
+                "feed.coverage_gap",
+                feed_id=feed.id,
+                gap_from=gap[0].isoformat(),
+                gap_to=gap[1].isoformat(),
+            )
+
+    async def _with_full_text(self, articles: list[Article], now: datetime) -> list[Article]:
+        """Articles whose feed carries only a summary get their page's main text as body."""
+        known = self._store.known_keys(article.key for article in articles)
+        completed: list[Article] = []
+        for article in articles:
+            if article.key not in known and not article.body and article.url:
+                text = await extract_full_text(
+                    self._fetcher, article.url, now, max_chars=self._full_text_max_chars
+                )
+                if text:
+                    article = replace(article, body=text)
+            completed.append(article)
+        return completed
+
+    def _record_failure(
+        self, feed: Feed, state: FeedState, exc: FetchError | ParseError, now: datetime
+    ) -> PollReport:
+        is_fetch_error = isinstance(exc, FetchError)
+        failed = state_after_failure(
+            state,
+            feed,
+            error=str(exc),
+            retry_after_s=exc.retry_after_s if isinstance(exc, FetchError) else None,
+            is_permanent=is_fetch_error and getattr(exc, "is_permanent", False),
+            now=now,
+            policy=self._poll_policy,
+            rng=self._rng,
+        )
+        self._store.save_feed_state(failed)
+        log_event(
+            _log,
+            logging.WARNING,
+            "feed.failed",
+            feed_id=feed.id,
+            error=str(exc),
+            error_streak=failed.error_streak,
+            next_poll_at=failed.next_poll_at.isoformat() if failed.next_poll_at else None,
+        )
+        self.metrics.polls.labels(outcome="failed").inc()
+        self.metrics.feed_error_streak.labels(feed_id=feed.id).set(failed.error_streak)
+        return PollReport(feed.id, "failed", error=str(exc))

@@ -1,0 +1,13 @@
+"""rules: public face."""
+
+from monitor.rules.clause import rule_clauses
+from monitor.rules.load import load_rules, rule_errors
+from monitor.rules.watch import RulesWatch, rules_snapshot
+
+__all__ = [
+    "RulesWatch",
+    "load_rules",
+    "rule_clauses",
+    "rule_errors",
+    "rules_snapshot",
+]

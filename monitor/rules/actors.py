@@ -1,0 +1,117 @@
+"""Read `rules/actors.yaml`: the people, organisations and places rules refer to by id.
+
+Owns the actor keys and every message about them (file:line, key, what was expected). It must
+not read rule files or match anything; rules.py calls it first so rules can check their refs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from monitor.errors import RuleError
+from monitor.model import Actor
+from monitor.rules.files import (
+    FileCheck,
+    check_keys,
+    describe,
+    id_value,
+    item_line,
+    load_yaml,
+    number,
+    strings,
+    text_value,
+    value_line,
+)
+from monitor.text import has_words
+
+ACTORS_FILES = ("actors.yaml", "actors.yml")
+ACTOR_KEYS = ("id", "name", "type", "aliases", "require_entity", "fuzzy")
+ACTOR_TYPES = ("person", "org", "place")
+# Below this similarity, names that merely share letters start to match ("Veaux"/"Vaux").
+MIN_FUZZY = 0.5
+
+
+def read_actors(folder: Path, errors: list[RuleError]) -> tuple[list[Actor], frozenset[str]]:
+    """The valid actors of `folder`, and every declared id (even of a broken entry)."""
+    path = next((folder / name for name in ACTORS_FILES if (folder / name).is_file()), None)
+    if path is None:
+        return [], frozenset()
+    check = FileCheck(path=str(path), errors=errors)
+    data = load_yaml(path, check)
+    if data is None:
+        if not check.found:
+            check.fail(None, "empty file: expected 'actors:' and a list of actors")
+        return [], frozenset()
+    if not isinstance(data, CommentedMap) or not isinstance(data.get("actors"), CommentedSeq):
+        check.fail(1, "expected 'actors:' followed by a list of actors", key="actors")
+        return [], frozenset()
+    check_keys(check, data, ("actors",), "", 1)
+    return _read_entries(check, data["actors"])
+
+
+def _read_entries(check: FileCheck, entries: CommentedSeq) -> tuple[list[Actor], frozenset[str]]:
+    actors: list[Actor] = []
+    ids: set[str] = set()
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, CommentedMap):
+            check.fail(
+                item_line(entries, index, 1),
+                f"expected an actor mapping with id, name and type, got {describe(entry)}",
+                key=f"actors[{index}]",
+            )
+            continue
+        actor_id = entry.get("id")
+        if isinstance(actor_id, str) and actor_id in ids:
+            check.fail(value_line(entry, "id"), f"duplicate actor id '{actor_id}'", key="id")
+            continue
+        if isinstance(actor_id, str):
+            # Known even if the entry is broken, so rules using it don't pile up more errors.
+            ids.add(actor_id)
+        actor = _read_actor(check, entry)
+        if actor is not None:
+            actors.append(actor)
+    return actors, frozenset(ids)
+
+
+def _read_actor(check: FileCheck, entry: CommentedMap) -> Actor | None:
+    before = check.found
+    check_keys(check, entry, ACTOR_KEYS, "", entry.lc.line + 1)
+    actor_id = id_value(check, entry)
+    name = text_value(check, entry, "name")
+    kind = text_value(check, entry, "type")
+    if kind is not None and kind not in ACTOR_TYPES:
+        check.fail(
+            value_line(entry, "type"),
+            f"unknown actor type '{kind}' (expected person, org or place)",
+            key="type",
+        )
+    aliases = strings(check, entry, "aliases")
+    for alias in aliases:
+        if not has_words(alias):
+            check.fail(value_line(entry, "aliases"), f"alias '{alias}' has no words", key="aliases")
+    require_entity = _flag(check, entry, "require_entity")
+    fuzzy = None
+    if "fuzzy" in entry:
+        line = value_line(entry, "fuzzy")
+        fuzzy = number(check, entry["fuzzy"], line, "fuzzy", low=MIN_FUZZY, high=1.0)
+    if check.found > before or actor_id is None or name is None or kind is None:
+        return None
+    return Actor(
+        id=actor_id,
+        name=name,
+        kind=kind,
+        aliases=aliases,
+        source=f"{check.path}:{entry.lc.line + 1}",
+        require_entity=require_entity,
+        fuzzy=fuzzy,
+    )
+
+
+def _flag(check: FileCheck, entry: CommentedMap, key: str) -> bool:
+    value = entry.get(key, False)
+    if isinstance(value, bool):
+        return value
+    check.fail(value_line(entry, key), f"expected true or false, got {describe(value)}", key=key)
+    return False
