@@ -1,7 +1,9 @@
 """pipeline: public face."""
 
+from monitor.pipeline.analyse import ArticleAnnotator
+from monitor.pipeline.deliver import DeliverReport
 from monitor.pipeline.ingest import PollReport
-from monitor.pipeline.pipeline import ArticleAnnotator, DeliverReport, Pipeline
+from monitor.pipeline.pipeline import Pipeline
 from monitor.pipeline.replay import replay_files, replay_paths
 from monitor.pipeline.rule_test import test_rule
 

@@ -15,8 +15,8 @@ from monitor.ingest import normalize_entries, page_text, parse_feed
 from monitor.match import compile_rules, evaluate_rule, format_verdict
 from monitor.model import Article, Feed, RuleSet
 from monitor.nlp import text_article
+from monitor.pipeline.analyse import ArticleAnnotator
 from monitor.pipeline.ingest import FeedFetcher
-from monitor.pipeline.pipeline import ArticleAnnotator
 from monitor.pipeline.replay import feed_file_articles
 
 _FEED_TYPES = ("xml", "rss", "atom")

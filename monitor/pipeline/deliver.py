@@ -1,0 +1,214 @@
+"""Deliver what is due: per subscription, compose the digest, render it, enqueue, flush.
+
+Immediate alerts and scheduled digests alike go through the durable outbox: rows are
+committed before any channel is called. Reads matches from the store; never matches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from monitor.deliver import (
+    FlushReport,
+    Outbox,
+    compose_digest,
+    delivery_id,
+    redact_channel,
+    rule_ids_for,
+)
+from monitor.errors import MonitorError
+from monitor.logs import log_event
+from monitor.metrics import Metrics
+from monitor.model import Delivery, Digest, Feed, Message, Priority, RuleSet, Subscription
+from monitor.rules import rule_clauses
+from monitor.schedule import PollPolicy, health_report, is_digest_due, parse_schedule
+from monitor.store import Store
+
+_log = logging.getLogger("monitor.pipeline.deliver")
+
+
+class DigestRenderer(Protocol):
+    def render(self, digest: Digest, *, payload_format: str = "standard") -> Message: ...
+
+
+@dataclass(slots=True)
+class DeliverReport:
+    enqueued: list[str] = field(default_factory=list)
+    flushed: FlushReport = field(default_factory=FlushReport)
+
+
+class Deliverer:
+    """Turns stored matches into outbox rows per subscription and flushes the outbox."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        renderer: DigestRenderer,
+        outbox: Outbox,
+        feeds: Sequence[Feed],
+        subscriptions: Sequence[Subscription],
+        rules: RuleSet,
+        metrics: Metrics,
+        poll_policy: PollPolicy,
+    ) -> None:
+        self._store = store
+        self._renderer = renderer
+        self._outbox = outbox
+        self.feeds = tuple(feeds)
+        self.subscriptions = tuple(subscriptions)
+        self.rules = rules
+        self.metrics = metrics
+        self._poll_policy = poll_policy
+
+    def reconfigure(
+        self,
+        *,
+        feeds: Sequence[Feed],
+        subscriptions: Sequence[Subscription],
+        renderer: DigestRenderer,
+        outbox: Outbox,
+    ) -> None:
+        """Swap in a reloaded configuration's feeds, subscriptions, templates and channels."""
+        self.feeds = tuple(feeds)
+        self.subscriptions = tuple(subscriptions)
+        self._renderer = renderer
+        self._outbox = outbox
+
+    def deliver_due(self, now: datetime) -> DeliverReport:
+        """Enqueue what each subscription is owed now, then flush the outbox."""
+        with self.metrics.cpu("deliver"):
+            return self._deliver_due(now)
+
+    def _deliver_due(self, now: datetime) -> DeliverReport:
+        report = DeliverReport()
+        for subscription in self.subscriptions:
+            try:
+                report.enqueued += self._enqueue_for(subscription, now)
+            except MonitorError as exc:
+                log_event(
+                    _log,
+                    logging.ERROR,
+                    "subscription.failed",
+                    subscription_id=subscription.id,
+                    error=str(exc),
+                )
+        report.flushed = self._outbox.flush(now)
+        return report
+
+    def _enqueue_for(self, subscription: Subscription, now: datetime) -> list[str]:
+        enqueued: list[str] = []
+        if subscription.immediate is not None:
+            enqueued += self._enqueue_digest(
+                subscription, "immediate", now, min_priority=subscription.immediate
+            )
+        if subscription.schedule is not None:
+            cron = parse_schedule(subscription.schedule, subscription.timezone)
+            last_run_at = self._store.last_digest_at(subscription.id)
+            if last_run_at is None:
+                self._store.set_last_digest_at(subscription.id, now)
+            elif is_digest_due(cron, last_run_at, now):
+                enqueued += self._enqueue_digest(subscription, "digest", now)
+        return enqueued
+
+    def build_digest(
+        self,
+        subscription: Subscription,
+        kind: str,
+        now: datetime,
+        *,
+        min_priority: Priority = Priority.LOW,
+        since: datetime | None = None,
+        include_delivered: bool = False,
+    ) -> Digest:
+        """What `subscription` is owed now: stories it has not received (matched since
+        `since`, when given); with `include_delivered`, every story matched since then."""
+        rule_ids = rule_ids_for(self.rules, subscription)
+        limit = subscription.max_items * 4
+        if include_delivered:
+            found = self._store.matched_since(rule_ids, since or now, limit=limit)
+        else:
+            found = self._store.undelivered(
+                subscription.id, rule_ids, min_priority=min_priority, limit=limit, since=since
+            )
+        return compose_digest(
+            subscription,
+            kind,
+            found,
+            feed_titles={feed.id: feed.title or feed.id for feed in self.feeds},
+            feed_problems=self.feed_health(now),
+            rule_clauses=rule_clauses(
+                self.rules, {match.rule_id for _, matches in found for match in matches}
+            ),
+            now=now,
+        )
+
+    def feed_health(self, now: datetime) -> list[str]:
+        """The feed-health lines for digests and `monitor status`."""
+        return health_report(
+            self.feeds,
+            self._store.feed_states(),
+            {feed.id: self._store.recent_published(feed.id) for feed in self.feeds},
+            self._store.coverage_gaps(since=now - timedelta(days=7)),
+            now=now,
+            policy=self._poll_policy,
+        )
+
+    def send_digest_now(
+        self, subscription: Subscription, now: datetime, *, since: datetime | None = None
+    ) -> DeliverReport:
+        """Enqueue and send `subscription`'s digest at once, off its schedule."""
+        report = DeliverReport()
+        report.enqueued = self._enqueue_digest(subscription, "digest", now, since=since)
+        report.flushed = self._outbox.flush(now)
+        return report
+
+    def _enqueue_digest(
+        self,
+        subscription: Subscription,
+        kind: str,
+        now: datetime,
+        *,
+        min_priority: Priority = Priority.LOW,
+        since: datetime | None = None,
+    ) -> list[str]:
+        digest = self.build_digest(subscription, kind, now, min_priority=min_priority, since=since)
+        is_empty = not digest.entries
+        if is_empty and (kind == "immediate" or not subscription.send_empty):
+            if kind == "digest":
+                self._store.set_last_digest_at(subscription.id, now)
+            return []
+        # One rendering per webhook body format the subscription's channels ask for.
+        formats = {channel.webhook_format for channel in subscription.channels}
+        messages = {fmt: self._renderer.render(digest, payload_format=fmt) for fmt in formats}
+        keys = tuple(sorted(entry.article.key for entry in digest.entries))
+        deliveries = [
+            Delivery(
+                id=delivery_id(subscription.id, kind, position, keys, now if is_empty else None),
+                subscription_id=subscription.id,
+                # What the store keeps: no secret, apprise URLs redacted.
+                channel=redact_channel(channel),
+                message=messages[channel.webhook_format],
+                article_keys=keys,
+                created_at=now,
+            )
+            for position, channel in enumerate(subscription.channels)
+        ]
+        stories = {entry.article.story_id or entry.article.key for entry in digest.entries}
+        self._store.enqueue(deliveries, stories, digest_run_at=now if kind == "digest" else None)
+        for delivery in deliveries:
+            log_event(
+                _log,
+                logging.INFO,
+                "delivery.enqueued",
+                delivery_id=delivery.id,
+                subscription_id=subscription.id,
+                channel=delivery.channel.kind,
+                kind=kind,
+                articles=len(keys),
+            )
+        return [delivery.id for delivery in deliveries]
