@@ -21,7 +21,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from monitor.model import FIELDS, AnnotatedField, Annotations, Article, Entity, Token
-from monitor.text import fold
+from monitor.text import fold, language_code, truncate
 
 # Languages with a trained pipeline; every other language gets `spacy.blank`.
 MODELS: dict[str, str] = {"fr": "fr_core_news_sm"}
@@ -60,7 +60,7 @@ class Annotator:
     ) -> None:
         self.max_chars = max_chars
         self.batch_size = batch_size
-        self.default_language = _primary_language(default_language) or "fr"
+        self.default_language = language_code(default_language) or "fr"
         self.workers = max(1, workers)
         self.with_entities = with_entities
         self._engine = _Engine(max_chars, batch_size, self.default_language)
@@ -83,7 +83,7 @@ class Annotator:
 
     def annotate_text(self, text: str, *, language: str = "fr", key: str = "text") -> Annotations:
         """Annotate a bare text as one 'body' field (for `monitor test-rule --text`)."""
-        language = _primary_language(language) or self.default_language
+        language = language_code(language) or self.default_language
         return self.annotate([text_article(text, language=language, key=key)])[0]
 
     def warm_up(self) -> None:
@@ -166,7 +166,7 @@ class _Engine:
         self._lock = threading.RLock()
 
     def annotate(self, articles: Sequence[Article], with_entities: bool) -> list[Annotations]:
-        languages = [_primary_language(a.language) or self.default_language for a in articles]
+        languages = [language_code(a.language) or self.default_language for a in articles]
         fields: list[list[AnnotatedField]] = [[] for _ in articles]
         has_entities: dict[str, bool] = {}
         for language in dict.fromkeys(languages):
@@ -251,25 +251,6 @@ def load_pipeline(language: str) -> Language:
         nlp = spacy.blank("xx")  # spaCy's multi-language tokenizer for unknown codes
     nlp.add_pipe("sentencizer")
     return nlp
-
-
-def truncate(text: str, max_chars: int) -> str:
-    """`text` cut to at most `max_chars`, between words when a space is near the limit."""
-    if len(text) <= max_chars:
-        return text
-    if text[max_chars].isspace() or text[max_chars - 1].isspace():
-        return text[:max_chars]
-    space = max(text.rfind(" ", 0, max_chars), text.rfind("\n", 0, max_chars))
-    # A word longer than 100 characters is no word: cut through it rather than lose the rest.
-    return text[:space] if space > max_chars - 100 else text[:max_chars]
-
-
-def _primary_language(language: str | None) -> str | None:
-    """'fr-FR' -> 'fr'; None or '' -> None."""
-    if not language:
-        return None
-    primary = language.replace("_", "-").split("-", 1)[0].strip().lower()
-    return primary or None
 
 
 def _annotated_field(name: str, doc: Doc) -> AnnotatedField:

@@ -1,8 +1,9 @@
-"""The words a rule compares: a rule term split into folded words, an annotated field into a stream.
+"""Text primitives every stage shares, one copy each, and the words a rule compares.
 
-Both sides go through the same folding (lower case, accents stripped), elision stripping and
-splitting on hyphens, slashes and underscores, so "DGSN / DGST", "DGSN-DGST" and "dgsn_dgst"
-are the same two words. Pure: no spaCy, no rules, no I/O.
+`fold`, `truncate`, `one_line` and `language_code` are the only implementations in the
+package (docs/decisions.md, "One folding"). Rule terms and annotated fields go through the same
+folding, elision stripping and splitting on hyphens, slashes and underscores, so
+"DGSN / DGST", "DGSN-DGST" and "dgsn_dgst" are the same two words. Pure: no spaCy, no I/O.
 """
 
 from __future__ import annotations
@@ -24,11 +25,62 @@ _ELISION = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]", re
 _JOINERS = frozenset("-‐‑–/_&·'’+")
 
 
+_WHITESPACE = re.compile(r"\s+")
+_LANGUAGE_TAG = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)")
+# ISO 639-2 codes some feeds use instead of ISO 639-1.
+_THREE_LETTER_LANGUAGES = {
+    "ara": "ar", "deu": "de", "dut": "nl", "eng": "en", "fra": "fr", "fre": "fr",
+    "ger": "de", "ita": "it", "nld": "nl", "por": "pt", "rus": "ru", "spa": "es",
+}  # fmt: skip
+
+
 @functools.lru_cache(maxsize=65_536)
 def fold(text: str) -> str:
-    """Lower case, accents stripped: 'Sécurité' -> 'securite'; the same folding as nlp.py."""
+    """Case-folded, compatibility-decomposed, accents dropped: 'Sécurité' -> 'securite'.
+
+    The result may differ in length from `text` ('ß' -> 'ss', ligatures expand), so
+    offsets into folded text do not map back one to one.
+    """
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def truncate(text: str, max_chars: int, *, marker: str = "") -> str:
+    """`text` cut to at most `max_chars` (`marker` included), between words when one is near.
+
+    A cut falls on the last space unless that would throw away more than half of what is
+    kept: a 300-character token is cut through rather than lose everything after it.
+    """
+    if len(text) <= max_chars:
+        return text
+    room = max(max_chars - len(marker), 0)
+    cut = text[:room]
+    if not text[room].isspace():
+        boundary = max(cut.rfind(" "), cut.rfind("\n"))
+        if boundary > room // 2:
+            cut = cut[:boundary]
+    return cut.rstrip() + marker
+
+
+def one_line(text: str) -> str:
+    """Text without control characters or line breaks, whitespace collapsed."""
+    if text.isprintable() and "  " not in text and text.strip(" ") == text:
+        return text  # already one clean line: the common case, at C speed
+    visible = "".join(" " if unicodedata.category(char).startswith("C") else char for char in text)
+    return _WHITESPACE.sub(" ", visible).strip()
+
+
+def language_code(tag: str | None) -> str | None:
+    """'fr-FR' -> 'fr', 'fre' -> 'fr'; None when `tag` is not a recognisable language tag."""
+    if not tag:
+        return None
+    found = _LANGUAGE_TAG.match(tag)
+    if found is None:
+        return None
+    code = found.group(1).lower()
+    if len(code) == 2:
+        return code
+    return _THREE_LETTER_LANGUAGES.get(code)
 
 
 def term_words(text: str, *, is_exact: bool) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.model import Article
-from monitor.nlp import Annotator, text_article, truncate
+from monitor.nlp import Annotator, text_article
 from tests.fixtures_nlp import shared_annotator
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "raw" / "000_1cc6efedb35eb3c5.txt"
@@ -118,7 +118,8 @@ def test_text_is_truncated_to_max_chars():
     short = Annotator(max_chars=40, default_language="en")
     notes = short.annotate_text("word " * 100, language="en")
     body = notes.fields[0]
-    assert len(body.text) == 40
+    # Cut between words, within the limit: 8 whole words, no trailing space.
+    assert body.text == " ".join(["word"] * 8)
     assert body.tokens[-1].end <= 40
 
 
@@ -151,13 +152,6 @@ def test_entities_only_when_asked(annotator):
     # The rest of the analysis does not depend on the entity recognizer.
     assert without.fields[0].tokens == with_them.fields[0].tokens
     assert without.fields[0].sentences == with_them.fields[0].sentences
-
-
-def test_truncation_cuts_between_words():
-    assert truncate("short", 10) == "short"
-    assert truncate("aaaa bbbb cccc", 7) == "aaaa"
-    assert truncate("aaaa bbbb cccc", 9) == "aaaa bbbb"
-    assert truncate("x" * 300, 120) == "x" * 120  # no space near the limit: cut anyway
 
 
 def test_nothing_to_annotate(annotator):

@@ -12,18 +12,17 @@ from urllib.parse import quote
 
 from monitor.deliver.highlight import highlight_snippet
 from monitor.deliver.view import (
-    bounded,
     headline,
     iso_utc,
     linkable,
     local_time,
-    one_line,
     ordered_entries,
     ordered_matches,
     recipient_zone,
     source_name,
 )
 from monitor.model import Digest, DigestEntry, Match, Priority
+from monitor.text import one_line, truncate
 
 WEBHOOK_SCHEMA = "monitor.digest/1"
 PAYLOAD_FORMATS = ("standard", "slack")
@@ -125,8 +124,8 @@ def _slack_title(digest: Digest, count: int) -> str:
     name = one_line(digest.title) or digest.subscription_id
     noun = "article" if count == 1 else "articles"
     if digest.kind == "immediate":
-        return bounded(f"Alert: {name} ({count} {noun})", _SLACK_HEADER_CHARS)
-    return bounded(f"{name}: {count} {noun}", _SLACK_HEADER_CHARS)
+        return truncate(f"Alert: {name} ({count} {noun})", _SLACK_HEADER_CHARS, marker="…")
+    return truncate(f"{name}: {count} {noun}", _SLACK_HEADER_CHARS, marker="…")
 
 
 def _slack_entry(entry: DigestEntry, zone: tzinfo) -> str:
@@ -144,7 +143,7 @@ def _slack_entry(entry: DigestEntry, zone: tzinfo) -> str:
         snippet = _slack_snippet(entry, best)
         if snippet:
             lines.append("> " + snippet)
-    return bounded("\n".join(lines), _SLACK_SECTION_CHARS)
+    return truncate("\n".join(lines), _SLACK_SECTION_CHARS, marker="…")
 
 
 def _slack_snippet(entry: DigestEntry, match: Match) -> str:

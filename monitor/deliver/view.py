@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.deliver.highlight import SnippetPart, highlight_snippet
 from monitor.model import Digest, DigestEntry, Match, Priority
+from monitor.text import one_line, truncate
 
 __all__ = [
     "DigestView",
@@ -221,7 +221,7 @@ def build_subject(digest: Digest) -> str:
         subject = _alert_subject(ordered)
     else:
         subject = _digest_subject(digest, ordered)
-    return bounded(one_line(subject), MAX_SUBJECT_CHARS)
+    return truncate(one_line(subject), MAX_SUBJECT_CHARS, marker="…")
 
 
 def _alert_subject(ordered: Sequence[DigestEntry]) -> str:
@@ -251,7 +251,7 @@ def _heading(digest: Digest, groups: Sequence[RuleGroupView]) -> str:
 
 def headline(entry: DigestEntry) -> str:
     """The entry's title on one line, bounded for a subject or a chat message."""
-    return bounded(one_line(entry.article.title) or "(untitled)", _MAX_HEADLINE_CHARS)
+    return truncate(one_line(entry.article.title) or "(untitled)", _MAX_HEADLINE_CHARS, marker="…")
 
 
 # --- ordering and small shared helpers ----------------------------------------
@@ -317,21 +317,6 @@ def recipient_zone(name: str) -> tzinfo:
 
 
 _WHITESPACE = re.compile(r"\s+")
-
-
-def one_line(text: str) -> str:
-    """Text without control characters or line breaks, whitespace collapsed."""
-    if text.isprintable() and "  " not in text and text.strip(" ") == text:
-        return text  # already one clean line: the common case, at C speed
-    visible = "".join(" " if unicodedata.category(char).startswith("C") else char for char in text)
-    return _WHITESPACE.sub(" ", visible).strip()
-
-
-def bounded(text: str, max_chars: int) -> str:
-    """`text` cut to `max_chars` characters, ending in an ellipsis when cut."""
-    if len(text) <= max_chars:
-        return text
-    return text[: max_chars - 1].rstrip() + "…"
 
 
 def _unique(values: Iterable[str]) -> list[str]:

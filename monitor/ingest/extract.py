@@ -17,6 +17,7 @@ import trafilatura
 from monitor.errors import FetchError
 from monitor.logs import log_event
 from monitor.model import FetchResult
+from monitor.text import truncate
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _log = logging.getLogger("monitor.ingest.extract")
@@ -53,7 +54,7 @@ async def page_text(page: FetchResult, *, max_chars: int) -> str | None:
     if not text:
         log_event(_log, logging.INFO, "article.full_text_empty", url=page.url)
         return None
-    return _truncate(text, max_chars)
+    return truncate(text, max_chars)
 
 
 def _main_text(body: bytes, url: str) -> str | None:
@@ -74,12 +75,3 @@ def _main_text(body: bytes, url: str) -> str | None:
         _log.warning("article.full_text_error url=%s", url, exc_info=True)
         return None
     return text.strip() if text else None
-
-
-def _truncate(text: str, max_chars: int) -> str:
-    if len(text) <= max_chars:
-        return text
-    cut = text[:max_chars]
-    boundary = cut.rfind(" ")
-    # Cut at a word boundary unless that throws most of the text away.
-    return (cut[:boundary] if boundary > max_chars // 2 else cut).rstrip()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from html.parser import HTMLParser
 from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
 from monitor.model import Article, Feed, ParsedFeed, RawEntry
+from monitor.text import fold, language_code, one_line, truncate
 
 FINGERPRINT_BITS = 64
 _SHINGLE_WORDS = 3
@@ -70,25 +70,9 @@ _LINE_BREAK = "\n"
 _INVISIBLE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b\ufeff]")
 _WHITESPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
-_LANGUAGE_TAG = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)")
-# ISO 639-2 codes some feeds use instead of ISO 639-1.
-_THREE_LETTER_LANGUAGES = {
-    "ara": "ar", "deu": "de", "dut": "nl", "eng": "en", "fra": "fr", "fre": "fr",
-    "ger": "de", "ita": "it", "nld": "nl", "por": "pt", "rus": "ru", "spa": "es",
-}  # fmt: skip
 
 
 # --- text -------------------------------------------------------------------
-
-
-def fold(text: str) -> str:
-    """Lower-case `text` and strip accents (NFKD, combining marks dropped).
-
-    The result may differ in length from `text` (ligatures expand), so offsets into
-    folded text do not map back one to one.
-    """
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
 
 
 def html_to_text(html: str) -> str:
@@ -151,21 +135,6 @@ def _tidy_paragraphs(marked_text: str) -> str:
         if paragraph:
             paragraphs.append(paragraph)
     return _PARAGRAPH_BREAK.join(paragraphs)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _truncate(text: str, max_chars: int) -> str:
-    if len(text) <= max_chars:
-        return text
-    cut = text[: max_chars - 1]
-    # Cut at the last word boundary unless that throws most of the text away.
-    boundary = cut.rfind(" ")
-    if boundary > max_chars // 2:
-        cut = cut[:boundary]
-    return cut.rstrip() + "…"
 
 
 # --- URLs -------------------------------------------------------------------
@@ -323,9 +292,9 @@ class _Limits:
 def _normalize_entry(
     entry: RawEntry, parsed: ParsedFeed, feed: Feed, fetched_at: datetime, limits: _Limits
 ) -> Article | None:
-    title = _truncate(_one_line(html_to_text(entry.title)), limits.title_chars)
-    summary = _truncate(html_to_text(entry.summary_html), limits.text_chars)
-    body = _truncate(html_to_text(entry.content_html), limits.text_chars)
+    title = truncate(one_line(html_to_text(entry.title)), limits.title_chars, marker="…")
+    summary = truncate(html_to_text(entry.summary_html), limits.text_chars, marker="…")
+    body = truncate(html_to_text(entry.content_html), limits.text_chars, marker="…")
     if body == summary:  # feedparser copies content into summary when a feed has no summary
         body = ""
     url = _article_url(entry.link)
@@ -387,20 +356,7 @@ def _published_at(published: datetime | None, fetched_at: datetime) -> datetime:
 
 def _first_language(candidates: Iterable[str | None]) -> str | None:
     for candidate in candidates:
-        code = _language_code(candidate)
+        code = language_code(candidate)
         if code is not None:
             return code
     return None
-
-
-def _language_code(tag: str | None) -> str | None:
-    """'fr-FR' -> 'fr'; None when `tag` is not a recognisable language tag."""
-    if not tag:
-        return None
-    found = _LANGUAGE_TAG.match(tag)
-    if found is None:
-        return None
-    code = found.group(1).lower()
-    if len(code) == 2:
-        return code
-    return _THREE_LETTER_LANGUAGES.get(code)
