@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     articles = make_articles(20 if args.quick else 60, pool)
     started = time.perf_counter()
     with Annotator() as annotator:
-        notes = annotator.annotate(articles)
+        notes = annotator.annotate(articles, with_entities=True)
     words = sum(len(a.body.split()) for a in articles) / len(articles)
     print(
         f"{len(articles)} articles of ~{words:.0f} words, annotated once in "

@@ -45,8 +45,8 @@ class _FieldJob:
 class Annotator:
     """Annotate articles with one spaCy pipeline per language, in-process or in a worker pool.
 
-    `with_entities` may be changed between calls (e.g. when rules are reloaded): it decides
-    whether the entity recognizer runs. Call `close()` when done if `workers` > 1.
+    Each call says whether the entity recognizer runs (the compiled rules know whether any
+    rule needs entities). Call `close()` when done if `workers` > 1.
     """
 
     def __init__(
@@ -56,35 +56,39 @@ class Annotator:
         batch_size: int = 8,
         default_language: str = "fr",
         workers: int = 1,
-        with_entities: bool = True,
     ) -> None:
         self.max_chars = max_chars
         self.batch_size = batch_size
         self.default_language = language_code(default_language) or "fr"
         self.workers = max(1, workers)
-        self.with_entities = with_entities
         self._engine = _Engine(max_chars, batch_size, self.default_language)
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.RLock()
 
-    def annotate(self, articles: Sequence[Article]) -> list[Annotations]:
-        """Annotate `articles` in batches; the result is in the same order."""
+    def annotate(self, articles: Sequence[Article], *, with_entities: bool) -> list[Annotations]:
+        """Annotate `articles` in batches; the result is in the same order.
+
+        Entity recognition (about half the cost) runs only `with_entities`.
+        """
         if not articles:
             return []
         if self.workers == 1:
-            return self._engine.annotate(articles, self.with_entities)
+            return self._engine.annotate(articles, with_entities)
         with self._lock:
             try:
-                return self._annotate_in_pool(articles)
+                return self._annotate_in_pool(articles, with_entities)
             except BrokenProcessPool:
                 # A worker died (killed, out of memory): start fresh ones and try once more.
                 self._close_pool()
-                return self._annotate_in_pool(articles)
+                return self._annotate_in_pool(articles, with_entities)
 
-    def annotate_text(self, text: str, *, language: str = "fr", key: str = "text") -> Annotations:
+    def annotate_text(
+        self, text: str, *, language: str = "fr", key: str = "text", with_entities: bool = True
+    ) -> Annotations:
         """Annotate a bare text as one 'body' field (for `monitor test-rule --text`)."""
         language = language_code(language) or self.default_language
-        return self.annotate([text_article(text, language=language, key=key)])[0]
+        article = text_article(text, language=language, key=key)
+        return self.annotate([article], with_entities=with_entities)[0]
 
     def warm_up(self) -> None:
         """Load the default language's model now (in every worker), not on the first article."""
@@ -107,13 +111,15 @@ class Annotator:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _annotate_in_pool(self, articles: Sequence[Article]) -> list[Annotations]:
+    def _annotate_in_pool(
+        self, articles: Sequence[Article], with_entities: bool
+    ) -> list[Annotations]:
         pool = self._started_pool()
         # About four chunks per worker keep them all busy to the end even when one gets the
         # longer articles; a chunk of up to two batches still amortises the pickling round trip.
         size = max(1, min(-(-len(articles) // (4 * self.workers)), 2 * self.batch_size))
         chunks = [list(articles[start : start + size]) for start in range(0, len(articles), size)]
-        entities = [self.with_entities] * len(chunks)
+        entities = [with_entities] * len(chunks)
         results = pool.map(_annotate_in_worker, chunks, entities)
         return [notes for chunk in results for notes in chunk]
 

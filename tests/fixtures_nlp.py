@@ -5,8 +5,6 @@ A test module wraps it in its own fixture:
     @pytest.fixture(scope="module")
     def annotator():
         return shared_annotator()
-
-Tests that change `annotator.with_entities` must set it back.
 """
 
 import functools

@@ -35,7 +35,7 @@ def explain(shipped, body: str, rule_id: str, *, color: bool = False, title: str
         language="fr",
         content_hash="0",
     )
-    notes = shared_annotator().annotate([article])[0]
+    notes = shared_annotator().annotate([article], with_entities=True)[0]
     compiled = compile_rules(shipped)
     verdict = evaluate_rule(article, notes, compiled, rule_id)
     matches = evaluate(article, notes, compiled)

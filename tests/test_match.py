@@ -279,7 +279,7 @@ def make_article(body, *, title="", language="fr", feed="seed-fr", key="a1"):
 
 
 def run(annotator, rules, article):
-    notes = annotator.annotate([article])[0]
+    notes = annotator.annotate([article], with_entities=True)[0]
     return evaluate(article, notes, compile_rules(rules))
 
 
@@ -483,7 +483,7 @@ def test_without_an_entity_recognizer_a_capital_letter_stands_in():
 
 def verdict_for(annotator, rules, body, rule_id, **article):
     article = make_article(body, **article)
-    notes = annotator.annotate([article])[0]
+    notes = annotator.annotate([article], with_entities=True)[0]
     return evaluate_rule(article, notes, compile_rules(rules), rule_id)
 
 

@@ -85,7 +85,7 @@ def test_annotate_keeps_order_fields_and_languages(annotator):
         make_article("none", language=None, body="Le Maroc."),
         make_article("empty", title="   "),
     ]
-    notes = annotator.annotate(articles)
+    notes = annotator.annotate(articles, with_entities=True)
     assert [note.article_key for note in notes] == ["fr-1", "en-1", "none", "empty"]
     assert [note.language for note in notes] == ["fr", "en", "fr", "fr"]
     assert [[field.name for field in note.fields] for note in notes] == [
@@ -140,12 +140,8 @@ def test_seed_annotations_say_entities_ran(seed_body, annotator):
 
 def test_entities_only_when_asked(annotator):
     text = "Nicolas Lerner a rencontré Abdellatif Hammouchi à Rabat."
-    annotator.with_entities = False
-    try:
-        without = annotator.annotate_text(text)
-    finally:
-        annotator.with_entities = True
-    with_them = annotator.annotate_text(text)
+    without = annotator.annotate_text(text, with_entities=False)
+    with_them = annotator.annotate_text(text, with_entities=True)
     assert not without.has_entities
     assert without.fields[0].entities == ()
     assert {e.text for e in with_them.fields[0].entities} >= {"Nicolas Lerner", "Rabat"}
@@ -155,7 +151,7 @@ def test_entities_only_when_asked(annotator):
 
 
 def test_nothing_to_annotate(annotator):
-    assert annotator.annotate([]) == []
+    assert annotator.annotate([], with_entities=True) == []
 
 
 def test_string_store_does_not_grow_on_a_long_run(annotator):
@@ -179,17 +175,17 @@ def test_worker_pool_gives_the_same_annotations(annotator):
         make_article(f"a{i}", title=f"Titre {i}", body=SEED.read_text(encoding="utf-8")[: 300 + i])
         for i in range(5)
     ] + [make_article("en", body="Security was tight in Paris.", language="en")]
-    expected = annotator.annotate(articles)
+    expected = annotator.annotate(articles, with_entities=True)
     with Annotator(workers=2) as pooled:
         pooled.warm_up()
-        assert pooled.annotate(articles) == expected
+        assert pooled.annotate(articles, with_entities=True) == expected
         assert pooled.annotate_text("La sécurité.") == annotator.annotate_text("La sécurité.")
         # A worker killed mid-run (out of memory, say) is replaced on the next call.
         workers = multiprocessing.active_children()
         assert len(workers) == 2
         os.kill(workers[0].pid, signal.SIGKILL)
         workers[0].join(timeout=10)
-        assert pooled.annotate(articles[:2]) == expected[:2]
+        assert pooled.annotate(articles[:2], with_entities=True) == expected[:2]
     assert multiprocessing.active_children() == []
 
 

@@ -559,7 +559,7 @@ def test_rule_table(annotator, table_rules, case):
     assert rule is not None
     compiled = compile_rules(RuleSet(rules=(rule,), actors=table_rules.actors))
     article = make_article(case)
-    notes = annotator.annotate([article])[0]
+    notes = annotator.annotate([article], with_entities=True)[0]
     matches = evaluate(article, notes, compiled)
     verdict = evaluate_rule(article, notes, compiled, case.rule)
     if case.hits is None:

@@ -155,7 +155,5 @@ async def _retry_async(config: Config, rules: Any, prefix: str) -> int:
 class NoAnnotator:
     """For commands that never analyse text (status, previews): the model is never loaded."""
 
-    with_entities = False
-
-    def annotate(self, articles: Sequence[Article]) -> list[Annotations]:
+    def annotate(self, articles: Sequence[Article], *, with_entities: bool) -> list[Annotations]:
         raise AssertionError("this command does not analyse articles")

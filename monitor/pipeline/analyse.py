@@ -27,9 +27,9 @@ _log = logging.getLogger("monitor.pipeline.analyse")
 
 class ArticleAnnotator(Protocol):
     # Entity recognition costs about half the analysis time: on only when a rule needs it.
-    with_entities: bool
-
-    def annotate(self, articles: Sequence[Article]) -> list[Annotations]: ...
+    def annotate(
+        self, articles: Sequence[Article], *, with_entities: bool
+    ) -> list[Annotations]: ...
 
 
 class Analyser:
@@ -51,13 +51,11 @@ class Analyser:
         self._match_lock = asyncio.Lock()
         self.rules = rules
         self._compiled: CompiledRules = compile_rules(rules)
-        self._annotator.with_entities = self._compiled.needs_entities
 
     def use_rules(self, rules: RuleSet) -> None:
         """Swap in a validated rule set; takes effect for articles matched from now on."""
         compiled = compile_rules(rules)
         self.rules, self._compiled = rules, compiled
-        self._annotator.with_entities = compiled.needs_entities
 
     async def match_pending(self, now: datetime) -> int:
         """Annotate and match every stored article not matched yet; return the match count."""
@@ -67,9 +65,13 @@ class Analyser:
             while stored := self._store.unmatched_articles(limit=MATCH_BATCH):
                 # Feed tags live in the config, not the store: a rule's `sources` may name them.
                 articles = [replace(a, feed_tags=tags.get(a.feed_id, ())) for a in stored]
-                # spaCy is CPU-bound: keep it off the event loop that polls feeds.
-                notes = await asyncio.to_thread(self._annotate, articles)
+                # One rule set for the whole batch: a reload mid-batch must not match
+                # with rules whose entity needs the annotation did not serve.
                 compiled = self._compiled
+                # spaCy is CPU-bound: keep it off the event loop that polls feeds.
+                notes = await asyncio.to_thread(
+                    self._annotate, articles, with_entities=compiled.needs_entities
+                )
                 with self.metrics.cpu("match"):
                     matches = [
                         match
@@ -91,6 +93,6 @@ class Analyser:
                 total += len(matches)
             return total
 
-    def _annotate(self, articles: Sequence[Article]) -> list[Annotations]:
+    def _annotate(self, articles: Sequence[Article], *, with_entities: bool) -> list[Annotations]:
         with self.metrics.cpu("nlp"):
-            return self._annotator.annotate(articles)
+            return self._annotator.annotate(articles, with_entities=with_entities)

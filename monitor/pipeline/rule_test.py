@@ -56,8 +56,7 @@ async def test_rule(
     else:
         raise MonitorError("test-rule: give --text FILE, --feed FILE or --url URL")
     compiled = compile_rules(rules)
-    annotator.with_entities = compiled.needs_entities
-    notes = annotator.annotate(articles)
+    notes = annotator.annotate(articles, with_entities=compiled.needs_entities)
     blocks, matched = [], 0
     for article, note in zip(articles, notes, strict=True):
         verdict = evaluate_rule(article, note, compiled, rule_id)
