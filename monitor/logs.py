@@ -29,6 +29,14 @@ def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> 
         logger.log(level, event, extra={"event_fields": kept})
 
 
+def log_crash(
+    logger: logging.Logger, event: str, *, level: int = logging.ERROR, **fields: Any
+) -> None:
+    """Log the exception being handled (call from an `except` block) with its traceback."""
+    kept = {key: value for key, value in fields.items() if value is not None}
+    logger.log(level, event, exc_info=True, extra={"event_fields": kept})
+
+
 class KeyValueFormatter(logging.Formatter):
     """`2026-01-01T08:00:00Z INFO feed.fetched feed_id=seed-fr status=304`."""
 

@@ -34,6 +34,12 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self.errors = Counter(
+            "monitor_errors",
+            "Unexpected errors caught and logged with a traceback, by job",
+            ["job"],
+            registry=self.registry,
+        )
         self.articles = Counter(
             "monitor_articles_ingested", "New articles stored", registry=self.registry
         )

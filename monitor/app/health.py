@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from monitor.logs import log_event
+from monitor.logs import log_crash, log_event
 
 _log = logging.getLogger("monitor.app.health")
 _MAX_REQUEST_BYTES = 8192
@@ -62,7 +62,7 @@ class HealthServer:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
             status, content_type, body = 400, "text/plain", b"bad request\n"
         except Exception:
-            _log.exception("health.crashed")
+            log_crash(_log, "health.crashed")
             status, content_type, body = 500, "text/plain", b"internal error\n"
         head = (
             f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"

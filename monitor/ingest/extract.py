@@ -15,7 +15,7 @@ from typing import Protocol
 import trafilatura
 
 from monitor.errors import FetchError
-from monitor.logs import log_event
+from monitor.logs import log_crash, log_event
 from monitor.model import FetchResult
 from monitor.text import truncate
 
@@ -72,6 +72,6 @@ def _main_text(body: bytes, url: str) -> str | None:
     # trafilatura documents no exception set; any failure on one page means "no full text",
     # logged with its traceback so a systematic problem still shows.
     except Exception:
-        _log.warning("article.full_text_error url=%s", url, exc_info=True)
+        log_crash(_log, "article.full_text_error", level=logging.WARNING, url=url)
         return None
     return text.strip() if text else None
