@@ -21,6 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 MONITOR = [sys.executable, "-m", "monitor.cli.main"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite the golden files under tests/golden/ from this run",
+    )
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The shipped config.yaml, rules/, templates/ and seeds/ in a temporary folder."""

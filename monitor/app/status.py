@@ -104,6 +104,12 @@ def format_status(report: dict[str, Any]) -> str:
         ],
     )
     lines += [f"  ! {line}" for line in report["feed_health"]]
+    lines += [
+        f"  ! feed '{feed['id']}' moved permanently to {feed['moved_to']}: polled there now; "
+        "update its url in the config"
+        for feed in report["feeds"]
+        if feed["moved_to"]
+    ]
     lines += ["", "SUBSCRIPTIONS"]
     lines += _table(
         ["subscription", "immediate", "schedule", "next digest", "rules"],
