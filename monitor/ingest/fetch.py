@@ -1,7 +1,7 @@
 """Fetch a feed's bytes (or an article page): http(s) through shared httpx clients, or a file.
 
 Owns conditional GET, timeouts and a wall-clock deadline, the body size cap, redirects and
-server hints (Retry-After, max-age). Where a connection may go, and how many may be open
+server hints (read by `hints`). Where a connection may go, and how many may be open
 per host, is `netguard`'s call. Returns a `FetchResult` or raises `FetchError`; no httpx
 object leaves this module. Never parses, never reads the store.
 """
@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -21,6 +20,7 @@ from urllib.request import url2pathname
 import httpx
 
 from monitor.errors import FetchError
+from monitor.ingest.hints import max_age_seconds, retry_after_seconds
 from monitor.ingest.netguard import (
     HostGate,
     RefusedAddress,
@@ -273,7 +273,12 @@ class Fetcher:
             fetched_at=now,
             etag=etag,
             last_modified=last_modified,
-            max_age_s=_max_age_seconds(response.headers, now),
+            max_age_s=max_age_seconds(
+                response.headers.get("cache-control", ""),
+                response.headers.get("expires"),
+                response.headers.get("date"),
+                now,
+            ),
         )
 
     async def _read_capped(self, response: httpx.Response, url: str) -> bytes:
@@ -347,7 +352,7 @@ def _refuse_stacked_codings(response: httpx.Response, url: str) -> None:
 def _status_error(response: httpx.Response, url: str, now: datetime) -> FetchError:
     status = response.status_code
     if status in _RETRY_LATER_STATUSES:
-        retry_after_s = _retry_after_seconds(response.headers.get("retry-after"), now)
+        retry_after_s = retry_after_seconds(response.headers.get("retry-after"), now)
         hint = f", retry after {retry_after_s:g} s" if retry_after_s is not None else ""
         return FetchError(
             f"server asks to slow down ({status} status code){hint}",
@@ -364,42 +369,6 @@ def _status_error(response: httpx.Response, url: str, now: datetime) -> FetchErr
         )
     kind = "server error" if status >= 500 else "client error"
     return FetchError(f"{kind} ({status} status code)", url=url, status=status)
-
-
-def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds from `now`: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    when = _http_date(text)
-    return None if when is None else max(0.0, (when - now).total_seconds())
-
-
-def _max_age_seconds(headers: httpx.Headers, now: datetime) -> float | None:
-    """How long the server says the answer stays fresh: max-age, else Expires minus Date."""
-    for directive in headers.get("cache-control", "").split(","):
-        name, _, value = directive.strip().partition("=")
-        if name.strip().lower() == "max-age" and value.strip().strip('"').isdigit():
-            return float(value.strip().strip('"'))
-    expires = headers.get("expires")
-    if expires is None:
-        return None
-    expires_at = _http_date(expires)
-    if expires_at is None:  # RFC 9111 5.3: an invalid Expires means "already stale"
-        return 0.0
-    # Against the server's own Date, so a skewed server clock does not skew the hint.
-    sent_at = _http_date(headers.get("date", "")) or now
-    return max(0.0, (expires_at - sent_at).total_seconds())
-
-
-def _http_date(text: str) -> datetime | None:
-    try:
-        when = parsedate_to_datetime(text.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when  # RFC 9110: GMT
 
 
 def _network_problem(exc: httpx.HTTPError) -> str:
