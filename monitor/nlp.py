@@ -1,13 +1,15 @@
 """The spaCy stage: articles in, `Annotations` (sentences, folded tokens, lemmas, entities) out.
 
 spaCy stays inside this module: a `Doc` never leaves it. fr_core_news_sm is loaded once per
-process, lazily, without the parser; languages without a model get a blank pipeline with a
-rule-based sentencizer. With `workers` > 1 the work runs in a pool of processes, each loading
-the model once. It does not match rules and does no I/O beyond loading the model.
+process, lazily, without the parser, and shared by every `Annotator` in that process; languages
+without a model get a blank pipeline with a rule-based sentencizer. With `workers` > 1 the work
+runs in a pool of processes, each loading the model once. It does not match rules and does no
+I/O beyond loading the model.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import threading
 from collections.abc import Sequence
@@ -31,6 +33,9 @@ EXCLUDED_COMPONENTS = ("parser",)
 # The entity recognizer runs only when a rule needs entity labels (`require_entity`).
 ENTITY_COMPONENTS = ("ner",)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The loaded models are shared by every engine in the process, so one lock serialises their use:
+# memory zones must not interleave, and threads gain little on CPU-bound spaCy anyway.
+_PIPELINE_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +174,7 @@ class _Engine:
         self.batch_size = batch_size
         self.default_language = default_language
         self._pipelines: dict[str, Language] = {}
-        self._lock = threading.RLock()
+        self._lock = _PIPELINE_LOCK
 
     def annotate(self, articles: Sequence[Article], with_entities: bool) -> list[Annotations]:
         languages = [language_code(a.language) or self.default_language for a in articles]
@@ -207,8 +212,7 @@ class _Engine:
     def _run(
         self, language: str, jobs: list[_FieldJob], with_entities: bool
     ) -> tuple[list[AnnotatedField], bool]:
-        # One pipeline serves one batch at a time: memory zones must not interleave, and threads
-        # gain little on CPU-bound spaCy anyway (scale out with processes, DESIGN.md "Measured").
+        # One pipeline serves one batch at a time (scale out with processes, DESIGN.md "Measured").
         with self._lock:
             nlp = self.pipeline(language)
             skipped = [] if with_entities else [n for n in ENTITY_COMPONENTS if n in nlp.pipe_names]
@@ -244,18 +248,26 @@ def _load_in_worker(language: str) -> bool:
 
 
 def load_pipeline(language: str) -> Language:
-    """The spaCy pipeline monitor uses for `language` (the model, or a blank one)."""
+    """The spaCy pipeline monitor uses for `language`: the model (loaded once per process and
+    shared), or a new blank one."""
     model = MODELS.get(language)
     if model is not None:
-        nlp = spacy.load(model, exclude=list(EXCLUDED_COMPONENTS))
-        # Without the parser, sentence boundaries stay unset unless senter runs.
-        nlp.enable_pipe("senter")
-        return nlp
+        return _load_model(model, EXCLUDED_COMPONENTS)
     try:
         nlp = spacy.blank(language)
     except ImportError:
         nlp = spacy.blank("xx")  # spaCy's multi-language tokenizer for unknown codes
     nlp.add_pipe("sentencizer")
+    return nlp
+
+
+@functools.cache
+def _load_model(model: str, excluded: tuple[str, ...]) -> Language:
+    # Loading takes about 3 s and 300 MB (DESIGN.md "Measured"): a process that builds several
+    # annotators (the CLI called in-process by the tests, say) loads each model only once.
+    nlp = spacy.load(model, exclude=list(excluded))
+    # Without the parser, sentence boundaries stay unset unless senter runs.
+    nlp.enable_pipe("senter")
     return nlp
 
 

@@ -1,10 +1,17 @@
-"""Shared fixtures: a private copy of the shipped project (config, rules, templates, seeds)."""
+"""Shared fixtures: a private copy of the shipped project (config, rules, templates, seeds), and
+two ways to run the `monitor` command in it: in-process (`run_cli`, the default) or as a real
+subprocess (`run_monitor`, kept for the few tests that prove the installed command)."""
 
 import asyncio
+import contextlib
+import io
+import logging
 import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from monitor.cli.main import main as monitor_main
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITOR = [sys.executable, "-m", "monitor.cli.main"]
@@ -39,7 +48,11 @@ def project(tmp_path: Path) -> Path:
 
 
 def run_monitor(project: Path, *args: str, timeout_s: float = 240) -> subprocess.CompletedProcess:
-    """Run the `monitor` command in `project` the way a user would."""
+    """Run the `monitor` command in `project` the way a user would: a new Python process.
+
+    Each call pays start-up, imports and often a model load (up to ~3 s): use `run_cli` unless
+    the test is about the command itself or needs a process of its own (signals, kills, locks).
+    """
     return subprocess.run(
         [*MONITOR, *args],
         cwd=project,
@@ -48,6 +61,59 @@ def run_monitor(project: Path, *args: str, timeout_s: float = 240) -> subprocess
         timeout=timeout_s,
         check=False,
     )
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What `run_cli` saw: the fields of `subprocess.CompletedProcess` the tests read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(project: Path, *args: str) -> CliResult:
+    """Run `monitor ARGS...` in this process, in `project`, as `run_monitor` would.
+
+    stdout and stderr (log lines included) are captured; the working directory and the
+    `monitor` logger are restored afterwards, so calls do not leak into each other. The spaCy
+    model is loaded once per session (monitor.nlp caches it), not once per call.
+    """
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with (
+        contextlib.chdir(project),
+        _logger_restored("monitor"),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        try:
+            code = monitor_main(list(args))
+        except SystemExit as exc:  # argparse exits on usage errors and --help
+            code = _exit_code(exc)
+    return CliResult(code, stdout.getvalue(), stderr.getvalue())
+
+
+def _exit_code(exc: SystemExit) -> int:
+    # Python's own rule: None is success, an int is the status, anything else is printed and 1.
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+@contextlib.contextmanager
+def _logger_restored(name: str) -> Iterator[None]:
+    """Put back the handlers, level and propagation that `configure_logging` replaces."""
+    logger = logging.getLogger(name)
+    handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
+    try:
+        yield
+    finally:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 class LoopbackSMTP(Controller):

@@ -1,4 +1,9 @@
-"""`monitor run --once` and `monitor check` on the shipped configuration, as a user runs them."""
+"""`monitor run --once` and `monitor check` on the shipped configuration, as a user runs them.
+
+The first run, the clean check and one broken rule go through a real `monitor` process (they
+prove the command itself works); the rest run in-process, which is the same code without the
+start-up and model load.
+"""
 
 import email
 from email import policy
@@ -7,7 +12,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.conftest import ROOT, run_monitor
+from tests.conftest import ROOT, run_cli, run_monitor
 
 EXPECTED = YAML(typ="safe").load((ROOT / "seeds" / "expected.yaml").read_text(encoding="utf-8"))
 SEED_TITLE = "Le réchauffement des relations franco-marocaines se confirme"
@@ -28,7 +33,7 @@ def read_message(path: Path) -> tuple[email.message.EmailMessage, str, str]:
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
-    """One `run --once` then a second one on the same state, shared by the tests below."""
+    """One `run --once` (a real process) then a second one on the same state, shared below."""
     import shutil
 
     from tests.conftest import ROOT as root
@@ -39,7 +44,7 @@ def first_run(tmp_path_factory):
         shutil.copytree(root / folder, project / folder)
     first = run_monitor(project, "run", "--once")
     after_first = outbox_files(project)
-    second = run_monitor(project, "run", "--once")
+    second = run_cli(project, "run", "--once")
     return project, first, after_first, second
 
 
@@ -100,7 +105,7 @@ def test_check_accepts_the_shipped_configuration(project):
 def test_check_names_file_and_line_of_a_yaml_syntax_error(project):
     broken = project / "rules" / "broken.yaml"
     broken.write_text("id: broken\nname: Broken\nmatch:\n  any: [JO 2024, sécurité\n", "utf-8")
-    result = run_monitor(project, "check")
+    result = run_cli(project, "check")
     assert result.returncode == 1
     assert "rules/broken.yaml:" in result.stderr
     line = result.stderr.split("rules/broken.yaml:", 1)[1].split(":", 1)[0]
@@ -120,7 +125,7 @@ def test_check_names_file_and_line_of_an_unknown_key(project):
 
 def test_run_refuses_to_start_on_broken_rules(project):
     (project / "rules" / "typo.yaml").write_text("id: typo\nname: T\nmatch: {any: []}\n", "utf-8")
-    result = run_monitor(project, "run", "--once")
+    result = run_cli(project, "run", "--once")
     assert result.returncode == 1
     assert "rules/typo.yaml:" in result.stderr
     assert not outbox_files(project)
@@ -129,6 +134,12 @@ def test_run_refuses_to_start_on_broken_rules(project):
 def test_check_names_file_and_line_of_a_config_mistake(project):
     config = project / "config.yaml"
     config.write_text(config.read_text("utf-8").replace("every: 5m", "evry: 5m", 1), "utf-8")
-    result = run_monitor(project, "check")
+    result = run_cli(project, "check")
     assert result.returncode == 1
     assert "config.yaml:" in result.stderr and "evry" in result.stderr
+
+
+def test_an_unknown_command_is_a_usage_error(project):
+    result = run_cli(project, "chek")
+    assert result.returncode == 2
+    assert "invalid choice: 'chek'" in result.stderr

@@ -3,7 +3,7 @@ and any failure keeps the summary (never a lost article)."""
 
 import re
 
-from tests.conftest import FeedServer, run_monitor
+from tests.conftest import FeedServer, run_cli
 
 ARTICLE_PAGE = "<html><body><article><p>Texte intégral secret.</p></article></body></html>"
 
@@ -32,7 +32,7 @@ def test_links_to_loopback_are_never_fetched_and_the_summary_is_kept(project):
             ),
             "utf-8",
         )
-        result = run_monitor(project, "run", "--once")
+        result = run_cli(project, "run", "--once")
     finally:
         server.close()
     assert result.returncode == 0, result.stderr

@@ -4,7 +4,7 @@ import json
 import logging
 
 from monitor.logs import JsonFormatter, KeyValueFormatter, log_event, redact
-from tests.conftest import run_monitor
+from tests.conftest import run_cli
 
 
 def record(event: str, **fields) -> logging.LogRecord:
@@ -42,9 +42,19 @@ def test_credentials_in_urls_are_masked_in_both_formats():
 
 
 def test_json_log_format_gives_one_object_per_line(project):
-    result = run_monitor(project, "run", "--once", "--log-format", "json")
+    result = run_cli(project, "run", "--once", "--log-format", "json")
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stderr.splitlines()]
     names = {event["event"] for event in events}
     assert {"feed.polled", "article.matched", "delivery.enqueued", "delivery.sent"} <= names
     assert all("time" in event and "level" in event for event in events)
+
+
+def test_an_in_process_run_leaves_logging_as_it_found_it(project, caplog):
+    logger = logging.getLogger("monitor")
+    before = (logger.handlers[:], logger.level, logger.propagate)
+    assert run_cli(project, "check").returncode == 0
+    assert (logger.handlers, logger.level, logger.propagate) == before
+    # Later tests still see the package's log lines (caplog listens on the root logger).
+    log_event(logging.getLogger("monitor.test-logs-after"), logging.WARNING, "after.run")
+    assert "after.run" in caplog.text

@@ -114,6 +114,11 @@ def test_unknown_language_code_falls_back_to_multilingual(annotator):
     assert [token.text for token in notes.fields[0].tokens][:2] == ["Bonjour", "tout"]
 
 
+def test_every_annotator_in_a_process_shares_one_loaded_model(annotator):
+    other = Annotator(max_chars=40)
+    assert other._engine.pipeline("fr") is annotator._engine.pipeline("fr")
+
+
 def test_text_is_truncated_to_max_chars():
     short = Annotator(max_chars=40, default_language="en")
     notes = short.annotate_text("word " * 100, language="en")

@@ -1,6 +1,6 @@
 """`monitor replay`: backfill saved feeds and article files through the same pipeline."""
 
-from tests.conftest import run_monitor
+from tests.conftest import run_cli
 
 
 def test_replaying_feeds_and_a_text_article_stores_matches_and_dedupes(project):
@@ -11,18 +11,18 @@ def test_replaying_feeds_and_a_text_article_stores_matches_and_dedupes(project):
         "La sécurité des JO 2024 sera renforcée par des policiers marocains.\n",
         encoding="utf-8",
     )
-    first = run_monitor(project, "replay", "seeds/feeds", "saved", "--language", "fr", "--deliver")
+    first = run_cli(project, "replay", "seeds/feeds", "saved", "--language", "fr", "--deliver")
     assert first.returncode == 0, first.stderr
     assert "replayed 3 files: 16 articles, 16 new, 0 duplicates" in first.stdout
     assert "matches" in first.stdout and "; 1 deliveries" in first.stdout
-    again = run_monitor(project, "replay", "seeds/feeds", "saved")
+    again = run_cli(project, "replay", "seeds/feeds", "saved")
     assert "16 articles, 0 new, 16 duplicates, 0 matches, 0 failed" in again.stdout
 
 
 def test_a_bad_file_is_reported_and_the_others_still_replay(project):
     bad = project / "broken.xml"
     bad.write_text("<html><body>not a feed</body></html>", encoding="utf-8")
-    result = run_monitor(project, "replay", "broken.xml", "seeds/feeds/seed-fr.xml")
+    result = run_cli(project, "replay", "broken.xml", "seeds/feeds/seed-fr.xml")
     assert result.returncode == 1
     assert "broken.xml" in result.stderr
     assert "replayed 2 files: 9 articles, 9 new" in result.stdout
@@ -30,6 +30,6 @@ def test_a_bad_file_is_reported_and_the_others_still_replay(project):
 
 
 def test_a_missing_path_is_a_usage_error(project):
-    result = run_monitor(project, "replay", "nope.xml")
+    result = run_cli(project, "replay", "nope.xml")
     assert result.returncode == 1
     assert "no such file or folder: 'nope.xml'" in result.stderr

@@ -1,12 +1,15 @@
-"""`monitor status` after a run: what a user checks when they wonder if it works."""
+"""`monitor status` after a run: what a user checks when they wonder if it works.
+
+One `monitor status` runs as a real process (the table a user reads); the rest run in-process.
+"""
 
 import json
 
-from tests.conftest import run_monitor
+from tests.conftest import run_cli, run_monitor
 
 
 def test_status_after_a_run_shows_feeds_subscriptions_and_outbox(project):
-    assert run_monitor(project, "run", "--once").returncode == 0
+    assert run_cli(project, "run", "--once").returncode == 0
     result = run_monitor(project, "status")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -18,8 +21,8 @@ def test_status_after_a_run_shows_feeds_subscriptions_and_outbox(project):
 
 
 def test_status_json_is_machine_readable(project):
-    run_monitor(project, "run", "--once")
-    report = json.loads(run_monitor(project, "status", "--json").stdout)
+    run_cli(project, "run", "--once")
+    report = json.loads(run_cli(project, "status", "--json").stdout)
     feeds = {feed["id"]: feed for feed in report["feeds"]}
     assert feeds["wire-en"]["last_success_at"] and feeds["wire-en"]["last_error"] is None
     daily = next(s for s in report["subscriptions"] if s["id"] == "security-desk-daily")
@@ -34,11 +37,11 @@ def test_a_broken_feed_shows_its_error_and_streak_without_stopping_the_other(pro
         config.read_text("utf-8").replace("seeds/feeds/wire-en.atom", "seeds/feeds/missing.atom"),
         "utf-8",
     )
-    run = run_monitor(project, "run", "--once")
+    run = run_cli(project, "run", "--once")
     assert run.returncode == 0
     assert "feed wire-en: failed" in run.stdout
     assert "deliveries: 1 new" in run.stdout  # the other feed still alerts
-    report = json.loads(run_monitor(project, "status", "--json").stdout)
+    report = json.loads(run_cli(project, "status", "--json").stdout)
     feeds = {feed["id"]: feed for feed in report["feeds"]}
     assert feeds["wire-en"]["error_streak"] == 1
     assert "missing.atom" in feeds["wire-en"]["last_error"]
@@ -46,9 +49,9 @@ def test_a_broken_feed_shows_its_error_and_streak_without_stopping_the_other(pro
 
 
 def test_status_still_works_when_the_rules_on_disk_are_broken(project):
-    run_monitor(project, "run", "--once")
+    run_cli(project, "run", "--once")
     (project / "rules" / "bad.yaml").write_text("id: bad\nname: Bad\nmatch: {any: []}\n")
-    result = run_monitor(project, "status")
+    result = run_cli(project, "status")
     assert result.returncode == 0
     assert "rules/bad.yaml" in result.stderr
     assert "FEEDS" in result.stdout

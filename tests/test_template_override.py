@@ -1,6 +1,6 @@
 """A subscription's own templates override the configured ones, one file at a time."""
 
-from tests.conftest import run_monitor
+from tests.conftest import run_cli
 
 
 def test_a_subscription_folder_overrides_only_the_templates_it_has(project):
@@ -19,8 +19,8 @@ def test_a_subscription_folder_overrides_only_the_templates_it_has(project):
         ),
         "utf-8",
     )
-    assert run_monitor(project, "check").returncode == 0
-    result = run_monitor(project, "run", "--once")
+    assert run_cli(project, "check").returncode == 0
+    result = run_cli(project, "run", "--once")
     assert result.returncode == 0, result.stderr
     (message,) = (project / "var" / "outbox").glob("*.eml")
     raw = message.read_text("utf-8", "replace")
@@ -40,6 +40,6 @@ def test_a_broken_override_is_named_by_check(project):
         ),
         "utf-8",
     )
-    result = run_monitor(project, "check")
+    result = run_cli(project, "check")
     assert result.returncode == 1
     assert "desk-templates/alert.txt.j2:1" in result.stderr
