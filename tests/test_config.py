@@ -7,6 +7,7 @@ import pytest
 from monitor.config.load import load_config, parse_duration_s
 from monitor.errors import ConfigError
 from monitor.model import Priority
+from monitor.settings import FetchSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,6 +84,7 @@ def test_password_file_is_read_relative_to_the_config(tmp_path):
         ),
         ("feeds:\n  - {id: a, url: a.xml}\n  - {id: a, url: b.xml}\n", "feed id 'a' is used twice"),
         ("feeds:\n  - {id: a, url: a.xml, every: soon}\n", "'soon' is not a duration"),
+        ("fetch:\n  max_interval: soon\n", "'soon' is not a duration"),
     ],
 )
 def test_cross_field_mistakes_are_explained(tmp_path, text, message):
@@ -90,6 +92,14 @@ def test_cross_field_mistakes_are_explained(tmp_path, text, message):
         load_config(write(tmp_path, text))
     assert message in str(caught.value)
     assert caught.value.line is not None
+
+
+def test_fetch_settings_are_read_into_one_settings_object(tmp_path):
+    path = write(tmp_path, "fetch:\n  timeout_s: 3\n  max_per_host: 4\n  max_interval: 2h\n")
+    assert load_config(path).fetch == FetchSettings(
+        timeout_s=3.0, max_per_host=4, max_interval_s=7200.0
+    )
+    assert load_config(write(tmp_path, "feeds: []\n")).fetch == FetchSettings()
 
 
 def test_missing_file_says_how_to_fix_it(tmp_path):

@@ -22,6 +22,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from monitor.errors import ConfigError
 from monitor.model import ChannelSpec, Feed, Priority, Subscription
 from monitor.schedule import parse_schedule
+from monitor.settings import FetchSettings
 
 MAX_CONFIG_BYTES = 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -120,17 +121,27 @@ class _SmtpSpec(_Strict):
     ca_file: str | None = None
 
 
+_FETCH = FetchSettings()
+
+
 class _FetchSpec(_Strict):
-    timeout_s: float = Field(default=10.0, gt=0)
-    deadline_s: float = Field(default=30.0, gt=0)
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    max_redirects: int = Field(default=5, ge=0, le=20)
-    max_entries: int = Field(default=200, ge=1)
-    max_concurrency: int = Field(default=50, ge=1, le=1000)
-    max_per_host: int = Field(default=2, ge=1, le=100)
-    host_spacing_s: float = Field(default=0.5, ge=0)
-    max_interval: str | int = "6h"
-    failing_after: str | int = "24h"
+    # The defaults live in FetchSettings; this is the file's shape and the allowed ranges.
+    timeout_s: float = Field(default=_FETCH.timeout_s, gt=0)
+    deadline_s: float = Field(default=_FETCH.deadline_s, gt=0)
+    max_body_bytes: int = Field(default=_FETCH.max_body_bytes, gt=0)
+    max_redirects: int = Field(default=_FETCH.max_redirects, ge=0, le=20)
+    max_entries: int = Field(default=_FETCH.max_entries, ge=1)
+    max_concurrency: int = Field(default=_FETCH.max_concurrency, ge=1, le=1000)
+    max_per_host: int = Field(default=_FETCH.max_per_host, ge=1, le=100)
+    host_spacing_s: float = Field(default=_FETCH.host_spacing_s, ge=0)
+    max_interval: str | int | float = _FETCH.max_interval_s
+    failing_after: str | int | float = _FETCH.failing_after_s
+
+    @field_validator("max_interval", "failing_after")
+    @classmethod
+    def _check_duration(cls, value: str | int | float) -> str | int | float:
+        parse_duration_s(value)
+        return value
 
 
 class _NlpSpec(_Strict):
@@ -180,20 +191,6 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class FetchConfig:
-    timeout_s: float
-    deadline_s: float
-    max_body_bytes: int
-    max_redirects: int
-    max_entries: int
-    max_concurrency: int
-    max_per_host: int
-    host_spacing_s: float
-    max_interval_s: float
-    failing_after_s: float
-
-
-@dataclass(frozen=True, slots=True)
 class Config:
     """Everything the daemon needs, validated; paths are absolute."""
 
@@ -205,7 +202,7 @@ class Config:
     feeds: tuple[Feed, ...]
     subscriptions: tuple[Subscription, ...]
     smtp: SmtpConfig | None
-    fetch: FetchConfig
+    fetch: FetchSettings
     nlp_max_chars: int
     nlp_batch_size: int
     nlp_workers: int
@@ -348,9 +345,9 @@ def _listen_address(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _build_fetch(spec: _FetchSpec) -> FetchConfig:
+def _build_fetch(spec: _FetchSpec) -> FetchSettings:
     values = spec.model_dump(exclude={"max_interval", "failing_after"})
-    return FetchConfig(
+    return FetchSettings(
         **values,
         max_interval_s=parse_duration_s(spec.max_interval),
         failing_after_s=parse_duration_s(spec.failing_after),

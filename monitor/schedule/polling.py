@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor.model import Feed, FeedState, FetchResult
+from monitor.settings import FetchSettings
 
 # Poll twice per typical gap between articles: a new one waits a quarter gap on average.
 POLLS_PER_GAP = 2.0
@@ -184,14 +185,21 @@ def _duration(span: timedelta) -> str:
 
 # --- feed state after a poll ---------------------------------------------------------------
 
+_FETCH_DEFAULTS = FetchSettings()
+
 
 @dataclass(frozen=True, slots=True)
 class PollPolicy:
     """The operator's bounds on polling (config `fetch`)."""
 
     min_interval_s: float = 10.0
-    max_interval_s: float = 6 * 3600.0
-    failing_after_s: float = 24 * 3600.0
+    max_interval_s: float = _FETCH_DEFAULTS.max_interval_s
+    failing_after_s: float = _FETCH_DEFAULTS.failing_after_s
+
+    @classmethod
+    def from_settings(cls, settings: FetchSettings) -> PollPolicy:
+        """The bounds the operator set in `fetch:` (the 10 s floor is not a setting)."""
+        return cls(max_interval_s=settings.max_interval_s, failing_after_s=settings.failing_after_s)
 
 
 # A 410 Gone or a refused address will not fix itself soon: look again once a day
