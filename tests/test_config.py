@@ -150,3 +150,45 @@ def test_a_bad_schedule_is_named_with_its_line(tmp_path):
         load_config(path)
     assert caught.value.line == 3
     assert "hour" in str(caught.value)
+
+
+SCHEDULES = [
+    "0 8 * * *",
+    "0 8 * * 1-5",
+    "*/15 9-17 * * mon-fri",
+    "0 8 10 * mon",
+    "0 0 29 2 *",
+    "every 30m",
+    "every 4h",
+    "EVERY 1d",
+    "0 25 * * *",
+    "61 * * * *",
+    "0 8 * * funday",
+    "0 8 * *",
+    "@daily",
+    "0 8 * * * *",
+    "0 8 31 2 *",
+    "*/0 * * * *",
+    "every 10s",
+    "every 0m",
+    "every",
+    "every 5 weeks",
+]
+
+
+@pytest.mark.parametrize("expression", SCHEDULES)
+def test_the_config_accepts_exactly_the_schedules_the_scheduler_reads(tmp_path, expression):
+    # config checks schedules with croniter itself (it may not import monitor.schedule):
+    # a schedule it accepts must run, and one it refuses must be one the scheduler refuses.
+    from monitor.schedule import parse_schedule
+
+    text = f"subscriptions:\n  - id: s\n    schedule: '{expression}'\n    to: {{folder: out}}\n"
+    try:
+        parse_schedule(expression, "Europe/Paris")
+    except ValueError as exc:
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, text))
+        assert caught.value.line == 3
+        assert str(exc) in str(caught.value)
+    else:
+        assert load_config(write(tmp_path, text)).subscriptions[0].schedule == expression
