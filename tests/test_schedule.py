@@ -1,18 +1,12 @@
-"""When feeds are polled again and when digests fire, in the subscriber's time zone."""
+"""When digests fire, in the subscriber's time zone (feeds: tests/test_dispatch.py)."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.schedule.cron import is_digest_due, is_poll_due, parse_cron, parse_schedule
+from monitor.schedule.cron import is_digest_due, parse_cron, parse_schedule
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-
-def test_a_feed_never_polled_is_due():
-    assert is_poll_due(None, NOW)
-    assert not is_poll_due(NOW + timedelta(seconds=1), NOW)
-    assert is_poll_due(NOW + timedelta(seconds=1), NOW, early_s=2)
 
 
 def test_daily_digest_fires_at_eight_paris_time_across_daylight_saving():

@@ -122,8 +122,3 @@ def is_digest_due(cron: DigestSchedule, last_run_at: datetime | None, now: datet
     if last_run_at is None:
         return False
     return cron.next_after(last_run_at) <= now
-
-
-def is_poll_due(next_poll: datetime | None, now: datetime, *, early_s: float = 0.0) -> bool:
-    """Whether a feed whose next poll is `next_poll` is due at `now` (or within `early_s`)."""
-    return next_poll is None or next_poll <= now + timedelta(seconds=early_s)
