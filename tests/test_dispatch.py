@@ -8,9 +8,11 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from random import Random
 
 import pytest
 
@@ -19,7 +21,14 @@ from monitor.app.health import HealthServer
 from monitor.config import load_config
 from monitor.model import Feed, FeedState
 from monitor.rules import load_rules
-from monitor.schedule import PollingActivity, due_feeds, plan_first_polls, polling_health
+from monitor.schedule import (
+    PollingActivity,
+    PollPolicy,
+    due_feeds,
+    plan_first_polls,
+    polling_health,
+    state_after_new_interval,
+)
 from tests.fixtures_nlp import shared_annotator
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -79,6 +88,24 @@ def test_the_first_poll_plan_keeps_its_times_and_spreads_newcomers_from_their_ar
     later = plan_first_polls([*feeds[:2], feed("new")], polled, plan, NOW + seconds(12))
 
     assert later == {"b": plan["b"], "new": NOW + seconds(12)}  # a polled, c removed
+
+
+def test_a_changed_interval_replans_a_healthy_feed_and_leaves_a_backed_off_one_alone():
+    last = NOW - seconds(1200)
+    healthy = FeedState(feed_id="a", last_polled_at=last, next_poll_at=last + seconds(3600))
+    failing = replace(healthy, error_streak=2, next_poll_at=last + seconds(3600))
+
+    def replanned(state: FeedState, every_s: int) -> FeedState:
+        return state_after_new_interval(
+            state, feed("a", every_s), recent_published=(), policy=PollPolicy(), rng=Random(1)
+        )
+
+    shorter = replanned(healthy, 600).next_poll_at
+    longer = replanned(healthy, 7200).next_poll_at
+    assert shorter is not None and last + seconds(600) <= shorter <= last + seconds(660)
+    assert longer is not None and last + seconds(7200) <= longer <= last + seconds(7920)
+    assert replanned(failing, 600) == failing  # the backoff (or a Retry-After) stands
+    assert replanned(FeedState(feed_id="a"), 600) == FeedState(feed_id="a")  # never polled
 
 
 # --- is polling moving ----------------------------------------------------------------------
