@@ -9,7 +9,6 @@ from monitor.schedule.health import (
     polling_health,
 )
 from monitor.schedule.polling import (
-    FIRST_POLL_SPREAD_S,
     PollPolicy,
     due_feeds,
     plan_first_polls,
@@ -19,7 +18,6 @@ from monitor.schedule.polling import (
 )
 
 __all__ = [
-    "FIRST_POLL_SPREAD_S",
     "PollPolicy",
     "PollingActivity",
     "PollingHealth",
