@@ -56,7 +56,7 @@ _CRON_FIELDS = (
 )
 
 
-def check_schedule(expression: str) -> None:
+def _check_digest_schedule(expression: str) -> None:
     """Refuse a digest schedule that is neither 'every N m|h|d' nor a 5-field cron that fires."""
     found = _EVERY.match(expression)
     if found is not None:
@@ -150,7 +150,7 @@ class _SubscriptionSpec(_Strict):
     @classmethod
     def _check_schedule(cls, value: str | None) -> str | None:
         if value is not None:
-            check_schedule(value)
+            _check_digest_schedule(value)
         return value
 
 
