@@ -32,6 +32,7 @@ from monitor.errors import FetchError, ParseError
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.parse import parse_feed
 from monitor.model import Feed, FeedState
+from monitor.settings import FetchSettings
 
 TARGET_CPU_S_AT_10K = 15.0
 CHANGED_EVERY = 20  # one feed in 20 has a new body: ~5% 200s
@@ -146,13 +147,8 @@ async def _poll_once(fetcher: Fetcher, feed: Feed, state: FeedState) -> str:
 
 
 async def _round(feeds: list[tuple[Feed, FeedState]], concurrency: int) -> Counter[str]:
-    async with Fetcher(
-        base_dir=Path("."),
-        max_concurrency=concurrency,
-        max_per_host=2,
-        host_spacing_s=0.0,
-        resolver=_resolve_to_loopback,
-    ) as fetcher:
+    settings = FetchSettings(max_concurrency=concurrency, max_per_host=2, host_spacing_s=0.0)
+    async with Fetcher(settings, base_dir=Path("."), resolver=_resolve_to_loopback) as fetcher:
         outcomes = await asyncio.gather(*(_poll_once(fetcher, f, s) for f, s in feeds))
     return Counter(outcomes)
 

@@ -1,4 +1,5 @@
-"""cadence.py: poll intervals from publication rhythm and server hints, and feed health."""
+"""Poll intervals from publication rhythm and server hints (schedule.polling); feed health
+(schedule.health)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.model import Feed, FeedState
-from monitor.schedule.polling import (
-    MAX_RETRY_AFTER_S,
-    coverage_gap,
-    failure_report,
-    is_failing,
-    next_poll_delay_s,
-    silence_report,
-    typical_gap_s,
-)
+from monitor.schedule.health import coverage_gap, failure_report, is_failing, silence_report
+from monitor.schedule.polling import MAX_RETRY_AFTER_S, next_poll_delay_s, typical_gap_s
 
 NOW = datetime(2026, 10, 21, 12, 0, tzinfo=UTC)
 FEED = Feed(id="quotidien", url="https://news.example.org/feed", poll_every_s=300)

@@ -7,6 +7,7 @@ import pytest
 from monitor.config.load import load_config, parse_duration_s
 from monitor.errors import ConfigError
 from monitor.model import Priority
+from monitor.settings import FetchSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,6 +84,7 @@ def test_password_file_is_read_relative_to_the_config(tmp_path):
         ),
         ("feeds:\n  - {id: a, url: a.xml}\n  - {id: a, url: b.xml}\n", "feed id 'a' is used twice"),
         ("feeds:\n  - {id: a, url: a.xml, every: soon}\n", "'soon' is not a duration"),
+        ("fetch:\n  max_interval: soon\n", "'soon' is not a duration"),
     ],
 )
 def test_cross_field_mistakes_are_explained(tmp_path, text, message):
@@ -90,6 +92,14 @@ def test_cross_field_mistakes_are_explained(tmp_path, text, message):
         load_config(write(tmp_path, text))
     assert message in str(caught.value)
     assert caught.value.line is not None
+
+
+def test_fetch_settings_are_read_into_one_settings_object(tmp_path):
+    path = write(tmp_path, "fetch:\n  timeout_s: 3\n  max_per_host: 4\n  max_interval: 2h\n")
+    assert load_config(path).fetch == FetchSettings(
+        timeout_s=3.0, max_per_host=4, max_interval_s=7200.0
+    )
+    assert load_config(write(tmp_path, "feeds: []\n")).fetch == FetchSettings()
 
 
 def test_missing_file_says_how_to_fix_it(tmp_path):
@@ -140,3 +150,45 @@ def test_a_bad_schedule_is_named_with_its_line(tmp_path):
         load_config(path)
     assert caught.value.line == 3
     assert "hour" in str(caught.value)
+
+
+SCHEDULES = [
+    "0 8 * * *",
+    "0 8 * * 1-5",
+    "*/15 9-17 * * mon-fri",
+    "0 8 10 * mon",
+    "0 0 29 2 *",
+    "every 30m",
+    "every 4h",
+    "EVERY 1d",
+    "0 25 * * *",
+    "61 * * * *",
+    "0 8 * * funday",
+    "0 8 * *",
+    "@daily",
+    "0 8 * * * *",
+    "0 8 31 2 *",
+    "*/0 * * * *",
+    "every 10s",
+    "every 0m",
+    "every",
+    "every 5 weeks",
+]
+
+
+@pytest.mark.parametrize("expression", SCHEDULES)
+def test_the_config_accepts_exactly_the_schedules_the_scheduler_reads(tmp_path, expression):
+    # config checks schedules with croniter itself (it may not import monitor.schedule):
+    # a schedule it accepts must run, and one it refuses must be one the scheduler refuses.
+    from monitor.schedule import parse_schedule
+
+    text = f"subscriptions:\n  - id: s\n    schedule: '{expression}'\n    to: {{folder: out}}\n"
+    try:
+        parse_schedule(expression, "Europe/Paris")
+    except ValueError as exc:
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, text))
+        assert caught.value.line == 3
+        assert str(exc) in str(caught.value)
+    else:
+        assert load_config(write(tmp_path, text)).subscriptions[0].schedule == expression

@@ -18,6 +18,7 @@ from monitor.ingest.fetch import Fetcher
 from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parse import parse_feed
 from monitor.model import Feed, FetchResult
+from monitor.settings import FetchSettings
 
 NOW = datetime(2026, 10, 21, 7, 0, tzinfo=UTC)
 PARAGRAPHS = [
@@ -107,7 +108,7 @@ def loopback_plays_public(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def extract(url: str, max_chars: int = 10_000) -> str | None:
     async def run() -> str | None:
-        async with Fetcher(base_dir=Path("."), host_spacing_s=0.0) as fetcher:
+        async with Fetcher(FetchSettings(host_spacing_s=0.0), base_dir=Path(".")) as fetcher:
             return await extract_full_text(fetcher, url, NOW, max_chars=max_chars)
 
     return asyncio.run(run())

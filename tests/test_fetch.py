@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import itertools
 import socket
@@ -25,6 +26,7 @@ from monitor.ingest import netguard
 from monitor.ingest.fetch import USER_AGENT, Fetcher
 from monitor.ingest.parse import parse_feed
 from monitor.model import Feed, FeedState, FetchResult
+from monitor.settings import FetchSettings
 from tests.conftest import write_self_signed_certificate
 
 NOW = datetime(2026, 10, 21, 7, 26, 30, tzinfo=UTC)
@@ -238,6 +240,14 @@ def _feed(url: str, *, allow_private: bool = True) -> Feed:
     return Feed(id="local", url=url, allow_private=allow_private)
 
 
+def make_fetcher(base_dir: Path = Path("."), **options: Any) -> Fetcher:
+    """A Fetcher from keyword options: the FetchSettings fields go into its settings."""
+    names = {field.name for field in dataclasses.fields(FetchSettings)}
+    settings = FetchSettings(**{key: value for key, value in options.items() if key in names})
+    rest = {key: value for key, value in options.items() if key not in names}
+    return Fetcher(settings, base_dir=base_dir, **rest)
+
+
 def fetch(
     url: str,
     state: FeedState | None = None,
@@ -250,7 +260,7 @@ def fetch(
     settings.setdefault("host_spacing_s", 0.0)
 
     async def run() -> FetchResult:
-        async with Fetcher(base_dir=base_dir, **settings) as fetcher:
+        async with make_fetcher(base_dir, **settings) as fetcher:
             return await fetcher.fetch(_feed(url, allow_private=allow_private), state, NOW)
 
     return asyncio.run(run())
@@ -724,7 +734,7 @@ def test_tls_keeps_the_host_name_while_connecting_to_the_vetted_address(
 
 def _fetch_many(urls: Sequence[str], **settings: Any) -> list[FetchResult]:
     async def run() -> list[FetchResult]:
-        async with Fetcher(base_dir=Path("."), **settings) as fetcher:
+        async with make_fetcher(**settings) as fetcher:
             return list(
                 await asyncio.gather(*(fetcher.fetch(_feed(url), None, NOW) for url in urls))
             )

@@ -56,7 +56,7 @@ ADAPTERS: dict[str, set[str]] = {
     "smtplib": {"monitor.deliver.channels.email"},
     "aiosmtplib": {"monitor.deliver.channels.email"},
     "trafilatura": {"monitor.ingest.extract"},
-    "croniter": {"monitor.schedule.cron"},
+    "croniter": {"monitor.schedule.cron", "monitor.config.load"},
 }
 
 
@@ -102,9 +102,6 @@ def wrong_imports(name: str, imported: set[str]) -> set[str]:
 
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
-# TODO(issue 9): config validates cron expressions through the schedule package until the
-# cron reader moves to croniter.
-PENDING = {("monitor.config.load", "monitor.schedule")}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
@@ -113,7 +110,7 @@ def test_project_imports_follow_the_package_table(path):
     if name == "monitor":
         return
     assert part_of(name) in ALLOWED, f"{name} is not placed in the package table of this test"
-    wrong = {m for m in wrong_imports(name, imports_of(path)) if (name, m) not in PENDING}
+    wrong = wrong_imports(name, imports_of(path))
     assert not wrong, f"{name} imports {sorted(wrong)} against the package table in DESIGN.md"
 
 

@@ -1,8 +1,9 @@
-"""The daemon: APScheduler jobs that call the pipeline, reloads, signals, health.
+"""The daemon: one feed dispatcher and a few APScheduler jobs that call the pipeline,
+reloads, signals, health.
 
-It owns the event loop and the lifetime of the store, the HTTP client and the
-health endpoint. Every job catches what it does not expect, logs it with a
-traceback and carries on: one broken feed or subscription never stops the rest.
+It owns the event loop and the lifetime of the store, the HTTP client and the health
+endpoint. Every job and poll catches what it does not expect, logs it with a traceback
+and carries on: one broken feed or subscription never stops the rest.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.app.dispatch import FeedDispatcher
 from monitor.app.health import HealthServer
 from monitor.app.lock import StoreLock
 from monitor.app.wiring import Parts, build_outbox, build_parts, build_renderer
@@ -28,11 +30,11 @@ from monitor.metrics import CONTENT_TYPE, Metrics
 from monitor.model import Feed, RuleSet
 from monitor.pipeline import DeliverReport, PollReport
 from monitor.rules import RulesWatch, load_rules, rules_snapshot
-from monitor.schedule import is_poll_due
 
+# How often the dispatcher looks for due feeds: the most a due feed waits for its poll.
+DISPATCH_EVERY_S = 2.0
 RULES_CHECK_EVERY_S = 2.0
 RETENTION_EVERY_S = 6 * 3600.0
-FIRST_POLL_SPREAD_S = 30.0
 _log = logging.getLogger("monitor.app.service")
 
 
@@ -47,10 +49,23 @@ def utc_now() -> datetime:
 
 
 class Service:
-    """Runs the pipeline once or forever for one validated config."""
+    """Runs the pipeline once or forever for one validated config.
 
-    def __init__(self, config: Config, rules: RuleSet, *, parts: Parts | None = None) -> None:
+    `clock` gives the time every decision uses (tests pass their own); APScheduler's
+    own timing stays on the wall clock.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        rules: RuleSet,
+        *,
+        parts: Parts | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        dispatch_every_s: float = DISPATCH_EVERY_S,
+    ) -> None:
         self.config = config
+        self._clock = clock
         self._lock = StoreLock(config.store_path)
         self._lock.acquire()
         try:
@@ -68,14 +83,16 @@ class Service:
                 "restore it from a backup, the daemon will not overwrite it"
             )
         self.pipeline = self.parts.pipeline
-        self.rules_watch = RulesWatch(rules_snapshot(config.rules_dir), None, utc_now())
+        now = clock()
+        self.rules_watch = RulesWatch(rules_snapshot(config.rules_dir), None, now)
         self.metrics.rules_loaded.set(len(rules.rules))
-        self.metrics.last_reload.set(utc_now().timestamp())
+        self.metrics.last_reload.set(now.timestamp())
         self.parts.store.set_note("rules_error", None)
-        self.parts.store.set_note("rules_loaded_at", utc_now().isoformat())
+        self.parts.store.set_note("rules_loaded_at", now.isoformat())
         self._stop = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
         self._health: HealthServer | None = None
+        self.dispatcher = FeedDispatcher(self.parts.store, clock=clock, every_s=dispatch_every_s)
 
     async def close(self) -> None:
         if self._health is not None:
@@ -87,9 +104,9 @@ class Service:
 
     async def run_once(self) -> RunOnceReport:
         """Poll every feed once, match, deliver what is due."""
-        polls = await self.pipeline.poll_due(utc_now(), force=True)
-        await self.pipeline.match_pending(utc_now())
-        delivered = self.pipeline.deliver_due(utc_now())
+        polls = await self.pipeline.poll_due(self._clock(), force=True)
+        await self.pipeline.match_pending(self._clock())
+        delivered = self.pipeline.deliver_due(self._clock())
         return RunOnceReport(polls=polls, delivered=delivered)
 
     # --- the daemon ----------------------------------------------------------------
@@ -101,13 +118,10 @@ class Service:
         await self._start_health()
         scheduler = AsyncIOScheduler(timezone=UTC, event_loop=loop)
         self._scheduler = scheduler
+        self.dispatcher.restart()
         start = utc_now()
-        feeds = self.config.feeds
-        for index, feed in enumerate(feeds):
-            # Spread the first polls over (at most) 30 s so that feeds sharing an
-            # interval do not arrive, and queue for analysis, all in the same second.
-            offset_s = min(feed.poll_every_s, FIRST_POLL_SPREAD_S) * index / len(feeds)
-            self._schedule_feed(feed, start + timedelta(seconds=offset_s))
+        every_s = self.dispatcher.every_s
+        self._add_job("dispatch", self._dispatch_job, every_s, start, delay_s=0)
         self._add_job("deliver", self._deliver, self.config.deliver_every_s, start)
         self._add_job("rules", self.reload_rules_if_changed, RULES_CHECK_EVERY_S, start)
         self._add_job("retention", self._purge_old_articles, RETENTION_EVERY_S, start)
@@ -134,28 +148,21 @@ class Service:
     def stop(self) -> None:
         self._stop.set()
 
-    def _schedule_feed(self, feed: Feed, start: datetime) -> None:
-        assert self._scheduler is not None
-        self._scheduler.add_job(
-            self._guarded(f"poll:{feed.id}", self._make_poll(feed)),
-            IntervalTrigger(seconds=feed.poll_every_s, jitter=min(30, feed.poll_every_s // 10)),
-            id=f"poll:{feed.id}",
-            next_run_time=start,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-            replace_existing=True,
-        )
-
     def _add_job(
-        self, name: str, job: Callable[[], Awaitable[None]], every_s: float, start: datetime
+        self,
+        name: str,
+        job: Callable[[], Awaitable[None]],
+        every_s: float,
+        start: datetime,
+        *,
+        delay_s: float = 1.0,
     ) -> None:
         assert self._scheduler is not None
         self._scheduler.add_job(
             self._guarded(name, job),
             IntervalTrigger(seconds=every_s),
             id=name,
-            next_run_time=start + timedelta(seconds=1),
+            next_run_time=start + timedelta(seconds=delay_s),
             max_instances=1,
             coalesce=True,
         )
@@ -179,36 +186,41 @@ class Service:
         if others:
             await asyncio.wait(others, timeout=self.config.stop_budget_s)
 
-    def _make_poll(self, feed: Feed) -> Callable[[], Awaitable[None]]:
+    # --- the dispatcher --------------------------------------------------------------
+
+    def dispatch(self) -> list[asyncio.Task[None]]:
+        """Start a poll for every feed whose stored next poll has come; return those tasks.
+
+        It does not wait for them: a slow feed never delays the next dispatch, and a feed
+        still being polled is not started again. Call it from the running event loop.
+        """
+        return self.dispatcher.dispatch(self.config.feeds, self._start_poll)
+
+    async def _dispatch_job(self) -> None:
+        self.dispatch()
+
+    def _start_poll(self, feed: Feed) -> Coroutine[Any, Any, None]:
         async def poll() -> None:
-            state = self.parts.store.feed_state(feed.id)
-            now = utc_now()
-            # The job fires at the configured interval; the feed's recorded next poll
-            # (adaptive rhythm, server hints, backoff) may say to wait longer. Within half
-            # an interval counts as due: two jitters must not turn one skip into a
-            # doubled delay for a healthy feed.
-            next_poll = state.next_poll_at if state else None
-            if not is_poll_due(next_poll, now, early_s=feed.poll_every_s * 0.5):
-                return
-            report = await self.pipeline.poll(feed, now)
+            with self.dispatcher.polling(feed.id):
+                report = await self.pipeline.poll(feed, self._clock())
             if report.new_articles:
                 # Immediate alerts leave as soon as their article is matched.
-                self.pipeline.deliver_due(utc_now())
+                self.pipeline.deliver_due(self._clock())
 
-        return poll
+        return self._guarded(f"poll:{feed.id}", poll)()
 
     async def _deliver(self) -> None:
-        self.pipeline.deliver_due(utc_now())
+        self.pipeline.deliver_due(self._clock())
 
     async def _purge_old_articles(self) -> None:
-        cutoff = utc_now() - timedelta(seconds=self.config.retention_s)
+        cutoff = self._clock() - timedelta(seconds=self.config.retention_s)
         purged = self.parts.store.purge_before(cutoff)
         if purged:
             log_event(_log, logging.INFO, "store.purged", articles=purged, before=cutoff)
 
     def _guarded(
         self, name: str, job: Callable[[], Awaitable[None]]
-    ) -> Callable[[], Awaitable[None]]:
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
         async def run() -> None:
             if self._stop.is_set():
                 return
@@ -240,21 +252,23 @@ class Service:
             ) from exc
         self._health = server
 
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        """Scheduler alive, age of the last successful poll, store writable."""
-        now = utc_now()
-        successes = [s.last_success_at for s in self.parts.store.feed_states() if s.last_success_at]
-        last_poll_age_s = (now - max(successes)).total_seconds() if successes else None
-        is_scheduler_alive = self._scheduler is not None and self._scheduler.running
+    def health(self, now: datetime | None = None) -> tuple[bool, dict[str, Any]]:
+        """Polling moving (the dispatcher runs, polls finish while feeds are due) and the
+        store writable, at `now` (default: the service's clock)."""
+        now = now or self._clock()
+        activity = self.dispatcher.activity
+        polling = self.dispatcher.health(self.config.feeds, now)
         is_store_writable = self.parts.store.is_writable()
-        slowest_s = max((feed.poll_every_s for feed in self.config.feeds), default=0) * 3
-        is_polling = last_poll_age_s is None or last_poll_age_s <= max(slowest_s, 60)
-        is_healthy = is_scheduler_alive and is_store_writable and is_polling
+        is_healthy = polling.is_healthy and is_store_writable
         return is_healthy, {
             "status": "ok" if is_healthy else "failing",
-            "scheduler_alive": is_scheduler_alive,
+            "scheduler_alive": polling.is_dispatcher_alive,
+            "polling": polling.is_polling,
+            "problem": polling.problem,
             "store_writable": is_store_writable,
-            "last_poll_age_s": last_poll_age_s,
+            "last_dispatch_age_s": _age_s(activity.last_dispatch_at, now),
+            "last_poll_age_s": _age_s(activity.last_poll_done_at, now),
+            "polls_in_flight": self.dispatcher.polls_in_flight,
             "rules": len(self.pipeline.rules.rules),
             "rules_error": self.rules_watch.last_error,
         }
@@ -303,14 +317,9 @@ class Service:
             outbox=build_outbox(config, self.parts.store),
         )
         self.config = config
-        if self._scheduler is None:
-            return
-        new_ids = {feed.id for feed in config.feeds}
-        for feed_id in old_feeds.keys() - new_ids:
-            self._scheduler.remove_job(f"poll:{feed_id}")
-        for feed in config.feeds:
-            if old_feeds.get(feed.id) != feed:
-                self._schedule_feed(feed, utc_now())
+        # The dispatcher reads `self.config.feeds` at each run: added and removed feeds take
+        # effect at the next one. A changed `every` re-plans the feed's stored next poll.
+        self.dispatcher.replan(old_feeds, config.feeds, config.fetch)
 
     def _load_rules_or_keep(self, config: Config | None = None) -> RuleSet | None:
         """Validate the whole rules folder; on any error keep the running rules."""
@@ -332,9 +341,13 @@ class Service:
     def _use_rules(self, rules: RuleSet) -> None:
         self.pipeline.use_rules(rules)
         self.rules_watch.last_error = None
-        self.rules_watch.loaded_at = utc_now()
+        self.rules_watch.loaded_at = self._clock()
         self.parts.store.set_note("rules_error", None)
         self.parts.store.set_note("rules_loaded_at", self.rules_watch.loaded_at.isoformat())
         self.metrics.rules_loaded.set(len(rules.rules))
         self.metrics.last_reload.set(self.rules_watch.loaded_at.timestamp())
         log_event(_log, logging.INFO, "rules.reloaded", rules=len(rules.rules))
+
+
+def _age_s(moment: datetime | None, now: datetime) -> float | None:
+    return (now - moment).total_seconds() if moment is not None else None

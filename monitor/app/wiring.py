@@ -78,10 +78,7 @@ def build_parts(
         max_entries=config.fetch.max_entries,
         rng=rng,
         metrics=metrics,
-        poll_policy=PollPolicy(
-            max_interval_s=config.fetch.max_interval_s,
-            failing_after_s=config.fetch.failing_after_s,
-        ),
+        poll_policy=PollPolicy.from_settings(config.fetch),
     )
     return Parts(
         pipeline=pipeline,
@@ -94,16 +91,7 @@ def build_parts(
 
 
 def build_fetcher(config: Config) -> Fetcher:
-    return Fetcher(
-        base_dir=config.base_dir,
-        timeout_s=config.fetch.timeout_s,
-        deadline_s=config.fetch.deadline_s,
-        max_body_bytes=config.fetch.max_body_bytes,
-        max_redirects=config.fetch.max_redirects,
-        max_concurrency=config.fetch.max_concurrency,
-        max_per_host=config.fetch.max_per_host,
-        host_spacing_s=config.fetch.host_spacing_s,
-    )
+    return Fetcher(config.fetch, base_dir=config.base_dir)
 
 
 def build_annotator(config: Config) -> Annotator:

@@ -11,17 +11,19 @@ import os
 import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from monitor.errors import ConfigError
 from monitor.model import ChannelSpec, Feed, Priority, Subscription
-from monitor.schedule import parse_schedule
+from monitor.settings import FetchSettings
 
 MAX_CONFIG_BYTES = 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -37,6 +39,52 @@ def parse_duration_s(value: str | int | float) -> float:
     if not found:
         raise ValueError(f"'{value}' is not a duration (use e.g. 30s, 5m, 2h, 1d)")
     return float(found.group(1)) * _UNIT_S[found.group(2) or "s"]
+
+
+# --- digest schedules -----------------------------------------------------------
+
+# The grammar `monitor.schedule.parse_schedule` reads. Config imports only the base, so it
+# checks with croniter itself; tests/test_config.py holds the two to the same verdicts.
+_EVERY = re.compile(r"^\s*every\s+(\d+)\s*(m|h|d)\s*$", re.IGNORECASE)
+_EVERY_UNIT_S = {"m": 60, "h": 3600, "d": 86400}
+_CRON_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day of month", "1-31"),
+    ("month", "1-12 or jan-dec"),
+    ("day of week", "0-7 or sun-sat"),
+)
+
+
+def _check_digest_schedule(expression: str) -> None:
+    """Refuse a digest schedule that is neither 'every N m|h|d' nor a 5-field cron that fires."""
+    found = _EVERY.match(expression)
+    if found is not None:
+        if int(found.group(1)) * _EVERY_UNIT_S[found.group(2).lower()] < 60:
+            raise ValueError(f"'{expression}': a digest runs at most every minute")
+        return
+    if expression.strip().lower().startswith("every"):
+        raise ValueError(f"'{expression}': write 'every' then a number and m, h or d")
+    parts = expression.split()
+    if len(parts) != len(_CRON_FIELDS):
+        raise ValueError(
+            f"'{expression}' is not a 5-field cron expression "
+            "(minute hour day-of-month month day-of-week)"
+        )
+    for index, (name, allowed) in enumerate(_CRON_FIELDS):
+        probe = ["*"] * len(_CRON_FIELDS)
+        probe[index] = parts[index]
+        if not croniter.is_valid(" ".join(probe)):
+            raise ValueError(
+                f"cron '{expression}': {name}: '{parts[index]}' is not valid "
+                f"(use {allowed}, lists, ranges and steps)"
+            )
+    try:
+        croniter(expression, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"cron '{expression}' never fires") from None
+    except ValueError:
+        raise ValueError(f"cron '{expression}' is not a valid cron expression") from None
 
 
 # --- the file's shape ---------------------------------------------------------
@@ -102,8 +150,7 @@ class _SubscriptionSpec(_Strict):
     @classmethod
     def _check_schedule(cls, value: str | None) -> str | None:
         if value is not None:
-            # The same reader the scheduler uses: a schedule that loads also runs.
-            parse_schedule(value, "UTC")
+            _check_digest_schedule(value)
         return value
 
 
@@ -120,17 +167,27 @@ class _SmtpSpec(_Strict):
     ca_file: str | None = None
 
 
+_FETCH = FetchSettings()
+
+
 class _FetchSpec(_Strict):
-    timeout_s: float = Field(default=10.0, gt=0)
-    deadline_s: float = Field(default=30.0, gt=0)
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    max_redirects: int = Field(default=5, ge=0, le=20)
-    max_entries: int = Field(default=200, ge=1)
-    max_concurrency: int = Field(default=50, ge=1, le=1000)
-    max_per_host: int = Field(default=2, ge=1, le=100)
-    host_spacing_s: float = Field(default=0.5, ge=0)
-    max_interval: str | int = "6h"
-    failing_after: str | int = "24h"
+    # The defaults live in FetchSettings; this is the file's shape and the allowed ranges.
+    timeout_s: float = Field(default=_FETCH.timeout_s, gt=0)
+    deadline_s: float = Field(default=_FETCH.deadline_s, gt=0)
+    max_body_bytes: int = Field(default=_FETCH.max_body_bytes, gt=0)
+    max_redirects: int = Field(default=_FETCH.max_redirects, ge=0, le=20)
+    max_entries: int = Field(default=_FETCH.max_entries, ge=1)
+    max_concurrency: int = Field(default=_FETCH.max_concurrency, ge=1, le=1000)
+    max_per_host: int = Field(default=_FETCH.max_per_host, ge=1, le=100)
+    host_spacing_s: float = Field(default=_FETCH.host_spacing_s, ge=0)
+    max_interval: str | int | float = _FETCH.max_interval_s
+    failing_after: str | int | float = _FETCH.failing_after_s
+
+    @field_validator("max_interval", "failing_after")
+    @classmethod
+    def _check_duration(cls, value: str | int | float) -> str | int | float:
+        parse_duration_s(value)
+        return value
 
 
 class _NlpSpec(_Strict):
@@ -180,20 +237,6 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class FetchConfig:
-    timeout_s: float
-    deadline_s: float
-    max_body_bytes: int
-    max_redirects: int
-    max_entries: int
-    max_concurrency: int
-    max_per_host: int
-    host_spacing_s: float
-    max_interval_s: float
-    failing_after_s: float
-
-
-@dataclass(frozen=True, slots=True)
 class Config:
     """Everything the daemon needs, validated; paths are absolute."""
 
@@ -205,7 +248,7 @@ class Config:
     feeds: tuple[Feed, ...]
     subscriptions: tuple[Subscription, ...]
     smtp: SmtpConfig | None
-    fetch: FetchConfig
+    fetch: FetchSettings
     nlp_max_chars: int
     nlp_batch_size: int
     nlp_workers: int
@@ -348,9 +391,9 @@ def _listen_address(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _build_fetch(spec: _FetchSpec) -> FetchConfig:
+def _build_fetch(spec: _FetchSpec) -> FetchSettings:
     values = spec.model_dump(exclude={"max_interval", "failing_after"})
-    return FetchConfig(
+    return FetchSettings(
         **values,
         max_interval_s=parse_duration_s(spec.max_interval),
         failing_after_s=parse_duration_s(spec.failing_after),

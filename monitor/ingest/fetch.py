@@ -30,6 +30,7 @@ from monitor.ingest.netguard import (
     system_resolve,
 )
 from monitor.model import Feed, FeedState, FetchResult
+from monitor.settings import FetchSettings
 
 USER_AGENT = "monitor/0.1 (+https://github.com/monitor-press/monitor)"
 
@@ -46,6 +47,7 @@ _FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 _PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+_DEFAULTS = FetchSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,29 +67,25 @@ class Fetcher:
 
     def __init__(
         self,
+        settings: FetchSettings = _DEFAULTS,
         *,
         base_dir: Path,
-        timeout_s: float = 10.0,
-        deadline_s: float = 30.0,
-        max_body_bytes: int = 10 * 1024 * 1024,
-        max_redirects: int = 5,
         user_agent: str = USER_AGENT,
         connect_timeout_s: float | None = None,
-        max_concurrency: int = 50,
-        max_per_host: int = 2,
-        host_spacing_s: float = 0.5,
         resolver: Resolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._base_dir = base_dir
-        self._timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s or timeout_s)
-        self._deadline_s = deadline_s
-        self._max_body_bytes = max_body_bytes
-        self._max_redirects = max_redirects
+        self._timeout = httpx.Timeout(
+            settings.timeout_s, connect=connect_timeout_s or settings.timeout_s
+        )
+        self._deadline_s = settings.deadline_s
+        self._max_body_bytes = settings.max_body_bytes
+        self._max_redirects = settings.max_redirects
         self._user_agent = user_agent
-        self._max_concurrency = max_concurrency
-        self._max_per_host = max_per_host
-        self._host_spacing_s = host_spacing_s
+        self._max_concurrency = settings.max_concurrency
+        self._max_per_host = settings.max_per_host
+        self._host_spacing_s = settings.host_spacing_s
         self._resolver = resolver or system_resolve
         self._ssl_context = ssl_context  # None: the system's trusted CAs, as httpx does
         # Keyed by allow_private: a connection opened for an operator's private feed must

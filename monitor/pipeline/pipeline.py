@@ -14,11 +14,11 @@ from datetime import datetime
 
 from monitor.deliver import Outbox
 from monitor.metrics import Metrics
-from monitor.model import Article, Digest, Feed, FeedState, Priority, RuleSet, Subscription
+from monitor.model import Article, Digest, Feed, Priority, RuleSet, Subscription
 from monitor.pipeline.analyse import Analyser, ArticleAnnotator
 from monitor.pipeline.deliver import Deliverer, DeliverReport, DigestRenderer
 from monitor.pipeline.ingest import FeedFetcher, FeedPoller, PollReport
-from monitor.schedule import PollPolicy, is_poll_due
+from monitor.schedule import PollPolicy, due_feeds
 from monitor.store import Store
 
 
@@ -102,11 +102,7 @@ class Pipeline:
     async def poll_due(self, now: datetime, *, force: bool = False) -> list[PollReport]:
         """Poll every feed that is due (all of them with `force`), concurrently."""
         states = {state.feed_id: state for state in self._store.feed_states()}
-        due = [
-            feed
-            for feed in self.feeds
-            if force or is_poll_due(_next_poll(states.get(feed.id)), now)
-        ]
+        due = self.feeds if force else due_feeds(self.feeds, states, now, in_flight=())
         return list(await asyncio.gather(*(self.poll(feed, now) for feed in due)))
 
     async def poll(self, feed: Feed, now: datetime) -> PollReport:
@@ -166,7 +162,3 @@ class Pipeline:
     ) -> DeliverReport:
         """Enqueue and send `subscription`'s digest at once, off its schedule."""
         return self.deliverer.send_digest_now(subscription, now, since=since)
-
-
-def _next_poll(state: FeedState | None) -> datetime | None:
-    return state.next_poll_at if state else None

@@ -1,21 +1,34 @@
 """schedule: public face."""
 
-from monitor.schedule.cron import is_digest_due, is_poll_due, parse_schedule
-from monitor.schedule.polling import (
-    PollPolicy,
+from monitor.schedule.cron import is_digest_due, parse_schedule
+from monitor.schedule.health import (
+    PollingActivity,
+    PollingHealth,
     coverage_gap,
     health_report,
+    polling_health,
+)
+from monitor.schedule.polling import (
+    PollPolicy,
+    due_feeds,
+    plan_first_polls,
     state_after_failure,
+    state_after_new_interval,
     state_after_success,
 )
 
 __all__ = [
     "PollPolicy",
+    "PollingActivity",
+    "PollingHealth",
     "coverage_gap",
+    "due_feeds",
     "health_report",
     "is_digest_due",
-    "is_poll_due",
     "parse_schedule",
+    "plan_first_polls",
+    "polling_health",
     "state_after_failure",
+    "state_after_new_interval",
     "state_after_success",
 ]

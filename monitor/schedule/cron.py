@@ -1,135 +1,86 @@
-"""Decide when things are due: a feed's recorded next poll and the next run of a digest.
+"""When a digest is due: 5-field cron expressions (read by croniter) and 'every 4h' intervals.
 
-Pure: `now` and the random source are passed in, nothing is read from the clock,
-the store or the network. Cron expressions are read here so that the rule of
-"08:00 in the subscriber's time zone" holds across daylight-saving changes.
+Pure: `now` is passed in, nothing is read from the clock, the store or the network.
+croniter computes the runs; this module adds what it leaves out, so that "08:00 in the
+subscriber's time zone" holds across daylight-saving changes (see `CronSchedule`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-_FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
-_MONTH_NAMES = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-_DAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-_SEARCH_DAYS = 366 * 5
+from croniter import CroniterBadDateError, croniter
+
+# Each field's name and what it accepts, for messages that say which field is wrong.
+CRON_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day of month", "1-31"),
+    ("month", "1-12 or jan-dec"),
+    ("day of week", "0-7 or sun-sat"),
+)
+# A repeated autumn hour is at most two hours long anywhere (Antarctica/Troll); skipping
+# its second pass minute by minute takes at most this many steps.
+_MAX_REPEATED_RUNS = 2 * 60
 
 
-def is_poll_due(next_poll: datetime | None, now: datetime, *, early_s: float = 0.0) -> bool:
-    """Whether a feed whose next poll is `next_poll` is due at `now` (or within `early_s`)."""
-    return next_poll is None or next_poll <= now + timedelta(seconds=early_s)
-
-
-# --- cron ------------------------------------------------------------------------
+def _is_second_pass(local: datetime) -> bool:
+    """Whether `local` is the second occurrence of a wall time repeated by a DST change."""
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
 
 
 @dataclass(frozen=True, slots=True)
 class CronSchedule:
-    """A parsed 5-field cron expression evaluated in one IANA time zone."""
+    """A 5-field cron expression evaluated in one IANA time zone.
 
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]  # 0 = Sunday
-    is_day_restricted: bool
-    is_weekday_restricted: bool
+    Day of month and day of week combine with OR when both are restricted (Vixie cron).
+    A wall time skipped by a spring-forward change runs once, at the first valid instant
+    after it; a wall time repeated by a fall-back change runs once, at its first
+    occurrence (croniter alone would run it twice).
+    """
+
+    expression: str
     timezone: str
 
     def next_after(self, after: datetime) -> datetime:
         """The first scheduled instant strictly after `after`, as aware UTC."""
         zone = ZoneInfo(self.timezone)
-        local_start = after.astimezone(zone)
-        for offset in range(_SEARCH_DAYS):
-            day = local_start.date() + timedelta(days=offset)
-            if not self._is_day_scheduled(day):
-                continue
-            for moment in self._moments_on(day, zone):
-                if moment > after:
-                    return moment
-        raise ValueError("cron expression never fires")
-
-    def _is_day_scheduled(self, day: date) -> bool:
-        if day.month not in self.months:
-            return False
-        day_ok = day.day in self.days
-        weekday_ok = (day.isoweekday() % 7) in self.weekdays
-        # Vixie cron: when both day fields are restricted, either may match.
-        if self.is_day_restricted and self.is_weekday_restricted:
-            return day_ok or weekday_ok
-        return day_ok and weekday_ok
-
-    def _moments_on(self, day: date, zone: ZoneInfo) -> list[datetime]:
-        moments: list[datetime] = []
-        for hour in sorted(self.hours):
-            for minute in sorted(self.minutes):
-                local = datetime.combine(day, time(hour, minute), tzinfo=zone)
-                as_utc = local.astimezone(UTC)
-                # A wall time inside a spring-forward gap does not exist: PEP 495 maps it
-                # one offset-step later, so the run still happens once that day. In the
-                # repeated autumn hour fold=0 picks the first occurrence only.
-                moments.append(as_utc)
-        return sorted(set(moments))
+        runs = croniter(self.expression, after.astimezone(zone), day_or=True)
+        for _ in range(_MAX_REPEATED_RUNS + 1):
+            try:
+                moment: datetime = runs.get_next(datetime)
+            except CroniterBadDateError:
+                raise ValueError(f"cron '{self.expression}' never fires") from None
+            if not _is_second_pass(moment.astimezone(zone)):
+                return moment.astimezone(UTC)
+        raise ValueError(f"cron '{self.expression}': no run outside a repeated hour")
 
 
 def parse_cron(expression: str, timezone: str) -> CronSchedule:
     """Read 'minute hour day-of-month month day-of-week'; raise ValueError naming the field."""
     parts = expression.split()
-    if len(parts) != 5:
-        raise ValueError(f"'{expression}' is not a 5-field cron expression")
-    names = ("minute", "hour", "day of month", "month", "day of week")
-    sets: list[frozenset[int]] = []
-    for text, (low, high), name in zip(parts, _FIELD_RANGES, names, strict=True):
-        try:
-            sets.append(_parse_field(text, low, high, name))
-        except ValueError as exc:
-            raise ValueError(f"cron '{expression}': {name}: {exc}") from None
-    ZoneInfo(timezone)
-    return CronSchedule(
-        minutes=sets[0],
-        hours=sets[1],
-        days=sets[2],
-        months=sets[3],
-        weekdays=frozenset(day % 7 for day in sets[4]),
-        is_day_restricted=parts[2] != "*",
-        is_weekday_restricted=parts[4] != "*",
-        timezone=timezone,
-    )
-
-
-def _parse_field(text: str, low: int, high: int, name: str) -> frozenset[int]:
-    values: set[int] = set()
-    top = 7 if name == "day of week" else high
-    for item in text.lower().split(","):
-        body, _, step_text = item.partition("/")
-        step = int(step_text) if step_text else 1
-        if step < 1:
-            raise ValueError(f"step must be positive in '{item}'")
-        if body == "*":
-            start, stop = low, high
-        elif "-" in body:
-            first, _, last = body.partition("-")
-            start, stop = _value(first, name), _value(last, name)
-        else:
-            start = _value(body, name)
-            stop = high if step_text else start
-        if not (low <= start <= top and low <= stop <= top) or start > stop:
-            raise ValueError(f"'{item}' is outside {low}-{top}")
-        values.update(range(start, stop + 1, step))
-    return frozenset(values)
-
-
-def _value(text: str, name: str) -> int:
-    if name == "month" and text in _MONTH_NAMES:
-        return _MONTH_NAMES.index(text) + 1
-    if name == "day of week" and text in _DAY_NAMES:
-        return _DAY_NAMES.index(text)
-    if not text.isdigit():
-        raise ValueError(f"'{text}' is not a number")
-    return int(text)
+    if len(parts) != len(CRON_FIELDS):
+        raise ValueError(
+            f"'{expression}' is not a 5-field cron expression "
+            "(minute hour day-of-month month day-of-week)"
+        )
+    for index, (name, allowed) in enumerate(CRON_FIELDS):
+        probe = ["*"] * len(CRON_FIELDS)
+        probe[index] = parts[index]
+        if not croniter.is_valid(" ".join(probe)):
+            raise ValueError(
+                f"cron '{expression}': {name}: '{parts[index]}' is not valid "
+                f"(use {allowed}, lists, ranges and steps)"
+            )
+    if not croniter.is_valid(expression):
+        raise ValueError(f"cron '{expression}' is not a valid cron expression")
+    schedule = CronSchedule(expression, timezone)
+    # A schedule that loads also runs: "0 8 31 2 *" (31 February) is refused here.
+    schedule.next_after(datetime(2000, 1, 1, tzinfo=UTC))
+    return schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,15 +94,17 @@ class IntervalSchedule:
 
 
 DigestSchedule = CronSchedule | IntervalSchedule
-_EVERY = re.compile(r"^\s*every\s+(\d+)\s*(m|h|d)\s*$", re.IGNORECASE)
+EVERY = re.compile(r"^\s*every\s+(\d+)\s*(m|h|d)\s*$", re.IGNORECASE)
 _EVERY_UNIT_S = {"m": 60, "h": 3600, "d": 86400}
 MIN_EVERY_S = 60
 
 
 def parse_schedule(expression: str, timezone: str) -> DigestSchedule:
     """Read a digest schedule: 'every 30m' / 'every 4h' / 'every 1d', or a 5-field cron."""
-    found = _EVERY.match(expression)
+    found = EVERY.match(expression)
     if found is None:
+        if expression.strip().lower().startswith("every"):
+            raise ValueError(f"'{expression}': write 'every' then a number and m, h or d")
         return parse_cron(expression, timezone)
     every_s = int(found.group(1)) * _EVERY_UNIT_S[found.group(2).lower()]
     if every_s < MIN_EVERY_S:

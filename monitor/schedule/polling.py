@@ -1,9 +1,9 @@
-"""How often to poll one feed, and whether its rhythm says something is wrong.
+"""When to poll each feed: which feeds are due now, and when each is due next.
 
 Pure: `now`, the feed's history and the random source are passed in; nothing is read
-from the clock, the store or the network. Owns the adaptive interval (from the observed
-publication rate), server hints as floors, backoff after errors, and the health verdicts
-(failing, silent, coverage gap) that `monitor status` and the digest report.
+from the clock, the store or the network. Owns which feeds are due (the daemon's one
+dispatcher asks `due_feeds`), the adaptive interval (from the observed publication rate),
+server hints as floors, backoff after errors, and the feed's state after each poll.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor.model import Feed, FeedState, FetchResult
+from monitor.settings import FetchSettings
 
 # Poll twice per typical gap between articles: a new one waits a quarter gap on average.
 POLLS_PER_GAP = 2.0
@@ -27,11 +28,65 @@ MIN_RHYTHM_SAMPLES = 3
 JITTER_FRACTION = 0.1
 # A server's Retry-After is honoured up to a day: longer would silence a feed for good.
 MAX_RETRY_AFTER_S = 24 * 3600.0
-# Silent for SILENCE_FACTOR typical gaps, and at least MIN_SILENCE_S, is worth a report.
-SILENCE_FACTOR = 10.0
-MIN_SILENCE_S = 24 * 3600.0
-# A feed that never succeeded has no "failing since": this many failures in a row then.
-FAILING_STREAK_WITHOUT_SUCCESS = 3
+# The first polls of never-polled feeds are spread over this long (or their interval, if
+# shorter), so that many feeds do not all arrive, and queue for analysis, in one second.
+FIRST_POLL_SPREAD_S = 30.0
+
+
+# --- which feeds to poll now -------------------------------------------------------------
+
+
+def due_feeds(
+    feeds: Sequence[Feed],
+    states: Mapping[str, FeedState],
+    now: datetime,
+    *,
+    in_flight: Collection[str],
+    first_polls: Mapping[str, datetime] | None = None,
+) -> list[Feed]:
+    """The feeds to poll at `now`: those whose stored next poll has come.
+
+    A feed never polled is due at its planned first poll (`plan_first_polls`), or at
+    once without one. A feed whose id is in `in_flight` is being polled: not due again.
+    """
+    return [
+        feed
+        for feed in feeds
+        if feed.id not in in_flight and due_at(feed, states, first_polls or {}, now) <= now
+    ]
+
+
+def plan_first_polls(
+    feeds: Sequence[Feed],
+    states: Mapping[str, FeedState],
+    planned: Mapping[str, datetime],
+    now: datetime,
+) -> dict[str, datetime]:
+    """First-poll times for the never-polled feeds: kept if planned, else spread from `now`.
+
+    Feeds seen for the first time together (a fresh store, or feeds added by a reload)
+    are spread over FIRST_POLL_SPREAD_S, or their interval when shorter. Feeds that have
+    been polled since, or are no longer configured, drop out of the plan.
+    """
+    never = [feed for feed in feeds if _stored_next_poll(states.get(feed.id)) is None]
+    plan = {feed.id: planned[feed.id] for feed in never if feed.id in planned}
+    fresh = [feed for feed in never if feed.id not in plan]
+    for index, feed in enumerate(fresh):
+        offset_s = min(float(feed.poll_every_s), FIRST_POLL_SPREAD_S) * index / len(fresh)
+        plan[feed.id] = now + timedelta(seconds=offset_s)
+    return plan
+
+
+def _stored_next_poll(state: FeedState | None) -> datetime | None:
+    return state.next_poll_at if state is not None else None
+
+
+def due_at(
+    feed: Feed, states: Mapping[str, FeedState], first_polls: Mapping[str, datetime], now: datetime
+) -> datetime:
+    """When `feed` is (or was) due: its stored next poll, else its planned first, else `now`."""
+    stored = _stored_next_poll(states.get(feed.id))
+    return stored or first_polls.get(feed.id) or now
 
 
 def next_poll_delay_s(
@@ -100,89 +155,9 @@ def _backoff_s(interval_s: float, error_streak: int, ceiling_s: float, rng: rand
     return max(rng.uniform(backoff_s / 2, backoff_s), interval_s)
 
 
-# --- health ------------------------------------------------------------------------------
-
-
-def is_failing(state: FeedState, *, now: datetime, threshold_s: float) -> bool:
-    """Whether the feed has been failing for longer than `threshold_s`.
-
-    Counted from its last success; a feed that never succeeded is failing after
-    FAILING_STREAK_WITHOUT_SUCCESS failures in a row.
-    """
-    if state.error_streak == 0:
-        return False
-    if state.last_success_at is None:
-        return state.error_streak >= FAILING_STREAK_WITHOUT_SUCCESS
-    return (now - state.last_success_at).total_seconds() > threshold_s
-
-
-def failure_report(state: FeedState, *, now: datetime, threshold_s: float) -> str | None:
-    """One line for the feed-health section when the feed is failing, else None."""
-    if not is_failing(state, now=now, threshold_s=threshold_s):
-        return None
-    since = (
-        f"since {_duration(now - state.last_success_at)} ago"
-        if state.last_success_at is not None
-        else "and never succeeded"
-    )
-    return (
-        f"feed '{state.feed_id}': failing {since} ({state.error_streak} failed polls in a row); "
-        f"last error: {state.last_error or 'unknown'}"
-    )
-
-
-def silence_report(
-    feed: Feed,
-    *,
-    now: datetime,
-    recent_published: Sequence[datetime],
-    factor: float = SILENCE_FACTOR,
-    min_silence_s: float = MIN_SILENCE_S,
-) -> str | None:
-    """One line when the feed has been silent far longer than its usual rhythm, else None.
-
-    Silent means no article published for `factor` typical gaps and at least
-    `min_silence_s` (a feed quiet every night is not broken). No rhythm, no verdict.
-    """
-    gap_s = typical_gap_s(recent_published, now)
-    if gap_s is None:
-        return None
-    newest = max(moment for moment in recent_published if moment <= now)
-    silent_s = (now - newest).total_seconds()
-    if silent_s <= max(factor * gap_s, min_silence_s):
-        return None
-    return (
-        f"feed '{feed.id}': no new article for {_duration(now - newest)} "
-        f"(usually one every {_duration(timedelta(seconds=gap_s))})"
-    )
-
-
-def coverage_gap(
-    last_success_at: datetime | None, oldest_entry_at: datetime | None, recovered: bool
-) -> tuple[datetime, datetime] | None:
-    """The window in which articles may have been missed while a feed was failing.
-
-    When a feed recovers and the oldest entry it now serves is newer than its last
-    successful poll, whatever it published in between has rolled off: (start, end).
-    """
-    if not recovered or last_success_at is None or oldest_entry_at is None:
-        return None
-    if oldest_entry_at <= last_success_at:
-        return None
-    return (last_success_at, oldest_entry_at)
-
-
-def _duration(span: timedelta) -> str:
-    """'3 days', '5 hours', '12 minutes': the largest whole unit, for report lines."""
-    seconds = max(0, int(span.total_seconds()))
-    for unit_s, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= unit_s:
-            count = seconds // unit_s
-            return f"{count} {name}{'s' if count > 1 else ''}"
-    return f"{seconds} seconds"
-
-
 # --- feed state after a poll ---------------------------------------------------------------
+
+_FETCH_DEFAULTS = FetchSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +165,13 @@ class PollPolicy:
     """The operator's bounds on polling (config `fetch`)."""
 
     min_interval_s: float = 10.0
-    max_interval_s: float = 6 * 3600.0
-    failing_after_s: float = 24 * 3600.0
+    max_interval_s: float = _FETCH_DEFAULTS.max_interval_s
+    failing_after_s: float = _FETCH_DEFAULTS.failing_after_s
+
+    @classmethod
+    def from_settings(cls, settings: FetchSettings) -> PollPolicy:
+        """The bounds the operator set in `fetch:` (the 10 s floor is not a setting)."""
+        return cls(max_interval_s=settings.max_interval_s, failing_after_s=settings.failing_after_s)
 
 
 # A 410 Gone or a refused address will not fix itself soon: look again once a day
@@ -277,26 +257,33 @@ def state_after_failure(
     )
 
 
-def health_report(
-    feeds: Sequence[Feed],
-    states: Sequence[FeedState],
-    recent_published: dict[str, Sequence[datetime]],
-    gaps: Sequence[tuple[str, datetime, datetime]],
+def state_after_new_interval(
+    state: FeedState,
+    feed: Feed,
     *,
-    now: datetime,
+    recent_published: Sequence[datetime],
     policy: PollPolicy,
-) -> list[str]:
-    """Every feed-health line for the digest: failing feeds, silent feeds, coverage gaps."""
-    by_id = {state.feed_id: state for state in states}
-    lines: list[str] = []
-    for feed in feeds:
-        state = by_id.get(feed.id)
-        failing = state and failure_report(state, now=now, threshold_s=policy.failing_after_s)
-        silent = silence_report(feed, now=now, recent_published=recent_published.get(feed.id, ()))
-        lines += [line for line in (failing, silent) if line]
-    for feed_id, start, end in gaps:
-        lines.append(
-            f"feed '{feed_id}': articles published between {start:%Y-%m-%d %H:%M} and "
-            f"{end:%Y-%m-%d %H:%M} UTC may have been missed while it was failing"
-        )
-    return lines
+    rng: random.Random,
+) -> FeedState:
+    """The feed's state once the operator changed its `every`: the next poll re-planned.
+
+    A healthy feed's next poll becomes what its last poll would have planned under the
+    new interval (so a shortened one can be due at once, a lengthened one waits longer);
+    its RSS ttl still counts, a Cache-Control max-age is not stored and no longer does.
+    A failing feed keeps its backoff and any Retry-After: the server asked for the wait.
+    """
+    if state.error_streak > 0 or state.last_polled_at is None:
+        return state
+    delay_s = next_poll_delay_s(
+        feed,
+        now=state.last_polled_at,
+        error_streak=0,
+        retry_after_s=None,
+        max_age_s=None,
+        ttl_s=state.ttl_s,
+        recent_published=recent_published,
+        min_interval_s=policy.min_interval_s,
+        max_interval_s=policy.max_interval_s,
+        rng=rng,
+    )
+    return replace(state, next_poll_at=state.last_polled_at + timedelta(seconds=delay_s))

@@ -1,0 +1,134 @@
+"""The feed dispatcher: at each run, start the poll of every feed whose stored next poll has come.
+
+It decides nothing itself (`schedule.due_feeds` does) and polls nothing itself (the service
+passes the poll in). It owns the polls in flight, the plan of first polls, the feed states
+it reads once and keeps in step, and the facts `/healthz` needs to tell a stalled daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import random
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from monitor.model import Feed, FeedState
+from monitor.schedule import (
+    PollingActivity,
+    PollingHealth,
+    PollPolicy,
+    due_feeds,
+    plan_first_polls,
+    polling_health,
+    state_after_new_interval,
+)
+from monitor.settings import FetchSettings
+from monitor.store import Store
+
+StartPoll = Callable[[Feed], Coroutine[Any, Any, None]]
+
+
+class FeedDispatcher:
+    """Starts due polls without waiting for them; a feed being polled is not started again."""
+
+    def __init__(self, store: Store, *, clock: Callable[[], datetime], every_s: float) -> None:
+        self.every_s = every_s
+        self._store = store
+        self._clock = clock
+        self.activity = PollingActivity(started_at=clock())
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._first_polls: dict[str, datetime] = {}
+        # The stored feed states, read once and then kept in step with every poll and
+        # re-plan: this daemon is their only writer (StoreLock), and reading 10,000 rows at
+        # every dispatch costs ~100 ms of event loop (docs/decisions.md, one dispatcher).
+        self._states: dict[str, FeedState] | None = None
+        self._rng = random.Random()
+
+    @property
+    def polls_in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def restart(self) -> None:
+        """Count stalls from now (the daemon starts dispatching)."""
+        self.activity = PollingActivity(started_at=self._clock())
+
+    def dispatch(self, feeds: Sequence[Feed], start: StartPoll) -> list[asyncio.Task[None]]:
+        """Start `start(feed)` as a task for every due feed; return the tasks started.
+
+        How many fetches run at once is the fetcher's limit, not this loop's. Call it
+        from the running event loop.
+        """
+        now = self._clock()
+        self.activity = replace(self.activity, last_dispatch_at=now)
+        states = self._feed_states()
+        self._first_polls = plan_first_polls(feeds, states, self._first_polls, now)
+        due = due_feeds(
+            feeds, states, now, in_flight=self._in_flight.keys(), first_polls=self._first_polls
+        )
+        loop = asyncio.get_running_loop()
+        started: list[asyncio.Task[None]] = []
+        for feed in due:
+            task = loop.create_task(start(feed), name=f"poll:{feed.id}")
+            self._in_flight[feed.id] = task
+            task.add_done_callback(functools.partial(self._forget, feed.id))
+            started.append(task)
+        return started
+
+    @contextlib.contextmanager
+    def polling(self, feed_id: str) -> Iterator[None]:
+        """Wrap one poll: it counts as finished when the block ends without an exception."""
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise  # cut off at shutdown: the store may be closed already
+        except Exception:
+            self._refresh_state(feed_id)
+            raise
+        self.activity = replace(self.activity, last_poll_done_at=self._clock())
+        self._refresh_state(feed_id)
+
+    def replan(
+        self, old_feeds: Mapping[str, Feed], feeds: Sequence[Feed], fetch: FetchSettings
+    ) -> None:
+        """Re-plan the stored next poll of every feed whose `every` changed."""
+        policy = PollPolicy.from_settings(fetch)
+        for feed in feeds:
+            before = old_feeds.get(feed.id)
+            state = self._store.feed_state(feed.id)
+            if before is None or before.poll_every_s == feed.poll_every_s or state is None:
+                continue
+            recent = self._store.recent_published(feed.id)
+            self._store.save_feed_state(
+                state_after_new_interval(
+                    state, feed, recent_published=recent, policy=policy, rng=self._rng
+                )
+            )
+            self._refresh_state(feed.id)
+
+    def health(self, feeds: Sequence[Feed], now: datetime) -> PollingHealth:
+        """Whether polling is moving at `now` (see `schedule.polling_health`)."""
+        return polling_health(
+            self.activity,
+            feeds,
+            self._feed_states(),
+            now=now,
+            dispatch_every_s=self.every_s,
+            first_polls=self._first_polls,
+        )
+
+    def _forget(self, feed_id: str, _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(feed_id, None)
+
+    def _feed_states(self) -> dict[str, FeedState]:
+        if self._states is None:
+            self._states = {state.feed_id: state for state in self._store.feed_states()}
+        return self._states
+
+    def _refresh_state(self, feed_id: str) -> None:
+        state = self._store.feed_state(feed_id)
+        if self._states is not None and state is not None:
+            self._states[feed_id] = state
