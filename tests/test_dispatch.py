@@ -261,16 +261,18 @@ def write_config(project: Path, server: Feeds, feeds: dict[str, tuple[str, str]]
     return config
 
 
-def start_service(config_path: Path, clock: Clock) -> Service:
+def start_service(config_path: Path, clock: Clock, *, strict: bool = True) -> Service:
     config = load_config(config_path)
     rules = load_rules(config.rules_dir)
     parts = build_parts(config, rules, annotator=shared_annotator())
-    return Service(config, rules, parts=parts, clock=clock)
+    return Service(config, rules, parts=parts, clock=clock, strict=strict)
 
 
 async def dispatch(service: Service) -> None:
-    """One dispatch, then wait for the polls it started."""
+    """One dispatch, then wait for the polls it started; a strict service's crash is raised."""
     await asyncio.gather(*service.dispatch())
+    if service.crash is not None:
+        raise service.crash
 
 
 def test_a_shortened_interval_is_polled_at_the_next_dispatch_after_a_reload(project, feeds):
@@ -426,3 +428,30 @@ def test_healthz_fails_when_the_dispatcher_or_the_polls_stall(project, feeds):
             await service.close()
 
     asyncio.run(scenario())
+
+
+def test_an_unexpected_error_in_a_poll_is_counted_logged_and_raised_when_strict(
+    project, feeds, caplog
+):
+    config = write_config(project, feeds, {"city": ("/ok/city.xml", "1h")})
+
+    async def broken_poll(feed, now):
+        raise RuntimeError("a bug in the pipeline")
+
+    async def scenario(strict: bool) -> Service:
+        service = start_service(config, Clock(NOW), strict=strict)
+        service.pipeline.poll = broken_poll  # the seam: an unexpected bug behind the job
+        try:
+            await asyncio.gather(*service.dispatch())
+        finally:
+            await service.close()
+        return service
+
+    lenient = asyncio.run(scenario(strict=False))
+    assert lenient.crash is None
+    assert "job.crashed" in caplog.text and "a bug in the pipeline" in caplog.text
+    exposition = lenient.metrics.exposition().decode()
+    assert 'monitor_errors_total{job="poll"} 1.0' in exposition
+
+    strict = asyncio.run(scenario(strict=True))
+    assert isinstance(strict.crash, RuntimeError)

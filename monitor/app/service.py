@@ -25,7 +25,7 @@ from monitor.app.lock import StoreLock
 from monitor.app.wiring import Parts, build_outbox, build_parts, build_renderer
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, RuleSetError
-from monitor.logs import log_event
+from monitor.logs import log_crash, log_event
 from monitor.metrics import CONTENT_TYPE, Metrics
 from monitor.model import Feed, RuleSet
 from monitor.pipeline import DeliverReport, PollReport
@@ -63,9 +63,14 @@ class Service:
         parts: Parts | None = None,
         clock: Callable[[], datetime] = utc_now,
         dispatch_every_s: float = DISPATCH_EVERY_S,
+        strict: bool = False,
     ) -> None:
         self.config = config
         self._clock = clock
+        # Tests run strict: an unexpected exception in a job stops the daemon and is raised
+        # from run_forever instead of being logged and carried past.
+        self._strict = strict
+        self.crash: BaseException | None = None
         self._lock = StoreLock(config.store_path)
         self._lock.acquire()
         try:
@@ -144,6 +149,8 @@ class Service:
         await self._drain()
         scheduler.shutdown(wait=False)
         log_event(_log, logging.INFO, "service.stopped")
+        if self.crash is not None:
+            raise self.crash
 
     def stop(self) -> None:
         self._stop.set()
@@ -231,8 +238,13 @@ class Service:
                 log_event(_log, logging.WARNING, "job.abandoned", job=name)
             except MonitorError as exc:
                 log_event(_log, logging.ERROR, "job.failed", job=name, error=str(exc))
-            except Exception:
-                _log.exception("job.crashed", extra={"event_fields": {"job": name}})
+            except Exception as exc:
+                # One label per kind of job ("poll", not "poll:seed-fr"): bounded cardinality.
+                self.metrics.errors.labels(job=name.split(":", 1)[0]).inc()
+                log_crash(_log, "job.crashed", job=name)
+                if self._strict and self.crash is None:
+                    self.crash = exc
+                    self._stop.set()
 
         return run
 
