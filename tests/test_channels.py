@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email
 import email.policy
@@ -16,16 +17,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from monitor.deliver.channels import (
+    ChannelContext,
     EmailChannel,
     EndpointGone,
     FolderChannel,
-    SmtpSettings,
     WebhookChannel,
     build_channels,
 )
 from monitor.deliver.channels.mime import build_email
 from monitor.errors import DeliveryError
-from monitor.model import ChannelSpec, Delivery, Message
+from monitor.model import ChannelTarget, Delivery, EmailTarget, FolderTarget, Message, WebhookTarget
+from monitor.settings import SmtpSettings
 from tests.conftest import LoopbackSMTP
 
 DELIVERY_ID = "3f9a2c71e0b84d55a1c2"
@@ -33,7 +35,7 @@ PAYLOAD = '{"schema":"monitor.digest/1","type":"alert","articles":[{"title":"Sé
 
 
 def make_delivery(
-    channel: ChannelSpec, *, subject: str = "[monitor] JO 2024: Sécurité"
+    channel: ChannelTarget, *, subject: str = "[monitor] JO 2024: Sécurité"
 ) -> Delivery:
     message = Message(
         subject=subject,
@@ -71,7 +73,7 @@ def assert_text_and_html(message: EmailMessage) -> None:
 
 def test_hostile_subject_cannot_inject_headers():
     delivery = make_delivery(
-        ChannelSpec(kind="email"), subject="Alerte\r\nBcc: x@y.example\x07" + "é" * 400
+        EmailTarget(to=()), subject="Alerte\r\nBcc: x@y.example\x07" + "é" * 400
     )
     now = datetime(2024, 7, 26, 8, 0, tzinfo=UTC)
     message = build_email(delivery, from_addr="m@example.org", to_addrs=["d@example.org"], now=now)
@@ -88,8 +90,8 @@ def test_hostile_subject_cannot_inject_headers():
 
 def test_folder_writes_eml_and_html_once(tmp_path):
     channel = FolderChannel(tmp_path)
-    delivery = make_delivery(ChannelSpec(kind="folder", folder="outbox/desk"))
-    channel.send(delivery)
+    delivery = make_delivery(FolderTarget(folder="outbox/desk"))
+    asyncio.run(channel.send(delivery))
     folder = tmp_path / "outbox" / "desk"
     stem = f"20240726T060005-security-desk-{DELIVERY_ID[:12]}"
     assert sorted(path.name for path in folder.iterdir()) == [f"{stem}.eml", f"{stem}.html"]
@@ -100,16 +102,18 @@ def test_folder_writes_eml_and_html_once(tmp_path):
     assert parsed["Subject"] == "[monitor] JO 2024: Sécurité"
     assert (folder / f"{stem}.html").read_text("utf-8") == delivery.message.html
 
-    channel.send(delivery)
+    asyncio.run(channel.send(delivery))
     assert len(list(folder.iterdir())) == 2
 
 
 def test_folder_absolute_path_and_missing_folder(tmp_path):
     target = tmp_path / "elsewhere"
-    FolderChannel(tmp_path / "base").send(make_delivery(ChannelSpec("folder", folder=str(target))))
+    asyncio.run(
+        FolderChannel(tmp_path / "base").send(make_delivery(FolderTarget(folder=str(target))))
+    )
     assert len(list(target.glob("*.eml"))) == 1
     with pytest.raises(DeliveryError) as caught:
-        FolderChannel(tmp_path).send(make_delivery(ChannelSpec("folder")))
+        asyncio.run(FolderChannel(tmp_path).send(make_delivery(FolderTarget(folder=""))))
     assert caught.value.is_permanent
 
 
@@ -156,12 +160,12 @@ NOW = datetime(2024, 7, 26, 8, 0, tzinfo=UTC)
 
 
 def email_delivery() -> Delivery:
-    return make_delivery(ChannelSpec(kind="email", email_to=DESK))
+    return make_delivery(EmailTarget(to=DESK))
 
 
 def test_email_is_received_with_stable_ids(smtp_server):
     handler, settings = smtp_server
-    EmailChannel(settings, clock=lambda: NOW).send(email_delivery())
+    asyncio.run(EmailChannel(settings, clock=lambda: NOW).send(email_delivery()))
     [(mail_from, rcpt_tos, content)] = handler.received
     assert mail_from == "monitor@example.org"
     assert rcpt_tos == list(DESK)
@@ -179,7 +183,7 @@ def test_email_4xx_is_retryable(smtp_server):
     handler, settings = smtp_server
     handler.data_reply = "451 4.3.0 try again later"
     with pytest.raises(DeliveryError) as caught:
-        EmailChannel(settings).send(email_delivery())
+        asyncio.run(EmailChannel(settings).send(email_delivery()))
     assert not caught.value.is_permanent
     assert "451" in str(caught.value)
 
@@ -188,7 +192,7 @@ def test_email_5xx_is_permanent(smtp_server):
     handler, settings = smtp_server
     handler.data_reply = "554 5.7.1 message rejected"
     with pytest.raises(DeliveryError) as caught:
-        EmailChannel(settings).send(email_delivery())
+        asyncio.run(EmailChannel(settings).send(email_delivery()))
     assert caught.value.is_permanent
     assert "554" in str(caught.value)
 
@@ -196,7 +200,7 @@ def test_email_5xx_is_permanent(smtp_server):
 def test_email_partial_refusal_still_delivers(smtp_server, caplog):
     handler, settings = smtp_server
     handler.refused = {"chief@example.org"}
-    EmailChannel(settings).send(email_delivery())
+    asyncio.run(EmailChannel(settings).send(email_delivery()))
     [(_, rcpt_tos, _)] = handler.received
     assert rcpt_tos == ["desk@example.org", "night@example.org"]
     assert "'chief@example.org' (550" in caplog.text
@@ -206,7 +210,7 @@ def test_email_all_refused_is_permanent(smtp_server):
     handler, settings = smtp_server
     handler.refused = set(DESK)
     with pytest.raises(DeliveryError) as caught:
-        EmailChannel(settings).send(email_delivery())
+        asyncio.run(EmailChannel(settings).send(email_delivery()))
     assert caught.value.is_permanent
     assert handler.received == []
 
@@ -215,7 +219,7 @@ def test_email_refuses_clear_text_when_starttls_is_missing(smtp_server):
     handler, settings = smtp_server
     strict = SmtpSettings(host=settings.host, port=settings.port, starttls=True, timeout_s=5)
     with pytest.raises(DeliveryError) as caught:
-        EmailChannel(strict).send(email_delivery())
+        asyncio.run(EmailChannel(strict).send(email_delivery()))
     assert caught.value.is_permanent
     assert "STARTTLS" in str(caught.value)
     assert handler.received == []
@@ -225,7 +229,11 @@ def test_email_connection_refused_is_retryable():
     with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as placeholder:
         port = placeholder.server_address[1]
     with pytest.raises(DeliveryError) as caught:
-        EmailChannel(SmtpSettings(host="127.0.0.1", port=port, timeout_s=2)).send(email_delivery())
+        asyncio.run(
+            EmailChannel(SmtpSettings(host="127.0.0.1", port=port, timeout_s=2)).send(
+                email_delivery()
+            )
+        )
     assert not caught.value.is_permanent
 
 
@@ -294,12 +302,14 @@ def receiver() -> Iterator[Receiver]:
 
 
 def webhook_delivery(receiver: Receiver) -> Delivery:
-    spec = ChannelSpec(kind="webhook", webhook_url=receiver.url, webhook_secret=SECRET)
+    spec = WebhookTarget(url=receiver.url, secret=SECRET)
     return make_delivery(spec)
 
 
 def test_webhook_delivers_signed_json(receiver):
-    WebhookChannel(timeout_s=5, clock=lambda: 1721980800.0).send(webhook_delivery(receiver))
+    asyncio.run(
+        WebhookChannel(timeout_s=5, clock=lambda: 1721980800.0).send(webhook_delivery(receiver))
+    )
     [(headers, body, is_valid)] = receiver.received
     assert is_valid
     assert body == PAYLOAD.encode("utf-8")
@@ -312,10 +322,8 @@ def test_webhook_delivers_signed_json(receiver):
 
 def test_webhook_raw_secret_is_used_as_bytes(receiver):
     receiver.secret = "plain secret"
-    delivery = make_delivery(
-        ChannelSpec(kind="webhook", webhook_url=receiver.url, webhook_secret="plain secret")
-    )
-    WebhookChannel(timeout_s=5).send(delivery)
+    delivery = make_delivery(WebhookTarget(url=receiver.url, secret="plain secret"))
+    asyncio.run(WebhookChannel(timeout_s=5).send(delivery))
     [(headers, body, is_valid)] = receiver.received
     assert is_valid
     signed = f"{DELIVERY_ID}.{headers['webhook-timestamp']}.".encode() + body
@@ -329,7 +337,7 @@ def test_webhook_raw_secret_is_used_as_bytes(receiver):
 def test_webhook_status_decides_retry(receiver, status, is_permanent):
     receiver.status = status
     with pytest.raises(DeliveryError) as caught:
-        WebhookChannel(timeout_s=5).send(webhook_delivery(receiver))
+        asyncio.run(WebhookChannel(timeout_s=5).send(webhook_delivery(receiver)))
     assert caught.value.is_permanent is is_permanent
     assert "secret-token" not in str(caught.value)
     assert isinstance(caught.value, EndpointGone) is (status == 410)
@@ -342,7 +350,7 @@ def test_webhook_429_honours_retry_after(receiver):
     receiver.status = 429
     receiver.extra_headers = {"Retry-After": "7"}
     with pytest.raises(DeliveryError) as caught:
-        WebhookChannel(timeout_s=5).send(webhook_delivery(receiver))
+        asyncio.run(WebhookChannel(timeout_s=5).send(webhook_delivery(receiver)))
     assert not caught.value.is_permanent
     assert caught.value.retry_after_s == 7
 
@@ -351,14 +359,16 @@ def test_webhook_unreachable_is_retryable():
     with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as placeholder:
         url = f"http://127.0.0.1:{placeholder.server_address[1]}/hook"
     with pytest.raises(DeliveryError) as caught:
-        WebhookChannel(timeout_s=2).send(make_delivery(ChannelSpec("webhook", webhook_url=url)))
+        asyncio.run(WebhookChannel(timeout_s=2).send(make_delivery(WebhookTarget(url=url))))
     assert not caught.value.is_permanent
 
 
 def test_build_channels_by_kind(tmp_path):
-    without_smtp = build_channels(base_dir=tmp_path, smtp=None)
+    without_smtp = build_channels(ChannelContext(base_dir=tmp_path, smtp=None))
     assert sorted(without_smtp) == ["apprise", "folder", "webhook"]
-    with_smtp = build_channels(base_dir=tmp_path, smtp=SmtpSettings(host="127.0.0.1"))
+    with_smtp = build_channels(
+        ChannelContext(base_dir=tmp_path, smtp=SmtpSettings(host="127.0.0.1"))
+    )
     assert {kind: channel.kind for kind, channel in with_smtp.items()} == {
         "apprise": "apprise",
         "email": "email",
@@ -369,7 +379,7 @@ def test_build_channels_by_kind(tmp_path):
 
 def test_long_recipient_list_is_kept_whole():
     recipients = [f"analyst{number}@example.org" for number in range(30)]
-    delivery = make_delivery(ChannelSpec(kind="email", email_to=tuple(recipients)))
+    delivery = make_delivery(EmailTarget(to=tuple(recipients)))
     message = build_email(delivery, from_addr="m@example.org", to_addrs=recipients, now=NOW)
     parsed = parse_email(message.as_bytes())
     assert [address.addr_spec for address in parsed["To"].addresses] == recipients

@@ -89,7 +89,7 @@ class Service:
         """Poll every feed once, match, deliver what is due."""
         polls = await self.pipeline.poll_due(utc_now(), force=True)
         await self.pipeline.match_pending(utc_now())
-        delivered = self.pipeline.deliver_due(utc_now())
+        delivered = await self.pipeline.deliver_due(utc_now())
         return RunOnceReport(polls=polls, delivered=delivered)
 
     # --- the daemon ----------------------------------------------------------------
@@ -193,12 +193,12 @@ class Service:
             report = await self.pipeline.poll(feed, now)
             if report.new_articles:
                 # Immediate alerts leave as soon as their article is matched.
-                self.pipeline.deliver_due(utc_now())
+                await self.pipeline.deliver_due(utc_now())
 
         return poll
 
     async def _deliver(self) -> None:
-        self.pipeline.deliver_due(utc_now())
+        await self.pipeline.deliver_due(utc_now())
 
     async def _purge_old_articles(self) -> None:
         cutoff = utc_now() - timedelta(seconds=self.config.retention_s)
