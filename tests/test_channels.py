@@ -8,6 +8,7 @@ import email
 import email.policy
 import hashlib
 import hmac
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -16,17 +17,33 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from monitor.app import channel_errors
+from monitor.config import load_config
 from monitor.deliver.channels import (
+    KINDS,
     ChannelContext,
     EmailChannel,
     EndpointGone,
     FolderChannel,
     WebhookChannel,
     build_channels,
+    live_target,
+    payload_format,
+    redact_channel,
 )
 from monitor.deliver.channels.mime import build_email
 from monitor.errors import DeliveryError
-from monitor.model import ChannelTarget, Delivery, EmailTarget, FolderTarget, Message, WebhookTarget
+from monitor.model import (
+    AppriseTarget,
+    ChannelTarget,
+    Delivery,
+    EmailTarget,
+    FolderTarget,
+    Message,
+    WebhookTarget,
+    target_from_json,
+    target_to_json,
+)
 from monitor.settings import SmtpSettings
 from tests.conftest import LoopbackSMTP
 
@@ -383,3 +400,44 @@ def test_long_recipient_list_is_kept_whole():
     message = build_email(delivery, from_addr="m@example.org", to_addrs=recipients, now=NOW)
     parsed = parse_email(message.as_bytes())
     assert [address.addr_spec for address in parsed["To"].addresses] == recipients
+
+
+# --- the registry ------------------------------------------------------------------
+
+EVERY_KIND = [
+    FolderTarget(folder="var/outbox"),
+    EmailTarget(to=("desk@example.org",)),
+    WebhookTarget(url="http://127.0.0.1:9/hook", secret="whsec_c2VjcmV0", format="slack"),
+    AppriseTarget(urls=("tgram://123:t0ken/456",)),
+]
+
+
+def test_every_kind_is_registered_and_round_trips_through_the_store_without_secrets():
+    assert sorted(KINDS) == sorted(target.kind for target in EVERY_KIND)
+    for target in EVERY_KIND:
+        stored = redact_channel(target)
+        document = json.dumps(target_to_json(stored))
+        assert "whsec_" not in document and "t0ken" not in document
+        assert target_from_json(json.loads(document)) == stored
+        # Even unredacted, the store's JSON never carries a secret field.
+        assert "whsec_" not in json.dumps(target_to_json(target))
+        assert live_target(stored, [FolderTarget(folder="elsewhere"), target]) == target
+    assert payload_format(EVERY_KIND[2]) == "slack"
+    assert {payload_format(target) for target in EVERY_KIND[:2] + EVERY_KIND[3:]} == {"standard"}
+
+
+def test_config_checks_name_the_subscription_and_what_to_fix(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "subscriptions:\n"
+        "  - id: desk\n    immediate: high\n    to: {email: [desk@example.org]}\n"
+        "  - id: chat\n    immediate: high\n    to: {apprise: ['nosuchservice://t0ken']}\n",
+        "utf-8",
+    )
+    problems = channel_errors(load_config(config))
+    assert problems == [
+        f"{config.resolve()}: subscription 'desk': sends email but there is no 'smtp' section",
+        f"{config.resolve()}: subscription 'chat': apprise url #1 ('nosuchservice://…') is not "
+        "a service Apprise knows (see https://github.com/caronc/apprise/wiki for the URL of "
+        "each service)",
+    ]

@@ -1,17 +1,26 @@
 """The outbox retries with backoff, dead-letters permanent failures, never drops silently."""
 
 import asyncio
+import json
 import random
 import re
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.deliver.channels import redact_channel
+from monitor.deliver.channels import FolderChannel, redact_channel
 from monitor.deliver.outbox import DEFAULT_RETRY_DELAYS_S, Outbox
 from monitor.errors import DeliveryError
-from monitor.model import AppriseTarget, Delivery, Message, Subscription, WebhookTarget
+from monitor.model import (
+    AppriseTarget,
+    Delivery,
+    FolderTarget,
+    Message,
+    Subscription,
+    WebhookTarget,
+)
 from monitor.store.sqlite import Store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -167,3 +176,89 @@ def test_every_guarantee_in_docs_delivery_names_tests_that_exist():
         for path, name in named:
             source = (root / path).read_text(encoding="utf-8")
             assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{path}::{name} is gone"
+
+
+class HangingChannel:
+    """A channel whose send starts and never confirms."""
+
+    kind = "webhook"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def send(self, delivery: Delivery) -> None:
+        self.started.set()
+        await asyncio.Event().wait()
+
+
+def test_a_send_cancelled_at_shutdown_is_left_pending_and_uncounted(store):
+    enqueue(store)
+    channel = HangingChannel()
+    box = Outbox(store, {"webhook": channel}, [])
+
+    async def shut_down_mid_send() -> None:
+        flushing = asyncio.create_task(box.flush(NOW))
+        await channel.started.wait()
+        flushing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flushing
+
+    asyncio.run(shut_down_mid_send())
+    (pending,) = store.deliveries("pending")
+    assert (pending.attempts, pending.last_error, pending.next_attempt_at) == (0, None, NOW)
+    assert store.deliveries("sent") == store.deliveries("dead") == []
+    # The next start sends it.
+    assert asyncio.run(outbox(store, ScriptedChannel([None])).flush(NOW)).sent == 1
+
+
+def test_a_send_past_the_deadline_is_a_retryable_failure(store):
+    enqueue(store)
+    box = Outbox(store, {"webhook": HangingChannel()}, [], send_timeout_s=0.2)
+    # The test's own bound: without the outbox's deadline this would wait forever.
+    assert asyncio.run(asyncio.wait_for(box.flush(NOW), 5)).retrying == 1
+    (pending,) = store.deliveries("pending")
+    assert pending.attempts == 1
+    assert pending.last_error == "webhook: no confirmation within 0.2 s (delivery.send_timeout)"
+
+
+OLD_ROWS = {
+    # What the code before typed channel targets wrote: every kind's fields, flat.
+    "folder": {
+        "kind": "folder",
+        "folder": "var/outbox",
+        "email_to": [],
+        "webhook_url": None,
+        "webhook_format": "standard",
+        "apprise_urls": [],
+    },
+    "webhook": {
+        "kind": "webhook",
+        "folder": None,
+        "email_to": [],
+        "webhook_url": "http://127.0.0.1:9/hook",
+        "webhook_format": "standard",
+        "apprise_urls": [],
+    },
+}
+
+
+@pytest.mark.parametrize("kind", ["folder", "webhook"])
+def test_a_row_written_by_the_old_code_still_loads_and_sends(store, tmp_path, kind):
+    enqueue(store)
+    raw = sqlite3.connect(tmp_path / "monitor.db")
+    try:
+        with raw:
+            raw.execute("UPDATE deliveries SET channel = ?", (json.dumps(OLD_ROWS[kind]),))
+    finally:
+        raw.close()
+    (loaded,) = store.deliveries("pending")
+    if kind == "folder":
+        assert loaded.channel == FolderTarget(folder="var/outbox")
+        channels = {"folder": FolderChannel(tmp_path)}
+        assert asyncio.run(Outbox(store, channels, []).flush(NOW)).sent == 1
+        assert len(list((tmp_path / "var" / "outbox").glob("*.eml"))) == 1
+    else:
+        assert loaded.channel == WebhookTarget(url="http://127.0.0.1:9/hook")
+        channel = ScriptedChannel([None])
+        assert asyncio.run(outbox(store, channel).flush(NOW)).sent == 1
+        assert channel.sent[0].channel.secret == "whsec"  # found in the live config
