@@ -7,6 +7,7 @@ in clear text when TLS was asked for. Must not read the store; `mime` builds the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -112,12 +113,12 @@ class EmailChannel:
             errors, _ = await client.send_message(
                 message, sender=settings.from_addr, recipients=recipients
             )
-        except BaseException:
-            client.close()
-            raise
-        # The server has answered 250 to the message: a failing QUIT changes nothing.
-        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-            await client.quit()
+            # The server has answered 250 to the message: a failing QUIT changes nothing.
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()
+        finally:
+            _hang_up(client)
+        await asyncio.sleep(0)  # one loop turn: the aborted socket is closed in it
         return {address: (reply.code, reply.message) for address, reply in errors.items()}
 
     def _tls(self) -> ssl.SSLContext:
@@ -175,6 +176,18 @@ class EmailChannel:
 
     def _error(self, message: str, *, is_permanent: bool = False) -> DeliveryError:
         return DeliveryError(message, channel=self.kind, is_permanent=is_permanent)
+
+
+def _hang_up(client: aiosmtplib.SMTP) -> None:
+    """Drop the connection now, whatever state it is in.
+
+    A graceful TLS close needs more loop turns than a one-shot command's loop may have left
+    (the socket would leak); after QUIT, or after a failure, nothing is lost by aborting.
+    """
+    transport = client.transport
+    client.close()
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
 
 
 def _cause_of_type(
