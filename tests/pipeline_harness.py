@@ -73,7 +73,7 @@ class RecordingChannel:
     kind: str
     sent: list[Delivery] = field(default_factory=list)
 
-    def send(self, delivery: Delivery) -> None:
+    async def send(self, delivery: Delivery) -> None:
         self.sent.append(delivery)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email
 import email.policy
 import hashlib
 import hmac
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -15,17 +17,34 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from monitor.app import channel_errors
+from monitor.config import load_config
 from monitor.deliver.channels import (
+    KINDS,
+    ChannelContext,
     EmailChannel,
     EndpointGone,
     FolderChannel,
-    SmtpSettings,
     WebhookChannel,
     build_channels,
+    live_target,
+    payload_format,
+    redact_channel,
 )
 from monitor.deliver.channels.mime import build_email
 from monitor.errors import DeliveryError
-from monitor.model import ChannelSpec, Delivery, Message
+from monitor.model import (
+    AppriseTarget,
+    ChannelTarget,
+    Delivery,
+    EmailTarget,
+    FolderTarget,
+    Message,
+    WebhookTarget,
+    target_from_json,
+    target_to_json,
+)
+from monitor.settings import SmtpSettings
 from tests.conftest import LoopbackSMTP
 
 DELIVERY_ID = "3f9a2c71e0b84d55a1c2"
@@ -33,7 +52,7 @@ PAYLOAD = '{"schema":"monitor.digest/1","type":"alert","articles":[{"title":"Sé
 
 
 def make_delivery(
-    channel: ChannelSpec, *, subject: str = "[monitor] JO 2024: Sécurité"
+    channel: ChannelTarget, *, subject: str = "[monitor] JO 2024: Sécurité"
 ) -> Delivery:
     message = Message(
         subject=subject,
@@ -71,7 +90,7 @@ def assert_text_and_html(message: EmailMessage) -> None:
 
 def test_hostile_subject_cannot_inject_headers():
     delivery = make_delivery(
-        ChannelSpec(kind="email"), subject="Alerte\r\nBcc: x@y.example\x07" + "é" * 400
+        EmailTarget(to=()), subject="Alerte\r\nBcc: x@y.example\x07" + "é" * 400
     )
     now = datetime(2024, 7, 26, 8, 0, tzinfo=UTC)
     message = build_email(delivery, from_addr="m@example.org", to_addrs=["d@example.org"], now=now)
@@ -88,8 +107,8 @@ def test_hostile_subject_cannot_inject_headers():
 
 def test_folder_writes_eml_and_html_once(tmp_path):
     channel = FolderChannel(tmp_path)
-    delivery = make_delivery(ChannelSpec(kind="folder", folder="outbox/desk"))
-    channel.send(delivery)
+    delivery = make_delivery(FolderTarget(folder="outbox/desk"))
+    asyncio.run(channel.send(delivery))
     folder = tmp_path / "outbox" / "desk"
     stem = f"20240726T060005-security-desk-{DELIVERY_ID[:12]}"
     assert sorted(path.name for path in folder.iterdir()) == [f"{stem}.eml", f"{stem}.html"]
@@ -100,16 +119,18 @@ def test_folder_writes_eml_and_html_once(tmp_path):
     assert parsed["Subject"] == "[monitor] JO 2024: Sécurité"
     assert (folder / f"{stem}.html").read_text("utf-8") == delivery.message.html
 
-    channel.send(delivery)
+    asyncio.run(channel.send(delivery))
     assert len(list(folder.iterdir())) == 2
 
 
 def test_folder_absolute_path_and_missing_folder(tmp_path):
     target = tmp_path / "elsewhere"
-    FolderChannel(tmp_path / "base").send(make_delivery(ChannelSpec("folder", folder=str(target))))
+    asyncio.run(
+        FolderChannel(tmp_path / "base").send(make_delivery(FolderTarget(folder=str(target))))
+    )
     assert len(list(target.glob("*.eml"))) == 1
     with pytest.raises(DeliveryError) as caught:
-        FolderChannel(tmp_path).send(make_delivery(ChannelSpec("folder")))
+        asyncio.run(FolderChannel(tmp_path).send(make_delivery(FolderTarget(folder=""))))
     assert caught.value.is_permanent
 
 
@@ -156,12 +177,12 @@ NOW = datetime(2024, 7, 26, 8, 0, tzinfo=UTC)
 
 
 def email_delivery() -> Delivery:
-    return make_delivery(ChannelSpec(kind="email", email_to=DESK))
+    return make_delivery(EmailTarget(to=DESK))
 
 
 def test_email_is_received_with_stable_ids(smtp_server):
     handler, settings = smtp_server
-    EmailChannel(settings, clock=lambda: NOW).send(email_delivery())
+    asyncio.run(EmailChannel(settings, clock=lambda: NOW).send(email_delivery()))
     [(mail_from, rcpt_tos, content)] = handler.received
     assert mail_from == "monitor@example.org"
     assert rcpt_tos == list(DESK)
@@ -179,7 +200,7 @@ def test_email_4xx_is_retryable(smtp_server):
     handler, settings = smtp_server
     handler.data_reply = "451 4.3.0 try again later"
     with pytest.raises(DeliveryError) as caught:
-        EmailChannel(settings).send(email_delivery())
+        asyncio.run(EmailChannel(settings).send(email_delivery()))
     assert not caught.value.is_permanent
     assert "451" in str(caught.value)
 
@@ -188,7 +209,7 @@ def test_email_5xx_is_permanent(smtp_server):
     handler, settings = smtp_server
     handler.data_reply = "554 5.7.1 message rejected"
     with pytest.raises(DeliveryError) as caught:
-        EmailChannel(settings).send(email_delivery())
+        asyncio.run(EmailChannel(settings).send(email_delivery()))
     assert caught.value.is_permanent
     assert "554" in str(caught.value)
 
@@ -196,7 +217,7 @@ def test_email_5xx_is_permanent(smtp_server):
 def test_email_partial_refusal_still_delivers(smtp_server, caplog):
     handler, settings = smtp_server
     handler.refused = {"chief@example.org"}
-    EmailChannel(settings).send(email_delivery())
+    asyncio.run(EmailChannel(settings).send(email_delivery()))
     [(_, rcpt_tos, _)] = handler.received
     assert rcpt_tos == ["desk@example.org", "night@example.org"]
     assert "'chief@example.org' (550" in caplog.text
@@ -206,7 +227,7 @@ def test_email_all_refused_is_permanent(smtp_server):
     handler, settings = smtp_server
     handler.refused = set(DESK)
     with pytest.raises(DeliveryError) as caught:
-        EmailChannel(settings).send(email_delivery())
+        asyncio.run(EmailChannel(settings).send(email_delivery()))
     assert caught.value.is_permanent
     assert handler.received == []
 
@@ -215,7 +236,7 @@ def test_email_refuses_clear_text_when_starttls_is_missing(smtp_server):
     handler, settings = smtp_server
     strict = SmtpSettings(host=settings.host, port=settings.port, starttls=True, timeout_s=5)
     with pytest.raises(DeliveryError) as caught:
-        EmailChannel(strict).send(email_delivery())
+        asyncio.run(EmailChannel(strict).send(email_delivery()))
     assert caught.value.is_permanent
     assert "STARTTLS" in str(caught.value)
     assert handler.received == []
@@ -225,7 +246,11 @@ def test_email_connection_refused_is_retryable():
     with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as placeholder:
         port = placeholder.server_address[1]
     with pytest.raises(DeliveryError) as caught:
-        EmailChannel(SmtpSettings(host="127.0.0.1", port=port, timeout_s=2)).send(email_delivery())
+        asyncio.run(
+            EmailChannel(SmtpSettings(host="127.0.0.1", port=port, timeout_s=2)).send(
+                email_delivery()
+            )
+        )
     assert not caught.value.is_permanent
 
 
@@ -294,12 +319,14 @@ def receiver() -> Iterator[Receiver]:
 
 
 def webhook_delivery(receiver: Receiver) -> Delivery:
-    spec = ChannelSpec(kind="webhook", webhook_url=receiver.url, webhook_secret=SECRET)
+    spec = WebhookTarget(url=receiver.url, secret=SECRET)
     return make_delivery(spec)
 
 
 def test_webhook_delivers_signed_json(receiver):
-    WebhookChannel(timeout_s=5, clock=lambda: 1721980800.0).send(webhook_delivery(receiver))
+    asyncio.run(
+        WebhookChannel(timeout_s=5, clock=lambda: 1721980800.0).send(webhook_delivery(receiver))
+    )
     [(headers, body, is_valid)] = receiver.received
     assert is_valid
     assert body == PAYLOAD.encode("utf-8")
@@ -312,10 +339,8 @@ def test_webhook_delivers_signed_json(receiver):
 
 def test_webhook_raw_secret_is_used_as_bytes(receiver):
     receiver.secret = "plain secret"
-    delivery = make_delivery(
-        ChannelSpec(kind="webhook", webhook_url=receiver.url, webhook_secret="plain secret")
-    )
-    WebhookChannel(timeout_s=5).send(delivery)
+    delivery = make_delivery(WebhookTarget(url=receiver.url, secret="plain secret"))
+    asyncio.run(WebhookChannel(timeout_s=5).send(delivery))
     [(headers, body, is_valid)] = receiver.received
     assert is_valid
     signed = f"{DELIVERY_ID}.{headers['webhook-timestamp']}.".encode() + body
@@ -329,7 +354,7 @@ def test_webhook_raw_secret_is_used_as_bytes(receiver):
 def test_webhook_status_decides_retry(receiver, status, is_permanent):
     receiver.status = status
     with pytest.raises(DeliveryError) as caught:
-        WebhookChannel(timeout_s=5).send(webhook_delivery(receiver))
+        asyncio.run(WebhookChannel(timeout_s=5).send(webhook_delivery(receiver)))
     assert caught.value.is_permanent is is_permanent
     assert "secret-token" not in str(caught.value)
     assert isinstance(caught.value, EndpointGone) is (status == 410)
@@ -342,7 +367,7 @@ def test_webhook_429_honours_retry_after(receiver):
     receiver.status = 429
     receiver.extra_headers = {"Retry-After": "7"}
     with pytest.raises(DeliveryError) as caught:
-        WebhookChannel(timeout_s=5).send(webhook_delivery(receiver))
+        asyncio.run(WebhookChannel(timeout_s=5).send(webhook_delivery(receiver)))
     assert not caught.value.is_permanent
     assert caught.value.retry_after_s == 7
 
@@ -351,14 +376,16 @@ def test_webhook_unreachable_is_retryable():
     with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as placeholder:
         url = f"http://127.0.0.1:{placeholder.server_address[1]}/hook"
     with pytest.raises(DeliveryError) as caught:
-        WebhookChannel(timeout_s=2).send(make_delivery(ChannelSpec("webhook", webhook_url=url)))
+        asyncio.run(WebhookChannel(timeout_s=2).send(make_delivery(WebhookTarget(url=url))))
     assert not caught.value.is_permanent
 
 
 def test_build_channels_by_kind(tmp_path):
-    without_smtp = build_channels(base_dir=tmp_path, smtp=None)
+    without_smtp = build_channels(ChannelContext(base_dir=tmp_path, smtp=None))
     assert sorted(without_smtp) == ["apprise", "folder", "webhook"]
-    with_smtp = build_channels(base_dir=tmp_path, smtp=SmtpSettings(host="127.0.0.1"))
+    with_smtp = build_channels(
+        ChannelContext(base_dir=tmp_path, smtp=SmtpSettings(host="127.0.0.1"))
+    )
     assert {kind: channel.kind for kind, channel in with_smtp.items()} == {
         "apprise": "apprise",
         "email": "email",
@@ -369,7 +396,48 @@ def test_build_channels_by_kind(tmp_path):
 
 def test_long_recipient_list_is_kept_whole():
     recipients = [f"analyst{number}@example.org" for number in range(30)]
-    delivery = make_delivery(ChannelSpec(kind="email", email_to=tuple(recipients)))
+    delivery = make_delivery(EmailTarget(to=tuple(recipients)))
     message = build_email(delivery, from_addr="m@example.org", to_addrs=recipients, now=NOW)
     parsed = parse_email(message.as_bytes())
     assert [address.addr_spec for address in parsed["To"].addresses] == recipients
+
+
+# --- the registry ------------------------------------------------------------------
+
+EVERY_KIND = [
+    FolderTarget(folder="var/outbox"),
+    EmailTarget(to=("desk@example.org",)),
+    WebhookTarget(url="http://127.0.0.1:9/hook", secret="whsec_c2VjcmV0", format="slack"),
+    AppriseTarget(urls=("tgram://123:t0ken/456",)),
+]
+
+
+def test_every_kind_is_registered_and_round_trips_through_the_store_without_secrets():
+    assert sorted(KINDS) == sorted(target.kind for target in EVERY_KIND)
+    for target in EVERY_KIND:
+        stored = redact_channel(target)
+        document = json.dumps(target_to_json(stored))
+        assert "whsec_" not in document and "t0ken" not in document
+        assert target_from_json(json.loads(document)) == stored
+        # Even unredacted, the store's JSON never carries a secret field.
+        assert "whsec_" not in json.dumps(target_to_json(target))
+        assert live_target(stored, [FolderTarget(folder="elsewhere"), target]) == target
+    assert payload_format(EVERY_KIND[2]) == "slack"
+    assert {payload_format(target) for target in EVERY_KIND[:2] + EVERY_KIND[3:]} == {"standard"}
+
+
+def test_config_checks_name_the_subscription_and_what_to_fix(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "subscriptions:\n"
+        "  - id: desk\n    immediate: high\n    to: {email: [desk@example.org]}\n"
+        "  - id: chat\n    immediate: high\n    to: {apprise: ['nosuchservice://t0ken']}\n",
+        "utf-8",
+    )
+    problems = channel_errors(load_config(config))
+    assert problems == [
+        f"{config.resolve()}: subscription 'desk': sends email but there is no 'smtp' section",
+        f"{config.resolve()}: subscription 'chat': apprise url #1 ('nosuchservice://…') is not "
+        "a service Apprise knows (see https://github.com/caronc/apprise/wiki for the URL of "
+        "each service)",
+    ]

@@ -10,8 +10,8 @@ from monitor.deliver.compose import (
 )
 from monitor.model import (
     Article,
-    ChannelSpec,
     Clause,
+    FolderTarget,
     Match,
     Priority,
     Rule,
@@ -21,7 +21,7 @@ from monitor.model import (
 )
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
-FOLDER = ChannelSpec(kind="folder", folder="out")
+FOLDER = FolderTarget(folder="out")
 
 
 def article(key: str, feed_id: str, story: str, hours_ago: float) -> Article:

@@ -26,21 +26,22 @@ from cryptography import x509
 
 from monitor.app.wiring import build_parts
 from monitor.config.load import load_config
-from monitor.deliver.channels import EmailChannel, SmtpSettings
+from monitor.deliver.channels import EmailChannel
 from monitor.deliver.outbox import FlushReport, Outbox
 from monitor.deliver.render import Renderer
 from monitor.errors import DeliveryError
 from monitor.model import (
-    ChannelSpec,
     Delivery,
     Digest,
     DigestEntry,
+    EmailTarget,
     Match,
     Message,
     Priority,
 )
 from monitor.rules.clause import rule_clauses
 from monitor.rules.load import load_rules
+from monitor.settings import SmtpSettings
 from monitor.store.sqlite import Store
 from tests.conftest import LoopbackSMTP, write_self_signed_certificate
 from tests.test_render import make_article
@@ -154,7 +155,7 @@ def enqueue(store: Store, message: Message, *, delivery_id: str = "digest-0001")
     delivery = Delivery(
         id=delivery_id,
         subscription_id="security-desk-daily",
-        channel=ChannelSpec(kind="email", email_to=DESK),
+        channel=EmailTarget(to=DESK),
         message=message,
         article_keys=("a",),
         created_at=NOW,
@@ -174,7 +175,7 @@ def email_outbox(store: Store, settings: SmtpSettings) -> Outbox:
 def test_the_seed_digest_arrives_as_a_readable_multipart_email(smtp, store):
     handler, settings = smtp
     enqueue(store, seed_message())
-    assert email_outbox(store, settings).flush(NOW).sent == 1
+    assert asyncio.run(email_outbox(store, settings).flush(NOW)).sent == 1
 
     [(recipients, message)] = handler.accepted
     assert recipients == list(DESK)
@@ -206,10 +207,10 @@ def test_451_then_250_delivers_exactly_one_message(smtp, store):
     handler.data_replies = ["451 4.3.0 mailbox busy, try again", None]
     enqueue(store, seed_message())
     box = email_outbox(store, settings)
-    assert box.flush(NOW).retrying == 1
-    assert box.flush(NOW + timedelta(seconds=3)).sent == 0  # 5 s ± 20 % not yet over
-    assert box.flush(NOW + timedelta(seconds=7)).sent == 1
-    assert box.flush(NOW + timedelta(days=2)).sent == 0
+    assert asyncio.run(box.flush(NOW)).retrying == 1
+    assert asyncio.run(box.flush(NOW + timedelta(seconds=3))).sent == 0  # 5 s ± 20 % not yet over
+    assert asyncio.run(box.flush(NOW + timedelta(seconds=7))).sent == 1
+    assert asyncio.run(box.flush(NOW + timedelta(days=2))).sent == 0
     assert len(handler.accepted) == 1
     assert [m["Message-ID"] for m in handler.data_attempts] == ["<digest-0001@monitor.local>"] * 2
     (delivery,) = store.deliveries("sent")
@@ -221,10 +222,10 @@ def test_a_lost_connection_is_retried(smtp, store):
     handler.data_replies = ["drop", None]
     enqueue(store, seed_message())
     box = email_outbox(store, settings)
-    assert box.flush(NOW).retrying == 1
+    assert asyncio.run(box.flush(NOW)).retrying == 1
     (pending,) = store.deliveries("pending")
     assert "cannot talk to '127.0.0.1:" in (pending.last_error or "")
-    assert box.flush(NOW + timedelta(seconds=7)).sent == 1
+    assert asyncio.run(box.flush(NOW + timedelta(seconds=7))).sent == 1
     assert len(handler.accepted) == 1
 
 
@@ -233,8 +234,8 @@ def test_550_for_one_of_three_recipients_the_others_get_it_once(smtp, store, cap
     handler.refused = {"chief@example.org": "550 5.1.1 no such mailbox"}
     enqueue(store, seed_message())
     box = email_outbox(store, settings)
-    assert box.flush(NOW).sent == 1
-    assert box.flush(NOW + timedelta(days=1)).sent == 0
+    assert asyncio.run(box.flush(NOW)).sent == 1
+    assert asyncio.run(box.flush(NOW + timedelta(days=1))).sent == 0
     assert [recipients for recipients, _ in handler.accepted] == [
         ["desk@example.org", "night@example.org"]
     ]
@@ -250,9 +251,9 @@ def test_554_for_all_is_dead_lettered_without_retry(smtp, store, refusal):
         handler.data_replies = ["554 5.7.1 message refused"]
     enqueue(store, seed_message())
     box = email_outbox(store, settings)
-    assert box.flush(NOW).dead == 1
+    assert asyncio.run(box.flush(NOW)).dead == 1
     for later in (timedelta(minutes=10), timedelta(days=3)):
-        assert box.flush(NOW + later) == FlushReport()
+        assert asyncio.run(box.flush(NOW + later)) == FlushReport()
     assert handler.accepted == []
     assert len(handler.data_attempts) == (1 if refusal == "data" else 0)
     (dead,) = store.deliveries("dead")
@@ -276,7 +277,7 @@ def test_hostile_titles_reach_the_inbox_inert(smtp, store):
     )
     digest = Digest("desk", "immediate", NOW, "Europe/Paris", entries, title="Desk")
     enqueue(store, Renderer(ROOT / "templates").render(digest))
-    assert email_outbox(store, settings).flush(NOW).sent == 1
+    assert asyncio.run(email_outbox(store, settings).flush(NOW)).sent == 1
 
     [(recipients, message)] = handler.accepted
     assert recipients == list(DESK)  # nobody added by a title
@@ -310,7 +311,7 @@ def test_a_crash_between_sent_and_recorded_resends_once_with_the_same_message_id
     try:
         enqueue(doomed, seed_message())
         with pytest.raises(Crash):
-            email_outbox(doomed, settings).flush(NOW)
+            asyncio.run(email_outbox(doomed, settings).flush(NOW))
     finally:
         doomed.close()
     assert len(handler.accepted) == 1
@@ -318,8 +319,8 @@ def test_a_crash_between_sent_and_recorded_resends_once_with_the_same_message_id
     restarted = Store(path)
     try:
         box = email_outbox(restarted, settings)
-        assert box.flush(NOW + timedelta(seconds=1)).sent == 1
-        assert box.flush(NOW + timedelta(days=1)).sent == 0
+        assert asyncio.run(box.flush(NOW + timedelta(seconds=1))).sent == 1
+        assert asyncio.run(box.flush(NOW + timedelta(days=1))).sent == 0
         assert [d.status for d in restarted.deliveries()] == ["sent"]
     finally:
         restarted.close()
@@ -379,10 +380,10 @@ def test_tls_and_login_deliver_the_digest(certificate, store, implicit):
             password=PASSWORD.decode(),
             from_addr="alerts@example.org",
             timeout_s=5,
-            ca_file=str(certificate[0]),
+            ca_file=certificate[0],
         )
         enqueue(store, seed_message())
-        assert email_outbox(store, settings).flush(NOW).sent == 1
+        assert asyncio.run(email_outbox(store, settings).flush(NOW)).sent == 1
     finally:
         controller.stop()
     assert handler.sessions == [(True, USER)]
@@ -399,10 +400,10 @@ def test_a_wrong_password_is_permanent_and_never_logged(certificate, store):
             username=USER.decode(),
             password="wrong password",
             timeout_s=5,
-            ca_file=str(certificate[0]),
+            ca_file=certificate[0],
         )
         with pytest.raises(DeliveryError) as caught:
-            EmailChannel(settings).send(enqueue(store, seed_message()))
+            asyncio.run(EmailChannel(settings).send(enqueue(store, seed_message())))
     finally:
         controller.stop()
     assert caught.value.is_permanent
@@ -416,7 +417,7 @@ def test_an_untrusted_certificate_is_retried_with_a_hint(certificate, store):
     try:
         settings = SmtpSettings(host="127.0.0.1", port=controller.port, starttls=True, timeout_s=5)
         with pytest.raises(DeliveryError) as caught:
-            EmailChannel(settings).send(enqueue(store, seed_message()))
+            asyncio.run(EmailChannel(settings).send(enqueue(store, seed_message())))
     finally:
         controller.stop()
     assert not caught.value.is_permanent
@@ -429,7 +430,7 @@ def test_starttls_required_but_not_offered_sends_nothing_in_clear(smtp, store):
     strict = replace(settings, starttls=True, username="alerts", password="secret")
     enqueue(store, seed_message())
     box = Outbox(store, {"email": EmailChannel(strict)}, [])
-    assert box.flush(NOW).dead == 1
+    assert asyncio.run(box.flush(NOW)).dead == 1
     assert handler.data_attempts == [] and handler.sessions == []
     (dead,) = store.deliveries("dead")
     assert "does not offer STARTTLS; refusing to send in clear text" in (dead.last_error or "")
@@ -439,6 +440,6 @@ def test_a_password_is_never_sent_in_clear_to_a_remote_server(store):
     # 192.0.2.1 is TEST-NET-1: the check happens before any connection is attempted.
     settings = SmtpSettings(host="192.0.2.1", username="alerts", password="secret", timeout_s=1)
     with pytest.raises(DeliveryError) as caught:
-        EmailChannel(settings).send(enqueue(store, seed_message()))
+        asyncio.run(EmailChannel(settings).send(enqueue(store, seed_message())))
     assert caught.value.is_permanent
     assert "refusing to send the password for 'alerts' in clear text" in str(caught.value)

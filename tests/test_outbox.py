@@ -1,19 +1,30 @@
 """The outbox retries with backoff, dead-letters permanent failures, never drops silently."""
 
+import asyncio
+import json
 import random
 import re
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.deliver.outbox import DEFAULT_RETRY_DELAYS_S, Outbox, redact_channel
+from monitor.deliver.channels import FolderChannel, redact_channel
+from monitor.deliver.outbox import DEFAULT_RETRY_DELAYS_S, Outbox
 from monitor.errors import DeliveryError
-from monitor.model import ChannelSpec, Delivery, Message, Subscription
+from monitor.model import (
+    AppriseTarget,
+    Delivery,
+    FolderTarget,
+    Message,
+    Subscription,
+    WebhookTarget,
+)
 from monitor.store.sqlite import Store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-HOOK = ChannelSpec(kind="webhook", webhook_url="http://127.0.0.1:9/hook", webhook_secret="whsec")
+HOOK = WebhookTarget(url="http://127.0.0.1:9/hook", secret="whsec")
 
 
 class ScriptedChannel:
@@ -25,7 +36,7 @@ class ScriptedChannel:
         self.answers = list(answers)
         self.sent: list[Delivery] = []
 
-    def send(self, delivery: Delivery) -> None:
+    async def send(self, delivery: Delivery) -> None:
         answer = self.answers.pop(0)
         if answer is not None:
             raise answer
@@ -62,11 +73,11 @@ def test_a_retryable_failure_is_retried_then_sent_once(store):
     enqueue(store)
     channel = ScriptedChannel([DeliveryError("500", channel="webhook"), None])
     box = outbox(store, channel)
-    assert box.flush(NOW).retrying == 1
-    assert box.flush(NOW).sent == 0  # not due yet: backoff holds it
-    assert box.flush(NOW + timedelta(seconds=10)).sent == 1
+    assert asyncio.run(box.flush(NOW)).retrying == 1
+    assert asyncio.run(box.flush(NOW)).sent == 0  # not due yet: backoff holds it
+    assert asyncio.run(box.flush(NOW + timedelta(seconds=10))).sent == 1
     assert [d.id for d in channel.sent] == ["d1"]
-    assert box.flush(NOW + timedelta(days=1)).sent == 0
+    assert asyncio.run(box.flush(NOW + timedelta(days=1))).sent == 0
     (sent,) = store.deliveries("sent")
     assert sent.attempts == 2
 
@@ -74,23 +85,23 @@ def test_a_retryable_failure_is_retried_then_sent_once(store):
 def test_the_secret_is_looked_up_in_the_live_config_at_send_time(store):
     enqueue(store)
     channel = ScriptedChannel([None])
-    outbox(store, channel).flush(NOW)
-    assert channel.sent[0].channel.webhook_secret == "whsec"
+    asyncio.run(outbox(store, channel).flush(NOW))
+    assert channel.sent[0].channel.secret == "whsec"
 
 
 def test_retry_after_from_the_server_is_honoured(store):
     enqueue(store)
     channel = ScriptedChannel([DeliveryError("429", channel="webhook", retry_after_s=600), None])
     box = outbox(store, channel)
-    box.flush(NOW)
-    assert box.flush(NOW + timedelta(seconds=300)).sent == 0
-    assert box.flush(NOW + timedelta(seconds=601)).sent == 1
+    asyncio.run(box.flush(NOW))
+    assert asyncio.run(box.flush(NOW + timedelta(seconds=300))).sent == 0
+    assert asyncio.run(box.flush(NOW + timedelta(seconds=601))).sent == 1
 
 
 def test_permanent_failures_go_straight_to_dead_letter(store):
     enqueue(store)
     channel = ScriptedChannel([DeliveryError("554", channel="email", is_permanent=True)])
-    assert outbox(store, channel).flush(NOW).dead == 1
+    assert asyncio.run(outbox(store, channel).flush(NOW)).dead == 1
     (dead,) = store.deliveries("dead")
     assert dead.last_error == "email: 554"
 
@@ -102,11 +113,11 @@ def test_exhausted_retries_dead_letter_and_can_be_requeued(store):
     box = outbox(store, channel, delays=(1.0, 1.0))
     moment = NOW
     for _ in range(3):
-        box.flush(moment)
+        asyncio.run(box.flush(moment))
         moment += timedelta(seconds=5)
     assert [d.attempts for d in store.deliveries("dead")] == [3]
     assert store.requeue("d1", moment)
-    assert box.flush(moment).sent == 1
+    assert asyncio.run(box.flush(moment)).sent == 1
 
 
 def test_the_retry_schedule_runs_with_jitter_then_dead_letters(store):
@@ -116,7 +127,7 @@ def test_the_retry_schedule_runs_with_jitter_then_dead_letters(store):
     moment = NOW
     waits_s = []
     for _ in range(7):
-        assert box.flush(moment).retrying == 1
+        assert asyncio.run(box.flush(moment)).retrying == 1
         (pending,) = store.deliveries("pending")
         assert pending.next_attempt_at is not None
         waits_s.append((pending.next_attempt_at - moment).total_seconds())
@@ -128,28 +139,28 @@ def test_the_retry_schedule_runs_with_jitter_then_dead_letters(store):
         for wait_s, planned_s in zip(waits_s, DEFAULT_RETRY_DELAYS_S, strict=True)
     }
     assert len(ratios) > 1  # jittered, not a fixed multiple
-    assert box.flush(moment).dead == 1
+    assert asyncio.run(box.flush(moment)).dead == 1
     (dead,) = store.deliveries("dead")
     assert dead.attempts == 8
 
 
 def test_secrets_stay_out_of_the_store_and_come_back_at_send_time(store):
-    spec = ChannelSpec(kind="apprise", apprise_urls=("tgram://123:token/456",))
+    spec = AppriseTarget(urls=("tgram://123:token/456",))
     stored = redact_channel(spec)
-    assert stored.apprise_urls[0].startswith("tgram://…#") and "token" not in str(stored)
-    assert redact_channel(HOOK).webhook_secret is None
+    assert stored.urls[0].startswith("tgram://…#") and "token" not in str(stored)
+    assert redact_channel(HOOK).secret is None
     delivery = Delivery("d2", "desk", stored, Message("s", "t", "h", b"{}"), ("b",), NOW)
     store.enqueue([delivery], ["b"])
     channel = ScriptedChannel([None])
     channel.kind = "apprise"
     subscription = Subscription(id="desk", rules=("*",), channels=(HOOK, spec))
-    Outbox(store, {"apprise": channel}, [subscription]).flush(NOW)
-    assert channel.sent[0].channel.apprise_urls == ("tgram://123:token/456",)
+    asyncio.run(Outbox(store, {"apprise": channel}, [subscription]).flush(NOW))
+    assert channel.sent[0].channel.urls == ("tgram://123:token/456",)
 
 
 def test_a_missing_channel_kind_is_retried_not_dropped(store):
     enqueue(store)
-    assert Outbox(store, {}, []).flush(NOW).retrying == 1
+    assert asyncio.run(Outbox(store, {}, []).flush(NOW)).retrying == 1
     (pending,) = store.deliveries("pending")
     assert pending.last_error == "no 'webhook' channel configured"
 
@@ -165,3 +176,89 @@ def test_every_guarantee_in_docs_delivery_names_tests_that_exist():
         for path, name in named:
             source = (root / path).read_text(encoding="utf-8")
             assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{path}::{name} is gone"
+
+
+class HangingChannel:
+    """A channel whose send starts and never confirms."""
+
+    kind = "webhook"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def send(self, delivery: Delivery) -> None:
+        self.started.set()
+        await asyncio.Event().wait()
+
+
+def test_a_send_cancelled_at_shutdown_is_left_pending_and_uncounted(store):
+    enqueue(store)
+    channel = HangingChannel()
+    box = Outbox(store, {"webhook": channel}, [])
+
+    async def shut_down_mid_send() -> None:
+        flushing = asyncio.create_task(box.flush(NOW))
+        await channel.started.wait()
+        flushing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flushing
+
+    asyncio.run(shut_down_mid_send())
+    (pending,) = store.deliveries("pending")
+    assert (pending.attempts, pending.last_error, pending.next_attempt_at) == (0, None, NOW)
+    assert store.deliveries("sent") == store.deliveries("dead") == []
+    # The next start sends it.
+    assert asyncio.run(outbox(store, ScriptedChannel([None])).flush(NOW)).sent == 1
+
+
+def test_a_send_past_the_deadline_is_a_retryable_failure(store):
+    enqueue(store)
+    box = Outbox(store, {"webhook": HangingChannel()}, [], send_timeout_s=0.2)
+    # The test's own bound: without the outbox's deadline this would wait forever.
+    assert asyncio.run(asyncio.wait_for(box.flush(NOW), 5)).retrying == 1
+    (pending,) = store.deliveries("pending")
+    assert pending.attempts == 1
+    assert pending.last_error == "webhook: no confirmation within 0.2 s (delivery.send_timeout)"
+
+
+OLD_ROWS = {
+    # What the code before typed channel targets wrote: every kind's fields, flat.
+    "folder": {
+        "kind": "folder",
+        "folder": "var/outbox",
+        "email_to": [],
+        "webhook_url": None,
+        "webhook_format": "standard",
+        "apprise_urls": [],
+    },
+    "webhook": {
+        "kind": "webhook",
+        "folder": None,
+        "email_to": [],
+        "webhook_url": "http://127.0.0.1:9/hook",
+        "webhook_format": "standard",
+        "apprise_urls": [],
+    },
+}
+
+
+@pytest.mark.parametrize("kind", ["folder", "webhook"])
+def test_a_row_written_by_the_old_code_still_loads_and_sends(store, tmp_path, kind):
+    enqueue(store)
+    raw = sqlite3.connect(tmp_path / "monitor.db")
+    try:
+        with raw:
+            raw.execute("UPDATE deliveries SET channel = ?", (json.dumps(OLD_ROWS[kind]),))
+    finally:
+        raw.close()
+    (loaded,) = store.deliveries("pending")
+    if kind == "folder":
+        assert loaded.channel == FolderTarget(folder="var/outbox")
+        channels = {"folder": FolderChannel(tmp_path)}
+        assert asyncio.run(Outbox(store, channels, []).flush(NOW)).sent == 1
+        assert len(list((tmp_path / "var" / "outbox").glob("*.eml"))) == 1
+    else:
+        assert loaded.channel == WebhookTarget(url="http://127.0.0.1:9/hook")
+        channel = ScriptedChannel([None])
+        assert asyncio.run(outbox(store, channel).flush(NOW)).sent == 1
+        assert channel.sent[0].channel.secret == "whsec"  # found in the live config

@@ -8,13 +8,13 @@ import pytest
 from monitor.errors import StoreError
 from monitor.model import (
     Article,
-    ChannelSpec,
     Delivery,
     FeedState,
     Hit,
     Match,
     Message,
     Priority,
+    WebhookTarget,
 )
 from monitor.store.sqlite import Store
 
@@ -90,7 +90,7 @@ def delivery(delivery_id: str, keys: tuple[str, ...]) -> Delivery:
     return Delivery(
         id=delivery_id,
         subscription_id="sub",
-        channel=ChannelSpec(kind="webhook", webhook_url="http://127.0.0.1/h", webhook_secret="s"),
+        channel=WebhookTarget(url="http://127.0.0.1/h", secret="s"),
         message=Message("subject", "text", "<p>html</p>", b"{}"),
         article_keys=keys,
         created_at=NOW,
@@ -127,8 +127,8 @@ def test_secrets_are_not_written_to_the_database(store, tmp_path):
         (channel,) = raw.execute("SELECT channel FROM deliveries").fetchone()
     finally:
         raw.close()
-    assert "webhook_secret" not in channel
-    assert store.delivery("d1").channel.webhook_secret is None
+    assert "secret" not in channel
+    assert store.delivery("d1").channel.secret is None
 
 
 def test_feed_state_round_trips(store):

@@ -3,6 +3,7 @@ POST → a real HTTP receiver on 127.0.0.1 that verifies signatures and answers 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -15,11 +16,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from monitor.deliver.channels import AppriseChannel, EndpointGone, WebhookChannel, redact_url
-from monitor.deliver.outbox import Outbox, redact_channel
+from monitor.deliver.channels import (
+    AppriseChannel,
+    EndpointGone,
+    WebhookChannel,
+    redact_channel,
+    redact_url,
+)
+from monitor.deliver.outbox import Outbox
 from monitor.deliver.render import Renderer
 from monitor.errors import DeliveryError
-from monitor.model import ChannelSpec, Delivery, Digest, Message, Subscription
+from monitor.model import (
+    AppriseTarget,
+    ChannelTarget,
+    Delivery,
+    Digest,
+    Message,
+    Subscription,
+    WebhookTarget,
+)
 from monitor.store.sqlite import Store
 from tests.test_channels import SECRET, verify_signature
 from tests.test_render import TEMPLATES, hostile_entry, security_entry
@@ -115,15 +130,15 @@ def store(tmp_path) -> Iterator[Store]:
     opened.close()
 
 
-def hook(receiver: ScriptedReceiver, **extra: str) -> ChannelSpec:
-    return ChannelSpec(kind="webhook", webhook_url=receiver.url, webhook_secret=SECRET, **extra)
+def hook(receiver: ScriptedReceiver, **extra: str) -> WebhookTarget:
+    return WebhookTarget(url=receiver.url, secret=SECRET, **extra)
 
 
 def digest() -> Digest:
     return Digest("security-desk", "immediate", NOW, "Europe/Paris", (security_entry(),))
 
 
-def enqueue(store: Store, spec: ChannelSpec, *, delivery_id: str, message: Message) -> None:
+def enqueue(store: Store, spec: ChannelTarget, *, delivery_id: str, message: Message) -> None:
     delivery = Delivery(
         id=delivery_id,
         subscription_id="security-desk",
@@ -135,7 +150,7 @@ def enqueue(store: Store, spec: ChannelSpec, *, delivery_id: str, message: Messa
     store.enqueue([delivery], [delivery_id])
 
 
-def outbox(store: Store, spec: ChannelSpec, **options) -> Outbox:
+def outbox(store: Store, spec: ChannelTarget, **options) -> Outbox:
     subscription = Subscription(id="security-desk", rules=("*",), channels=(spec,))
     channels = {
         "webhook": WebhookChannel(
@@ -156,10 +171,10 @@ def test_500_500_200_is_one_processed_event_under_one_id(receiver, store, messag
     spec = hook(receiver)
     enqueue(store, spec, delivery_id="hook-1", message=message)
     box = outbox(store, spec)
-    assert box.flush(NOW).retrying == 1
-    assert box.flush(NOW + timedelta(seconds=7)).retrying == 1
-    assert box.flush(NOW + timedelta(minutes=7)).sent == 1
-    assert box.flush(NOW + timedelta(days=1)).sent == 0
+    assert asyncio.run(box.flush(NOW)).retrying == 1
+    assert asyncio.run(box.flush(NOW + timedelta(seconds=7))).retrying == 1
+    assert asyncio.run(box.flush(NOW + timedelta(minutes=7))).sent == 1
+    assert asyncio.run(box.flush(NOW + timedelta(days=1))).sent == 0
 
     assert [is_valid for _, _, is_valid in receiver.requests] == [True, True, True]
     assert {headers["webhook-id"] for headers, _, _ in receiver.requests} == {"hook-1"}
@@ -185,11 +200,11 @@ def test_retry_after_is_honoured_in_both_forms(receiver, store, message, reply, 
     spec = hook(receiver)
     enqueue(store, spec, delivery_id="hook-1", message=message)
     box = outbox(store, spec)
-    assert box.flush(NOW).retrying == 1
+    assert asyncio.run(box.flush(NOW)).retrying == 1
     (pending,) = store.deliveries("pending")
     assert pending.next_attempt_at == NOW + timedelta(seconds=wait_s)
-    assert box.flush(NOW + timedelta(seconds=wait_s - 1)).sent == 0
-    assert box.flush(NOW + timedelta(seconds=wait_s)).sent == 1
+    assert asyncio.run(box.flush(NOW + timedelta(seconds=wait_s - 1))).sent == 0
+    assert asyncio.run(box.flush(NOW + timedelta(seconds=wait_s))).sent == 1
 
 
 def test_410_disables_the_endpoint_and_tells_the_operator(receiver, store, message):
@@ -201,7 +216,7 @@ def test_410_disables_the_endpoint_and_tells_the_operator(receiver, store, messa
     box = outbox(
         store, spec, on_endpoint_gone=lambda delivery, exc: told.append((delivery.id, exc))
     )
-    assert box.flush(NOW).dead == 2
+    assert asyncio.run(box.flush(NOW)).dead == 2
     assert len(receiver.requests) == 1  # nothing more goes to a gone endpoint
     [(delivery_id, gone)] = told
     assert delivery_id == "hook-1"
@@ -216,7 +231,7 @@ def test_a_restarted_outbox_keeps_a_disabled_endpoint_disabled(receiver, store, 
     spec = hook(receiver)
     enqueue(store, spec, delivery_id="hook-1", message=message)
     box = outbox(store, spec, disabled_webhook_urls=[receiver.url])
-    assert box.flush(NOW).dead == 1
+    assert asyncio.run(box.flush(NOW)).dead == 1
     assert receiver.requests == []
 
 
@@ -226,8 +241,8 @@ def test_other_4xx_are_permanent(receiver, store, message, status):
     spec = hook(receiver)
     enqueue(store, spec, delivery_id="hook-1", message=message)
     box = outbox(store, spec)
-    assert box.flush(NOW).dead == 1
-    assert box.flush(NOW + timedelta(days=1)).dead == 0
+    assert asyncio.run(box.flush(NOW)).dead == 1
+    assert asyncio.run(box.flush(NOW + timedelta(days=1))).dead == 0
     assert len(receiver.requests) == 1
 
 
@@ -236,10 +251,10 @@ def test_a_receiver_that_does_not_answer_in_time_is_retried(receiver, store, mes
     spec = hook(receiver)
     enqueue(store, spec, delivery_id="hook-1", message=message)
     box = outbox(store, spec, timeout_s=0.3)
-    assert box.flush(NOW).retrying == 1
+    assert asyncio.run(box.flush(NOW)).retrying == 1
     (pending,) = store.deliveries("pending")
     assert "did not answer within 0.3 s" in (pending.last_error or "")
-    assert box.flush(NOW + timedelta(seconds=7)).sent == 1
+    assert asyncio.run(box.flush(NOW + timedelta(seconds=7))).sent == 1
     assert len(receiver.processed) == 1  # the receiver dedupes the late first copy by id
 
 
@@ -248,7 +263,7 @@ def test_a_huge_response_body_is_not_read(receiver, store, message):
     spec = hook(receiver)
     enqueue(store, spec, delivery_id="hook-1", message=message)
     started = time.monotonic()
-    assert outbox(store, spec).flush(NOW).sent == 1
+    assert asyncio.run(outbox(store, spec).flush(NOW)).sent == 1
     assert time.monotonic() - started < 5
 
 
@@ -265,13 +280,13 @@ def test_a_crash_after_the_receiver_accepted_resends_with_the_same_id(receiver, 
     try:
         enqueue(doomed, spec, delivery_id="hook-1", message=message)
         with pytest.raises(Crash):
-            outbox(doomed, spec).flush(NOW)
+            asyncio.run(outbox(doomed, spec).flush(NOW))
     finally:
         doomed.close()
     restarted = Store(tmp_path / "monitor.db")
     try:
-        assert outbox(restarted, spec).flush(NOW).sent == 1
-        assert outbox(restarted, spec).flush(NOW + timedelta(days=1)).sent == 0
+        assert asyncio.run(outbox(restarted, spec).flush(NOW)).sent == 1
+        assert asyncio.run(outbox(restarted, spec).flush(NOW + timedelta(days=1))).sent == 0
     finally:
         restarted.close()
     assert [headers["webhook-id"] for headers, _, _ in receiver.requests] == ["hook-1", "hook-1"]
@@ -279,11 +294,11 @@ def test_a_crash_after_the_receiver_accepted_resends_with_the_same_id(receiver, 
 
 
 def test_a_slack_compatible_body_is_signed_and_escaped(receiver, store):
-    spec = hook(receiver, webhook_format="slack")
+    spec = hook(receiver, format="slack")
     hostile = Digest("desk", "immediate", NOW, "UTC", (security_entry(), hostile_entry()))
     slack = Renderer(TEMPLATES).render(hostile, payload_format="slack")
     enqueue(store, spec, delivery_id="hook-1", message=slack)
-    assert outbox(store, spec).flush(NOW).sent == 1
+    assert asyncio.run(outbox(store, spec).flush(NOW)).sent == 1
     [(_, body, is_valid)] = receiver.requests
     assert is_valid
     document = json.loads(body)
@@ -306,11 +321,11 @@ def json_sink() -> Iterator[ThreadingHTTPServer]:
 def test_apprise_services_get_the_subject_and_text(json_sink, store, message):
     port = json_sink.server_address[1]
     url = f"json://127.0.0.1:{port}/notify/s3cret-token"
-    spec = ChannelSpec(kind="apprise", apprise_urls=(url,))
+    spec = AppriseTarget(urls=(url,))
     enqueue(store, spec, delivery_id="apprise-1", message=message)
     (stored,) = store.deliveries()
-    assert "s3cret-token" not in json.dumps(stored.channel.apprise_urls)
-    assert outbox(store, spec).flush(NOW).sent == 1
+    assert "s3cret-token" not in json.dumps(stored.channel.urls)
+    assert asyncio.run(outbox(store, spec).flush(NOW)).sent == 1
     [(path, document)] = json_sink.received  # type: ignore[attr-defined]
     assert path == "/notify/s3cret-token"
     assert document["title"] == message.subject
@@ -320,19 +335,19 @@ def test_apprise_services_get_the_subject_and_text(json_sink, store, message):
 def test_apprise_failures_are_retried_without_leaking_the_url(json_sink, store, message):
     json_sink.status = 500  # type: ignore[attr-defined]
     url = f"json://127.0.0.1:{json_sink.server_address[1]}/notify/s3cret-token"
-    spec = ChannelSpec(kind="apprise", apprise_urls=(url,))
+    spec = AppriseTarget(urls=(url,))
     enqueue(store, spec, delivery_id="apprise-1", message=message)
-    assert outbox(store, spec).flush(NOW).retrying == 1
+    assert asyncio.run(outbox(store, spec).flush(NOW)).retrying == 1
     (pending,) = store.deliveries("pending")
     assert pending.last_error == f"apprise: 1 of 1 services failed: '{redact_url(url)}'"
     assert "s3cret" not in pending.last_error
 
 
 def test_an_unknown_apprise_url_is_permanent():
-    spec = ChannelSpec(kind="apprise", apprise_urls=("nosuchservice://token",))
+    spec = AppriseTarget(urls=("nosuchservice://token",))
     delivery = Delivery("d", "s", spec, Message("s", "t", "h", b"{}"), ("a",), NOW)
     with pytest.raises(DeliveryError) as caught:
-        AppriseChannel().send(delivery)
+        asyncio.run(AppriseChannel().send(delivery))
     assert caught.value.is_permanent
     assert "('nosuchservice://…') is not a service Apprise knows" in str(caught.value)
     assert "token" not in str(caught.value)

@@ -111,7 +111,7 @@ class Service:
         """Poll every feed once, match, deliver what is due."""
         polls = await self.pipeline.poll_due(self._clock(), force=True)
         await self.pipeline.match_pending(self._clock())
-        delivered = self.pipeline.deliver_due(self._clock())
+        delivered = await self.pipeline.deliver_due(self._clock())
         return RunOnceReport(polls=polls, delivered=delivered)
 
     # --- the daemon ----------------------------------------------------------------
@@ -212,12 +212,12 @@ class Service:
                 report = await self.pipeline.poll(feed, self._clock())
             if report.new_articles:
                 # Immediate alerts leave as soon as their article is matched.
-                self.pipeline.deliver_due(self._clock())
+                await self.pipeline.deliver_due(self._clock())
 
         return self._guarded(f"poll:{feed.id}", poll)()
 
     async def _deliver(self) -> None:
-        self.pipeline.deliver_due(self._clock())
+        await self.pipeline.deliver_due(self._clock())
 
     async def _purge_old_articles(self) -> None:
         cutoff = self._clock() - timedelta(seconds=self.config.retention_s)

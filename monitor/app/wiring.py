@@ -13,18 +13,18 @@ from pathlib import Path
 
 from monitor.config import Config
 from monitor.deliver import (
+    ChannelContext,
     EndpointGone,
     Outbox,
     Renderer,
     RendererBySubscription,
-    SmtpSettings,
     build_channels,
-    check_apprise_urls,
     display_url,
+    target_problems,
 )
 from monitor.ingest import Fetcher
 from monitor.metrics import Metrics
-from monitor.model import Delivery, RuleSet
+from monitor.model import Delivery, RuleSet, WebhookTarget
 from monitor.nlp import Annotator
 from monitor.pipeline import ArticleAnnotator, Pipeline
 from monitor.schedule import PollPolicy
@@ -104,16 +104,16 @@ def build_annotator(config: Config) -> Annotator:
 
 def build_outbox(config: Config, store: Store, *, rng: random.Random | None = None) -> Outbox:
     """The outbox with one channel per kind, set up from `config`."""
-    channels = build_channels(base_dir=config.base_dir, smtp=_smtp_settings(config))
+    channels = build_channels(_channel_context(config))
 
     def remember_gone(delivery: Delivery, exc: EndpointGone) -> None:
         store.record_gone_endpoint(exc.url, display_url(exc.url), str(exc), delivery.created_at)
 
     webhook_urls = {
-        channel.webhook_url
+        channel.url
         for subscription in config.subscriptions
         for channel in subscription.channels
-        if channel.webhook_url
+        if isinstance(channel, WebhookTarget)
     }
     return Outbox(
         store,
@@ -123,6 +123,7 @@ def build_outbox(config: Config, store: Store, *, rng: random.Random | None = No
         rng=rng,
         on_endpoint_gone=remember_gone,
         disabled_webhook_urls=[url for url in webhook_urls if store.is_gone(url)],
+        send_timeout_s=config.send_timeout_s,
     )
 
 
@@ -143,39 +144,18 @@ def template_errors(config: Config) -> list[str]:
 
 
 def channel_errors(config: Config) -> list[str]:
-    """Channel settings the channels themselves refuse (apprise URLs they cannot use)."""
-    problems = [
+    """Channel settings the channels themselves refuse (apprise URLs they cannot use, email
+    without an smtp section), as 'config.yaml: subscription ID: problem'."""
+    context = _channel_context(config)
+    return [
         f"{config.path}: subscription '{subscription.id}': {problem}"
         for subscription in config.subscriptions
         for channel in subscription.channels
-        if channel.kind == "apprise"
-        for problem in check_apprise_urls(channel.apprise_urls)
+        for problem in target_problems(channel, context)
     ]
-    needs_smtp = [
-        subscription.id
-        for subscription in config.subscriptions
-        if any(channel.kind == "email" for channel in subscription.channels)
-    ]
-    if needs_smtp and config.smtp is None:
-        problems.append(
-            f"{config.path}: subscriptions {', '.join(repr(s) for s in needs_smtp)} send email "
-            "but there is no 'smtp' section"
-        )
-    return problems
 
 
-def _smtp_settings(config: Config) -> SmtpSettings | None:
-    smtp = config.smtp
-    if smtp is None:
-        return None
-    return SmtpSettings(
-        host=smtp.host,
-        port=smtp.port,
-        starttls=smtp.starttls,
-        tls=smtp.tls,
-        username=smtp.username,
-        password=smtp.password,
-        from_addr=smtp.from_addr,
-        timeout_s=smtp.timeout_s,
-        ca_file=str(smtp.ca_file) if smtp.ca_file else None,
+def _channel_context(config: Config) -> ChannelContext:
+    return ChannelContext(
+        base_dir=config.base_dir, smtp=config.smtp, thread_timeout_s=config.send_timeout_s
     )

@@ -107,7 +107,7 @@ async def _send_async(
     service = Service(config, rules)
     try:
         now = utc_now()
-        report = service.pipeline.send_digest_now(
+        report = await service.pipeline.send_digest_now(
             subscription, now, since=now - since if since else None
         )
     finally:
@@ -143,7 +143,7 @@ async def _retry_async(config: Config, rules: Any, prefix: str) -> int:
             return EXIT_INVALID
         now = utc_now()
         store.requeue(candidates[0].id, now)
-        status = service.parts.outbox.attempt(
+        status = await service.parts.outbox.attempt(
             store.delivery(candidates[0].id) or candidates[0], now
         )
     finally:

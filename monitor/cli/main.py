@@ -42,7 +42,7 @@ from monitor.cli.rules import add_rule_commands
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, RuleSetError
 from monitor.logs import configure_logging
-from monitor.model import RuleSet
+from monitor.model import FolderTarget, RuleSet
 from monitor.rules import load_rules, rule_errors
 
 
@@ -138,7 +138,7 @@ def _print_once_summary(config: Config, polls: Sequence[object], enqueued: list[
             str(config.base_dir / channel.folder)
             for subscription in config.subscriptions
             for channel in subscription.channels
-            if channel.kind == "folder" and channel.folder
+            if isinstance(channel, FolderTarget)
         }
     )
     where = f" (folder output in {', '.join(folders)})" if folders else ""
@@ -204,7 +204,7 @@ async def _replay_async(config: Config, rules: RuleSet, args: argparse.Namespace
             language=args.language,
             on_progress=_progress_printer(),
         )
-        delivered = service.pipeline.deliver_due(utc_now()).enqueued if args.deliver else []
+        delivered = (await service.pipeline.deliver_due(utc_now())).enqueued if args.deliver else []
     finally:
         await service.close()
     print(

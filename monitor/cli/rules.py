@@ -89,7 +89,7 @@ async def _rematch_async(config: Config, rules: RuleSet, args: argparse.Namespac
         now = utc_now()
         articles = service.parts.store.forget_matches_since(now - args.since)
         matches = await service.pipeline.match_pending(now)
-        enqueued = service.pipeline.deliver_due(utc_now()).enqueued if args.deliver else []
+        enqueued = (await service.pipeline.deliver_due(utc_now())).enqueued if args.deliver else []
     finally:
         await service.close()
     print(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +22,17 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from monitor.errors import ConfigError
-from monitor.model import ChannelSpec, Feed, Priority, Subscription
-from monitor.settings import FetchSettings
+from monitor.model import (
+    AppriseTarget,
+    ChannelTarget,
+    EmailTarget,
+    Feed,
+    FolderTarget,
+    Priority,
+    Subscription,
+    WebhookTarget,
+)
+from monitor.settings import FetchSettings, SmtpSettings
 
 MAX_CONFIG_BYTES = 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -119,10 +128,29 @@ class _WebhookSpec(_Strict):
 
 
 class _ChannelSpec(_Strict):
+    """One `to` entry: exactly one of these keys, each read by `_TARGET_READERS`."""
+
     folder: str | None = None
     email: list[str] | str | None = None
     webhook: _WebhookSpec | None = None
     apprise: list[str] | None = None
+
+
+def _email_target(value: list[str] | str) -> EmailTarget:
+    return EmailTarget(to=(value,) if isinstance(value, str) else tuple(value))
+
+
+def _webhook_target(value: _WebhookSpec) -> WebhookTarget:
+    return WebhookTarget(url=value.url, secret=value.secret, format=value.format)
+
+
+# The one place config parsing lists channel kinds: `to` key → the target it builds.
+_TARGET_READERS: dict[str, Callable[[Any], ChannelTarget]] = {
+    "folder": lambda value: FolderTarget(folder=value),
+    "email": _email_target,
+    "webhook": _webhook_target,
+    "apprise": lambda value: AppriseTarget(urls=tuple(value)),
+}
 
 
 class _SubscriptionSpec(_Strict):
@@ -198,6 +226,15 @@ class _NlpSpec(_Strict):
 
 class _DeliverySpec(_Strict):
     check_every: str | int = "30s"
+    send_timeout: str | int = "60s"
+
+    @field_validator("send_timeout")
+    @classmethod
+    def _check_send_timeout(cls, value: str | int) -> str | int:
+        if parse_duration_s(value) <= 0:
+            raise ValueError("a send needs some time: use e.g. 60s")
+        return value
+
     retry_delays: list[str | int] = ["5s", "5m", "30m", "2h", "5h", "10h", "10h"]
 
 
@@ -224,19 +261,6 @@ class _ConfigSpec(_Strict):
 
 
 @dataclass(frozen=True, slots=True)
-class SmtpConfig:
-    host: str
-    port: int
-    starttls: bool
-    tls: bool
-    username: str | None
-    password: str | None
-    from_addr: str
-    timeout_s: float
-    ca_file: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Config:
     """Everything the daemon needs, validated; paths are absolute."""
 
@@ -247,12 +271,13 @@ class Config:
     templates_dir: Path
     feeds: tuple[Feed, ...]
     subscriptions: tuple[Subscription, ...]
-    smtp: SmtpConfig | None
+    smtp: SmtpSettings | None
     fetch: FetchSettings
     nlp_max_chars: int
     nlp_batch_size: int
     nlp_workers: int
     deliver_every_s: float
+    send_timeout_s: float  # the longest one delivery attempt may take
     retry_delays_s: tuple[float, ...]
     retention_s: float
     stop_budget_s: float
@@ -379,6 +404,7 @@ def _build(spec: _ConfigSpec, path: Path, data: Any, shown: str) -> Config:
         nlp_batch_size=spec.nlp.batch_size,
         nlp_workers=spec.nlp.workers,
         deliver_every_s=parse_duration_s(spec.delivery.check_every),
+        send_timeout_s=parse_duration_s(spec.delivery.send_timeout),
         retry_delays_s=tuple(parse_duration_s(delay) for delay in spec.delivery.retry_delays),
         retention_s=parse_duration_s(spec.retention),
         stop_budget_s=parse_duration_s(spec.stop_budget),
@@ -459,32 +485,22 @@ def _build_subscription(
 
 def _build_channel(
     target: _ChannelSpec, subscription_id: str, shown: str, line: int | None
-) -> ChannelSpec:
-    chosen = [name for name in ("folder", "email", "webhook", "apprise") if getattr(target, name)]
+) -> ChannelTarget:
+    chosen = [name for name in _TARGET_READERS if getattr(target, name)]
     if len(chosen) != 1:
         raise ConfigError(
             f"subscription '{subscription_id}': each 'to' entry names exactly one of "
-            "folder, email, webhook, apprise",
+            f"{', '.join(_TARGET_READERS)}",
             path=shown,
             line=line,
         )
-    if target.folder:
-        return ChannelSpec(kind="folder", folder=target.folder)
-    if target.email:
-        recipients = [target.email] if isinstance(target.email, str) else target.email
-        return ChannelSpec(kind="email", email_to=tuple(recipients))
-    if target.apprise:
-        return ChannelSpec(kind="apprise", apprise_urls=tuple(target.apprise))
-    assert target.webhook is not None  # chosen has exactly one entry
-    return ChannelSpec(
-        kind="webhook",
-        webhook_url=target.webhook.url,
-        webhook_secret=target.webhook.secret,
-        webhook_format=target.webhook.format,
-    )
+    (name,) = chosen
+    return _TARGET_READERS[name](getattr(target, name))
 
 
-def _build_smtp(spec: _SmtpSpec | None, base_dir: Path, data: Any, shown: str) -> SmtpConfig | None:
+def _build_smtp(
+    spec: _SmtpSpec | None, base_dir: Path, data: Any, shown: str
+) -> SmtpSettings | None:
     if spec is None:
         return None
     password = spec.password
@@ -498,7 +514,7 @@ def _build_smtp(spec: _SmtpSpec | None, base_dir: Path, data: Any, shown: str) -
                 path=shown,
                 line=_line_of(data, ("smtp", "password_file")),
             ) from None
-    return SmtpConfig(
+    return SmtpSettings(
         host=spec.host,
         port=spec.port,
         starttls=spec.starttls,

@@ -1,23 +1,31 @@
 """deliver: public face."""
 
-from monitor.deliver.channels import EndpointGone, build_channels, check_apprise_urls, display_url
-from monitor.deliver.channels.email import SmtpSettings
+from monitor.deliver.channels import (
+    ChannelContext,
+    EndpointGone,
+    build_channels,
+    display_url,
+    payload_format,
+    redact_channel,
+    target_problems,
+)
 from monitor.deliver.compose import compose_digest, delivery_id, rule_ids_for
-from monitor.deliver.outbox import FlushReport, Outbox, redact_channel
+from monitor.deliver.outbox import FlushReport, Outbox
 from monitor.deliver.render import Renderer, RendererBySubscription
 
 __all__ = [
+    "ChannelContext",
     "EndpointGone",
     "FlushReport",
     "Outbox",
     "Renderer",
     "RendererBySubscription",
-    "SmtpSettings",
     "build_channels",
-    "check_apprise_urls",
     "compose_digest",
     "delivery_id",
     "display_url",
+    "payload_format",
     "redact_channel",
     "rule_ids_for",
+    "target_problems",
 ]

@@ -2,12 +2,14 @@
 
 A delivery row is committed (by the pipeline, through the store) before any
 channel is called; this module sends what is due, marks it sent only after the
-channel confirms, and reschedules or dead-letters failures. It never renders.
-See docs/delivery.md for the guarantees and the tests that back them.
+channel confirms, and reschedules or dead-letters failures. Every send runs under a
+deadline; a send cancelled at shutdown leaves its row untouched (pending). It never
+renders. See docs/delivery.md for the guarantees and the tests that back them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -15,15 +17,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from monitor.deliver.channels import Channel, EndpointGone, display_url, redact_url
+from monitor.deliver.channels import Channel, EndpointGone, display_url, live_target
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
-from monitor.model import ChannelSpec, Delivery, Subscription
+from monitor.model import Delivery, Subscription, WebhookTarget
 
 DEFAULT_RETRY_DELAYS_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 JITTER = 0.2  # each delay is drawn from ±20% of the schedule, so retries do not stampede
 # A receiver's Retry-After is honoured up to a day; past that the schedule goes on.
 MAX_RETRY_AFTER_S = 86400.0
+# The longest one send may take, all its round trips included, before it counts as failed.
+DEFAULT_SEND_TIMEOUT_S = 60.0
 _log = logging.getLogger("monitor.deliver.outbox")
 
 EndpointGoneHandler = Callable[[Delivery, EndpointGone], None]
@@ -53,7 +57,8 @@ class Outbox:
 
     `on_endpoint_gone` is called once per delivery whose webhook answered 410 Gone;
     deliveries to a gone URL (or one of `disabled_webhook_urls`) are dead-lettered
-    without a request.
+    without a request. A send that takes longer than `send_timeout_s` is a retryable
+    failure. One flush at a time: two concurrent flushes could send the same row twice.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class Outbox:
         rng: random.Random | None = None,
         on_endpoint_gone: EndpointGoneHandler | None = None,
         disabled_webhook_urls: Iterable[str] = (),
+        send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S,
     ) -> None:
         self._store = store
         self._channels = channels
@@ -74,37 +80,44 @@ class Outbox:
         self._rng = rng or random.Random()
         self._on_endpoint_gone = on_endpoint_gone
         self._gone_urls = set(disabled_webhook_urls)
+        self._send_timeout_s = send_timeout_s
 
-    def flush(self, now: datetime) -> FlushReport:
-        """Try every due delivery once."""
+    async def flush(self, now: datetime) -> FlushReport:
+        """Try every due delivery once, one after the other."""
         sent = retrying = dead = 0
         for delivery in self._store.due_deliveries(now):
-            outcome = self.attempt(delivery, now)
+            outcome = await self.attempt(delivery, now)
             sent += outcome == "sent"
             retrying += outcome == "pending"
             dead += outcome == "dead"
         return FlushReport(sent=sent, retrying=retrying, dead=dead)
 
-    def attempt(self, delivery: Delivery, now: datetime) -> str:
-        """Send one delivery; return its new status ('sent', 'pending' or 'dead')."""
+    async def attempt(self, delivery: Delivery, now: datetime) -> str:
+        """Send one delivery; return its new status ('sent', 'pending' or 'dead').
+
+        Cancelled (at shutdown), it records nothing: the row stays pending, its attempt
+        uncounted, and the next start sends it.
+        """
         channel = self._channels.get(delivery.channel.kind)
         if channel is None:
             return self._fail(delivery, f"no '{delivery.channel.kind}' channel configured", now)
-        url = delivery.channel.webhook_url
-        if delivery.channel.kind == "webhook" and url in self._gone_urls:
+        target = delivery.channel
+        if isinstance(target, WebhookTarget) and target.url in self._gone_urls:
             error = DeliveryError(
-                f"{display_url(url or '')} was disabled after a 410 Gone; update or remove the "
+                f"{display_url(target.url)} was disabled after a 410 Gone; update or remove the "
                 "webhook url, then retry this delivery",
                 channel="webhook",
                 is_permanent=True,
             )
             return self._fail(delivery, str(error), now, exc=error)
         try:
-            channel.send(self._with_secrets(delivery))
+            await self._send(channel, self._with_secrets(delivery))
         except EndpointGone as exc:
             return self._gone(delivery, exc, now)
         except DeliveryError as exc:
             return self._fail(delivery, str(exc), now, exc=exc)
+        # No await between the channel's confirmation and this line: a cancellation cannot
+        # fall between them.
         self._store.mark_sent(delivery.id, now)
         log_event(
             _log,
@@ -117,18 +130,22 @@ class Outbox:
         )
         return "sent"
 
+    async def _send(self, channel: Channel, delivery: Delivery) -> None:
+        """`channel.send` under the send deadline; running out of time is retryable."""
+        try:
+            async with asyncio.timeout(self._send_timeout_s):
+                await channel.send(delivery)
+        except TimeoutError:
+            raise DeliveryError(
+                f"no confirmation within {self._send_timeout_s:g} s (delivery.send_timeout)",
+                channel=delivery.channel.kind,
+            ) from None
+
     def _with_secrets(self, delivery: Delivery) -> Delivery:
         # Secrets never go into the database; they are looked up in the live config.
         subscription = self._subscriptions.get(delivery.subscription_id)
         live = subscription.channels if subscription else ()
-        for spec in live:
-            if _same_endpoint(delivery.channel, spec):
-                return replace(delivery, channel=spec)
-        # A row that kept no endpoint at all: the subscription's only channel of its kind.
-        same_kind = [spec for spec in live if spec.kind == delivery.channel.kind]
-        if len(same_kind) == 1 and not _has_endpoint(delivery.channel):
-            return replace(delivery, channel=same_kind[0])
-        return delivery
+        return replace(delivery, channel=live_target(delivery.channel, live))
 
     def _gone(self, delivery: Delivery, exc: EndpointGone, now: datetime) -> str:
         self._gone_urls.add(exc.url)
@@ -168,30 +185,3 @@ class Outbox:
         if exc is not None and exc.retry_after_s is not None:
             delay_s = max(delay_s, min(exc.retry_after_s, MAX_RETRY_AFTER_S))
         return now + timedelta(seconds=delay_s)
-
-
-def redact_channel(spec: ChannelSpec) -> ChannelSpec:
-    """The channel as the store may keep it: no webhook secret, apprise URLs redacted.
-
-    The outbox finds the live, secret-bearing channel again at send time.
-    """
-    return replace(
-        spec,
-        webhook_secret=None,
-        apprise_urls=tuple(redact_url(url) for url in spec.apprise_urls),
-    )
-
-
-def _has_endpoint(spec: ChannelSpec) -> bool:
-    return bool(spec.webhook_url or spec.apprise_urls)
-
-
-def _same_endpoint(stored: ChannelSpec, live: ChannelSpec) -> bool:
-    if stored.kind != live.kind:
-        return False
-    if stored.kind == "webhook":
-        return stored.webhook_url == live.webhook_url
-    if stored.kind == "apprise":
-        redacted = tuple(redact_url(url) for url in live.apprise_urls)
-        return stored.apprise_urls in (live.apprise_urls, redacted)
-    return False

@@ -1,7 +1,8 @@
 """Deliver what is due: per subscription, compose the digest, render it, enqueue, flush.
 
 Immediate alerts and scheduled digests alike go through the durable outbox: rows are
-committed before any channel is called. Reads matches from the store; never matches.
+committed before any channel is called, and sending is awaited, so a slow channel holds
+up only its caller, never the event loop. Reads matches from the store; never matches.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from monitor.deliver import (
     Outbox,
     compose_digest,
     delivery_id,
+    payload_format,
     redact_channel,
     rule_ids_for,
 )
@@ -64,6 +66,8 @@ class Deliverer:
         self.rules = rules
         self.metrics = metrics
         self._poll_policy = poll_policy
+        # Set while a flush runs: it outlives `reconfigure`, which swaps the outbox.
+        self._is_flushing = False
 
     def reconfigure(
         self,
@@ -79,12 +83,25 @@ class Deliverer:
         self._renderer = renderer
         self._outbox = outbox
 
-    def deliver_due(self, now: datetime) -> DeliverReport:
+    async def deliver_due(self, now: datetime) -> DeliverReport:
         """Enqueue what each subscription is owed now, then flush the outbox."""
         with self.metrics.cpu("deliver"):
-            return self._deliver_due(now)
+            report = self._enqueue_due(now)
+        report.flushed = await self._flush(now)
+        return report
 
-    def _deliver_due(self, now: datetime) -> DeliverReport:
+    async def _flush(self, now: datetime) -> FlushReport:
+        """Flush the outbox, unless a flush is already under way (it, or the next, sends
+        what was just enqueued): two at once could send the same row twice."""
+        if self._is_flushing:
+            return FlushReport()
+        self._is_flushing = True
+        try:
+            return await self._outbox.flush(now)
+        finally:
+            self._is_flushing = False
+
+    def _enqueue_due(self, now: datetime) -> DeliverReport:
         report = DeliverReport()
         for subscription in self.subscriptions:
             try:
@@ -97,7 +114,6 @@ class Deliverer:
                     subscription_id=subscription.id,
                     error=str(exc),
                 )
-        report.flushed = self._outbox.flush(now)
         return report
 
     def _enqueue_for(self, subscription: Subscription, now: datetime) -> list[str]:
@@ -158,13 +174,13 @@ class Deliverer:
             policy=self._poll_policy,
         )
 
-    def send_digest_now(
+    async def send_digest_now(
         self, subscription: Subscription, now: datetime, *, since: datetime | None = None
     ) -> DeliverReport:
         """Enqueue and send `subscription`'s digest at once, off its schedule."""
         report = DeliverReport()
         report.enqueued = self._enqueue_digest(subscription, "digest", now, since=since)
-        report.flushed = self._outbox.flush(now)
+        report.flushed = await self._flush(now)
         return report
 
     def _enqueue_digest(
@@ -183,7 +199,7 @@ class Deliverer:
                 self._store.set_last_digest_at(subscription.id, now)
             return []
         # One rendering per webhook body format the subscription's channels ask for.
-        formats = {channel.webhook_format for channel in subscription.channels}
+        formats = {payload_format(channel) for channel in subscription.channels}
         messages = {fmt: self._renderer.render(digest, payload_format=fmt) for fmt in formats}
         keys = tuple(sorted(entry.article.key for entry in digest.entries))
         deliveries = [
@@ -192,7 +208,7 @@ class Deliverer:
                 subscription_id=subscription.id,
                 # What the store keeps: no secret, apprise URLs redacted.
                 channel=redact_channel(channel),
-                message=messages[channel.webhook_format],
+                message=messages[payload_format(channel)],
                 article_keys=keys,
                 created_at=now,
             )

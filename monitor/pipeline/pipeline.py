@@ -129,9 +129,9 @@ class Pipeline:
 
     # --- deliver -----------------------------------------------------------------
 
-    def deliver_due(self, now: datetime) -> DeliverReport:
+    async def deliver_due(self, now: datetime) -> DeliverReport:
         """Enqueue what each subscription is owed now, then flush the outbox."""
-        return self.deliverer.deliver_due(now)
+        return await self.deliverer.deliver_due(now)
 
     def build_digest(
         self,
@@ -157,8 +157,8 @@ class Pipeline:
         """The feed-health lines for digests and `monitor status`."""
         return self.deliverer.feed_health(now)
 
-    def send_digest_now(
+    async def send_digest_now(
         self, subscription: Subscription, now: datetime, *, since: datetime | None = None
     ) -> DeliverReport:
         """Enqueue and send `subscription`'s digest at once, off its schedule."""
-        return self.deliverer.send_digest_now(subscription, now, since=since)
+        return await self.deliverer.send_digest_now(subscription, now, since=since)

@@ -21,13 +21,15 @@ from typing import Any
 from monitor.errors import StoreError
 from monitor.model import (
     Article,
-    ChannelSpec,
+    ChannelTarget,
     Delivery,
     FeedState,
     Hit,
     Match,
     Message,
     Priority,
+    target_from_json,
+    target_to_json,
 )
 
 SCHEMA_VERSION = 3
@@ -683,30 +685,18 @@ def _match(row: sqlite3.Row) -> Match:
     )
 
 
-def _channel_json(channel: ChannelSpec) -> str:
-    return json.dumps(
-        {
-            "kind": channel.kind,
-            "folder": channel.folder,
-            "email_to": list(channel.email_to),
-            "webhook_url": channel.webhook_url,
-            "webhook_format": channel.webhook_format,
-            # Secrets stay in config/environment: the outbox looks them up at send time,
-            # and apprise URLs arrive here already redacted.
-            "apprise_urls": list(channel.apprise_urls),
-        }
-    )
+def _channel_json(channel: ChannelTarget) -> str:
+    # Secrets stay in config/environment (target_to_json leaves them out): the outbox looks
+    # them up at send time, and apprise URLs arrive here already redacted.
+    return json.dumps(target_to_json(channel))
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:
-    channel = json.loads(row["channel"])
-    channel["email_to"] = tuple(channel["email_to"])
-    channel["apprise_urls"] = tuple(channel.get("apprise_urls", ()))
-    channel.pop("webhook_secret", None)
     return Delivery(
         id=row["id"],
         subscription_id=row["subscription_id"],
-        channel=ChannelSpec(**channel),
+        # Rows written before the typed targets (flat "email_to", "webhook_url", …) read too.
+        channel=target_from_json(json.loads(row["channel"])),
         message=Message(
             subject=row["subject"],
             text=row["text"],

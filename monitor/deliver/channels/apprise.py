@@ -2,12 +2,14 @@
 Discord, …) through the Apprise library, one service URL at a time.
 
 Owns apprise (it never leaves this module) and the redaction of service URLs, which carry
-tokens: only `redact_url` forms reach logs, errors and the store. Must not read the store.
-Apprise cannot say whether a failure is permanent, so every failure is retried.
+tokens: only `redact_url` forms reach logs, errors and the store. Apprise blocks, so it runs
+in a worker thread under a deadline. Must not read the store. Apprise cannot say whether a
+failure is permanent, so every failure is retried.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -18,33 +20,45 @@ from urllib.parse import urlsplit
 import apprise
 
 from monitor.errors import DeliveryError
-from monitor.model import Delivery
+from monitor.model import AppriseTarget, Delivery
 
 log = logging.getLogger(__name__)
 
 
 class AppriseChannel:
-    """Sends `delivery.message` (subject and plain text) to each of `channel.apprise_urls`."""
+    """Sends `delivery.message` (subject and plain text) to each of the target's service URLs."""
 
     kind = "apprise"
 
-    def __init__(self) -> None:
+    def __init__(self, *, timeout_s: float = 30.0) -> None:
+        self._timeout_s = timeout_s
         _load_plugins_quietly()
 
-    def send(self, delivery: Delivery) -> None:
+    async def send(self, delivery: Delivery) -> None:
         """Notify every URL; raise a retryable DeliveryError naming the URLs that failed."""
-        urls = delivery.channel.apprise_urls
+        target = delivery.channel
+        urls = target.urls if isinstance(target, AppriseTarget) else ()
         if not urls:
             raise self._error(f"delivery '{delivery.id}' has no apprise urls", is_permanent=True)
         problems = check_apprise_urls(urls)
         if problems:
             raise self._error("; ".join(problems), is_permanent=True)
-        failed = [url for url in urls if not self._notify(url, delivery)]
+        try:
+            failed = await asyncio.wait_for(
+                asyncio.to_thread(self._notify_all, urls, delivery), self._timeout_s
+            )
+        except TimeoutError:
+            # The thread cannot be stopped; its late notifications are what a retry repeats.
+            raise self._error(f"the services did not answer within {self._timeout_s} s") from None
         if failed:
             # A retry notifies every URL again: list one URL per channel when that matters.
             shown = ", ".join(f"'{redact_url(url)}'" for url in failed)
             raise self._error(f"{len(failed)} of {len(urls)} services failed: {shown}")
         log.info("apprise.sent delivery_id=%s channel=apprise services=%d", delivery.id, len(urls))
+
+    def _notify_all(self, urls: Sequence[str], delivery: Delivery) -> list[str]:
+        """The URLs that failed (runs in a worker thread)."""
+        return [url for url in urls if not self._notify(url, delivery)]
 
     def _notify(self, url: str, delivery: Delivery) -> bool:
         notifier = apprise.Apprise()

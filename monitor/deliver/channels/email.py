@@ -1,4 +1,4 @@
-"""The email channel: send a delivery through an SMTP server with smtplib.
+"""The email channel: send a delivery through an SMTP server with aiosmtplib, on the event loop.
 
 Owns SMTP: plain, implicit TLS or STARTTLS, optional login, and the mapping of SMTP
 replies to retryable or permanent DeliveryErrors. Never sends a message or a password
@@ -7,42 +7,25 @@ in clear text when TLS was asked for. Must not read the store; `mime` builds the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import logging
-import smtplib
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
+import aiosmtplib
+
 from monitor.deliver.channels.mime import build_email
 from monitor.errors import DeliveryError
-from monitor.model import Delivery
+from monitor.model import Delivery, EmailTarget
+from monitor.settings import SmtpSettings
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    """How to reach the SMTP server."""
-
-    host: str
-    port: int = 25
-    starttls: bool = False
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
-    from_addr: str = "monitor@localhost"
-    timeout_s: float = 30.0
-    ca_file: str | None = None  # PEM bundle to trust instead of the system's (private CA)
-
-    def __repr__(self) -> str:
-        # Never let the password reach a log line or a traceback.
-        return (
-            f"SmtpSettings(host={self.host!r}, port={self.port}, starttls={self.starttls}, "
-            f"tls={self.tls}, username={self.username!r}, from_addr={self.from_addr!r})"
-        )
+Refusals = Mapping[str, tuple[int, str]]
 
 
 def _utc_now() -> datetime:
@@ -50,7 +33,7 @@ def _utc_now() -> datetime:
 
 
 class EmailChannel:
-    """Sends deliveries by SMTP to `delivery.channel.email_to`."""
+    """Sends deliveries by SMTP to the delivery's `EmailTarget.to`."""
 
     kind = "email"
 
@@ -58,9 +41,10 @@ class EmailChannel:
         self._settings = settings
         self._clock = clock
 
-    def send(self, delivery: Delivery) -> None:
+    async def send(self, delivery: Delivery) -> None:
         """Send the message; raise DeliveryError (retryable or permanent) on failure."""
-        recipients = list(delivery.channel.email_to)
+        target = delivery.channel
+        recipients = list(target.to) if isinstance(target, EmailTarget) else []
         if not recipients:
             raise self._error(f"delivery '{delivery.id}' has no recipients", is_permanent=True)
         message = build_email(
@@ -70,30 +54,24 @@ class EmailChannel:
             now=self._clock(),
         )
         try:
-            refused = self._transmit(message, recipients)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise self._all_refused(exc.recipients) from exc
-        except smtplib.SMTPAuthenticationError as exc:
+            refused = await self._transmit(message, recipients)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise self._all_refused(
+                {refusal.recipient: (refusal.code, refusal.message) for refusal in exc.recipients}
+            ) from exc
+        except aiosmtplib.SMTPAuthenticationError as exc:
             raise self._error(
                 f"login refused for '{self._settings.username}' at {self._server} "
-                f"({exc.smtp_code} {_text(exc.smtp_error)}; check smtp.username and password)",
+                f"({exc.code} {_text(exc.message)}; check smtp.username and password)",
                 # 454 is a temporary authentication failure (RFC 4954 6); 535 is a wrong password.
-                is_permanent=not 400 <= exc.smtp_code < 500,
+                is_permanent=not 400 <= exc.code < 500,
             ) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise self._reply_error(exc.smtp_code, exc.smtp_error) from exc
-        except smtplib.SMTPNotSupportedError as exc:
+        except aiosmtplib.SMTPResponseException as exc:
+            raise self._reply_error(exc.code, exc.message) from exc
+        except aiosmtplib.SMTPNotSupported as exc:
             raise self._error(f"{self._server} does not support {exc}", is_permanent=True) from exc
-        except ssl.SSLCertVerificationError as exc:
-            raise self._error(
-                f"cannot verify the TLS certificate of {self._server}: {exc.verify_message} "
-                "(for a private CA, set smtp.ca_file)"
-            ) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            # Disconnections, timeouts, refused connections, TLS failures: try again later.
-            raise self._error(
-                f"cannot talk to {self._server}: {str(exc) or type(exc).__name__}"
-            ) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise self._network_error(exc) from exc
         if refused:
             log.warning(
                 "email.recipients_refused delivery_id=%s channel=email refused=%s",
@@ -110,37 +88,43 @@ class EmailChannel:
     def _server(self) -> str:
         return f"'{self._settings.host}:{self._settings.port}'"
 
-    def _transmit(
-        self, message: EmailMessage, recipients: list[str]
-    ) -> Mapping[str, tuple[int, bytes]]:
+    async def _transmit(self, message: EmailMessage, recipients: list[str]) -> Refusals:
         """Connect, secure, log in and send; return the recipients the server refused."""
         settings = self._settings
         if settings.username:
             self._check_login_is_private()
-        client = self._connect()
-        with client:
-            client.ehlo()
+        client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            timeout=settings.timeout_s,
+            use_tls=settings.tls,
+            # STARTTLS is never automatic: we decide, so a server that stops offering it
+            # cannot silently downgrade the session to clear text.
+            start_tls=False,
+            tls_context=self._tls(),
+        )
+        await client.connect()
+        try:
+            await client.ehlo()
             if settings.starttls and not settings.tls:
-                self._start_tls(client)
+                await self._start_tls(client)
             if settings.username:
-                client.login(settings.username, settings.password or "")
-            return client.send_message(
-                message,
-                from_addr=settings.from_addr,
-                to_addrs=recipients,
+                await client.login(settings.username, settings.password or "")
+            errors, _ = await client.send_message(
+                message, sender=settings.from_addr, recipients=recipients
             )
-
-    def _connect(self) -> smtplib.SMTP:
-        settings = self._settings
-        if settings.tls:
-            return smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=settings.timeout_s, context=self._tls()
-            )
-        return smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_s)
+            # The server has answered 250 to the message: a failing QUIT changes nothing.
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()
+        finally:
+            _hang_up(client)
+        await asyncio.sleep(0)  # one loop turn: the aborted socket is closed in it
+        return {address: (reply.code, reply.message) for address, reply in errors.items()}
 
     def _tls(self) -> ssl.SSLContext:
         # Certificates and host names are always verified; ca_file only changes whom we trust.
-        return ssl.create_default_context(cafile=self._settings.ca_file)
+        ca_file = self._settings.ca_file
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
     def _check_login_is_private(self) -> None:
         settings = self._settings
@@ -152,25 +136,38 @@ class EmailChannel:
             is_permanent=True,
         )
 
-    def _start_tls(self, client: smtplib.SMTP) -> None:
-        if not client.has_extn("starttls"):
+    async def _start_tls(self, client: aiosmtplib.SMTP) -> None:
+        if not client.supports_extension("starttls"):
             # Sending in clear text when TLS was asked for would leak the message and password.
             raise self._error(
                 f"{self._server} does not offer STARTTLS; refusing to send in clear text "
                 "(check smtp.starttls and smtp.port)",
                 is_permanent=True,
             )
-        client.starttls(context=self._tls())
-        client.ehlo()
+        await client.starttls()
 
-    def _reply_error(self, code: int, reply: bytes | str) -> DeliveryError:
+    def _network_error(self, exc: BaseException) -> DeliveryError:
+        """Disconnections, timeouts, refused connections, TLS failures: try again later."""
+        unverified = _cause_of_type(exc, ssl.SSLCertVerificationError)
+        if unverified is not None:
+            return self._error(
+                f"cannot verify the TLS certificate of {self._server}: "
+                f"{unverified.verify_message} (for a private CA, set smtp.ca_file)"
+            )
+        if isinstance(exc, aiosmtplib.SMTPTimeoutError):
+            return self._error(
+                f"{self._server} did not answer within {self._settings.timeout_s} s ({exc})"
+            )
+        return self._error(f"cannot talk to {self._server}: {str(exc) or type(exc).__name__}")
+
+    def _reply_error(self, code: int, reply: str) -> DeliveryError:
         # RFC 5321 4.2.1: 4yz is a transient failure, 5yz a permanent one.
         is_permanent = not 400 <= code < 500
         return self._error(
             f"{self._server} replied {code} {_text(reply)}", is_permanent=is_permanent
         )
 
-    def _all_refused(self, refusals: Mapping[str, tuple[int, bytes]]) -> DeliveryError:
+    def _all_refused(self, refusals: Refusals) -> DeliveryError:
         # Only worth retrying when every refusal was temporary (e.g. 450 mailbox busy).
         is_permanent = not all(400 <= code < 500 for code, _ in refusals.values())
         return self._error(
@@ -179,6 +176,32 @@ class EmailChannel:
 
     def _error(self, message: str, *, is_permanent: bool = False) -> DeliveryError:
         return DeliveryError(message, channel=self.kind, is_permanent=is_permanent)
+
+
+def _hang_up(client: aiosmtplib.SMTP) -> None:
+    """Drop the connection now, whatever state it is in.
+
+    A graceful TLS close needs more loop turns than a one-shot command's loop may have left
+    (the socket would leak); after QUIT, or after a failure, nothing is lost by aborting.
+    """
+    transport = client.transport
+    client.close()
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+
+
+def _cause_of_type(
+    exc: BaseException, wanted: type[ssl.SSLCertVerificationError]
+) -> ssl.SSLCertVerificationError | None:
+    """`exc` or the exception it was raised from, when it is a `wanted`."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # aiosmtplib wraps socket errors once or twice
+        if seen is None:
+            return None
+        if isinstance(seen, wanted):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _is_loopback(host: str) -> bool:
@@ -190,12 +213,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _describe_refusals(refusals: Mapping[str, tuple[int, bytes]]) -> str:
+def _describe_refusals(refusals: Refusals) -> str:
     return ", ".join(
         f"'{address}' ({code} {_text(reply)})" for address, (code, reply) in refusals.items()
     )
 
 
-def _text(reply: bytes | str) -> str:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return " ".join(text.split())
+def _text(reply: str) -> str:
+    return " ".join(reply.split())

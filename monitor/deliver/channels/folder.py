@@ -1,12 +1,14 @@
 """The folder channel: each delivery becomes an `.eml` file and an `.html` preview.
 
-The embedded default channel: no server needed. Files are written atomically and named
-from the delivery (its creation time, subscription and id), so a retry rewrites the same
-two files. Must not read the store or the clock.
+The embedded default channel: no server needed. Files are written atomically, in a worker
+thread under a deadline (a hung network disk must not stall the event loop), and named from
+the delivery (its creation time, subscription and id), so a retry rewrites the same two
+files. Must not read the store or the clock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from monitor.deliver.channels.mime import build_email
 from monitor.errors import DeliveryError
-from monitor.model import Delivery
+from monitor.model import Delivery, FolderTarget
 
 FOLDER_FROM = "monitor@localhost"
 FOLDER_TO = "folder@localhost"
@@ -31,12 +33,24 @@ class FolderChannel:
 
     kind = "folder"
 
-    def __init__(self, base_dir: Path) -> None:
+    def __init__(self, base_dir: Path, *, timeout_s: float = 30.0) -> None:
         self._base_dir = base_dir
+        self._timeout_s = timeout_s
 
-    def send(self, delivery: Delivery) -> None:
+    async def send(self, delivery: Delivery) -> None:
         """Write `<stamp>-<subscription>-<id>.eml` and `.html`; raise DeliveryError on failure."""
         folder = self._folder(delivery)
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(self._write, delivery, folder), self._timeout_s
+            )
+        except TimeoutError:
+            # The thread may still finish; a retry rewrites the same two files.
+            raise DeliveryError(
+                f"writing to '{folder}' took longer than {self._timeout_s} s", channel=self.kind
+            ) from None
+
+    def _write(self, delivery: Delivery, folder: Path) -> None:
         stem = file_stem(delivery)
         message = build_email(
             delivery, from_addr=FOLDER_FROM, to_addrs=[FOLDER_TO], now=delivery.created_at
@@ -57,13 +71,14 @@ class FolderChannel:
         )
 
     def _folder(self, delivery: Delivery) -> Path:
-        if not delivery.channel.folder:
+        target = delivery.channel
+        if not isinstance(target, FolderTarget) or not target.folder:
             raise DeliveryError(
                 f"delivery '{delivery.id}' has no folder to write to",
                 channel=self.kind,
                 is_permanent=True,
             )
-        folder = Path(delivery.channel.folder)
+        folder = Path(target.folder)
         return folder if folder.is_absolute() else self._base_dir / folder
 
 

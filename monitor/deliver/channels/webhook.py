@@ -1,4 +1,5 @@
-"""The webhook channel: POST the digest JSON, signed the Standard Webhooks way.
+"""The webhook channel: POST the digest JSON, signed the Standard Webhooks way, with httpx's
+async client on the event loop.
 
 Owns httpx for outbound webhooks and the mapping of HTTP statuses to retryable or
 permanent DeliveryErrors. Must not read the store or reshape the payload, which
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor.errors import DeliveryError
-from monitor.model import Delivery
+from monitor.model import Delivery, WebhookTarget
 
 USER_AGENT = "monitor/0.1 (press-monitoring alert daemon; webhook)"
 SECRET_PREFIX = "whsec_"
@@ -43,7 +44,7 @@ class EndpointGone(DeliveryError):
 
 
 class WebhookChannel:
-    """POSTs `delivery.message.payload` to `delivery.channel.webhook_url`."""
+    """POSTs `delivery.message.payload` to the delivery's `WebhookTarget.url`, on the event loop."""
 
     kind = "webhook"
 
@@ -58,16 +59,17 @@ class WebhookChannel:
         self._max_response_bytes = max_response_bytes
         self._clock = clock
 
-    def send(self, delivery: Delivery) -> None:
+    async def send(self, delivery: Delivery) -> None:
         """POST the payload; raise DeliveryError (retryable or permanent) unless 2xx."""
-        url = delivery.channel.webhook_url
-        if not url:
+        target = delivery.channel
+        if not isinstance(target, WebhookTarget) or not target.url:
             raise self._error(f"delivery '{delivery.id}' has no webhook url", is_permanent=True)
-        headers = self._headers(delivery)
+        url = target.url
+        headers = self._headers(delivery, target)
         where = display_url(url)
         try:
-            with (
-                httpx.Client(timeout=self._timeout_s, follow_redirects=False) as client,
+            async with (
+                httpx.AsyncClient(timeout=self._timeout_s, follow_redirects=False) as client,
                 client.stream(
                     "POST", url, content=delivery.message.payload, headers=headers
                 ) as reply,
@@ -76,7 +78,7 @@ class WebhookChannel:
                 # amount, within the time left) so the connection can close cleanly.
                 status = reply.status_code
                 retry_after = reply.headers.get("retry-after")
-                self._drain(reply)
+                await self._drain(reply)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise self._error(f"invalid webhook url {where}: {exc}", is_permanent=True) from exc
         except httpx.TimeoutException as exc:
@@ -86,7 +88,7 @@ class WebhookChannel:
         self._check_status(status, retry_after, url)
         log.info("webhook.sent delivery_id=%s channel=webhook status=%d", delivery.id, status)
 
-    def _headers(self, delivery: Delivery) -> dict[str, str]:
+    def _headers(self, delivery: Delivery, target: WebhookTarget) -> dict[str, str]:
         timestamp = str(int(self._clock()))
         headers = {
             "content-type": "application/json",
@@ -95,7 +97,7 @@ class WebhookChannel:
             "webhook-timestamp": timestamp,
             "x-monitor-event": _event_type(delivery.message.payload),
         }
-        secret = delivery.channel.webhook_secret
+        secret = target.secret
         if secret:
             key = self._secret_bytes(secret)
             headers["webhook-signature"] = sign(
@@ -109,12 +111,12 @@ class WebhookChannel:
         except ValueError as exc:
             raise self._error(str(exc), is_permanent=True) from exc
 
-    def _drain(self, reply: httpx.Response) -> None:
+    async def _drain(self, reply: httpx.Response) -> None:
         """Read at most max_response_bytes for at most timeout_s: receivers may answer anything."""
         received = 0
         deadline = time.monotonic() + self._timeout_s
         try:
-            for chunk in reply.iter_bytes():
+            async for chunk in reply.aiter_bytes():
                 received += len(chunk)
                 if received >= self._max_response_bytes or time.monotonic() > deadline:
                     break
