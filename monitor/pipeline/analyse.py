@@ -16,8 +16,7 @@ from typing import Protocol
 from monitor.logs import log_event
 from monitor.match import CompiledRules, compile_rules, evaluate
 from monitor.metrics import Metrics
-from monitor.model import Annotations, Article, Feed, RuleSet
-from monitor.store import Store
+from monitor.model import Annotations, Article, Feed, Match, RuleSet
 
 # Articles analysed per round: small enough that one busy feed does not delay the others'
 # alerts for long, large enough for spaCy's batching to pay off.
@@ -32,13 +31,23 @@ class ArticleAnnotator(Protocol):
     def annotate(self, articles: Sequence[Article]) -> list[Annotations]: ...
 
 
+class AnalysisQueue(Protocol):
+    """The store as the analyser sees it: articles waiting and their matches."""
+
+    def unmatched_articles(self, limit: int = ...) -> list[Article]: ...
+
+    def save_matches(
+        self, article_keys: Sequence[str], matches: Sequence[Match], now: datetime
+    ) -> None: ...
+
+
 class Analyser:
     """Annotates and matches what the store holds unmatched, one batch at a time."""
 
     def __init__(
         self,
         *,
-        store: Store,
+        store: AnalysisQueue,
         annotator: ArticleAnnotator,
         rules: RuleSet,
         feeds: Sequence[Feed],
