@@ -2,6 +2,7 @@
 
 Runs the annotator off the event loop and the matcher on the compiled rules in force;
 a rule swap takes effect for the next batch. Stores matches before anything is sent.
+An article whose analysis keeps raising is quarantined so the queue goes on.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from monitor.model import Annotations, Article, Feed, Match, RuleSet
 # Articles analysed per round: small enough that one busy feed does not delay the others'
 # alerts for long, large enough for spaCy's batching to pay off.
 MATCH_BATCH = 64
+# Failed analyses after which an article is taken out of the queue for good: enough to
+# ride out a worker restart, few enough that a poison article costs little.
+MAX_ANALYSIS_ATTEMPTS = 3
 _log = logging.getLogger("monitor.pipeline.analyse")
 
 
@@ -32,13 +36,21 @@ class ArticleAnnotator(Protocol):
 
 
 class AnalysisQueue(Protocol):
-    """The store as the analyser sees it: articles waiting and their matches."""
+    """The store as the analyser sees it: articles waiting, their matches, their failures."""
 
     def unmatched_articles(self, limit: int = ...) -> list[Article]: ...
 
     def save_matches(
         self, article_keys: Sequence[str], matches: Sequence[Match], now: datetime
     ) -> None: ...
+
+    def record_analysis_failure(self, key: str, error: str) -> int:
+        """Count a failed attempt on the article; return its attempts so far."""
+        ...
+
+    def quarantine(self, key: str, now: datetime) -> None:
+        """Never offer the article for analysis again."""
+        ...
 
 
 class Analyser:
@@ -69,37 +81,112 @@ class Analyser:
         self._annotator.with_entities = compiled.needs_entities
 
     async def match_pending(self, now: datetime) -> int:
-        """Annotate and match every stored article not matched yet; return the match count."""
+        """Annotate and match every stored article not matched yet; return the match count.
+
+        A batch that raises is retried one article at a time, so a poison article costs
+        only itself an attempt, at most one per round (see `_charge`).
+        """
         async with self._match_lock:
             total = 0
             tags = {feed.id: feed.tags for feed in self.feeds}
-            while stored := self._store.unmatched_articles(limit=MATCH_BATCH):
+            failed: set[str] = set()
+            while stored := self._next_batch(failed):
                 # Feed tags live in the config, not the store: a rule's `sources` may name them.
                 articles = [replace(a, feed_tags=tags.get(a.feed_id, ())) for a in stored]
-                # spaCy is CPU-bound: keep it off the event loop that polls feeds.
-                notes = await asyncio.to_thread(self._annotate, articles)
-                compiled = self._compiled
-                with self.metrics.cpu("match"):
-                    matches = [
-                        match
-                        for article, note in zip(articles, notes, strict=True)
-                        for match in evaluate(article, note, compiled)
-                    ]
+                try:
+                    analysed, matches = articles, await self._analyse(articles)
+                except Exception as exc:
+                    analysed, matches = await self._after_failure(articles, exc, now)
+                    kept = {article.key for article in analysed}
+                    failed.update(a.key for a in articles if a.key not in kept)
+                if not analysed:
+                    # Nothing in the batch went through: more likely the annotator than the
+                    # articles. Stop the round rather than charge the whole queue an attempt.
+                    break
                 with self.metrics.cpu("store"):
-                    self._store.save_matches([article.key for article in articles], matches, now)
-                for match in matches:
-                    self.metrics.matches.labels(rule_id=match.rule_id).inc()
-                    log_event(
-                        _log,
-                        logging.INFO,
-                        "article.matched",
-                        rule_id=match.rule_id,
-                        article_key=match.article_key,
-                        score=match.score,
-                    )
+                    self._store.save_matches([article.key for article in analysed], matches, now)
+                self._count(matches)
                 total += len(matches)
             return total
+
+    def _next_batch(self, failed: set[str]) -> list[Article]:
+        """The oldest pending articles, without those that already failed this round."""
+        pending = self._store.unmatched_articles(limit=MATCH_BATCH + len(failed))
+        return [article for article in pending if article.key not in failed][:MATCH_BATCH]
+
+    async def _after_failure(
+        self, articles: Sequence[Article], exc: Exception, now: datetime
+    ) -> tuple[list[Article], list[Match]]:
+        """What analyses of a batch that raised `exc`: each article alone, or charge the one."""
+        if len(articles) == 1:
+            self._charge(articles[0], _error_text(exc), now)
+            return [], []
+        fields = {"articles": len(articles), "retry": "one by one"}
+        _log.exception("analysis.batch_failed", extra={"event_fields": fields})
+        return await self._analyse_one_by_one(articles, now)
+
+    async def _analyse(self, articles: Sequence[Article]) -> list[Match]:
+        # spaCy is CPU-bound: keep it off the event loop that polls feeds.
+        notes = await asyncio.to_thread(self._annotate, articles)
+        compiled = self._compiled
+        with self.metrics.cpu("match"):
+            return [
+                match
+                for article, note in zip(articles, notes, strict=True)
+                for match in evaluate(article, note, compiled)
+            ]
+
+    async def _analyse_one_by_one(
+        self, articles: Sequence[Article], now: datetime
+    ) -> tuple[list[Article], list[Match]]:
+        """The articles that analyse alone and their matches; each failure costs its article
+        an attempt, and MAX_ANALYSIS_ATTEMPTS of them quarantine it."""
+        analysed: list[Article] = []
+        matches: list[Match] = []
+        for article in articles:
+            try:
+                matches += await self._analyse([article])
+            except Exception as exc:
+                self._charge(article, _error_text(exc), now)
+            else:
+                analysed.append(article)
+        return analysed, matches
+
+    def _charge(self, article: Article, error: str, now: datetime) -> None:
+        """Count the failure on the article, quarantine it at the limit; log the traceback.
+
+        Called from an `except` block: `log.exception` picks up the exception in flight.
+        """
+        attempts = self._store.record_analysis_failure(article.key, error)
+        is_quarantined = attempts >= MAX_ANALYSIS_ATTEMPTS
+        if is_quarantined:
+            self._store.quarantine(article.key, now)
+        outcome = "quarantined" if is_quarantined else "retry"
+        self.metrics.analysis_failures.labels(outcome=outcome).inc()
+        fields = {
+            "article_key": article.key,
+            "feed_id": article.feed_id,
+            "attempts": attempts,
+            "outcome": outcome,
+        }
+        _log.exception("article.analysis_failed", extra={"event_fields": fields})
+
+    def _count(self, matches: Sequence[Match]) -> None:
+        for match in matches:
+            self.metrics.matches.labels(rule_id=match.rule_id).inc()
+            log_event(
+                _log,
+                logging.INFO,
+                "article.matched",
+                rule_id=match.rule_id,
+                article_key=match.article_key,
+                score=match.score,
+            )
 
     def _annotate(self, articles: Sequence[Article]) -> list[Annotations]:
         with self.metrics.cpu("nlp"):
             return self._annotator.annotate(articles)
+
+
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
