@@ -46,6 +46,12 @@ class Metrics:
         self.matches = Counter(
             "monitor_matches", "Rule matches by rule", ["rule_id"], registry=self.registry
         )
+        self.analysis_failures = Counter(
+            "monitor_analysis_failures",
+            "Articles whose annotation or matching raised, by outcome (retry, quarantined)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.deliveries = Gauge(
             "monitor_deliveries",
             "Deliveries in the outbox by channel and status",

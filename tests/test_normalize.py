@@ -1,4 +1,4 @@
-"""normalize.py: URLs, text, dates, keys and near-duplicate fingerprints."""
+"""normalize.py: URLs, text, dates, keys, and the fingerprint each article carries."""
 
 from __future__ import annotations
 
@@ -9,18 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from monitor.ingest.fingerprint import content_fingerprint
 from monitor.ingest.normalize import (
     canonical_url,
-    content_fingerprint,
     fold,
-    hamming_distance,
     html_to_text,
     normalize_entries,
 )
 from monitor.ingest.parse import parse_feed
 from monitor.model import Article, Feed, FetchResult, ParsedFeed, RawEntry
 
-SEED = Path(__file__).resolve().parent.parent / "seeds" / "raw" / "000_1cc6efedb35eb3c5.txt"
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 FETCHED_AT = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 FEED = Feed(id="quotidien", url="https://news.example.org/feed", language="fr")
@@ -331,61 +329,3 @@ def test_only_the_newest_entries_are_kept_once_each() -> None:
     articles = normalize_entries(feed_of(*entries, duplicate), FEED, FETCHED_AT, max_entries=3)
 
     assert [article.guid for article in articles] == ["7", "6", "5"]
-
-
-# --- near-duplicates -----------------------------------------------------------------
-
-
-def _seed_article() -> tuple[str, str]:
-    title, _, body = SEED.read_text(encoding="utf-8").strip().partition("\n")
-    return title, body
-
-
-def test_republished_copy_is_a_near_duplicate() -> None:
-    title, body = _seed_article()
-    sentence = (
-        "Nouvelle occasion de marquer le début du réchauffement des relations "
-        "franco-marocaines après les tensions liées notamment au Sahara et à la question des visas."
-    )
-    assert sentence in body
-    copy_title = "Le réchauffement des relations entre la France et le Maroc se confirme"
-    copy_body = body.replace(
-        sentence,
-        "C'est une nouvelle étape dans le rapprochement entre les deux capitales, "
-        "après des mois de brouille autour du Sahara et des visas.",
-    )
-
-    original = content_fingerprint(f"{title} {body}")
-    copy = content_fingerprint(f"{copy_title} {copy_body}")
-
-    assert hamming_distance(original, copy) <= 10
-
-
-def test_different_article_on_the_same_topic_is_far() -> None:
-    title, body = _seed_article()
-    other = (
-        "JO 2024 : la France renforce sa coopération sécuritaire avec ses partenaires européens. "
-        "À quelques mois des Jeux olympiques de Paris, le ministère de l'Intérieur a annoncé un "
-        "renforcement de la coopération avec les services de police européens. Des policiers "
-        "venus d'Espagne, d'Allemagne et d'Italie participeront à la sécurisation des sites "
-        "olympiques. Le préfet de police a précisé que plus de quarante-cinq mille agents "
-        "seraient mobilisés chaque jour pendant la cérémonie d'ouverture sur la Seine. Les "
-        "services de renseignement surveillent de près les menaces terroristes, tandis que la "
-        "direction générale de la sécurité intérieure multiplie les échanges avec ses homologues "
-        "étrangers, dont le Maroc."
-    )
-
-    distance = hamming_distance(content_fingerprint(f"{title} {body}"), content_fingerprint(other))
-
-    assert distance > 20
-
-
-def test_fingerprint_ignores_case_accents_and_markup_spacing() -> None:
-    assert content_fingerprint("Sécurité  des JO") == content_fingerprint("securite des jo")
-    assert content_fingerprint("") == 0
-    assert 0 < content_fingerprint("un mot") < 2**64
-
-
-def test_hamming_distance() -> None:
-    assert hamming_distance(0b1011, 0b0001) == 2
-    assert hamming_distance(2**64 - 1, 0) == 64

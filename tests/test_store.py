@@ -1,11 +1,13 @@
 """The SQLite store: dedupe, story linking, crash-safe matching, the outbox rows."""
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from monitor.errors import StoreError
+from monitor.ingest import STORY_WINDOW, NearDuplicates, probe_keys
 from monitor.model import (
     Article,
     Delivery,
@@ -16,9 +18,15 @@ from monitor.model import (
     Priority,
     WebhookTarget,
 )
-from monitor.store.sqlite import Store
+from monitor.store import Quarantined, Store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+LINKER = NearDuplicates()
+
+
+def add(store: Store, articles: list[Article], now: datetime = NOW) -> list[Article]:
+    """Store articles the way the poller does: near-duplicates within the window join."""
+    return store.add_articles(articles, now, linker=LINKER, story_since=now - STORY_WINDOW)
 
 
 def article(key: str, **changes) -> Article:
@@ -53,8 +61,9 @@ def store(tmp_path):
 
 
 def test_articles_seen_by_key_url_or_content_are_not_new(store):
-    assert [a.key for a in store.add_articles([article("a")], NOW)] == ["a"]
-    again = store.add_articles(
+    assert [a.key for a in add(store, [article("a")], NOW)] == ["a"]
+    again = add(
+        store,
         [
             article("a"),
             article("b", url="https://news.example/a"),
@@ -70,13 +79,13 @@ def test_near_duplicates_share_a_story_id(store):
     original = article("a", fingerprint=0b1011 << 40)
     copy = article("b", fingerprint=(0b1011 << 40) | 0b111)  # 3 bits apart
     other = article("c", fingerprint=(1 << 64) - 1)
-    stored = store.add_articles([original, copy, other], NOW)
+    stored = add(store, [original, copy, other], NOW)
     assert [a.story_id for a in stored] == ["a", "a", "c"]
-    assert [a.key for a in store.story_sources("a")] == ["a", "b"]
+    assert [store.article(key).story_id for key in "abc"] == ["a", "a", "c"]
 
 
 def test_articles_stay_unmatched_until_their_matches_are_saved(store):
-    store.add_articles([article("a"), article("b")], NOW)
+    add(store, [article("a"), article("b")], NOW)
     assert {a.key for a in store.unmatched_articles()} == {"a", "b"}
     store.save_matches(["a", "b"], [match("a")], NOW)
     assert store.unmatched_articles() == []
@@ -98,7 +107,7 @@ def delivery(delivery_id: str, keys: tuple[str, ...]) -> Delivery:
 
 
 def test_an_enqueued_story_is_never_offered_to_the_subscription_again(store):
-    store.add_articles([article("a", fingerprint=1 << 20), article("b", fingerprint=1 << 20)], NOW)
+    add(store, [article("a", fingerprint=1 << 20), article("b", fingerprint=1 << 20)], NOW)
     store.save_matches(["a", "b"], [match("a"), match("b")], NOW)
     store.enqueue([delivery("d1", ("a",))], ["a"])
     # b is a copy of a's story: delivering a covers it.
@@ -145,11 +154,11 @@ def test_feed_state_round_trips(store):
 
 def test_state_survives_reopening(tmp_path):
     first = Store(tmp_path / "monitor.db")
-    first.add_articles([article("a")], NOW)
+    add(first, [article("a")], NOW)
     first.close()
     second = Store(tmp_path / "monitor.db")
     try:
-        assert second.add_articles([article("a")], NOW) == []
+        assert add(second, [article("a")], NOW) == []
     finally:
         second.close()
 
@@ -174,21 +183,21 @@ def test_a_newer_schema_is_refused(tmp_path):
 
 
 def test_retention_forgets_old_articles_but_never_resends_their_story(store):
-    store.add_articles([article("old")], NOW - timedelta(days=100))
+    add(store, [article("old")], NOW - timedelta(days=100))
     store.save_matches(["old"], [match("old")], NOW - timedelta(days=100))
     store.enqueue([delivery("d-old", ("old",))], ["old"])
     store.mark_sent("d-old", NOW - timedelta(days=100))
-    store.add_articles([article("new")], NOW)
+    add(store, [article("new")], NOW)
     assert store.purge_before(NOW - timedelta(days=90)) == 1
     assert store.article("old") is None and store.article("new") is not None
     # The feed still serves the old item: it is stored again but not offered again.
-    store.add_articles([article("old")], NOW)
+    add(store, [article("old")], NOW)
     store.save_matches(["old"], [match("old")], NOW)
     assert store.undelivered("sub", ["jo2024-security"]) == []
 
 
 def test_retention_keeps_articles_of_a_pending_delivery(store):
-    store.add_articles([article("a")], NOW - timedelta(days=100))
+    add(store, [article("a")], NOW - timedelta(days=100))
     store.save_matches(["a"], [match("a")], NOW - timedelta(days=100))
     store.enqueue([delivery("d1", ("a",))], ["a"])
     assert store.purge_before(NOW) == 0
@@ -204,3 +213,282 @@ def test_health_facts(store):
     assert store.notes() == {"rules_error": "rules/x.yaml:3: bad"}
     store.set_note("rules_error", None)
     assert store.notes() == {}
+
+
+# --- near-duplicate index ------------------------------------------------------------
+
+
+def band_rows(path) -> list[tuple[int, int, str]]:
+    raw = sqlite3.connect(path)
+    try:
+        return raw.execute(
+            "SELECT band, key, article_key FROM fingerprint_bands ORDER BY 1"
+        ).fetchall()
+    finally:
+        raw.close()
+
+
+def test_a_copy_joins_the_nearest_story_even_when_its_high_bits_differ(store):
+    # Negative as a signed 64-bit integer: the store must keep the bands unsigned.
+    seed = 0xF0F0_1234_5678_9ABC
+    far = article("far", fingerprint=seed ^ 0b1111111)  # 7 bits from the seed
+    near = article("near", fingerprint=seed ^ (0b11 << 62) ^ (0b11 << 46))  # 4 bits, 11 from far
+    add(store, [far])
+    add(store, [near], NOW + timedelta(minutes=1))
+    assert store.article("near").story_id == "near"
+    found = store.candidates_for(probe_keys(seed), NOW - STORY_WINDOW)
+    assert {story for _, story, _ in found} == {"far", "near"}
+    assert store.candidates_for(probe_keys(seed), NOW + timedelta(minutes=2)) == []
+    copy = article("copy", fingerprint=seed)  # 7 bits from far, 4 from near
+    (stored,) = add(store, [copy], NOW + timedelta(minutes=2))
+    assert stored.story_id == "near"
+    assert store.article("copy").fingerprint == seed
+
+
+def test_a_copy_of_an_article_older_than_the_window_starts_a_new_story(store):
+    one, other = 0x0F0F_0F0F_0F0F_0F0F, 0xF0F0_F0F0_F0F0_F0F0
+    add(store, [article("old", fingerprint=one)], NOW - STORY_WINDOW - timedelta(hours=1))
+    add(store, [article("recent", fingerprint=other)], NOW - STORY_WINDOW + timedelta(hours=1))
+    stored = add(store, [article("a", fingerprint=one), article("b", fingerprint=other)])
+    assert [a.story_id for a in stored] == ["a", "recent"]
+
+
+def test_articles_without_words_are_never_indexed_nor_linked(store, tmp_path):
+    stored = add(store, [article("a", fingerprint=0), article("b", fingerprint=0)])
+    assert [a.story_id for a in stored] == ["a", "b"]
+    assert band_rows(tmp_path / "monitor.db") == []
+
+
+def test_retention_deletes_the_band_rows_with_their_articles(store, tmp_path):
+    add(store, [article("old", fingerprint=1 << 20)], NOW - timedelta(days=100))
+    store.save_matches(["old"], [], NOW - timedelta(days=100))
+    add(store, [article("new", fingerprint=1 << 50)])
+    assert {row[2] for row in band_rows(tmp_path / "monitor.db")} == {"old", "new"}
+    assert store.purge_before(NOW - timedelta(days=90)) == 1
+    assert {row[2] for row in band_rows(tmp_path / "monitor.db")} == {"new"}
+
+
+# --- the analysis queue --------------------------------------------------------------
+
+
+def test_a_quarantined_article_leaves_the_queue_until_a_rematch(store):
+    add(store, [article("a"), article("b")], NOW - timedelta(days=100))
+    assert store.record_analysis_failure("a", "ValueError: boom") == 1
+    assert store.record_analysis_failure("a", "ValueError: boom again") == 2
+    store.quarantine("a", NOW - timedelta(days=100))
+    assert [a.key for a in store.unmatched_articles()] == ["b"]
+    assert store.quarantined() == Quarantined(1, "ValueError: boom again", "a")
+    assert store.forget_matches_since(NOW - timedelta(days=101)) == 2
+    assert {a.key for a in store.unmatched_articles()} == {"a", "b"}
+    assert store.quarantined() == Quarantined(0)
+    assert store.record_analysis_failure("a", "ValueError: boom") == 1
+
+
+def test_retention_forgets_quarantined_articles_too(store):
+    add(store, [article("a")], NOW - timedelta(days=100))
+    store.quarantine("a", NOW - timedelta(days=100))
+    assert store.purge_before(NOW - timedelta(days=90)) == 1
+    assert store.quarantined() == Quarantined(0)
+
+
+# --- feed rhythm ---------------------------------------------------------------------
+
+
+def test_every_feeds_rhythm_comes_in_one_read(store):
+    hourly = [
+        article(f"{feed}-{n}", feed_id=feed, published_at=NOW - timedelta(hours=n))
+        for feed in ("seed-fr", "wire-en")
+        for n in range(25)
+    ]
+    add(store, hourly)
+    by_feed = store.recent_published_by_feed(["seed-fr", "wire-en", "silent"])
+    assert by_feed == {
+        "seed-fr": store.recent_published("seed-fr"),
+        "wire-en": store.recent_published("wire-en"),
+    }
+    assert by_feed["seed-fr"] == [NOW - timedelta(hours=n) for n in range(20)]
+    assert store.recent_published_by_feed([]) == {}
+
+
+# --- an existing database ----------------------------------------------------------
+
+# The schema as the store of version 3 created it, copied from its Python migrations.
+V3_MIGRATIONS = (
+    """
+CREATE TABLE IF NOT EXISTS feed_state (
+    feed_id TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, body_sha256 TEXT,
+    last_polled_at TEXT, last_success_at TEXT, last_error TEXT, last_error_at TEXT,
+    error_streak INTEGER NOT NULL DEFAULT 0, next_poll_at TEXT
+);
+CREATE TABLE IF NOT EXISTS articles (
+    key TEXT PRIMARY KEY, feed_id TEXT NOT NULL, url TEXT, guid TEXT, title TEXT NOT NULL,
+    summary TEXT NOT NULL, body TEXT NOT NULL, published_at TEXT NOT NULL,
+    fetched_at TEXT NOT NULL, language TEXT, content_hash TEXT NOT NULL,
+    fingerprint INTEGER NOT NULL, story_id TEXT NOT NULL, stored_at TEXT NOT NULL,
+    matched_at TEXT
+);
+CREATE INDEX IF NOT EXISTS articles_url ON articles (url);
+CREATE INDEX IF NOT EXISTS articles_hash ON articles (content_hash);
+CREATE INDEX IF NOT EXISTS articles_unmatched ON articles (matched_at) WHERE matched_at IS NULL;
+CREATE TABLE IF NOT EXISTS matches (
+    article_key TEXT NOT NULL REFERENCES articles (key), rule_id TEXT NOT NULL,
+    rule_name TEXT NOT NULL, priority INTEGER NOT NULL, score REAL NOT NULL,
+    hits TEXT NOT NULL, matched_at TEXT NOT NULL, PRIMARY KEY (article_key, rule_id)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY, subscription_id TEXT NOT NULL, channel TEXT NOT NULL,
+    subject TEXT NOT NULL, text TEXT NOT NULL, html TEXT NOT NULL, payload BLOB NOT NULL,
+    article_keys TEXT NOT NULL, created_at TEXT NOT NULL, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, last_error TEXT, sent_at TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS delivered (
+    subscription_id TEXT NOT NULL, story_id TEXT NOT NULL, delivery_id TEXT NOT NULL,
+    PRIMARY KEY (subscription_id, story_id)
+);
+CREATE TABLE IF NOT EXISTS digest_runs (
+    subscription_id TEXT PRIMARY KEY, last_run_at TEXT NOT NULL
+);
+""",
+    """
+    CREATE TABLE gone_endpoints (
+        url_sha256 TEXT PRIMARY KEY, display TEXT NOT NULL, gone_at TEXT NOT NULL,
+        error TEXT NOT NULL
+    )
+    """,
+    """
+    ALTER TABLE feed_state ADD COLUMN moved_from TEXT;
+    ALTER TABLE feed_state ADD COLUMN moved_to TEXT;
+    ALTER TABLE feed_state ADD COLUMN ttl_s INTEGER;
+    CREATE TABLE coverage_gaps (
+        feed_id TEXT NOT NULL, gap_from TEXT NOT NULL, gap_to TEXT NOT NULL,
+        recorded_at TEXT NOT NULL, PRIMARY KEY (feed_id, gap_from)
+    );
+    CREATE INDEX articles_feed_published ON articles (feed_id, published_at)
+    """,
+)
+# High bit set: SQLite holds it as a negative integer, as the old store wrote it.
+V3_FINGERPRINT = 0xF0F0_1234_5678_9ABC
+
+
+def v3_database(path) -> None:
+    """A database as version 3 of the store left it, with a row in every table."""
+    at = "2026-06-01T11:00:00.000000+00:00"
+    raw = sqlite3.connect(path)
+    with raw:
+        raw.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        for script in V3_MIGRATIONS:
+            raw.executescript(script)
+        raw.execute(
+            "INSERT INTO meta VALUES ('schema_version', '3'), ('note:rules_loaded_at', ?)", (at,)
+        )
+        raw.execute(
+            "INSERT INTO feed_state VALUES "
+            "(?, ?, NULL, NULL, ?, ?, NULL, NULL, 0, ?, NULL, ?, 600)",
+            ("seed-fr", '"v1"', at, at, at, "https://moved.example/feed"),
+        )
+        signed = V3_FINGERPRINT - (1 << 64)
+        raw.executemany(
+            "INSERT INTO articles VALUES "
+            "(?, 'seed-fr', ?, ?, ?, 's', 'b', ?, ?, 'fr', ?, ?, ?, ?, ?)",
+            [
+                (
+                    "old",
+                    "https://news.example/old",
+                    "old",
+                    "Old story",
+                    at,
+                    at,
+                    "h-old",
+                    signed,
+                    "old",
+                    at,
+                    at,
+                ),
+                ("waiting", None, "w", "Waiting", at, at, "h-w", 0, "waiting", at, None),
+            ],
+        )
+        hits = json.dumps(
+            [{"wanted": "JO 2024", "matched": "JO 2024", "field": "body", "start": 3, "end": 10,
+              "snippet": "Sécurité des JO 2024", "actor_id": None, "clause": "match.any",
+              "alias": "JO 2024", "weight": 1.0}]
+        )  # fmt: skip
+        raw.execute(
+            "INSERT INTO matches VALUES ('old', 'jo2024-security', 'JO', 3, 2.0, ?, ?)", (hits, at)
+        )
+        channel = json.dumps(
+            {"kind": "folder", "folder": "var/outbox", "email_to": [], "webhook_url": None,
+             "webhook_format": "standard"}
+        )  # fmt: skip
+        raw.execute(
+            "INSERT INTO deliveries VALUES ('d1', 'desk', ?, 'subj', 'text', '<p>', X'7B7D', "
+            "'[\"old\"]', ?, 'dead', 2, NULL, '554 no', NULL)",
+            (channel, at),
+        )
+        raw.execute("INSERT INTO delivered VALUES ('desk', 'old', 'd1')")
+        raw.execute("INSERT INTO digest_runs VALUES ('desk', ?)", (at,))
+        raw.execute(
+            "INSERT INTO gone_endpoints VALUES ('abc', 'hooks.example', ?, '410 Gone')", (at,)
+        )
+        raw.execute("INSERT INTO coverage_gaps VALUES ('seed-fr', ?, ?, ?)", (at, at, at))
+    raw.close()
+
+
+def test_a_version_3_database_migrates_forward_with_its_data(tmp_path):
+    path = tmp_path / "monitor.db"
+    v3_database(path)
+    at = datetime(2026, 6, 1, 11, 0, tzinfo=UTC)
+    store = Store(path)
+    try:
+        assert store.schema_version() == 5
+        state = store.feed_state("seed-fr")
+        assert (state.etag, state.moved_to, state.ttl_s) == (
+            '"v1"',
+            "https://moved.example/feed",
+            600,
+        )
+        old = store.article("old")
+        assert (old.title, old.fingerprint, old.story_id) == ("Old story", V3_FINGERPRINT, "old")
+        assert [a.key for a in store.unmatched_articles()] == ["waiting"]
+        assert store.undelivered("desk", ["jo2024-security"]) == []
+        [(matched, [found])] = store.matched_since(["jo2024-security"], at)
+        assert matched.key == "old" and found.hits[0].snippet == "Sécurité des JO 2024"
+        [dead] = store.deliveries("dead")
+        assert (dead.id, dead.attempts, dead.last_error) == ("d1", 2, "554 no")
+        assert store.last_digest_at("desk") == at
+        assert [g["display"] for g in store.gone_endpoints()] == ["hooks.example"]
+        assert store.coverage_gaps(since=at) == [("seed-fr", at, at)]
+        assert store.notes() == {"rules_loaded_at": "2026-06-01T11:00:00.000000+00:00"}
+        # The band index was built for the stored articles: a copy arriving after the
+        # upgrade still joins the old story.
+        (copy,) = add(store, [article("copy", fingerprint=V3_FINGERPRINT ^ 0b101)], at)
+        assert copy.story_id == "old"
+    finally:
+        store.close()
+    reopened = Store(path)
+    try:
+        assert reopened.schema_version() == 5
+    finally:
+        reopened.close()
+
+
+def test_a_failing_migration_leaves_the_database_at_its_last_version(tmp_path):
+    path = tmp_path / "monitor.db"
+    v3_database(path)
+    raw = sqlite3.connect(path)
+    with raw:  # an index in the way of migration 4's second statement, as a hand edit might
+        raw.execute("CREATE INDEX fingerprint_bands_article ON articles (title)")
+    raw.close()
+    with pytest.raises(StoreError, match=r"migration '0004_fingerprint_bands\.sql' failed"):
+        Store(path)
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+            "3",
+        )
+        assert raw.execute("SELECT COUNT(*) FROM articles").fetchone() == (2,)
+        # The step's first statement was rolled back with it.
+        tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
+        assert "fingerprint_bands" not in tables
+    finally:
+        raw.close()

@@ -1,4 +1,5 @@
-"""What `monitor status` shows: feeds' health, subscriptions' next runs, the outbox.
+"""What `monitor status` shows: feeds' health, subscriptions' next runs, quarantined
+articles, the outbox.
 
 Reads the store and the running configuration; changes nothing. Kept apart from
 the CLI so that the health endpoint can serve the same facts.
@@ -54,6 +55,7 @@ def collect_status(
             }
         )
     health = pipeline.feed_health(now)
+    quarantined = store.quarantined()
     pending = store.deliveries("pending")
     dead = store.deliveries("dead")
     return {
@@ -66,6 +68,11 @@ def collect_status(
             "dead": [_delivery_row(delivery) for delivery in dead],
             "sent": len(store.deliveries("sent")),
             "gone_endpoints": store.gone_endpoints(),
+        },
+        "analysis": {
+            "quarantined": quarantined.count,
+            "last_error": quarantined.last_error,
+            "last_article_key": quarantined.last_article_key,
         },
         "rules": {
             "count": len(pipeline.rules.rules),
@@ -129,6 +136,13 @@ def format_status(report: dict[str, Any]) -> str:
     if rules["error"]:
         lines.append("  the daemon kept its last good rules because of:")
         lines += [f"  {line}" for line in str(rules["error"]).splitlines()]
+    analysis = report["analysis"]
+    lines += ["", f"ANALYSIS  quarantined: {analysis['quarantined']}"]
+    if analysis["quarantined"]:
+        lines += [
+            f"  last: {analysis['last_article_key']}  {(analysis['last_error'] or '')[:120]}",
+            "  their analysis failed repeatedly; `monitor rematch --since` retries them",
+        ]
     outbox = report["outbox"]
     lines += [
         "",

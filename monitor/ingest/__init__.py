@@ -2,13 +2,31 @@
 
 from monitor.ingest.extract import extract_full_text, page_text
 from monitor.ingest.fetch import Fetcher
+from monitor.ingest.fingerprint import (
+    NEAR_DUPLICATE_BITS,
+    STORY_WINDOW,
+    NearDuplicates,
+    StoryCandidate,
+    band_keys,
+    content_fingerprint,
+    pick_story,
+    probe_keys,
+)
 from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parse import parse_feed
 
 __all__ = [
+    "NEAR_DUPLICATE_BITS",
+    "STORY_WINDOW",
     "Fetcher",
+    "NearDuplicates",
+    "StoryCandidate",
+    "band_keys",
+    "content_fingerprint",
     "extract_full_text",
     "normalize_entries",
     "page_text",
     "parse_feed",
+    "pick_story",
+    "probe_keys",
 ]

@@ -1,8 +1,8 @@
 """Turn a parsed feed's raw entries into `Article`s.
 
 Owns the article key, canonical URLs, plain text from HTML, bounded titles and texts,
-plausible aware UTC dates, the language hint and the SimHash fingerprint used to spot
-near-duplicate copies.
+plausible aware UTC dates and the language hint; the near-duplicate fingerprint comes
+from `fingerprint.py`.
 Pure: no network, no database, no clock (`fetched_at` is passed in).
 """
 
@@ -17,11 +17,10 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
+from monitor.ingest.fingerprint import content_fingerprint
 from monitor.model import Article, Feed, ParsedFeed, RawEntry
 from monitor.text import fold, language_code, one_line, truncate
 
-FINGERPRINT_BITS = 64
-_SHINGLE_WORDS = 3
 _KEY_HEX_CHARS = 32
 
 # Click and campaign trackers (ad networks, newsletters, AT Internet's xtor and at_*,
@@ -69,7 +68,6 @@ _LINE_BREAK = "\n"
 # zero-width characters: all invisible, and all of them split words for the matcher.
 _INVISIBLE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b\ufeff]")
 _WHITESPACE = re.compile(r"\s+")
-_WORD = re.compile(r"\w+")
 
 
 # --- text -------------------------------------------------------------------
@@ -222,37 +220,6 @@ def _article_url(link: str | None) -> str | None:
     if urlsplit(url).scheme not in _DEFAULT_PORTS:
         return None
     return url
-
-
-# --- fingerprints -----------------------------------------------------------
-
-
-def content_fingerprint(text: str) -> int:
-    """64-bit SimHash of the word 3-shingles of folded `text`; 0 for text without words."""
-    words = _WORD.findall(fold(text))
-    if not words:
-        return 0
-    shingles = [
-        " ".join(words[start : start + _SHINGLE_WORDS])
-        for start in range(max(1, len(words) - _SHINGLE_WORDS + 1))
-    ]
-    bit_strings = [format(_shingle_hash(shingle), f"0{FINGERPRINT_BITS}b") for shingle in shingles]
-    fingerprint = 0
-    # zip(*) walks the bit columns in C; a bit is set when most shingles set it.
-    for column in zip(*bit_strings, strict=True):
-        fingerprint = (fingerprint << 1) | (2 * column.count("1") > len(shingles))
-    return fingerprint
-
-
-def _shingle_hash(shingle: str) -> int:
-    # A keyed-free stable hash: Python's hash() changes between runs.
-    digest = hashlib.blake2b(shingle.encode("utf-8"), digest_size=FINGERPRINT_BITS // 8).digest()
-    return int.from_bytes(digest, "big")
-
-
-def hamming_distance(a: int, b: int) -> int:
-    """How many bits differ between two fingerprints."""
-    return (a ^ b).bit_count()
 
 
 # --- articles ---------------------------------------------------------------

@@ -8,7 +8,7 @@ up only its caller, never the event loop. Reads matches from the store; never ma
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -25,16 +25,64 @@ from monitor.deliver import (
 from monitor.errors import MonitorError
 from monitor.logs import log_event
 from monitor.metrics import Metrics
-from monitor.model import Delivery, Digest, Feed, Message, Priority, RuleSet, Subscription
+from monitor.model import (
+    Article,
+    Delivery,
+    Digest,
+    Feed,
+    FeedState,
+    Match,
+    Message,
+    Priority,
+    RuleSet,
+    Subscription,
+)
 from monitor.rules import rule_clauses
 from monitor.schedule import PollPolicy, health_report, is_digest_due, parse_schedule
-from monitor.store import Store
 
 _log = logging.getLogger("monitor.pipeline.deliver")
 
 
 class DigestRenderer(Protocol):
     def render(self, digest: Digest, *, payload_format: str = "standard") -> Message: ...
+
+
+class DigestStore(Protocol):
+    """What delivering reads and records: matches owed, digest runs, outbox rows, feed health."""
+
+    def undelivered(
+        self,
+        subscription_id: str,
+        rule_ids: Iterable[str],
+        *,
+        min_priority: Priority = ...,
+        limit: int = ...,
+        since: datetime | None = ...,
+    ) -> list[tuple[Article, list[Match]]]: ...
+
+    def matched_since(
+        self, rule_ids: Iterable[str], since: datetime, *, limit: int = ...
+    ) -> list[tuple[Article, list[Match]]]: ...
+
+    def last_digest_at(self, subscription_id: str) -> datetime | None: ...
+
+    def set_last_digest_at(self, subscription_id: str, at: datetime) -> None: ...
+
+    def enqueue(
+        self,
+        deliveries: Sequence[Delivery],
+        story_ids: Iterable[str],
+        *,
+        digest_run_at: datetime | None = ...,
+    ) -> None: ...
+
+    def feed_states(self) -> list[FeedState]: ...
+
+    def recent_published_by_feed(self, feed_ids: Iterable[str]) -> dict[str, list[datetime]]:
+        """Each feed's newest publication times, newest first, in one read."""
+        ...
+
+    def coverage_gaps(self, since: datetime) -> list[tuple[str, datetime, datetime]]: ...
 
 
 @dataclass(slots=True)
@@ -49,7 +97,7 @@ class Deliverer:
     def __init__(
         self,
         *,
-        store: Store,
+        store: DigestStore,
         renderer: DigestRenderer,
         outbox: Outbox,
         feeds: Sequence[Feed],
@@ -156,7 +204,8 @@ class Deliverer:
             kind,
             found,
             feed_titles={feed.id: feed.title or feed.id for feed in self.feeds},
-            feed_problems=self.feed_health(now),
+            # Only digests show feed health (compose drops it from immediate alerts).
+            feed_problems=self.feed_health(now) if kind == "digest" else (),
             rule_clauses=rule_clauses(
                 self.rules, {match.rule_id for _, matches in found for match in matches}
             ),
@@ -164,11 +213,11 @@ class Deliverer:
         )
 
     def feed_health(self, now: datetime) -> list[str]:
-        """The feed-health lines for digests and `monitor status`."""
+        """The feed-health lines for digests and `monitor status` (three reads in all)."""
         return health_report(
             self.feeds,
             self._store.feed_states(),
-            {feed.id: self._store.recent_published(feed.id) for feed in self.feeds},
+            dict(self._store.recent_published_by_feed(feed.id for feed in self.feeds)),
             self._store.coverage_gaps(since=now - timedelta(days=7)),
             now=now,
             policy=self._poll_policy,

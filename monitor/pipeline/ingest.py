@@ -1,8 +1,8 @@
 """Poll one feed: fetch → parse → normalize → (full text) → store, and keep its state.
 
 The feed's state (validators, rhythm, backoff, moves, coverage gaps) is updated
-here after every poll, successful or not. Matching and delivery are the
-pipeline's: the articles this stores are left unmatched for it to pick up.
+here after every poll, successful or not. New articles join the story of a near-duplicate
+(the pure band scheme of `monitor.ingest`), and are left unmatched for the analyser.
 """
 
 from __future__ import annotations
@@ -11,12 +11,19 @@ import hashlib
 import logging
 import random
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
 from monitor.errors import FetchError, ParseError
-from monitor.ingest import extract_full_text, normalize_entries, parse_feed
+from monitor.ingest import (
+    STORY_WINDOW,
+    NearDuplicates,
+    extract_full_text,
+    normalize_entries,
+    parse_feed,
+)
 from monitor.logs import log_event
 from monitor.metrics import Metrics
 from monitor.model import Article, Feed, FeedState, FetchResult, ParsedFeed
@@ -26,9 +33,43 @@ from monitor.schedule import (
     state_after_failure,
     state_after_success,
 )
-from monitor.store import Store
+from monitor.store import StoryLinker
 
 _log = logging.getLogger("monitor.pipeline.ingest")
+_NEAR_DUPLICATES = NearDuplicates()
+
+
+class FeedStateStore(Protocol):
+    """What polling needs to remember about each feed."""
+
+    def feed_state(self, feed_id: str) -> FeedState | None: ...
+
+    def save_feed_state(self, state: FeedState) -> None: ...
+
+    def recent_published(self, feed_id: str) -> Sequence[datetime]: ...
+
+    def record_coverage_gap(
+        self, feed_id: str, gap: tuple[datetime, datetime], now: datetime
+    ) -> None: ...
+
+
+class ArticleSink(Protocol):
+    """Where new articles go: dedupe on arrival, near-duplicates linked into stories."""
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]: ...
+
+    def add_articles(
+        self,
+        articles: Iterable[Article],
+        now: datetime,
+        *,
+        linker: StoryLinker,
+        story_since: datetime,
+    ) -> list[Article]: ...
+
+
+class PollStore(FeedStateStore, ArticleSink, Protocol):
+    """Both: the store a poller is given."""
 
 
 class FeedFetcher(Protocol):
@@ -53,7 +94,7 @@ class FeedPoller:
         self,
         *,
         fetcher: FeedFetcher,
-        store: Store,
+        store: PollStore,
         metrics: Metrics,
         max_entries: int = 200,
         poll_policy: PollPolicy | None = None,
@@ -93,9 +134,7 @@ class FeedPoller:
             return self._record_failure(feed, state, exc, now)
         if feed.full_text and articles:
             articles = await self._with_full_text(articles, now)
-        with self.metrics.cpu("store"):
-            added = self._store.add_articles(articles, now)
-        self.metrics.articles.inc(len(added))
+        added = self.add_articles(articles, now)
         if parsed is not None and state.error_streak > 0:
             self._note_coverage_gap(feed, state, parsed, now)
         self._save_success(feed, state, result, parsed, body_sha256, now)
@@ -118,6 +157,15 @@ class FeedPoller:
             new_articles=len(added),
             entries=len(articles),
         )
+
+    def add_articles(self, articles: Sequence[Article], now: datetime) -> list[Article]:
+        """Store the articles not seen before, each in its story; return those stored."""
+        with self.metrics.cpu("store"):
+            added = self._store.add_articles(
+                articles, now, linker=_NEAR_DUPLICATES, story_since=now - STORY_WINDOW
+            )
+        self.metrics.articles.inc(len(added))
+        return added
 
     def _save_success(
         self,

@@ -11,15 +11,19 @@ import asyncio
 import random
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from monitor.deliver import Outbox
 from monitor.metrics import Metrics
 from monitor.model import Article, Digest, Feed, Priority, RuleSet, Subscription
-from monitor.pipeline.analyse import Analyser, ArticleAnnotator
-from monitor.pipeline.deliver import Deliverer, DeliverReport, DigestRenderer
-from monitor.pipeline.ingest import FeedFetcher, FeedPoller, PollReport
+from monitor.pipeline.analyse import Analyser, AnalysisQueue, ArticleAnnotator
+from monitor.pipeline.deliver import Deliverer, DeliverReport, DigestRenderer, DigestStore
+from monitor.pipeline.ingest import FeedFetcher, FeedPoller, PollReport, PollStore
 from monitor.schedule import PollPolicy, due_feeds
-from monitor.store import Store
+
+
+class PipelineStore(PollStore, AnalysisQueue, DigestStore, Protocol):
+    """Everything the three meetings need of the store (the SQLite `Store` is one)."""
 
 
 class Pipeline:
@@ -31,7 +35,7 @@ class Pipeline:
         feeds: Sequence[Feed],
         subscriptions: Sequence[Subscription],
         fetcher: FeedFetcher,
-        store: Store,
+        store: PipelineStore,
         annotator: ArticleAnnotator,
         rules: RuleSet,
         renderer: DigestRenderer,
@@ -41,6 +45,7 @@ class Pipeline:
         metrics: Metrics | None = None,
         poll_policy: PollPolicy | None = None,
         full_text_max_chars: int = 100_000,
+        strict: bool = False,
     ) -> None:
         self.feeds = tuple(feeds)
         self._store = store
@@ -56,7 +61,12 @@ class Pipeline:
             rng=rng or random.Random(),
         )
         self.analyser = Analyser(
-            store=store, annotator=annotator, rules=rules, feeds=feeds, metrics=self.metrics
+            store=store,
+            annotator=annotator,
+            rules=rules,
+            feeds=feeds,
+            metrics=self.metrics,
+            strict=strict,
         )
         self.deliverer = Deliverer(
             store=store,
@@ -117,8 +127,7 @@ class Pipeline:
 
         Returns how many were new and how many matches they made.
         """
-        added = self._store.add_articles(articles, now)
-        self.metrics.articles.inc(len(added))
+        added = self._poller.add_articles(articles, now)
         return len(added), await self.match_pending(now)
 
     # --- analyse -----------------------------------------------------------------

@@ -1,0 +1,188 @@
+"""The SQLite connection: opening, transactions, reads and the schema migrations.
+
+Owns the one connection (WAL mode, one lock for the event loop and worker threads) and
+the `.sql` files in `migrations/`, applied in order, each in one transaction. Knows no
+table: the feeds, articles, outbox and notes modules hold the SQL for each concern.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import StoreError
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migrations() -> tuple[tuple[int, str, str], ...]:
+    """(version, file name, script) of every shipped migration, in order.
+
+    Refuses a gap or a duplicate in the numbering: a missing step would leave a
+    database half upgraded.
+    """
+    folder = resources.files("monitor.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        matched = _MIGRATION_NAME.match(entry.name)
+        if matched:
+            found.append((int(matched.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [version for version, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise StoreError(
+            f"store: migrations in '{folder}' are numbered {versions}, not 1 to {len(found)}; "
+            "reinstall monitor"
+        )
+    return tuple(found)
+
+
+class Database:
+    """A SQLite database in WAL mode, safe to call from the event loop and worker threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"store: cannot open '{path}': {exc}") from exc
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except StoreError:
+            self._db.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(
+                f"store: '{path}' is not a usable database ({exc}); "
+                "restore it from a backup or move it aside"
+            ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def schema_version(self) -> int:
+        rows = self._query("SELECT value FROM meta WHERE key = 'schema_version'")
+        return int(rows[0]["value"]) if rows else 0
+
+    def _migrate(self) -> None:
+        """Apply the migrations newer than the database, each in one transaction."""
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        steps = migrations()
+        version = self.schema_version()
+        if version > len(steps):
+            raise StoreError(
+                f"store: '{self.path}' has schema version {version}, newer than this "
+                f"monitor understands ({len(steps)}); upgrade monitor"
+            )
+        for target, name, script in steps[version:]:
+            # executescript runs the file as SQLite parses it (no naive split on ';'); the
+            # script's own BEGIN/COMMIT make the step and its version one transaction.
+            try:
+                self._db.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\n;"
+                    "INSERT OR REPLACE INTO meta (key, value) "
+                    f"VALUES ('schema_version', '{target}');\nCOMMIT;"
+                )
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StoreError(
+                    f"store: migration '{name}' failed on '{self.path}': {exc}; "
+                    "the database is left at version "
+                    f"{target - 1} (restore a backup if it was edited by hand)"
+                ) from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._rollback()
+                # Busy (another writer past busy_timeout) or full disk: the caller's
+                # cycle fails as a whole and is retried on the next one; nothing half-done.
+                raise StoreError(f"store: write to '{self.path}' failed: {exc}") from exc
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"store: read from '{self.path}' failed: {exc}") from exc
+
+    # --- health -----------------------------------------------------------------
+
+    def quick_check(self) -> str | None:
+        """None when SQLite's quick_check passes, else the first problem it reports."""
+        rows = self._query("PRAGMA quick_check")
+        first = str(rows[0][0]) if rows else "no answer"
+        return None if first == "ok" else first
+
+    def is_writable(self) -> bool:
+        """Whether a write transaction can start now (for the health endpoint)."""
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            return False
+        return True
+
+
+# --- values as the database keeps them --------------------------------------------
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def required_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def signed64(value: int) -> int:
+    # SQLite integers are signed 64-bit; fingerprints are unsigned.
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def unsigned64(value: int) -> int:
+    return value & 0xFFFFFFFFFFFFFFFF
+
+
+def marks(count: int) -> str:
+    """`?, ?, …` for an IN list of `count` values."""
+    return ",".join("?" * count)

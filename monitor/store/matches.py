@@ -1,0 +1,131 @@
+"""SQL for the matches: saving them with the articles they settle, and reading what each
+subscription is owed (by story, never twice) or what matched recently.
+
+Persists what the matcher found; never evaluates a rule.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+
+from monitor.model import Article, Hit, Match, Priority
+from monitor.store.articles import article_of
+from monitor.store.db import Database, iso, marks
+
+
+class MatchTables(Database):
+    """Matches, and the reads that join them with their articles and the delivered ledger."""
+
+    def save_matches(
+        self, article_keys: Sequence[str], matches: Sequence[Match], now: datetime
+    ) -> None:
+        """Record the matches and mark every article in `article_keys` as matched."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO matches VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        match.article_key,
+                        match.rule_id,
+                        match.rule_name,
+                        int(match.priority),
+                        match.score,
+                        json.dumps([asdict(hit) for hit in match.hits], ensure_ascii=False),
+                        iso(now),
+                    )
+                    for match in matches
+                ],
+            )
+            db.executemany(
+                "UPDATE articles SET matched_at = ? WHERE key = ?",
+                [(iso(now), key) for key in article_keys],
+            )
+
+    def forget_matches_since(self, since: datetime) -> int:
+        """Mark articles stored since `since` as not matched yet, dropping their matches;
+        quarantined ones among them get a fresh set of analysis attempts.
+
+        What each subscription already received stays recorded, so matching again
+        sends only stories that were never sent.
+        """
+        with self._transaction() as db:
+            recent = "SELECT key FROM articles WHERE stored_at >= ?"
+            db.execute(f"DELETE FROM matches WHERE article_key IN ({recent})", (iso(since),))
+            cursor = db.execute(
+                "UPDATE articles SET matched_at = NULL, quarantined_at = NULL, "
+                "analysis_attempts = 0, last_analysis_error = NULL WHERE stored_at >= ?",
+                (iso(since),),
+            )
+            return cursor.rowcount
+
+    def undelivered(
+        self,
+        subscription_id: str,
+        rule_ids: Iterable[str],
+        *,
+        min_priority: Priority = Priority.LOW,
+        limit: int = 200,
+        since: datetime | None = None,
+    ) -> list[tuple[Article, list[Match]]]:
+        """Matched articles of these rules whose story this subscription has not received
+        (matched since `since`, when given)."""
+        wanted = sorted(set(rule_ids))
+        if not wanted:
+            return []
+        rows = self._query(
+            f"""
+            SELECT m.*, a.story_id FROM matches m JOIN articles a ON a.key = m.article_key
+            WHERE m.rule_id IN ({marks(len(wanted))}) AND m.priority >= ? AND m.matched_at >= ?
+              AND NOT EXISTS (SELECT 1 FROM delivered d
+                              WHERE d.subscription_id = ? AND d.story_id = a.story_id)
+            ORDER BY a.published_at DESC
+            """,
+            (*wanted, int(min_priority), iso(since) or "", subscription_id),
+        )
+        return self._with_articles(rows, limit)
+
+    def matched_since(
+        self, rule_ids: Iterable[str], since: datetime, *, limit: int = 200
+    ) -> list[tuple[Article, list[Match]]]:
+        """Articles matched by these rules since `since`, delivered or not (for previews)."""
+        wanted = sorted(set(rule_ids))
+        if not wanted:
+            return []
+        rows = self._query(
+            f"""
+            SELECT m.* FROM matches m JOIN articles a ON a.key = m.article_key
+            WHERE m.rule_id IN ({marks(len(wanted))}) AND m.matched_at >= ?
+            ORDER BY a.published_at DESC
+            """,
+            (*wanted, iso(since)),
+        )
+        return self._with_articles(rows, limit)
+
+    def _with_articles(
+        self, rows: list[sqlite3.Row], limit: int
+    ) -> list[tuple[Article, list[Match]]]:
+        by_article: dict[str, list[Match]] = {}
+        for row in rows:
+            by_article.setdefault(row["article_key"], []).append(_match(row))
+        result: list[tuple[Article, list[Match]]] = []
+        for key, matches in list(by_article.items())[:limit]:
+            found = self._query("SELECT * FROM articles WHERE key = ?", (key,))
+            if found:
+                result.append((article_of(found[0]), matches))
+        return result
+
+
+def _match(row: sqlite3.Row) -> Match:
+    hits = tuple(Hit(**item) for item in json.loads(row["hits"]))
+    return Match(
+        rule_id=row["rule_id"],
+        rule_name=row["rule_name"],
+        article_key=row["article_key"],
+        priority=Priority(row["priority"]),
+        score=row["score"],
+        hits=hits,
+    )
