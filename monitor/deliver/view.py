@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.deliver.highlight import SnippetPart, highlight_snippet
+from monitor.logs import log_event
 from monitor.model import Digest, DigestEntry, Match, Priority
 from monitor.text import one_line, truncate
 
@@ -312,7 +313,7 @@ def recipient_zone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        log.warning("render.unknown_timezone timezone=%r fallback=UTC", name)
+        log_event(log, logging.WARNING, "render.unknown_timezone", timezone=name, fallback="UTC")
         return UTC
 
 

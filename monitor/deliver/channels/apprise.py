@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import apprise
 
 from monitor.errors import DeliveryError
+from monitor.logs import log_event
 from monitor.model import AppriseTarget, Delivery
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,14 @@ class AppriseChannel:
             # A retry notifies every URL again: list one URL per channel when that matters.
             shown = ", ".join(f"'{redact_url(url)}'" for url in failed)
             raise self._error(f"{len(failed)} of {len(urls)} services failed: {shown}")
-        log.info("apprise.sent delivery_id=%s channel=apprise services=%d", delivery.id, len(urls))
+        log_event(
+            log,
+            logging.INFO,
+            "apprise.sent",
+            delivery_id=delivery.id,
+            channel="apprise",
+            services=len(urls),
+        )
 
     def _notify_all(self, urls: Sequence[str], delivery: Delivery) -> list[str]:
         """The URLs that failed (runs in a worker thread)."""

@@ -20,6 +20,7 @@ import aiosmtplib
 
 from monitor.deliver.channels.mime import build_email
 from monitor.errors import DeliveryError
+from monitor.logs import log_event
 from monitor.model import Delivery, EmailTarget
 from monitor.settings import SmtpSettings
 
@@ -73,15 +74,21 @@ class EmailChannel:
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise self._network_error(exc) from exc
         if refused:
-            log.warning(
-                "email.recipients_refused delivery_id=%s channel=email refused=%s",
-                delivery.id,
-                _describe_refusals(refused),
+            log_event(
+                log,
+                logging.WARNING,
+                "email.recipients_refused",
+                delivery_id=delivery.id,
+                channel="email",
+                refused=_describe_refusals(refused),
             )
-        log.info(
-            "email.sent delivery_id=%s channel=email recipients=%d",
-            delivery.id,
-            len(recipients) - len(refused),
+        log_event(
+            log,
+            logging.INFO,
+            "email.sent",
+            delivery_id=delivery.id,
+            channel="email",
+            recipients=len(recipients) - len(refused),
         )
 
     @property

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from monitor.deliver.channels.mime import build_email
 from monitor.errors import DeliveryError
+from monitor.logs import log_event
 from monitor.model import Delivery, FolderTarget
 
 FOLDER_FROM = "monitor@localhost"
@@ -64,10 +65,13 @@ class FolderChannel:
             raise DeliveryError(
                 f"cannot write to '{folder}': {exc.strerror or exc}", channel=self.kind
             ) from exc
-        log.info(
-            "folder.written delivery_id=%s channel=folder path=%s",
-            delivery.id,
-            folder / f"{stem}.eml",
+        log_event(
+            log,
+            logging.INFO,
+            "folder.written",
+            delivery_id=delivery.id,
+            channel="folder",
+            path=folder / f"{stem}.eml",
         )
 
     def _folder(self, delivery: Delivery) -> Path:

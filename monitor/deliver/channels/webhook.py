@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor.errors import DeliveryError
+from monitor.logs import log_event
 from monitor.model import Delivery, WebhookTarget
 
 USER_AGENT = "monitor/0.1 (press-monitoring alert daemon; webhook)"
@@ -86,7 +87,14 @@ class WebhookChannel:
         except httpx.HTTPError as exc:
             raise self._error(f"cannot reach {where}: {str(exc) or type(exc).__name__}") from exc
         self._check_status(status, retry_after, url)
-        log.info("webhook.sent delivery_id=%s channel=webhook status=%d", delivery.id, status)
+        log_event(
+            log,
+            logging.INFO,
+            "webhook.sent",
+            delivery_id=delivery.id,
+            channel="webhook",
+            status=status,
+        )
 
     def _headers(self, delivery: Delivery, target: WebhookTarget) -> dict[str, str]:
         timestamp = str(int(self._clock()))
@@ -122,7 +130,7 @@ class WebhookChannel:
                     break
         except httpx.HTTPError as exc:
             # The verdict (the status) has arrived; a body that stalls or breaks changes nothing.
-            log.debug("webhook.body_unread error=%s", type(exc).__name__)
+            log_event(log, logging.DEBUG, "webhook.body_unread", error=type(exc).__name__)
 
     def _check_status(self, status: int, retry_after: str | None, url: str) -> None:
         if 200 <= status < 300:
