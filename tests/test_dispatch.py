@@ -455,3 +455,33 @@ def test_an_unexpected_error_in_a_poll_is_counted_logged_and_raised_when_strict(
 
     strict = asyncio.run(scenario(strict=True))
     assert isinstance(strict.crash, RuntimeError)
+
+
+def test_a_poll_that_brings_alerts_does_not_wait_for_their_delivery(project, feeds):
+    config = write_config(project, feeds, {"city": ("/ok/city.xml", "1h")})
+    release = asyncio.Event()
+    deliveries: list[str] = []
+
+    async def slow_delivery(now):
+        deliveries.append("started")
+        await release.wait()  # a mail server that takes its time
+        deliveries.append("done")
+
+    async def scenario() -> None:
+        service = start_service(config, Clock(NOW))
+        service.pipeline.deliver_due = slow_delivery  # the seam: the channel behind it hangs
+        try:
+            await asyncio.wait_for(dispatch(service), timeout=10)
+            # The poll is over and the feed free for its next dispatch, although its alert
+            # is still being sent.
+            assert service.dispatcher.polls_in_flight == 0
+            await asyncio.sleep(0)
+            assert deliveries == ["started"]
+            release.set()
+            (sending,) = [task for task in asyncio.all_tasks() if task.get_name() == "deliver"]
+            await sending
+            assert deliveries == ["started", "done"]
+        finally:
+            await service.close()
+
+    asyncio.run(scenario())

@@ -95,6 +95,8 @@ class Service:
         self.parts.store.set_note("rules_error", None)
         self.parts.store.set_note("rules_loaded_at", now.isoformat())
         self._stop = asyncio.Event()
+        self._delivery: asyncio.Task[None] | None = None
+        self._delivery_again = False
         self._scheduler: AsyncIOScheduler | None = None
         self._health: HealthServer | None = None
         self.dispatcher = FeedDispatcher(self.parts.store, clock=clock, every_s=dispatch_every_s)
@@ -212,9 +214,26 @@ class Service:
                 report = await self.pipeline.poll(feed, self._clock())
             if report.new_articles:
                 # Immediate alerts leave as soon as their article is matched.
-                await self.pipeline.deliver_due(self._clock())
+                self.kick_delivery()
 
         return self._guarded(f"poll:{feed.id}", poll)()
+
+    def kick_delivery(self) -> asyncio.Task[None]:
+        """Deliver what is due in the background, so a feed's next poll never waits for a
+        slow channel; a kick during a running delivery makes it run once more afterwards."""
+        if self._delivery is not None and not self._delivery.done():
+            self._delivery_again = True
+            return self._delivery
+        self._delivery = asyncio.get_running_loop().create_task(
+            self._deliver_until_settled(), name="deliver"
+        )
+        return self._delivery
+
+    async def _deliver_until_settled(self) -> None:
+        self._delivery_again = True
+        while self._delivery_again and not self._stop.is_set():
+            self._delivery_again = False
+            await self._guarded("deliver", self._deliver)()
 
     async def _deliver(self) -> None:
         await self.pipeline.deliver_due(self._clock())
