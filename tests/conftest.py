@@ -25,9 +25,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from monitor.cli.main import main as monitor_main
+from monitor.logs import KeyValueFormatter
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITOR = [sys.executable, "-m", "monitor.cli.main"]
+
+
+@pytest.fixture(autouse=True)
+def _log_lines_as_the_daemon_writes_them(caplog: pytest.LogCaptureFixture) -> None:
+    """caplog.text shows each event with its key=value fields, as the daemon's log does."""
+    caplog.handler.setFormatter(KeyValueFormatter())
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -33,18 +33,17 @@ from monitor.deliver.channels import (
 )
 from monitor.deliver.channels.mime import build_email
 from monitor.errors import DeliveryError
-from monitor.model import (
+from monitor.model import Delivery, Message
+from monitor.settings import SmtpSettings
+from monitor.targets import (
     AppriseTarget,
     ChannelTarget,
-    Delivery,
     EmailTarget,
     FolderTarget,
-    Message,
     WebhookTarget,
     target_from_json,
     target_to_json,
 )
-from monitor.settings import SmtpSettings
 from tests.conftest import LoopbackSMTP
 
 DELIVERY_ID = "3f9a2c71e0b84d55a1c2"

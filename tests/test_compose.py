@@ -8,17 +8,8 @@ from monitor.deliver.compose import (
     delivery_id,
     rule_ids_for,
 )
-from monitor.model import (
-    Article,
-    Clause,
-    FolderTarget,
-    Match,
-    Priority,
-    Rule,
-    RuleSet,
-    Subscription,
-    Term,
-)
+from monitor.model import Article, Clause, Match, Priority, Rule, RuleSet, Subscription, Term
+from monitor.targets import FolderTarget
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 FOLDER = FolderTarget(folder="out")

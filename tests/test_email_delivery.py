@@ -30,19 +30,12 @@ from monitor.deliver.channels import EmailChannel
 from monitor.deliver.outbox import FlushReport, Outbox
 from monitor.deliver.render import Renderer
 from monitor.errors import DeliveryError
-from monitor.model import (
-    Delivery,
-    Digest,
-    DigestEntry,
-    EmailTarget,
-    Match,
-    Message,
-    Priority,
-)
+from monitor.model import Delivery, Digest, DigestEntry, Match, Message, Priority
 from monitor.rules.clause import rule_clauses
 from monitor.rules.load import load_rules
 from monitor.settings import SmtpSettings
 from monitor.store.sqlite import Store
+from monitor.targets import EmailTarget
 from tests.conftest import LoopbackSMTP, write_self_signed_certificate
 from tests.test_render import make_article
 

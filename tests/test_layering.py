@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 
 # Single modules every part may import (they import only each other).
-BASE = {"model", "errors", "logs", "metrics", "text", "settings"}
+BASE = {"model", "targets", "errors", "logs", "metrics", "text", "settings"}
 STAGES = {"ingest", "nlp", "match", "schedule", "store", "deliver"}
 BESIDE = {"config", "rules"}
 # What each part may import, beyond the base and itself.

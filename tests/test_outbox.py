@@ -13,15 +13,9 @@ import pytest
 from monitor.deliver.channels import FolderChannel, redact_channel
 from monitor.deliver.outbox import DEFAULT_RETRY_DELAYS_S, Outbox
 from monitor.errors import DeliveryError
-from monitor.model import (
-    AppriseTarget,
-    Delivery,
-    FolderTarget,
-    Message,
-    Subscription,
-    WebhookTarget,
-)
+from monitor.model import Delivery, Message, Subscription
 from monitor.store.sqlite import Store
+from monitor.targets import AppriseTarget, FolderTarget, WebhookTarget
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HOOK = WebhookTarget(url="http://127.0.0.1:9/hook", secret="whsec")

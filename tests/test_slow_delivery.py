@@ -27,11 +27,12 @@ from aiosmtpd.controller import Controller
 from monitor.deliver.channels import EmailChannel, WebhookChannel
 from monitor.deliver.outbox import FlushReport, Outbox
 from monitor.metrics import Metrics
-from monitor.model import Delivery, EmailTarget, Message, RuleSet, WebhookTarget
+from monitor.model import Delivery, Message, RuleSet
 from monitor.pipeline.deliver import Deliverer
 from monitor.schedule import PollPolicy
 from monitor.settings import SmtpSettings
 from monitor.store.sqlite import Store
+from monitor.targets import EmailTarget, WebhookTarget
 from tests.conftest import FeedServer, run_monitor
 from tests.test_service import Daemon, get, wait_for
 

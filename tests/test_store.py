@@ -8,17 +8,9 @@ import pytest
 
 from monitor.errors import StoreError
 from monitor.ingest import STORY_WINDOW, NearDuplicates, probe_keys
-from monitor.model import (
-    Article,
-    Delivery,
-    FeedState,
-    Hit,
-    Match,
-    Message,
-    Priority,
-    WebhookTarget,
-)
+from monitor.model import Article, Delivery, FeedState, Hit, Match, Message, Priority
 from monitor.store import Quarantined, Store
+from monitor.targets import WebhookTarget
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 LINKER = NearDuplicates()

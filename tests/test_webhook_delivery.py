@@ -26,16 +26,9 @@ from monitor.deliver.channels import (
 from monitor.deliver.outbox import Outbox
 from monitor.deliver.render import Renderer
 from monitor.errors import DeliveryError
-from monitor.model import (
-    AppriseTarget,
-    ChannelTarget,
-    Delivery,
-    Digest,
-    Message,
-    Subscription,
-    WebhookTarget,
-)
+from monitor.model import Delivery, Digest, Message, Subscription
 from monitor.store.sqlite import Store
+from monitor.targets import AppriseTarget, ChannelTarget, WebhookTarget
 from tests.test_channels import SECRET, verify_signature
 from tests.test_render import TEMPLATES, hostile_entry, security_entry
 

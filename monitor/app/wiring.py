@@ -24,11 +24,12 @@ from monitor.deliver import (
 )
 from monitor.ingest import Fetcher
 from monitor.metrics import Metrics
-from monitor.model import Delivery, RuleSet, WebhookTarget
+from monitor.model import Delivery, RuleSet
 from monitor.nlp import Annotator
 from monitor.pipeline import ArticleAnnotator, Pipeline
 from monitor.schedule import PollPolicy
 from monitor.store import Store
+from monitor.targets import WebhookTarget
 
 
 @dataclass(slots=True)

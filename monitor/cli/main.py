@@ -42,8 +42,9 @@ from monitor.cli.rules import add_rule_commands
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, RuleSetError
 from monitor.logs import configure_logging
-from monitor.model import FolderTarget, RuleSet
+from monitor.model import RuleSet
 from monitor.rules import load_rules, rule_errors
+from monitor.targets import FolderTarget
 
 
 def main(argv: Sequence[str] | None = None) -> int:

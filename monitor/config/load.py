@@ -22,17 +22,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from monitor.errors import ConfigError
-from monitor.model import (
-    AppriseTarget,
-    ChannelTarget,
-    EmailTarget,
-    Feed,
-    FolderTarget,
-    Priority,
-    Subscription,
-    WebhookTarget,
-)
+from monitor.model import Feed, Priority, Subscription
 from monitor.settings import FetchSettings, SmtpSettings
+from monitor.targets import AppriseTarget, ChannelTarget, EmailTarget, FolderTarget, WebhookTarget
 
 MAX_CONFIG_BYTES = 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

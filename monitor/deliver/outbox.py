@@ -20,7 +20,8 @@ from typing import Protocol
 from monitor.deliver.channels import Channel, EndpointGone, display_url, live_target
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
-from monitor.model import Delivery, Subscription, WebhookTarget
+from monitor.model import Delivery, Subscription
+from monitor.targets import WebhookTarget
 
 DEFAULT_RETRY_DELAYS_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 JITTER = 0.2  # each delay is drawn from ±20% of the schedule, so retries do not stampede

@@ -11,8 +11,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from monitor.model import ChannelTarget, Delivery, Message, target_from_json, target_to_json
+from monitor.model import Delivery, Message
 from monitor.store.db import Database, iso, parse_time, required_time
+from monitor.targets import ChannelTarget, target_from_json, target_to_json
 
 
 class OutboxTables(Database):

@@ -18,15 +18,9 @@ from monitor.deliver.channels.apprise import AppriseChannel, check_apprise_urls,
 from monitor.deliver.channels.email import EmailChannel
 from monitor.deliver.channels.folder import FolderChannel
 from monitor.deliver.channels.webhook import EndpointGone, WebhookChannel, display_url
-from monitor.model import (
-    AppriseTarget,
-    ChannelTarget,
-    Delivery,
-    EmailTarget,
-    FolderTarget,
-    WebhookTarget,
-)
+from monitor.model import Delivery
 from monitor.settings import SmtpSettings
+from monitor.targets import AppriseTarget, ChannelTarget, EmailTarget, FolderTarget, WebhookTarget
 
 __all__ = [
     "KINDS",

@@ -21,7 +21,8 @@ import apprise
 
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
-from monitor.model import AppriseTarget, Delivery
+from monitor.model import Delivery
+from monitor.targets import AppriseTarget
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ import aiosmtplib
 from monitor.deliver.channels.mime import build_email
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
-from monitor.model import Delivery, EmailTarget
+from monitor.model import Delivery
 from monitor.settings import SmtpSettings
+from monitor.targets import EmailTarget
 
 log = logging.getLogger(__name__)
 

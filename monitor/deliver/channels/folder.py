@@ -19,7 +19,8 @@ from pathlib import Path
 from monitor.deliver.channels.mime import build_email
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
-from monitor.model import Delivery, FolderTarget
+from monitor.model import Delivery
+from monitor.targets import FolderTarget
 
 FOLDER_FROM = "monitor@localhost"
 FOLDER_TO = "folder@localhost"

@@ -23,7 +23,8 @@ import httpx
 
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
-from monitor.model import Delivery, WebhookTarget
+from monitor.model import Delivery
+from monitor.targets import WebhookTarget
 
 USER_AGENT = "monitor/0.1 (press-monitoring alert daemon; webhook)"
 SECRET_PREFIX = "whsec_"
