@@ -123,18 +123,18 @@ def documented_keys(section: str) -> set[str]:
 @pytest.mark.parametrize(
     ("section", "spec"),
     [
-        ("Top level", "_ConfigSpec"),
-        ("`feeds[]`", "_FeedSpec"),
-        ("`subscriptions[]`", "_SubscriptionSpec"),
-        ("`smtp`", "_SmtpSpec"),
-        ("`fetch`", "_FetchSpec"),
-        ("`nlp`", "_NlpSpec"),
-        ("`delivery`", "_DeliverySpec"),
-        ("`health`", "_HealthSpec"),
+        ("Top level", "ConfigSpec"),
+        ("`feeds[]`", "FeedSpec"),
+        ("`subscriptions[]`", "SubscriptionSpec"),
+        ("`smtp`", "SmtpSpec"),
+        ("`fetch`", "FetchSpec"),
+        ("`nlp`", "NlpSpec"),
+        ("`delivery`", "DeliverySpec"),
+        ("`health`", "HealthSpec"),
     ],
 )
 def test_every_setting_is_documented_and_every_documented_setting_exists(section, spec):
-    from monitor.config import load as config_module
+    from monitor.config import schema as config_module
 
     model = getattr(config_module, spec)
     keys = {field.alias or name for name, field in model.model_fields.items()}

@@ -50,7 +50,7 @@ ADAPTERS: dict[str, set[str]] = {
     },
     "apscheduler": {"monitor.app.service"},
     "prometheus_client": {"monitor.metrics"},
-    "pydantic": {"monitor.config.load"},
+    "pydantic": {"monitor.config.load", "monitor.config.schema"},
     "ruamel": {
         "monitor.config.load",
         "monitor.config.edit",
@@ -62,7 +62,7 @@ ADAPTERS: dict[str, set[str]] = {
     "smtplib": {"monitor.deliver.channels.email"},
     "aiosmtplib": {"monitor.deliver.channels.email"},
     "trafilatura": {"monitor.ingest.extract"},
-    "croniter": {"monitor.schedule.cron", "monitor.config.load"},
+    "croniter": {"monitor.schedule.cron", "monitor.config.schema"},
 }
 
 
