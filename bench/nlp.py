@@ -20,7 +20,8 @@ from pathlib import Path
 from bench.corpus import actor_pool, make_articles
 from bench.report import Result, record
 from monitor.model import FIELDS, Article
-from monitor.nlp import ENTITY_COMPONENTS, Annotator, load_pipeline, truncate
+from monitor.nlp import ENTITY_COMPONENTS, Annotator, load_pipeline
+from monitor.text import truncate
 
 BATCH_SIZE = 8
 MAX_CHARS = 20_000
