@@ -23,6 +23,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from monitor.model import FIELDS, AnnotatedField, Annotations, Article, Entity, Token
+from monitor.settings import NlpSettings
 from monitor.text import fold, language_code, truncate
 
 # Languages with a trained pipeline; every other language gets `spacy.blank`.
@@ -69,6 +70,13 @@ class Annotator:
         self._engine = _Engine(max_chars, batch_size, self.default_language)
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.RLock()
+
+    @classmethod
+    def from_settings(cls, settings: NlpSettings) -> Annotator:
+        """The annotator the `nlp:` section describes."""
+        return cls(
+            max_chars=settings.max_chars, batch_size=settings.batch_size, workers=settings.workers
+        )
 
     def annotate(self, articles: Sequence[Article], *, with_entities: bool) -> list[Annotations]:
         """Annotate `articles` in batches; the result is in the same order.

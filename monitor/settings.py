@@ -1,8 +1,9 @@
 """Settings objects the config builds and the adapters take directly. Stdlib only.
 
 Each class is declared once: `config/load.py` validates the file and builds it, and the
-adapter that needs it (the email channel for `SmtpSettings`, the fetcher for
-`FetchSettings`) takes it as it is.
+adapter that needs it (the email channel for `SmtpSettings`, the outbox for
+`DeliverySettings`, the fetcher for `FetchSettings`, the annotator for `NlpSettings`) takes it
+as it is.
 """
 
 from __future__ import annotations
@@ -27,6 +28,29 @@ class SmtpSettings:
     from_addr: str = "monitor@localhost"
     timeout_s: float = 30.0  # per network operation (connect, each command)
     ca_file: Path | None = None  # PEM bundle to trust instead of the system's (private CA)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    """The `delivery:` section: how often the outbox is flushed, how long and how often a
+    delivery is tried."""
+
+    check_every_s: float = 30.0
+    send_timeout_s: float = 60.0  # one whole attempt, every round trip included
+    # After attempt n fails, the next waits retry_delays_s[n-1] (±20%); past the last: dead.
+    retry_delays_s: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
+# --- analysis ---
+
+
+@dataclass(frozen=True, slots=True)
+class NlpSettings:
+    """The `nlp:` section: how much of each article is analysed, and by how many workers."""
+
+    max_chars: int = 20_000
+    batch_size: int = 8
+    workers: int = 1
 
 
 # --- fetching ---

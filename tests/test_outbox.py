@@ -14,6 +14,7 @@ from monitor.deliver.channels import FolderChannel, redact_channel
 from monitor.deliver.outbox import DEFAULT_RETRY_DELAYS_S, Outbox
 from monitor.errors import DeliveryError
 from monitor.model import Delivery, Message, Subscription
+from monitor.settings import DeliverySettings
 from monitor.store.sqlite import Store
 from monitor.targets import AppriseTarget, FolderTarget, WebhookTarget
 
@@ -59,7 +60,11 @@ def enqueue(store: Store) -> None:
 def outbox(store: Store, channel: ScriptedChannel, delays=(5.0, 300.0)) -> Outbox:
     subscription = Subscription(id="desk", rules=("*",), channels=(HOOK,), immediate=None)
     return Outbox(
-        store, {"webhook": channel}, [subscription], retry_delays_s=delays, rng=random.Random(0)
+        store,
+        {"webhook": channel},
+        [subscription],
+        settings=DeliverySettings(retry_delays_s=tuple(delays)),
+        rng=random.Random(0),
     )
 
 
@@ -207,7 +212,9 @@ def test_a_send_cancelled_at_shutdown_is_left_pending_and_uncounted(store):
 
 def test_a_send_past_the_deadline_is_a_retryable_failure(store):
     enqueue(store)
-    box = Outbox(store, {"webhook": HangingChannel()}, [], send_timeout_s=0.2)
+    box = Outbox(
+        store, {"webhook": HangingChannel()}, [], settings=DeliverySettings(send_timeout_s=0.2)
+    )
     # The test's own bound: without the outbox's deadline this would wait forever.
     assert asyncio.run(asyncio.wait_for(box.flush(NOW), 5)).retrying == 1
     (pending,) = store.deliveries("pending")

@@ -30,7 +30,7 @@ from monitor.metrics import Metrics
 from monitor.model import Delivery, Message, RuleSet
 from monitor.pipeline.deliver import Deliverer
 from monitor.schedule import PollPolicy
-from monitor.settings import SmtpSettings
+from monitor.settings import DeliverySettings, SmtpSettings
 from monitor.store.sqlite import Store
 from monitor.targets import EmailTarget, WebhookTarget
 from tests.conftest import FeedServer, run_monitor
@@ -132,7 +132,9 @@ def test_a_silent_server_neither_blocks_the_loop_nor_outlives_the_send_deadline(
 ):
     channels, target = hanging_channel(kind, hanging.port)
     enqueue(store, target)
-    box = Outbox(store, channels, [], send_timeout_s=1.0, rng=random.Random(0))
+    box = Outbox(
+        store, channels, [], settings=DeliverySettings(send_timeout_s=1.0), rng=random.Random(0)
+    )
     ticks: list[float] = []
 
     async def tick_while(flushing: asyncio.Task) -> None:

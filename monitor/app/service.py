@@ -129,7 +129,7 @@ class Service:
         start = utc_now()
         every_s = self.dispatcher.every_s
         self._add_job("dispatch", self._dispatch_job, every_s, start, delay_s=0)
-        self._add_job("deliver", self._deliver, self.config.deliver_every_s, start)
+        self._add_job("deliver", self._deliver, self.config.delivery.check_every_s, start)
         self._add_job("rules", self.reload_rules_if_changed, RULES_CHECK_EVERY_S, start)
         self._add_job("retention", self._purge_old_articles, RETENTION_EVERY_S, start)
         scheduler.start()

@@ -96,11 +96,7 @@ def build_fetcher(config: Config) -> Fetcher:
 
 
 def build_annotator(config: Config) -> Annotator:
-    return Annotator(
-        max_chars=config.nlp_max_chars,
-        batch_size=config.nlp_batch_size,
-        workers=config.nlp_workers,
-    )
+    return Annotator.from_settings(config.nlp)
 
 
 def build_outbox(config: Config, store: Store, *, rng: random.Random | None = None) -> Outbox:
@@ -120,11 +116,10 @@ def build_outbox(config: Config, store: Store, *, rng: random.Random | None = No
         store,
         channels,
         config.subscriptions,
-        retry_delays_s=config.retry_delays_s,
+        settings=config.delivery,
         rng=rng,
         on_endpoint_gone=remember_gone,
         disabled_webhook_urls=[url for url in webhook_urls if store.is_gone(url)],
-        send_timeout_s=config.send_timeout_s,
     )
 
 
@@ -158,5 +153,5 @@ def channel_errors(config: Config) -> list[str]:
 
 def _channel_context(config: Config) -> ChannelContext:
     return ChannelContext(
-        base_dir=config.base_dir, smtp=config.smtp, thread_timeout_s=config.send_timeout_s
+        base_dir=config.base_dir, smtp=config.smtp, thread_timeout_s=config.delivery.send_timeout_s
     )

@@ -31,7 +31,7 @@ from monitor.config.schema import (
 )
 from monitor.errors import ConfigError
 from monitor.model import Feed, Priority, Subscription
-from monitor.settings import FetchSettings, SmtpSettings
+from monitor.settings import DeliverySettings, FetchSettings, NlpSettings, SmtpSettings
 from monitor.targets import ChannelTarget
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -53,12 +53,8 @@ class Config:
     subscriptions: tuple[Subscription, ...]
     smtp: SmtpSettings | None
     fetch: FetchSettings
-    nlp_max_chars: int
-    nlp_batch_size: int
-    nlp_workers: int
-    deliver_every_s: float
-    send_timeout_s: float  # the longest one delivery attempt may take
-    retry_delays_s: tuple[float, ...]
+    nlp: NlpSettings
+    delivery: DeliverySettings
     retention_s: float
     stop_budget_s: float
     health_listen: tuple[str, int] | None  # host, port; None when the endpoint is off
@@ -180,12 +176,16 @@ def _build(spec: ConfigSpec, path: Path, data: Any, shown: str) -> Config:
         subscriptions=subscriptions,
         smtp=_build_smtp(spec.smtp, base_dir, data, shown),
         fetch=_build_fetch(spec.fetch),
-        nlp_max_chars=spec.nlp.max_chars,
-        nlp_batch_size=spec.nlp.batch_size,
-        nlp_workers=spec.nlp.workers,
-        deliver_every_s=parse_duration_s(spec.delivery.check_every),
-        send_timeout_s=parse_duration_s(spec.delivery.send_timeout),
-        retry_delays_s=tuple(parse_duration_s(delay) for delay in spec.delivery.retry_delays),
+        nlp=NlpSettings(
+            max_chars=spec.nlp.max_chars,
+            batch_size=spec.nlp.batch_size,
+            workers=spec.nlp.workers,
+        ),
+        delivery=DeliverySettings(
+            check_every_s=parse_duration_s(spec.delivery.check_every),
+            send_timeout_s=parse_duration_s(spec.delivery.send_timeout),
+            retry_delays_s=tuple(parse_duration_s(delay) for delay in spec.delivery.retry_delays),
+        ),
         retention_s=parse_duration_s(spec.retention),
         stop_budget_s=parse_duration_s(spec.stop_budget),
         health_listen=_listen_address(spec.health.listen) if spec.health else None,

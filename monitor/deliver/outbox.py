@@ -21,14 +21,15 @@ from monitor.deliver.channels import Channel, EndpointGone, display_url, live_ta
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
 from monitor.model import Delivery, Subscription
+from monitor.settings import DeliverySettings
 from monitor.targets import WebhookTarget
 
-DEFAULT_RETRY_DELAYS_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+_DEFAULT_SETTINGS = DeliverySettings()
+DEFAULT_RETRY_DELAYS_S = _DEFAULT_SETTINGS.retry_delays_s
 JITTER = 0.2  # each delay is drawn from ±20% of the schedule, so retries do not stampede
 # A receiver's Retry-After is honoured up to a day; past that the schedule goes on.
 MAX_RETRY_AFTER_S = 86400.0
 # The longest one send may take, all its round trips included, before it counts as failed.
-DEFAULT_SEND_TIMEOUT_S = 60.0
 _log = logging.getLogger("monitor.deliver.outbox")
 
 EndpointGoneHandler = Callable[[Delivery, EndpointGone], None]
@@ -58,7 +59,7 @@ class Outbox:
 
     `on_endpoint_gone` is called once per delivery whose webhook answered 410 Gone;
     deliveries to a gone URL (or one of `disabled_webhook_urls`) are dead-lettered
-    without a request. A send that takes longer than `send_timeout_s` is a retryable
+    without a request. A send that takes longer than `settings.send_timeout_s` is a retryable
     failure. One flush at a time: two concurrent flushes could send the same row twice.
     """
 
@@ -68,20 +69,19 @@ class Outbox:
         channels: Mapping[str, Channel],
         subscriptions: Sequence[Subscription],
         *,
-        retry_delays_s: Sequence[float] = DEFAULT_RETRY_DELAYS_S,
+        settings: DeliverySettings = _DEFAULT_SETTINGS,
         rng: random.Random | None = None,
         on_endpoint_gone: EndpointGoneHandler | None = None,
         disabled_webhook_urls: Iterable[str] = (),
-        send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S,
     ) -> None:
         self._store = store
         self._channels = channels
         self._subscriptions = {subscription.id: subscription for subscription in subscriptions}
-        self._retry_delays_s = tuple(retry_delays_s)
+        self._retry_delays_s = settings.retry_delays_s
         self._rng = rng or random.Random()
         self._on_endpoint_gone = on_endpoint_gone
         self._gone_urls = set(disabled_webhook_urls)
-        self._send_timeout_s = send_timeout_s
+        self._send_timeout_s = settings.send_timeout_s
 
     async def flush(self, now: datetime) -> FlushReport:
         """Try every due delivery once, one after the other."""
