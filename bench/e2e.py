@@ -219,7 +219,7 @@ def run(
             log_path = folder / "daemon.log"
             with log_path.open("w") as log:
                 daemon = subprocess.Popen(
-                    [sys.executable, "-m", "monitor.cli.main", "run", "--config", str(config)],
+                    [sys.executable, "-m", "monitor.cli", "run", "--config", str(config)],
                     cwd=folder,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -28,7 +28,7 @@ from monitor.cli.main import main as monitor_main
 from monitor.logs import KeyValueFormatter
 
 ROOT = Path(__file__).resolve().parent.parent
-MONITOR = [sys.executable, "-m", "monitor.cli.main"]
+MONITOR = [sys.executable, "-m", "monitor.cli"]
 
 
 @pytest.fixture(autouse=True)

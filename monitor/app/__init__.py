@@ -1,4 +1,6 @@
-"""app: public face."""
+"""The daemon and its composition root: wiring the concrete stages from a `Config`, the
+service (dispatcher, jobs, reloads, signals), status, the store lock and the health endpoint.
+"""
 
 from monitor.app.service import Service, utc_now
 from monitor.app.status import collect_status, format_status

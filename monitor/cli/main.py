@@ -237,6 +237,3 @@ def _json_default(value: object) -> str:
         return value.isoformat()
     return str(value)
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,8 @@
-"""config: public face."""
+"""config.yaml and the environment → one frozen `Config`, validated once at start-up.
+
+Also reads and writes OPML feed lists and adds feeds to config.yaml keeping its comments.
+Imports only the base; no other package reads the file or the environment for settings.
+"""
 
 from monitor.config.edit import add_feeds
 from monitor.config.load import Config, load_config

@@ -1,4 +1,7 @@
-"""deliver: public face."""
+"""Matches → messages → channels: compose a digest (pure), build its view, render it
+(Jinja2 in a sandbox, sanitised), and send it through the durable outbox. Never reads the
+store itself: the outbox takes the Protocol it declares.
+"""
 
 from monitor.deliver.channels import (
     ChannelContext,

@@ -1,4 +1,6 @@
-"""ingest: public face."""
+"""One feed in, articles out: fetch (caps, hints, the address guard), parse, normalize,
+near-duplicate fingerprints and full text. Never reads the store, never matches.
+"""
 
 from monitor.ingest.extract import extract_full_text, page_text
 from monitor.ingest.fetch import Fetcher

@@ -1,4 +1,6 @@
-"""pipeline: public face."""
+"""Where the stages meet: ingest (poll one feed), analyse (queue → nlp → match → store) and
+deliver (due → compose → outbox), plus replays and `test-rule`. Holds no clients of its own.
+"""
 
 from monitor.pipeline.analyse import ArticleAnnotator
 from monitor.pipeline.deliver import DeliverReport

@@ -1,4 +1,6 @@
-"""rules: public face."""
+"""rules/*.yaml → a validated `RuleSet`: rule files, items, actors, the clause in words,
+and cheap change detection for the folder. Errors name file, line, rule and key.
+"""
 
 from monitor.rules.clause import rule_clauses
 from monitor.rules.load import load_rules, rule_errors

@@ -1,4 +1,6 @@
-"""schedule: public face."""
+"""When things are due, with `now` passed in: which feeds to poll (rhythm, backoff, hints,
+first-poll spread), when digests run (cron through croniter), feed-health verdicts. Pure.
+"""
 
 from monitor.schedule.cron import is_digest_due, parse_schedule
 from monitor.schedule.health import (
