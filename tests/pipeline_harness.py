@@ -83,9 +83,14 @@ class RecordingAnnotator:
     def __init__(self) -> None:
         self._real = shared_annotator()
         self.entity_flags: list[bool] = []
+        self.poison: str | None = None  # a title word that makes annotation raise
+        self.titles: list[str] = []  # every title it was asked to annotate
 
     def annotate(self, articles, *, with_entities):
         self.entity_flags.append(with_entities)
+        self.titles.extend(article.title for article in articles)
+        if self.poison and any(self.poison in article.title for article in articles):
+            raise ValueError(f"the analysis cannot read {self.poison!r}")
         return self._real.annotate(articles, with_entities=with_entities)
 
 

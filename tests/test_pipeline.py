@@ -194,3 +194,20 @@ def test_a_permanent_redirect_is_followed_on_the_next_poll(harness):
     assert feed.url not in harness.fetcher.calls
     report = collect_status(harness.config, harness.pipeline, harness.store, NOW)
     assert f"feed 'seed-fr' moved permanently to {moved}" in format_status(report)
+
+
+def test_a_poison_article_is_quarantined_and_the_rest_still_alerts(harness):
+    harness.annotator.poison = "Derby"
+    harness.poll(NOW, force=True)
+    harness.deliver(NOW)
+    # The seed article still went out at once.
+    assert [d.subscription_id for d in harness.channel.sent] == ["security-desk-alerts"]
+    for minutes in (1, 2):
+        harness.match_pending(NOW + timedelta(minutes=minutes))
+    text = format_status(collect_status(harness.config, harness.pipeline, harness.store, NOW))
+    assert "ANALYSIS  quarantined: 1" in text
+    assert "the analysis cannot read 'Derby'" in text
+    harness.annotator.poison = None
+    harness.annotator.titles.clear()
+    harness.match_pending(NOW + timedelta(minutes=3))
+    assert not any("Derby" in title for title in harness.annotator.titles)  # never again
