@@ -67,7 +67,7 @@ def seed_digest() -> Digest:
         try:
             asyncio.run(parts.pipeline.poll_due(NOW, force=True))
             (daily,) = (s for s in config.subscriptions if s.id == "security-desk-daily")
-            digest = parts.pipeline.build_digest(daily, "digest", NOW)
+            digest = parts.pipeline.deliverer.build_digest(daily, "digest", NOW)
         finally:
             parts.store.close()
             asyncio.run(parts.fetcher.aclose())

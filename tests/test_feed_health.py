@@ -72,6 +72,6 @@ def test_a_digest_reads_every_feeds_rhythm_once_and_shows_the_silent_one(parts):
     hourly = [seed_article(f"h{n}", quiet_since - timedelta(hours=n)) for n in range(12)]
     asyncio.run(built.pipeline.ingest(hourly, quiet_since))
     daily = next(s for s in config.subscriptions if s.schedule)
-    digest = built.pipeline.build_digest(daily, "digest", NOW, min_priority=Priority.LOW)
+    digest = built.pipeline.deliverer.build_digest(daily, "digest", NOW, min_priority=Priority.LOW)
     assert reads == [[feed.id for feed in config.feeds]]
     assert any("feed 'seed-fr': no new article for" in line for line in digest.feed_problems)

@@ -54,7 +54,7 @@ def collect_status(
                 "rules": sorted(rule_ids_for(pipeline.rules, subscription)),
             }
         )
-    health = pipeline.feed_health(now)
+    health = pipeline.deliverer.feed_health(now)
     quarantined = store.quarantined()
     pending = store.deliveries("pending")
     dead = store.deliveries("dead")

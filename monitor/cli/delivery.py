@@ -79,7 +79,7 @@ def _preview(args: argparse.Namespace) -> int:
     parts = build_parts(config, rules, annotator=NoAnnotator())
     try:
         now = utc_now()
-        digest = parts.pipeline.build_digest(
+        digest = parts.pipeline.deliverer.build_digest(
             subscription, "digest", now, since=now - args.since, include_delivered=True
         )
         message = parts.renderer.render(digest)
@@ -107,7 +107,7 @@ async def _send_async(
     service = Service(config, rules)
     try:
         now = utc_now()
-        report = await service.pipeline.send_digest_now(
+        report = await service.pipeline.deliverer.send_digest_now(
             subscription, now, since=now - since if since else None
         )
     finally:

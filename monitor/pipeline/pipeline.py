@@ -15,7 +15,7 @@ from typing import Protocol
 
 from monitor.deliver import Outbox
 from monitor.metrics import Metrics
-from monitor.model import Article, Digest, Feed, Priority, RuleSet, Subscription
+from monitor.model import Article, Feed, RuleSet, Subscription
 from monitor.pipeline.analyse import Analyser, AnalysisQueue, ArticleAnnotator
 from monitor.pipeline.deliver import Deliverer, DeliverReport, DigestRenderer, DigestStore
 from monitor.pipeline.ingest import FeedFetcher, FeedPoller, PollReport, PollStore
@@ -141,33 +141,3 @@ class Pipeline:
     async def deliver_due(self, now: datetime) -> DeliverReport:
         """Enqueue what each subscription is owed now, then flush the outbox."""
         return await self.deliverer.deliver_due(now)
-
-    def build_digest(
-        self,
-        subscription: Subscription,
-        kind: str,
-        now: datetime,
-        *,
-        min_priority: Priority = Priority.LOW,
-        since: datetime | None = None,
-        include_delivered: bool = False,
-    ) -> Digest:
-        """What `subscription` is owed now (see `Deliverer.build_digest`)."""
-        return self.deliverer.build_digest(
-            subscription,
-            kind,
-            now,
-            min_priority=min_priority,
-            since=since,
-            include_delivered=include_delivered,
-        )
-
-    def feed_health(self, now: datetime) -> list[str]:
-        """The feed-health lines for digests and `monitor status`."""
-        return self.deliverer.feed_health(now)
-
-    async def send_digest_now(
-        self, subscription: Subscription, now: datetime, *, since: datetime | None = None
-    ) -> DeliverReport:
-        """Enqueue and send `subscription`'s digest at once, off its schedule."""
-        return await self.deliverer.send_digest_now(subscription, now, since=since)
