@@ -440,7 +440,7 @@ def test_an_unexpected_error_in_a_poll_is_counted_logged_and_raised_when_strict(
 
     async def scenario(strict: bool) -> Service:
         service = start_service(config, Clock(NOW), strict=strict)
-        service.pipeline.poll = broken_poll  # the seam: an unexpected bug behind the job
+        service.pipeline.ingest_feed = broken_poll  # the seam: an unexpected bug behind the job
         try:
             await asyncio.gather(*service.dispatch())
         finally:
@@ -457,30 +457,40 @@ def test_an_unexpected_error_in_a_poll_is_counted_logged_and_raised_when_strict(
     assert isinstance(strict.crash, RuntimeError)
 
 
-def test_a_poll_that_brings_alerts_does_not_wait_for_their_delivery(project, feeds):
+def test_a_poll_that_brings_articles_waits_neither_for_their_analysis_nor_their_delivery(
+    project, feeds
+):
     config = write_config(project, feeds, {"city": ("/ok/city.xml", "1h")})
+    analysed, delivered = asyncio.Event(), asyncio.Event()
     release = asyncio.Event()
-    deliveries: list[str] = []
+    steps: list[str] = []
+
+    async def slow_analysis(now):
+        steps.append("analysing")
+        await release.wait()  # a busy annotator
+        analysed.set()
+        return 1  # one match: its alert is due at once
 
     async def slow_delivery(now):
-        deliveries.append("started")
+        steps.append("delivering")
         await release.wait()  # a mail server that takes its time
-        deliveries.append("done")
+        delivered.set()
 
     async def scenario() -> None:
         service = start_service(config, Clock(NOW))
-        service.pipeline.deliver_due = slow_delivery  # the seam: the channel behind it hangs
+        # The seams: the analysis and the channel behind the pipeline are slow.
+        service.pipeline.match_pending = slow_analysis
+        service.pipeline.deliver_due = slow_delivery
         try:
             await asyncio.wait_for(dispatch(service), timeout=10)
-            # The poll is over and the feed free for its next dispatch, although its alert
-            # is still being sent.
+            # The poll is over and the feed free for its next dispatch, although its
+            # articles are still being analysed.
             assert service.dispatcher.polls_in_flight == 0
             await asyncio.sleep(0)
-            assert deliveries == ["started"]
+            assert steps == ["analysing"]
             release.set()
-            (sending,) = [task for task in asyncio.all_tasks() if task.get_name() == "deliver"]
-            await sending
-            assert deliveries == ["started", "done"]
+            await asyncio.wait_for(delivered.wait(), timeout=10)
+            assert steps == ["analysing", "delivering"] and analysed.is_set()
         finally:
             await service.close()
 

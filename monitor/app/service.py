@@ -19,6 +19,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.app.background import BackgroundJob
 from monitor.app.dispatch import FeedDispatcher
 from monitor.app.health import HealthServer
 from monitor.app.lock import StoreLock
@@ -95,8 +96,12 @@ class Service:
         self.parts.store.set_note("rules_error", None)
         self.parts.store.set_note("rules_loaded_at", now.isoformat())
         self._stop = asyncio.Event()
-        self._delivery: asyncio.Task[None] | None = None
-        self._delivery_again = False
+        self._analysis = BackgroundJob(
+            "analyse", self._guarded("analyse", self._analyse), is_stopping=self._stop.is_set
+        )
+        self._delivery = BackgroundJob(
+            "deliver", self._guarded("deliver", self._deliver), is_stopping=self._stop.is_set
+        )
         self._scheduler: AsyncIOScheduler | None = None
         self._health: HealthServer | None = None
         self.dispatcher = FeedDispatcher(self.parts.store, clock=clock, every_s=dispatch_every_s)
@@ -211,29 +216,22 @@ class Service:
     def _start_poll(self, feed: Feed) -> Coroutine[Any, Any, None]:
         async def poll() -> None:
             with self.dispatcher.polling(feed.id):
-                report = await self.pipeline.poll(feed, self._clock())
+                report = await self.pipeline.ingest_feed(feed, self._clock())
             if report.new_articles:
-                # Immediate alerts leave as soon as their article is matched.
-                self.kick_delivery()
+                # Analysis, then immediate alerts, run beside the polls: the feed is free
+                # for its next dispatch as soon as its articles are stored.
+                self._analysis.kick()
 
         return self._guarded(f"poll:{feed.id}", poll)()
 
     def kick_delivery(self) -> asyncio.Task[None]:
-        """Deliver what is due in the background, so a feed's next poll never waits for a
-        slow channel; a kick during a running delivery makes it run once more afterwards."""
-        if self._delivery is not None and not self._delivery.done():
-            self._delivery_again = True
-            return self._delivery
-        self._delivery = asyncio.get_running_loop().create_task(
-            self._deliver_until_settled(), name="deliver"
-        )
-        return self._delivery
+        """Deliver what is due in the background (see `BackgroundJob`)."""
+        return self._delivery.kick()
 
-    async def _deliver_until_settled(self) -> None:
-        self._delivery_again = True
-        while self._delivery_again and not self._stop.is_set():
-            self._delivery_again = False
-            await self._guarded("deliver", self._deliver)()
+    async def _analyse(self) -> None:
+        if await self.pipeline.match_pending(self._clock()):
+            # Immediate alerts leave as soon as their article is matched.
+            self._delivery.kick()
 
     async def _deliver(self) -> None:
         await self.pipeline.deliver_due(self._clock())

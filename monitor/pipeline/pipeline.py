@@ -115,9 +115,13 @@ class Pipeline:
         due = self.feeds if force else due_feeds(self.feeds, states, now, in_flight=())
         return list(await asyncio.gather(*(self.poll(feed, now) for feed in due)))
 
+    async def ingest_feed(self, feed: Feed, now: datetime) -> PollReport:
+        """Poll one feed and store what it brought, unmatched. Never raises for a bad feed."""
+        return await self._poller.poll(feed, now)
+
     async def poll(self, feed: Feed, now: datetime) -> PollReport:
         """Poll one feed and match what it brought. Never raises for a bad feed."""
-        report = await self._poller.poll(feed, now)
+        report = await self.ingest_feed(feed, now)
         if report.status != "failed":
             await self.match_pending(now)
         return report
