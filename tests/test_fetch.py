@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from monitor import netguard
 from monitor.errors import FetchError, ParseError
-from monitor.ingest import netguard
 from monitor.ingest.fetch import USER_AGENT, Fetcher
 from monitor.ingest.parse import parse_feed
 from monitor.model import Feed, FeedState, FetchResult

@@ -21,7 +21,8 @@ import httpx
 
 from monitor.errors import FetchError
 from monitor.ingest.hints import max_age_seconds, retry_after_seconds
-from monitor.ingest.netguard import (
+from monitor.model import Feed, FeedState, FetchResult
+from monitor.netguard import (
     HostGate,
     RefusedAddress,
     Resolver,
@@ -29,7 +30,6 @@ from monitor.ingest.netguard import (
     VettingTransport,
     system_resolve,
 )
-from monitor.model import Feed, FeedState, FetchResult
 from monitor.settings import FetchSettings
 
 USER_AGENT = "monitor/0.1 (+https://github.com/monitor-press/monitor)"
@@ -211,7 +211,9 @@ class Fetcher:
                 return await self._read_response(response, target, now)
         except RefusedAddress as refused:
             raise FetchError(
-                refused.describe(can_allow=not target.is_page), url=url, is_permanent=True
+                refused.describe(allow_on=None if target.is_page else "feed"),
+                url=url,
+                is_permanent=True,
             ) from None
         except httpx.HTTPError as exc:
             raise FetchError(_network_problem(exc), url=url) from exc
