@@ -96,6 +96,7 @@ class FeedSpec(Strict):
     tags: list[str] = []
     allow_private: bool = False
     full_text: bool = False
+    ca_file: str | None = None
 
     @field_validator("every")
     @classmethod
