@@ -49,6 +49,8 @@ class Feed:
     # Operator-configured feeds may point at loopback/private hosts (fixtures, intranets).
     allow_private: bool = False
     full_text: bool = False
+    # A CA bundle trusted for this feed only (absolute path); None: the system's CAs.
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

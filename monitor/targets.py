@@ -35,7 +35,11 @@ class EmailTarget:
 
 @dataclass(frozen=True, slots=True)
 class WebhookTarget:
-    """POST the JSON body to `url`, signed with `secret` when there is one."""
+    """POST the JSON body to `url`, signed with `secret` when there is one.
+
+    `allow_private` lets `url` reach a loopback or private address (the guard refuses it
+    otherwise): an operator's explicit choice for a receiver on their own network.
+    """
 
     kind: ClassVar[str] = "webhook"
     legacy_keys: ClassVar[Mapping[str, str]] = {
@@ -46,15 +50,20 @@ class WebhookTarget:
     url: str
     secret: str | None = field(default=None, metadata=SECRET)
     format: str = "standard"  # "standard" (monitor.digest/1) | "slack"
+    allow_private: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class AppriseTarget:
-    """Notify each Apprise service URL; the URLs carry tokens, so the store keeps them redacted."""
+    """Notify each Apprise service URL; the URLs carry tokens, so the store keeps them redacted.
+
+    `allow_private` lets a URL's host be a loopback or private address (refused otherwise).
+    """
 
     kind: ClassVar[str] = "apprise"
     legacy_keys: ClassVar[Mapping[str, str]] = {"apprise_urls": "urls"}
     urls: tuple[str, ...]
+    allow_private: bool = False
 
 
 ChannelTarget = FolderTarget | EmailTarget | WebhookTarget | AppriseTarget

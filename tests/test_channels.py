@@ -318,7 +318,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def webhook_delivery(receiver: Receiver) -> Delivery:
-    spec = WebhookTarget(url=receiver.url, secret=SECRET)
+    spec = WebhookTarget(url=receiver.url, secret=SECRET, allow_private=True)
     return make_delivery(spec)
 
 
@@ -338,7 +338,9 @@ def test_webhook_delivers_signed_json(receiver):
 
 def test_webhook_raw_secret_is_used_as_bytes(receiver):
     receiver.secret = "plain secret"
-    delivery = make_delivery(WebhookTarget(url=receiver.url, secret="plain secret"))
+    delivery = make_delivery(
+        WebhookTarget(url=receiver.url, secret="plain secret", allow_private=True)
+    )
     asyncio.run(WebhookChannel(timeout_s=5).send(delivery))
     [(headers, body, is_valid)] = receiver.received
     assert is_valid
@@ -375,7 +377,8 @@ def test_webhook_unreachable_is_retryable():
     with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as placeholder:
         url = f"http://127.0.0.1:{placeholder.server_address[1]}/hook"
     with pytest.raises(DeliveryError) as caught:
-        asyncio.run(WebhookChannel(timeout_s=2).send(make_delivery(WebhookTarget(url=url))))
+        target = WebhookTarget(url=url, allow_private=True)
+        asyncio.run(WebhookChannel(timeout_s=2).send(make_delivery(target)))
     assert not caught.value.is_permanent
 
 

@@ -192,3 +192,23 @@ def test_the_config_accepts_exactly_the_schedules_the_scheduler_reads(tmp_path, 
         assert str(exc) in str(caught.value)
     else:
         assert load_config(write(tmp_path, text)).subscriptions[0].schedule == expression
+
+
+def test_a_channel_reaches_a_private_address_only_when_the_operator_says_so(tmp_path):
+    path = write(
+        tmp_path,
+        "feeds: [{id: f, url: 'https://example.org/rss'}]\n"
+        "subscriptions:\n"
+        "  - id: s\n    immediate: high\n    to:\n"
+        "      - {webhook: {url: 'http://10.0.0.5/hook'}}\n"
+        "      - {webhook: {url: 'http://10.0.0.6/hook', allow_private: true}}\n"
+        "      - {apprise: ['json://10.0.0.7/notify']}\n"
+        "      - {apprise: {urls: ['json://10.0.0.8/notify'], allow_private: true}}\n",
+    )
+    (subscription,) = load_config(path).subscriptions
+    assert [channel.allow_private for channel in subscription.channels] == [
+        False,
+        True,
+        False,
+        True,
+    ]

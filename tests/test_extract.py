@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from monitor.ingest import netguard
+from monitor import netguard
 from monitor.ingest.extract import extract_full_text
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.normalize import normalize_entries

@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 
 # Single modules every part may import (they import only each other).
-BASE = {"model", "targets", "errors", "logs", "metrics", "text", "settings"}
+BASE = {"model", "targets", "errors", "logs", "metrics", "text", "settings", "netguard"}
 STAGES = {"ingest", "nlp", "match", "schedule", "store", "deliver"}
 BESIDE = {"config", "rules"}
 # What each part may import, beyond the base and itself.
@@ -30,10 +30,10 @@ ALLOWED: dict[str, set[str]] = {
 ADAPTERS: dict[str, set[str]] = {
     "httpx": {
         "monitor.ingest.fetch",
-        "monitor.ingest.netguard",
+        "monitor.netguard",
         "monitor.deliver.channels.webhook",
     },
-    "httpcore": {"monitor.ingest.netguard"},
+    "httpcore": {"monitor.netguard"},
     "feedparser": {"monitor.ingest.parse"},
     "spacy": {"monitor.nlp"},
     "jinja2": {"monitor.deliver.render", "monitor.deliver.sandbox"},

@@ -120,7 +120,9 @@ def hanging_channel(kind: str, port: int) -> tuple[dict, EmailTarget | WebhookTa
         settings = SmtpSettings(host="127.0.0.1", port=port, timeout_s=60)
         return {"email": EmailChannel(settings)}, EmailTarget(to=("desk@example.org",))
     channel = WebhookChannel(timeout_s=60)
-    return {"webhook": channel}, WebhookTarget(url=f"http://127.0.0.1:{port}/hook")
+    return {"webhook": channel}, WebhookTarget(
+        url=f"http://127.0.0.1:{port}/hook", allow_private=True
+    )
 
 
 # --- in process: the event loop keeps running, the deadline holds -------------------
@@ -222,7 +224,7 @@ def configure(project: Path, feeds: FeedServer, kind: str, port: int) -> None:
         target = "{email: [desk@example.org]}"
         text += f"\nsmtp: {{host: 127.0.0.1, port: {port}, timeout_s: 120}}\n"
     else:
-        target = f"{{webhook: {{url: 'http://127.0.0.1:{port}/hooks/desk'}}}}"
+        target = f"{{webhook: {{url: 'http://127.0.0.1:{port}/hooks/desk', allow_private: true}}}}"
     text = text.replace("to: {folder: var/outbox}", f"to: {target}", 1)
     text += (
         "\nhealth: {listen: '127.0.0.1:0'}\n"

@@ -49,15 +49,16 @@ class ScriptedReceiver(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), ReceiverHandler)
+    def __init__(self, address: str = "127.0.0.1") -> None:
+        super().__init__((address, 0), ReceiverHandler)
         self.script: list[Reply] = []
         self.requests: list[tuple[dict[str, str], bytes, bool]] = []
         self.processed: dict[str, bytes] = {}  # webhook-id → body, only for 2xx answers
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hooks/t0ken-in-the-path"
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/hooks/t0ken-in-the-path"
 
 
 class ReceiverHandler(BaseHTTPRequestHandler):
@@ -124,7 +125,8 @@ def store(tmp_path) -> Iterator[Store]:
 
 
 def hook(receiver: ScriptedReceiver, **extra: str) -> WebhookTarget:
-    return WebhookTarget(url=receiver.url, secret=SECRET, **extra)
+    # A loopback receiver: the address guard lets it through only when told to.
+    return WebhookTarget(url=receiver.url, secret=SECRET, allow_private=True, **extra)
 
 
 def digest() -> Digest:
@@ -314,7 +316,7 @@ def json_sink() -> Iterator[ThreadingHTTPServer]:
 def test_apprise_services_get_the_subject_and_text(json_sink, store, message):
     port = json_sink.server_address[1]
     url = f"json://127.0.0.1:{port}/notify/s3cret-token"
-    spec = AppriseTarget(urls=(url,))
+    spec = AppriseTarget(urls=(url,), allow_private=True)
     enqueue(store, spec, delivery_id="apprise-1", message=message)
     (stored,) = store.deliveries()
     assert "s3cret-token" not in json.dumps(stored.channel.urls)
@@ -328,7 +330,7 @@ def test_apprise_services_get_the_subject_and_text(json_sink, store, message):
 def test_apprise_failures_are_retried_without_leaking_the_url(json_sink, store, message):
     json_sink.status = 500  # type: ignore[attr-defined]
     url = f"json://127.0.0.1:{json_sink.server_address[1]}/notify/s3cret-token"
-    spec = AppriseTarget(urls=(url,))
+    spec = AppriseTarget(urls=(url,), allow_private=True)
     enqueue(store, spec, delivery_id="apprise-1", message=message)
     assert asyncio.run(outbox(store, spec).flush(NOW)).retrying == 1
     (pending,) = store.deliveries("pending")
@@ -344,3 +346,94 @@ def test_an_unknown_apprise_url_is_permanent():
     assert caught.value.is_permanent
     assert "('nosuchservice://…') is not a service Apprise knows" in str(caught.value)
     assert "token" not in str(caught.value)
+
+
+# --- the address guard ---------------------------------------------------------------------
+# 127.0.0.3 stands in for a cloud metadata or intranet address: a real receiver listens there.
+
+
+@pytest.fixture
+def metadata_receiver() -> Iterator[ScriptedReceiver]:
+    yield from serve(ScriptedReceiver("127.0.0.3"))  # type: ignore[misc]
+
+
+def send(channel: WebhookChannel | AppriseChannel, target: ChannelTarget) -> None:
+    delivery = Delivery("d", "security-desk", target, Message("s", "t", "h", b"{}"), ("a",), NOW)
+    asyncio.run(channel.send(delivery))
+
+
+def test_a_webhook_on_a_private_address_is_refused_and_never_reached(metadata_receiver):
+    target = WebhookTarget(url=metadata_receiver.url, secret=SECRET)
+    with pytest.raises(DeliveryError) as caught:
+        send(WebhookChannel(timeout_s=5), target)
+    assert caught.value.is_permanent
+    assert "resolves to non-public address '127.0.0.3'" in str(caught.value)
+    assert "set allow_private on the webhook" in str(caught.value)
+    assert "t0ken" not in str(caught.value)
+    assert metadata_receiver.requests == []
+
+
+@pytest.mark.parametrize("spelling", ["2130706435", "0x7f.0.0.3", "127.3", "[::ffff:127.0.0.3]"])
+def test_a_webhook_host_in_another_spelling_of_a_private_address_is_refused(
+    metadata_receiver, spelling
+):
+    port = metadata_receiver.server_address[1]
+    with pytest.raises(DeliveryError, match="non-public address") as caught:
+        send(WebhookChannel(timeout_s=5), WebhookTarget(url=f"http://{spelling}:{port}/hook"))
+    assert caught.value.is_permanent
+    assert metadata_receiver.requests == []
+
+
+def test_a_webhook_name_that_resolves_to_a_private_address_is_refused(metadata_receiver):
+    port = metadata_receiver.server_address[1]
+
+    async def rebinding_dns(host: str, port: int) -> list[str]:
+        return ["93.184.215.14", "127.0.0.3"]  # one public answer does not make it safe
+
+    channel = WebhookChannel(timeout_s=5, resolver=rebinding_dns)
+    with pytest.raises(DeliveryError, match=r"host 'hooks\.example\.org' resolves to non-public"):
+        send(channel, WebhookTarget(url=f"http://hooks.example.org:{port}/hook"))
+    assert metadata_receiver.requests == []
+
+
+def test_allow_private_lets_an_operator_reach_their_own_receiver(metadata_receiver):
+    target = WebhookTarget(url=metadata_receiver.url, secret=SECRET, allow_private=True)
+    send(WebhookChannel(timeout_s=5, clock=lambda: SIGNING_CLOCK_S), target)
+    [(_, _, is_valid)] = metadata_receiver.requests
+    assert is_valid
+
+
+@pytest.fixture
+def metadata_sink() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.3", 0), JsonSink)
+    server.received = []  # type: ignore[attr-defined]
+    server.status = 200  # type: ignore[attr-defined]
+    yield from serve(server)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.3", "2130706435", "localhost"])
+def test_an_apprise_url_on_a_private_host_is_refused_and_never_reached(metadata_sink, host):
+    url = f"json://{host}:{metadata_sink.server_address[1]}/notify/s3cret-token"
+    with pytest.raises(DeliveryError) as caught:
+        send(AppriseChannel(timeout_s=5), AppriseTarget(urls=(url,)))
+    assert caught.value.is_permanent
+    assert "non-public address" in str(caught.value)
+    assert "set allow_private on the apprise target" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert metadata_sink.received == []  # type: ignore[attr-defined]
+
+
+def test_an_apprise_name_that_resolves_to_a_private_address_is_refused(metadata_sink):
+    async def private_dns(host: str, port: int) -> list[str]:
+        return ["10.0.0.7"]
+
+    url = f"json://notify.example.org:{metadata_sink.server_address[1]}/notify"
+    with pytest.raises(DeliveryError, match=r"host 'notify\.example\.org' resolves to non-public"):
+        send(AppriseChannel(timeout_s=5, resolver=private_dns), AppriseTarget(urls=(url,)))
+
+
+def test_allow_private_lets_apprise_reach_a_private_service(metadata_sink):
+    url = f"json://127.0.0.3:{metadata_sink.server_address[1]}/notify"
+    send(AppriseChannel(timeout_s=5), AppriseTarget(urls=(url,), allow_private=True))
+    [(path, _)] = metadata_sink.received  # type: ignore[attr-defined]
+    assert path == "/notify"

@@ -172,7 +172,7 @@ def _build(spec: ConfigSpec, path: Path, data: Any, shown: str) -> Config:
         store_path=_resolve(base_dir, spec.store.removeprefix("sqlite:///")),
         rules_dir=_resolve(base_dir, spec.rules),
         templates_dir=_resolve(base_dir, spec.templates),
-        feeds=tuple(_build_feed(feed) for feed in spec.feeds),
+        feeds=tuple(_build_feed(feed, base_dir) for feed in spec.feeds),
         subscriptions=subscriptions,
         smtp=_build_smtp(spec.smtp, base_dir, data, shown),
         fetch=_build_fetch(spec.fetch),
@@ -223,7 +223,7 @@ def _check_unique(ids: list[str], what: str, data: Any, key: str, shown: str) ->
         seen.add(item_id)
 
 
-def _build_feed(spec: FeedSpec) -> Feed:
+def _build_feed(spec: FeedSpec, base_dir: Path) -> Feed:
     language = spec.language.split("-")[0].lower() if spec.language else None
     return Feed(
         id=spec.id,
@@ -234,6 +234,7 @@ def _build_feed(spec: FeedSpec) -> Feed:
         tags=tuple(spec.tags),
         allow_private=spec.allow_private,
         full_text=spec.full_text,
+        ca_file=str(_resolve(base_dir, spec.ca_file)) if spec.ca_file else None,
     )
 
 

@@ -96,6 +96,7 @@ class FeedSpec(Strict):
     tags: list[str] = []
     allow_private: bool = False
     full_text: bool = False
+    ca_file: str | None = None
 
     @field_validator("every")
     @classmethod
@@ -109,6 +110,12 @@ class WebhookSpec(Strict):
     url: str = Field(pattern=r"^https?://")
     secret: str | None = None
     format: Literal["standard", "slack"] = "standard"
+    allow_private: bool = False
+
+
+class AppriseSpec(Strict):
+    urls: list[str] = Field(min_length=1)
+    allow_private: bool = False
 
 
 class ChannelSpec(Strict):
@@ -117,7 +124,8 @@ class ChannelSpec(Strict):
     folder: str | None = None
     email: list[str] | str | None = None
     webhook: WebhookSpec | None = None
-    apprise: list[str] | None = None
+    # A bare list of service URLs, or {urls, allow_private} to reach a private host.
+    apprise: list[str] | AppriseSpec | None = None
 
 
 def _email_target(value: list[str] | str) -> EmailTarget:
@@ -125,7 +133,15 @@ def _email_target(value: list[str] | str) -> EmailTarget:
 
 
 def _webhook_target(value: WebhookSpec) -> WebhookTarget:
-    return WebhookTarget(url=value.url, secret=value.secret, format=value.format)
+    return WebhookTarget(
+        url=value.url, secret=value.secret, format=value.format, allow_private=value.allow_private
+    )
+
+
+def _apprise_target(value: list[str] | AppriseSpec) -> AppriseTarget:
+    if isinstance(value, AppriseSpec):
+        return AppriseTarget(urls=tuple(value.urls), allow_private=value.allow_private)
+    return AppriseTarget(urls=tuple(value))
 
 
 # The one place config parsing lists channel kinds: `to` key → the target it builds.
@@ -133,7 +149,7 @@ TARGET_READERS: dict[str, Callable[[Any], ChannelTarget]] = {
     "folder": lambda value: FolderTarget(folder=value),
     "email": _email_target,
     "webhook": _webhook_target,
-    "apprise": lambda value: AppriseTarget(urls=tuple(value)),
+    "apprise": _apprise_target,
 }
 
 

@@ -20,8 +20,11 @@ from urllib.request import url2pathname
 import httpx
 
 from monitor.errors import FetchError
+from monitor.ingest.decode import ACCEPTED_CODINGS, BodyDecoder, CorruptBody, UnsupportedCoding
 from monitor.ingest.hints import max_age_seconds, retry_after_seconds
-from monitor.ingest.netguard import (
+from monitor.ingest.tls import certificate_refusal, feed_ssl_context
+from monitor.model import Feed, FeedState, FetchResult
+from monitor.netguard import (
     HostGate,
     RefusedAddress,
     Resolver,
@@ -29,7 +32,6 @@ from monitor.ingest.netguard import (
     VettingTransport,
     system_resolve,
 )
-from monitor.model import Feed, FeedState, FetchResult
 from monitor.settings import FetchSettings
 
 USER_AGENT = "monitor/0.1 (+https://github.com/monitor-press/monitor)"
@@ -40,9 +42,7 @@ _PERMANENT_REDIRECTS = frozenset({301, 308})
 _RETRY_LATER_STATUSES = frozenset({429, 503})
 _GONE = 410
 _NOT_MODIFIED = 304
-# Only codings the stdlib decodes with bounded output per chunk; brotli and zstd
-# (when installed) would let a tiny body expand without limit before the cap sees it.
-_ACCEPT_ENCODING = "gzip, deflate"
+_ACCEPT_ENCODING = ", ".join(ACCEPTED_CODINGS)
 _FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
@@ -60,6 +60,7 @@ class _Target:
     headers: dict[str, str]
     state: FeedState | None = None
     is_page: bool = False  # an article page: no feed, so no allow_private to suggest
+    ca_file: str | None = None
 
 
 class Fetcher:
@@ -88,9 +89,9 @@ class Fetcher:
         self._host_spacing_s = settings.host_spacing_s
         self._resolver = resolver or system_resolve
         self._ssl_context = ssl_context  # None: the system's trusted CAs, as httpx does
-        # Keyed by allow_private: a connection opened for an operator's private feed must
-        # never be reused for a URL that came from the outside.
-        self._clients: dict[bool, httpx.AsyncClient] = {}
+        # Keyed by allow_private and ca_file: a connection opened for an operator's private
+        # feed, or trusting a feed's own CA, must never serve a URL that came from outside.
+        self._clients: dict[tuple[bool, str | None], httpx.AsyncClient] = {}
         self._gate: HostGate | None = None
 
     async def __aenter__(self) -> Fetcher:
@@ -118,7 +119,9 @@ class Fetcher:
             return await self._fetch_file(feed, now)
         _require_http(feed.url, "use http, https, file: or a path")
         headers = {"Accept": _FEED_ACCEPT, **_conditional_headers(state)}
-        target = _Target(feed.url, feed.id, feed.allow_private, headers, state)
+        target = _Target(
+            feed.url, feed.id, feed.allow_private, headers, state, ca_file=feed.ca_file
+        )
         return await self._fetch_http(target, now)
 
     async def fetch_page(self, url: str, now: datetime) -> FetchResult:
@@ -201,7 +204,7 @@ class Fetcher:
         self, target: _Target, url: str, now: datetime
     ) -> FetchResult | tuple[int, str]:
         """One GET: the final result, or a redirect as (status, absolute location)."""
-        client = self._client(allow_private=target.allow_private)
+        client = self._client(url, allow_private=target.allow_private, ca_file=target.ca_file)
         try:
             async with client.stream("GET", url, headers=target.headers) as response:
                 location = _redirect_target(response, url)
@@ -211,27 +214,30 @@ class Fetcher:
                 return await self._read_response(response, target, now)
         except RefusedAddress as refused:
             raise FetchError(
-                refused.describe(can_allow=not target.is_page), url=url, is_permanent=True
+                refused.describe(allow_on=None if target.is_page else "feed"),
+                url=url,
+                is_permanent=True,
             ) from None
         except httpx.HTTPError as exc:
-            raise FetchError(_network_problem(exc), url=url) from exc
+            raise FetchError(_network_problem(exc, is_page=target.is_page), url=url) from exc
         except httpx.InvalidURL as exc:
             raise FetchError(f"invalid URL: {exc}", url=url, is_permanent=True) from exc
 
-    def _client(self, *, allow_private: bool) -> httpx.AsyncClient:
-        client = self._clients.get(allow_private)
+    def _client(self, url: str, *, allow_private: bool, ca_file: str | None) -> httpx.AsyncClient:
+        client = self._clients.get((allow_private, ca_file))
         if client is None:
             backend = VettingBackend(self._resolver, allow_private=allow_private)
+            ssl_context = feed_ssl_context(ca_file, url) if ca_file else self._ssl_context
             client = httpx.AsyncClient(
                 transport=VettingTransport(
-                    backend, max_connections=self._max_concurrency, ssl_context=self._ssl_context
+                    backend, max_connections=self._max_concurrency, ssl_context=ssl_context
                 ),
                 timeout=self._timeout,
                 # Redirects are followed by hand: each hop is counted and checked.
                 follow_redirects=False,
                 headers={"User-Agent": self._user_agent, "Accept-Encoding": _ACCEPT_ENCODING},
             )
-            self._clients[allow_private] = client
+            self._clients[allow_private, ca_file] = client
         return client
 
     def _host_gate(self) -> HostGate:
@@ -280,19 +286,30 @@ class Fetcher:
         )
 
     async def _read_capped(self, response: httpx.Response, url: str) -> bytes:
-        _refuse_stacked_codings(response, url)
+        decoder = _decoder_for(response, url)
         declared_length = response.headers.get("content-length", "")
         if declared_length.isdigit() and int(declared_length) > self._max_body_bytes:
             raise FetchError(self._too_large_message(), url=url)
         chunks: list[bytes] = []
         size = 0
-        # aiter_bytes yields decoded bytes, so the cap also bounds a compression bomb.
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self._max_body_bytes:
-                raise FetchError(self._too_large_message(), url=url)
-            chunks.append(chunk)
+        try:
+            # Raw bytes, decoded here in bounded steps: httpx would inflate a whole network
+            # read at once (~64 MiB for 64 KiB of a gzip bomb) before the cap could look.
+            async for raw in response.aiter_raw():
+                for piece in decoder.feed(raw):
+                    size = self._keep_within_cap(chunks, piece, size, url)
+            for piece in decoder.finish():
+                size = self._keep_within_cap(chunks, piece, size, url)
+        except CorruptBody as exc:
+            raise FetchError(str(exc), url=url, status=response.status_code) from None
         return b"".join(chunks)
+
+    def _keep_within_cap(self, chunks: list[bytes], piece: bytes, size: int, url: str) -> int:
+        size += len(piece)
+        if size > self._max_body_bytes:
+            raise FetchError(self._too_large_message(), url=url)
+        chunks.append(piece)
+        return size
 
     def _too_large_message(self) -> str:
         return f"body larger than the {self._max_body_bytes} byte limit (max_body_bytes)"
@@ -332,7 +349,7 @@ def _redirect_target(response: httpx.Response, url: str) -> str | None:
     return target
 
 
-def _refuse_stacked_codings(response: httpx.Response, url: str) -> None:
+def _decoder_for(response: httpx.Response, url: str) -> BodyDecoder:
     codings = [
         coding.strip().lower()
         for coding in response.headers.get("content-encoding", "").split(",")
@@ -345,6 +362,15 @@ def _refuse_stacked_codings(response: httpx.Response, url: str) -> None:
             url=url,
             status=response.status_code,
         )
+    try:
+        return BodyDecoder(codings[0] if codings else "identity")
+    except UnsupportedCoding as exc:
+        raise FetchError(
+            f"unsupported content coding '{exc.coding}' (monitor accepts "
+            f"{', '.join(ACCEPTED_CODINGS)} or none; the server ignored Accept-Encoding)",
+            url=url,
+            status=response.status_code,
+        ) from None
 
 
 def _status_error(response: httpx.Response, url: str, now: datetime) -> FetchError:
@@ -369,9 +395,14 @@ def _status_error(response: httpx.Response, url: str, now: datetime) -> FetchErr
     return FetchError(f"{kind} ({status} status code)", url=url, status=status)
 
 
-def _network_problem(exc: httpx.HTTPError) -> str:
+def _network_problem(exc: httpx.HTTPError, *, is_page: bool) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out ({type(exc).__name__})"
+    refusal = certificate_refusal(exc)
+    if refusal is not None:
+        reason, is_unknown_ca = refusal
+        hint = "; for a private CA set ca_file on the feed" if is_unknown_ca and not is_page else ""
+        return f"tls_error: certificate refused ({reason}){hint}"
     detail = str(exc) or type(exc).__name__
     return f"network error: {detail}"
 

@@ -3,8 +3,9 @@ Discord, …) through the Apprise library, one service URL at a time.
 
 Owns apprise (it never leaves this module) and the redaction of service URLs, which carry
 tokens: only `redact_url` forms reach logs, errors and the store. Apprise blocks, so it runs
-in a worker thread under a deadline. Must not read the store. Apprise cannot say whether a
-failure is permanent, so every failure is retried.
+in a worker thread under a deadline. Before a URL reaches Apprise, its host goes through
+the address guard (`monitor.netguard`) unless the target has `allow_private`. Must not read
+the store. Apprise cannot say whether a failure is permanent, so every failure is retried.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import apprise
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
 from monitor.model import Delivery
+from monitor.netguard import RefusedAddress, Resolver, refuse_private_host, system_resolve
 from monitor.targets import AppriseTarget
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,9 @@ class AppriseChannel:
 
     kind = "apprise"
 
-    def __init__(self, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, *, timeout_s: float = 30.0, resolver: Resolver | None = None) -> None:
         self._timeout_s = timeout_s
+        self._resolver = resolver or system_resolve
         _load_plugins_quietly()
 
     async def send(self, delivery: Delivery) -> None:
@@ -45,6 +48,8 @@ class AppriseChannel:
         problems = check_apprise_urls(urls)
         if problems:
             raise self._error("; ".join(problems), is_permanent=True)
+        if not (isinstance(target, AppriseTarget) and target.allow_private):
+            await self._refuse_private_hosts(urls)
         try:
             failed = await asyncio.wait_for(
                 asyncio.to_thread(self._notify_all, urls, delivery), self._timeout_s
@@ -64,6 +69,18 @@ class AppriseChannel:
             channel="apprise",
             services=len(urls),
         )
+
+    async def _refuse_private_hosts(self, urls: Sequence[str]) -> None:
+        for url in urls:
+            host, port = _service_host(url)
+            if not host:
+                continue
+            try:
+                await refuse_private_host(host, port, self._resolver, timeout_s=self._timeout_s)
+            except RefusedAddress as refused:
+                problem = refused.describe(allow_on="apprise target")
+                message = f"refusing '{redact_url(url)}': {problem}"
+                raise self._error(message, is_permanent=True) from None
 
     def _notify_all(self, urls: Sequence[str], delivery: Delivery) -> list[str]:
         """The URLs that failed (runs in a worker thread)."""
@@ -90,6 +107,21 @@ def _load_plugins_quietly() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         apprise.Apprise.instantiate("json://localhost")
+
+
+def _service_host(url: str) -> tuple[str, int]:
+    """The host and port Apprise would connect to for `url`, or ('', 0) for a cloud service.
+
+    A service with a fixed endpoint (`notify_url`, e.g. Telegram's api.telegram.org) keeps a
+    token where the host goes, so there is no operator-chosen host to vet.
+    """
+    plugin = apprise.Apprise.instantiate(url)
+    if plugin is None or str(getattr(type(plugin), "notify_url", "")).startswith("https://"):
+        return "", 0
+    host = str(getattr(plugin, "host", "") or "")
+    port = getattr(plugin, "port", None)
+    is_secure = bool(getattr(plugin, "secure", False))
+    return host, port if isinstance(port, int) else (443 if is_secure else 80)
 
 
 def check_apprise_urls(urls: Sequence[str]) -> list[str]:

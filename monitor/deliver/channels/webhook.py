@@ -1,5 +1,5 @@
 """The webhook channel: POST the digest JSON, signed the Standard Webhooks way, with httpx's
-async client on the event loop.
+async client on the event loop, through the address guard (`monitor.netguard`).
 
 Owns httpx for outbound webhooks and the mapping of HTTP statuses to retryable or
 permanent DeliveryErrors. Must not read the store or reshape the payload, which
@@ -24,6 +24,13 @@ import httpx
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
 from monitor.model import Delivery
+from monitor.netguard import (
+    RefusedAddress,
+    Resolver,
+    VettingBackend,
+    VettingTransport,
+    system_resolve,
+)
 from monitor.targets import WebhookTarget
 
 USER_AGENT = "monitor/0.1 (press-monitoring alert daemon; webhook)"
@@ -56,10 +63,12 @@ class WebhookChannel:
         timeout_s: float = 10.0,
         max_response_bytes: int = 64 * 1024,
         clock: Callable[[], float] = time.time,
+        resolver: Resolver | None = None,
     ) -> None:
         self._timeout_s = timeout_s
         self._max_response_bytes = max_response_bytes
         self._clock = clock
+        self._resolver = resolver or system_resolve
 
     async def send(self, delivery: Delivery) -> None:
         """POST the payload; raise DeliveryError (retryable or permanent) unless 2xx."""
@@ -71,7 +80,7 @@ class WebhookChannel:
         where = display_url(url)
         try:
             async with (
-                httpx.AsyncClient(timeout=self._timeout_s, follow_redirects=False) as client,
+                self._client(allow_private=target.allow_private) as client,
                 client.stream(
                     "POST", url, content=delivery.message.payload, headers=headers
                 ) as reply,
@@ -81,6 +90,10 @@ class WebhookChannel:
                 status = reply.status_code
                 retry_after = reply.headers.get("retry-after")
                 await self._drain(reply)
+        except RefusedAddress as refused:
+            # Permanent: the address will not become public by waiting (see netguard).
+            problem = refused.describe(allow_on="webhook")
+            raise self._error(f"refusing {where}: {problem}", is_permanent=True) from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise self._error(f"invalid webhook url {where}: {exc}", is_permanent=True) from exc
         except httpx.TimeoutException as exc:
@@ -95,6 +108,16 @@ class WebhookChannel:
             delivery_id=delivery.id,
             channel="webhook",
             status=status,
+        )
+
+    def _client(self, *, allow_private: bool) -> httpx.AsyncClient:
+        """A client whose every connection is resolved and vetted at connect time."""
+        backend = VettingBackend(self._resolver, allow_private=allow_private)
+        return httpx.AsyncClient(
+            transport=VettingTransport(backend, max_connections=1),
+            timeout=self._timeout_s,
+            # A redirect could lead anywhere; a receiver that moved says so with its status.
+            follow_redirects=False,
         )
 
     def _headers(self, delivery: Delivery, target: WebhookTarget) -> dict[str, str]:

@@ -1,9 +1,11 @@
-"""The guards on outgoing connections under `fetch`: where they may go, and how many.
+"""The one guard on every outgoing connection (feeds, article pages, webhooks, Apprise):
+where it may go, and how many may go at once.
 
 Owns the address policy (no loopback, private, link-local, CGNAT, multicast, reserved or
 unspecified address, in any spelling), an httpcore network backend that resolves once,
 vets and connects to the vetted address, the httpx transport over it, and the per-host
-politeness gate. It never builds requests or reads bodies (that is `fetch`).
+politeness gate. A base module so every stage can use it; it never builds requests or
+reads bodies (that is `ingest.fetch` and the channels).
 """
 
 from __future__ import annotations
@@ -120,9 +122,41 @@ class RefusedAddress(Exception):
         super().__init__(host, address)
         self.host, self.address = host, address
 
-    def describe(self, *, can_allow: bool) -> str:
-        hint = " (set allow_private on the feed to allow it)" if can_allow else ""
+    def describe(self, *, allow_on: str | None) -> str:
+        """The refusal in words; `allow_on` names where `allow_private` may be set, if anywhere."""
+        hint = f" (set allow_private on the {allow_on} to allow it)" if allow_on else ""
         return f"host '{self.host}' resolves to non-public address '{self.address}'{hint}"
+
+
+def _refuse_non_public(host: str, addresses: Iterable[str]) -> None:
+    # Every answer must be public: a mixed answer is a classic rebinding trick.
+    for address in addresses:
+        if not is_public_address(address):
+            raise RefusedAddress(host, address)
+
+
+async def refuse_private_host(
+    host: str, port: int, resolver: Resolver = system_resolve, *, timeout_s: float
+) -> None:
+    """Raise RefusedAddress when `host` is, or resolves to, a non-public address.
+
+    For clients that connect by themselves (Apprise): a check before the request, not at
+    connect time, so it stops a configured private host but not DNS rebinding. A name that
+    does not resolve passes: there is nothing to connect to, and the client will say so.
+    """
+    name = host.rstrip(".").lower()
+    literal = _literal_address(name)
+    if literal is not None:
+        _refuse_non_public(host, [literal])
+        return
+    if name == "localhost" or name.endswith(".localhost"):
+        raise RefusedAddress(host, "127.0.0.1")  # RFC 6761: always loopback
+    try:
+        async with asyncio.timeout(timeout_s):
+            addresses = await resolver(name, port)
+    except (TimeoutError, OSError):
+        return
+    _refuse_non_public(host, addresses)
 
 
 class VettingBackend(httpcore.AsyncNetworkBackend):
@@ -167,10 +201,7 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         else:
             addresses = await self._resolve(name, port, timeout)
         if not self._allow_private:
-            # Every answer must be public: a mixed answer is a classic rebinding trick.
-            for address in addresses:
-                if not is_public_address(address):
-                    raise RefusedAddress(host, address)
+            _refuse_non_public(host, addresses)
         return list(dict.fromkeys(addresses))
 
     async def _resolve(self, name: str, port: int, timeout: float | None) -> list[str]:
