@@ -2,7 +2,8 @@
 articles, the outbox.
 
 Reads the store and the running configuration; changes nothing. Kept apart from
-the CLI so that the health endpoint can serve the same facts.
+the CLI so that the health endpoint can serve the same facts. Every URL and error it
+shows passes through `redact`: a status is pasted into tickets and chats.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from monitor.config import Config
 from monitor.deliver import rule_ids_for
+from monitor.logs import redact
 from monitor.pipeline import Pipeline
 from monitor.schedule import parse_schedule
 from monitor.store import Store
@@ -28,13 +30,15 @@ def collect_status(
         feeds.append(
             {
                 "id": feed.id,
-                "url": feed.url,
+                "url": redact(feed.url),
                 "last_success_at": state.last_success_at if state else None,
-                "last_error": state.last_error if state else None,
+                "last_error": _redacted(state.last_error if state else None),
                 "last_error_at": state.last_error_at if state else None,
                 "error_streak": state.error_streak if state else 0,
                 "next_poll_at": state.next_poll_at if state else None,
-                "moved_to": state.moved_to if state and state.moved_from == feed.url else None,
+                "moved_to": _redacted(
+                    state.moved_to if state and state.moved_from == feed.url else None
+                ),
             }
         )
     subscriptions = []
@@ -71,15 +75,19 @@ def collect_status(
         },
         "analysis": {
             "quarantined": quarantined.count,
-            "last_error": quarantined.last_error,
+            "last_error": _redacted(quarantined.last_error),
             "last_article_key": quarantined.last_article_key,
         },
         "rules": {
             "count": len(pipeline.rules.rules),
             "loaded_at": store.notes().get("rules_loaded_at"),
-            "error": store.notes().get("rules_error"),
+            "error": _redacted(store.notes().get("rules_error")),
         },
     }
+
+
+def _redacted(text: str | None) -> str | None:
+    return redact(text) if text is not None else None
 
 
 def _delivery_row(delivery: Any) -> dict[str, Any]:
@@ -89,7 +97,7 @@ def _delivery_row(delivery: Any) -> dict[str, Any]:
         "channel": delivery.channel.kind,
         "attempts": delivery.attempts,
         "next_attempt_at": delivery.next_attempt_at,
-        "last_error": delivery.last_error,
+        "last_error": _redacted(delivery.last_error),
         "subject": delivery.message.subject,
     }
 

@@ -41,7 +41,7 @@ from monitor.cli.feeds import add_feed_commands
 from monitor.cli.rules import add_rule_commands
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, RuleSetError
-from monitor.logs import configure_logging
+from monitor.logs import configure_logging, redact
 from monitor.model import RuleSet
 from monitor.rules import load_rules, rule_errors
 from monitor.targets import FolderTarget
@@ -132,7 +132,7 @@ async def _run_async(config: Config, rules: RuleSet, *, once: bool) -> int:
 def _print_once_summary(config: Config, polls: Sequence[object], enqueued: list[str]) -> None:
     for poll in polls:
         fields = asdict(poll)  # type: ignore[call-overload]  # PollReport is a dataclass
-        error = f" ({fields['error']})" if fields["error"] else ""
+        error = f" ({redact(fields['error'])})" if fields["error"] else ""
         print(f"feed {fields['feed_id']}: {fields['status']}, {fields['new_articles']} new{error}")
     folders = sorted(
         {
