@@ -81,6 +81,14 @@ class ParseError(MonitorError):
         super().__init__(f"parse: '{url}': {message}")
 
 
+class InputError(MonitorError):
+    """A file named on the command line cannot be used: missing, a folder, not text."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
 class StoreError(MonitorError):
     """The database refused or is unusable."""
 

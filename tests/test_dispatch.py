@@ -24,6 +24,7 @@ from monitor.rules import load_rules
 from monitor.schedule import (
     PollingActivity,
     PollPolicy,
+    clamp_next_polls,
     due_feeds,
     plan_first_polls,
     polling_health,
@@ -106,6 +107,46 @@ def test_a_changed_interval_replans_a_healthy_feed_and_leaves_a_backed_off_one_a
     assert longer is not None and last + seconds(7200) <= longer <= last + seconds(7920)
     assert replanned(failing, 600) == failing  # the backoff (or a Retry-After) stands
     assert replanned(FeedState(feed_id="a"), 600) == FeedState(feed_id="a")  # never polled
+
+
+# --- stored times from another clock ------------------------------------------------------
+
+
+def test_a_stored_next_poll_beyond_the_longest_planned_wait_is_clamped():
+    quick = feed("quick", every_s=10)
+    ahead = FeedState(feed_id="quick", last_polled_at=NOW, next_poll_at=NOW + timedelta(days=30))
+
+    [clamped] = clamp_next_polls([quick], {"quick": ahead}, NOW, PollPolicy(max_interval_s=3600))
+
+    # At most max_interval plus its 10 % jitter; clamped once, it stays where it is.
+    assert clamped == replace(ahead, next_poll_at=NOW + seconds(3960))
+    assert clamp_next_polls([quick], {"quick": clamped}, NOW + seconds(60), PollPolicy()) == []
+    assert due_feeds([quick], {"quick": clamped}, NOW + seconds(3960), in_flight=()) == [quick]
+
+
+def test_a_poll_recorded_after_now_counts_its_wait_from_now():
+    quick = feed("quick", every_s=10)
+    # Polled "tomorrow" by a host whose clock ran a day fast, next poll 10 s after that.
+    tomorrow = NOW + timedelta(days=1)
+    state = FeedState(feed_id="quick", last_polled_at=tomorrow, next_poll_at=tomorrow + seconds(10))
+
+    [clamped] = clamp_next_polls([quick], {"quick": state}, NOW, PollPolicy())
+
+    assert (clamped.last_polled_at, clamped.next_poll_at) == (NOW, NOW + seconds(10))
+    assert clamp_next_polls([quick], {"quick": clamped}, NOW, PollPolicy()) == []
+
+
+def test_a_retry_after_within_a_day_still_stands_on_a_failing_feed():
+    busy = feed("busy", every_s=10)
+    waiting = FeedState(
+        feed_id="busy", last_polled_at=NOW, error_streak=1, next_poll_at=NOW + timedelta(hours=20)
+    )
+
+    # The server asked for the wait: honoured up to a day, and no further.
+    assert clamp_next_polls([busy], {"busy": waiting}, NOW, PollPolicy(max_interval_s=3600)) == []
+    far = replace(waiting, next_poll_at=NOW + timedelta(days=9))
+    [clamped] = clamp_next_polls([busy], {"busy": far}, NOW, PollPolicy())
+    assert clamped.next_poll_at == NOW + timedelta(days=1)
 
 
 # --- is polling moving ----------------------------------------------------------------------
@@ -491,6 +532,73 @@ def test_a_poll_that_brings_articles_waits_neither_for_their_analysis_nor_their_
             release.set()
             await asyncio.wait_for(delivered.wait(), timeout=10)
             assert steps == ["analysing", "delivering"] and analysed.is_set()
+        finally:
+            await service.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_clock_stepped_back_a_day_does_not_silence_a_10_s_feed(project, feeds):
+    config = write_config(project, feeds, {"quick": ("/ok/quick.xml", "10s")})
+    clock = Clock(NOW)
+
+    async def scenario() -> None:
+        service = start_service(config, clock)
+        try:
+            await dispatch(service)
+            assert feeds.hits["/ok/quick.xml"] == 1
+            clock.now = NOW - timedelta(days=1)  # NTP steps the clock back a day
+            for _ in range(15):  # 30 s of dispatches
+                clock.advance(2)
+                await dispatch(service)
+            assert feeds.hits["/ok/quick.xml"] >= 3  # every 10-11 s, as configured
+        finally:
+            await service.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_store_from_a_fast_clock_is_polled_within_the_longest_interval(project, feeds):
+    config = write_config(project, feeds, {"quick": ("/ok/quick.xml", "10s")})
+    clock = Clock(NOW)
+
+    async def scenario() -> None:
+        service = start_service(config, clock)
+        try:
+            # A copied database: the feed's next poll is a year away, its last poll unknown.
+            service.parts.store.save_feed_state(
+                FeedState(feed_id="quick", next_poll_at=NOW + timedelta(days=365))
+            )
+            await service.close()
+            service = start_service(config, clock)
+            await dispatch(service)
+            assert feeds.hits["/ok/quick.xml"] == 0
+            clock.advance(6.6 * 3600)  # fetch.max_interval (6 h) plus its jitter
+            await dispatch(service)
+            assert feeds.hits["/ok/quick.xml"] == 1
+        finally:
+            await service.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_forward_clock_jump_polls_each_feed_once_not_a_burst(project, feeds):
+    names = ("a", "b", "c")
+    config = write_config(project, feeds, {name: (f"/ok/{name}.xml", "10s") for name in names})
+    clock = Clock(NOW)
+
+    async def scenario() -> None:
+        service = start_service(config, clock)
+        try:
+            for _ in range(6):  # the first polls, spread over 10 s
+                await dispatch(service)
+                clock.advance(2)
+            assert all(feeds.hits[f"/ok/{name}.xml"] == 1 for name in names)
+            clock.advance(3 * 24 * 3600)  # a suspended VM wakes up three days later
+            for _ in range(4):  # 8 s: less than one interval
+                await dispatch(service)
+                clock.advance(2)
+            assert [feeds.hits[f"/ok/{name}.xml"] for name in names] == [2, 2, 2]
         finally:
             await service.close()
 

@@ -63,6 +63,7 @@ ADAPTERS: dict[str, set[str]] = {
     "aiosmtplib": {"monitor.deliver.channels.email"},
     "trafilatura": {"monitor.ingest.extract"},
     "croniter": {"monitor.schedule.cron", "monitor.config.schema"},
+    "charset_normalizer": {"monitor.pipeline.replay"},
 }
 
 

@@ -33,3 +33,36 @@ def test_a_missing_path_is_a_usage_error(project):
     result = run_cli(project, "replay", "nope.xml")
     assert result.returncode == 1
     assert "no such file or folder: 'nope.xml'" in result.stderr
+
+
+def big_feed(entries: int) -> str:
+    items = "".join(
+        f"<item><title>Dépêche {index}</title><link>https://news.example.org/{index}</link>"
+        f"<guid>big-{index}</guid>"
+        f"<pubDate>Mon, 01 Jun 2026 {index // 60 % 24:02d}:{index % 60:02d}:00 +0000</pubDate>"
+        "<description>Le conseil municipal a voté le budget.</description></item>"
+        for index in range(entries)
+    )
+    head = '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Big</title>'
+    return f"{head}{items}</channel></rss>"
+
+
+def test_a_feed_file_beyond_fetch_max_entries_keeps_the_newest_and_says_how_many_it_dropped(
+    project,
+):
+    (project / "big.xml").write_text(big_feed(250), encoding="utf-8")
+
+    result = run_cli(project, "replay", "big.xml", "--language", "fr")
+
+    assert result.returncode == 0, result.stderr
+    assert "replayed 1 files: 200 articles, 200 new" in result.stdout
+    assert (
+        "monitor: replay: 'big.xml': kept the newest 200 entries, dropped 50 older ones "
+        "(raise fetch.max_entries to keep them)"
+    ) in result.stderr
+
+    config = project / "config.yaml"
+    config.write_text(config.read_text("utf-8") + "fetch: {max_entries: 300}\n", "utf-8")
+    again = run_cli(project, "replay", "big.xml", "--language", "fr")
+    assert "250 articles, 50 new, 200 duplicates" in again.stdout
+    assert "dropped" not in again.stderr

@@ -21,6 +21,7 @@ from monitor.schedule import (
     PollingActivity,
     PollingHealth,
     PollPolicy,
+    clamp_next_polls,
     due_feeds,
     plan_first_polls,
     polling_health,
@@ -35,8 +36,17 @@ StartPoll = Callable[[Feed], Coroutine[Any, Any, None]]
 class FeedDispatcher:
     """Starts due polls without waiting for them; a feed being polled is not started again."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], datetime], every_s: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], datetime],
+        every_s: float,
+        policy: PollPolicy | None = None,
+    ) -> None:
         self.every_s = every_s
+        # The bounds stored next polls are clamped to; a reload's `replan` updates them.
+        self.policy = policy or PollPolicy()
         self._store = store
         self._clock = clock
         self.activity = PollingActivity(started_at=clock())
@@ -64,7 +74,7 @@ class FeedDispatcher:
         """
         now = self._clock()
         self.activity = replace(self.activity, last_dispatch_at=now)
-        states = self._feed_states()
+        states = self._clamped_states(feeds, now)
         self._first_polls = plan_first_polls(feeds, states, self._first_polls, now)
         due = due_feeds(
             feeds, states, now, in_flight=self._in_flight.keys(), first_polls=self._first_polls
@@ -95,7 +105,7 @@ class FeedDispatcher:
         self, old_feeds: Mapping[str, Feed], feeds: Sequence[Feed], fetch: FetchSettings
     ) -> None:
         """Re-plan the stored next poll of every feed whose `every` changed."""
-        policy = PollPolicy.from_settings(fetch)
+        policy = self.policy = PollPolicy.from_settings(fetch)
         for feed in feeds:
             before = old_feeds.get(feed.id)
             state = self._store.feed_state(feed.id)
@@ -127,6 +137,14 @@ class FeedDispatcher:
         if self._states is None:
             self._states = {state.feed_id: state for state in self._store.feed_states()}
         return self._states
+
+    def _clamped_states(self, feeds: Sequence[Feed], now: datetime) -> dict[str, FeedState]:
+        """The feed states, any stored time from another clock clamped and stored again."""
+        states = self._feed_states()
+        for state in clamp_next_polls(feeds, states, now, self.policy):
+            self._store.save_feed_state(state)
+            states[state.feed_id] = state
+        return states
 
     def _refresh_state(self, feed_id: str) -> None:
         state = self._store.feed_state(feed_id)

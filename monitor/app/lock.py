@@ -37,6 +37,27 @@ class StoreLock:
         os.write(fd, str(os.getpid()).encode("ascii"))
         self._fd = fd
 
+    def holder(self) -> str | None:
+        """The pid of the daemon holding the lock ("unknown" if unreadable), or None if free.
+
+        Probes with a shared lock, so it never takes the store from a daemon; one starting
+        in the same microsecond may see the probe as another monitor and exit.
+        """
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            return holder or "unknown"
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)

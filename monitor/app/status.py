@@ -1,18 +1,24 @@
-"""What `monitor status` shows: feeds' health, subscriptions' next runs, quarantined
-articles, the outbox.
+"""What `monitor status` shows: whether a daemon runs, feeds' health, subscriptions' next
+runs (in their own time zone), the rule files on disk, quarantined articles, the outbox.
 
 Reads the store and the running configuration; changes nothing. Kept apart from
-the CLI so that the health endpoint can serve the same facts.
+the CLI so that the health endpoint can serve the same facts. Every URL and error it
+shows passes through `redact`: a status is pasted into tickets and chats.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from monitor.app.lock import StoreLock
 from monitor.config import Config
 from monitor.deliver import rule_ids_for
+from monitor.logs import redact
 from monitor.pipeline import Pipeline
+from monitor.rules import rule_errors
 from monitor.schedule import parse_schedule
 from monitor.store import Store
 
@@ -28,13 +34,15 @@ def collect_status(
         feeds.append(
             {
                 "id": feed.id,
-                "url": feed.url,
+                "url": redact(feed.url),
                 "last_success_at": state.last_success_at if state else None,
-                "last_error": state.last_error if state else None,
+                "last_error": _redacted(state.last_error if state else None),
                 "last_error_at": state.last_error_at if state else None,
                 "error_streak": state.error_streak if state else 0,
                 "next_poll_at": state.next_poll_at if state else None,
-                "moved_to": state.moved_to if state and state.moved_from == feed.url else None,
+                "moved_to": _redacted(
+                    state.moved_to if state and state.moved_from == feed.url else None
+                ),
             }
         )
     subscriptions = []
@@ -44,6 +52,7 @@ def collect_status(
             cron = parse_schedule(subscription.schedule, subscription.timezone)
             last = store.last_digest_at(subscription.id) or now
             next_digest = cron.next_after(last)
+        local = next_digest.astimezone(ZoneInfo(subscription.timezone)) if next_digest else None
         subscriptions.append(
             {
                 "id": subscription.id,
@@ -51,6 +60,7 @@ def collect_status(
                 "schedule": subscription.schedule,
                 "timezone": subscription.timezone,
                 "next_digest_at": next_digest,
+                "next_digest_local": local,
                 "rules": sorted(rule_ids_for(pipeline.rules, subscription)),
             }
         )
@@ -58,8 +68,10 @@ def collect_status(
     quarantined = store.quarantined()
     pending = store.deliveries("pending")
     dead = store.deliveries("dead")
+    daemon_pid = StoreLock(config.store_path).holder()
     return {
         "generated_at": now,
+        "daemon": {"running": daemon_pid is not None, "pid": daemon_pid},
         "feeds": feeds,
         "feed_health": health,
         "subscriptions": subscriptions,
@@ -71,15 +83,39 @@ def collect_status(
         },
         "analysis": {
             "quarantined": quarantined.count,
-            "last_error": quarantined.last_error,
+            "last_error": _redacted(quarantined.last_error),
             "last_article_key": quarantined.last_article_key,
         },
         "rules": {
+            **_rule_files(config.rules_dir),
             "count": len(pipeline.rules.rules),
             "loaded_at": store.notes().get("rules_loaded_at"),
-            "error": store.notes().get("rules_error"),
+            "error": _redacted(store.notes().get("rules_error")),
         },
     }
+
+
+def _rule_files(folder: Path) -> dict[str, Any]:
+    """How many rule files the folder holds, and which of them (or actors.yaml) are broken."""
+    errors = rule_errors(folder)
+    broken = sorted({error.path for error in errors if error.path})
+    files = sorted(
+        str(path)
+        for path in folder.glob("*.y*ml")
+        if path.suffix in (".yaml", ".yml")
+        and not path.name.startswith(".")
+        and path.stem != "actors"
+    )
+    return {
+        "files": len(files),
+        "valid_files": len([path for path in files if path not in broken]),
+        "broken_files": broken,
+        "errors": [_redacted(str(error)) for error in errors],
+    }
+
+
+def _redacted(text: str | None) -> str | None:
+    return redact(text) if text is not None else None
 
 
 def _delivery_row(delivery: Any) -> dict[str, Any]:
@@ -89,14 +125,21 @@ def _delivery_row(delivery: Any) -> dict[str, Any]:
         "channel": delivery.channel.kind,
         "attempts": delivery.attempts,
         "next_attempt_at": delivery.next_attempt_at,
-        "last_error": delivery.last_error,
+        "last_error": _redacted(delivery.last_error),
         "subject": delivery.message.subject,
     }
 
 
 def format_status(report: dict[str, Any]) -> str:
     """The status as aligned plain-text tables."""
-    lines = ["FEEDS"]
+    daemon = report["daemon"]
+    lines = [
+        f"DAEMON  running (pid {daemon['pid']})"
+        if daemon["running"]
+        else "DAEMON  not running (no process holds the store lock)",
+        "",
+        "FEEDS",
+    ]
     lines += _table(
         ["feed", "last success", "streak", "next poll", "last error"],
         [
@@ -125,14 +168,19 @@ def format_status(report: dict[str, Any]) -> str:
                 sub["id"],
                 sub["immediate"] or "-",
                 f"{sub['schedule']} {sub['timezone']}" if sub["schedule"] else "-",
-                _when(sub["next_digest_at"]),
+                _local_when(sub["next_digest_local"], sub["next_digest_at"]),
                 ", ".join(sub["rules"]) or "(none)",
             ]
             for sub in report["subscriptions"]
         ],
     )
     rules = report["rules"]
-    lines += ["", f"RULES  {rules['count']} valid on disk; daemon loaded at {rules['loaded_at']}"]
+    lines += [
+        "",
+        f"RULES  {rules['valid_files']} of {rules['files']} rule files valid on disk; "
+        f"the daemon loaded its rules at {rules['loaded_at'] or '-'}",
+    ]
+    lines += [f"  broken: {path}" for path in rules["broken_files"]]
     if rules["error"]:
         lines.append("  the daemon kept its last good rules because of:")
         lines += [f"  {line}" for line in str(rules["error"]).splitlines()]
@@ -164,6 +212,13 @@ def format_status(report: dict[str, Any]) -> str:
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
+def _local_when(local: datetime | None, utc: datetime | None) -> str:
+    """'2026-06-02 08:00 CEST (06:00Z)': the subscriber's clock first."""
+    if local is None or utc is None:
+        return "-"
+    return f"{local.strftime('%Y-%m-%d %H:%M %Z')} ({utc.strftime('%H:%MZ')})"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from monitor.config import Config, load_config, parse_duration_s
+from monitor.logs import redact
 from monitor.model import RuleSet
 from monitor.rules import load_rules
 
@@ -28,7 +29,8 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 
 def print_error(message: str) -> None:
-    print(f"monitor: {message}", file=sys.stderr)
+    """One line on stderr; URL credentials in the message are hidden (errors quote URLs)."""
+    print(f"monitor: {redact(message)}", file=sys.stderr)
 
 
 def load_config_and_rules(args: argparse.Namespace) -> tuple[Config, RuleSet]:

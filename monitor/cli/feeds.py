@@ -29,10 +29,13 @@ def add_feed_commands(commands: Any) -> None:
 
 def _import(args: argparse.Namespace) -> int:
     load_config(args.config)  # refuse to edit a config that is already broken
+    if args.opml.is_dir():
+        print_error(f"feeds import: '{args.opml}' is a folder, not a file")
+        return EXIT_INVALID
     try:
         data = args.opml.read_bytes()
     except OSError as exc:
-        print_error(f"cannot read '{args.opml}': {exc.strerror}")
+        print_error(f"feeds import: cannot read '{args.opml}': {exc.strerror or exc}")
         return EXIT_INVALID
     feeds = read_opml(data, source=str(args.opml))
     added = add_feeds(args.config, feeds)

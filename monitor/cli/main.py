@@ -40,8 +40,8 @@ from monitor.cli.delivery import NoAnnotator, add_delivery_commands
 from monitor.cli.feeds import add_feed_commands
 from monitor.cli.rules import add_rule_commands
 from monitor.config import Config, load_config
-from monitor.errors import ConfigError, MonitorError, RuleSetError
-from monitor.logs import configure_logging
+from monitor.errors import ConfigError, InputError, MonitorError, RuleSetError
+from monitor.logs import configure_logging, redact
 from monitor.model import RuleSet
 from monitor.rules import load_rules, rule_errors
 from monitor.targets import FolderTarget
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         code: int = args.handler(args)
-    except ConfigError as exc:
+    except (ConfigError, InputError) as exc:
         print_error(str(exc))
         return EXIT_INVALID
     except RuleSetError as exc:
@@ -132,7 +132,7 @@ async def _run_async(config: Config, rules: RuleSet, *, once: bool) -> int:
 def _print_once_summary(config: Config, polls: Sequence[object], enqueued: list[str]) -> None:
     for poll in polls:
         fields = asdict(poll)  # type: ignore[call-overload]  # PollReport is a dataclass
-        error = f" ({fields['error']})" if fields["error"] else ""
+        error = f" ({redact(fields['error'])})" if fields["error"] else ""
         print(f"feed {fields['feed_id']}: {fields['status']}, {fields['new_articles']} new{error}")
     folders = sorted(
         {
@@ -203,6 +203,7 @@ async def _replay_async(config: Config, rules: RuleSet, args: argparse.Namespace
             files,
             utc_now(),
             language=args.language,
+            max_entries=config.fetch.max_entries,
             on_progress=_progress_printer(),
         )
         delivered = (await service.pipeline.deliver_due(utc_now())).enqueued if args.deliver else []
@@ -213,6 +214,11 @@ async def _replay_async(config: Config, rules: RuleSet, args: argparse.Namespace
         f"{report.duplicates} duplicates, {report.matches} matches, {report.failed} failed"
         + (f"; {len(delivered)} deliveries" if args.deliver else "")
     )
+    for path, dropped in report.dropped:
+        print_error(
+            f"replay: '{path}': kept the newest {config.fetch.max_entries} entries, "
+            f"dropped {dropped} older ones (raise fetch.max_entries to keep them)"
+        )
     return EXIT_INVALID if report.failed else EXIT_OK
 
 

@@ -17,7 +17,7 @@ from monitor.model import Article, Feed, RuleSet
 from monitor.nlp import text_article
 from monitor.pipeline.analyse import ArticleAnnotator
 from monitor.pipeline.ingest import FeedFetcher
-from monitor.pipeline.replay import feed_file_articles
+from monitor.pipeline.replay import feed_file_articles, read_input_text
 
 _FEED_TYPES = ("xml", "rss", "atom")
 
@@ -69,14 +69,15 @@ async def test_rule(
 
 
 def _text_file_article(path: Path, language: str) -> Article:
-    text = path.read_text(encoding="utf-8")
+    text = read_input_text(path, command="test-rule")
     title, _, body = text.strip().partition("\n")
     article = text_article(body.strip() or title, language=language, key=f"file:{path.name}")
     return replace(article, title=title.strip() if body.strip() else "")
 
 
 def _feed_file_articles(path: Path, now: datetime, language: str) -> list[Article]:
-    return feed_file_articles(path, Feed(id="test-rule", url=str(path), language=language), now)
+    feed = Feed(id="test-rule", url=str(path), language=language)
+    return feed_file_articles(path, feed, now, command="test-rule")
 
 
 async def _url_articles(

@@ -12,6 +12,7 @@ from monitor.schedule.health import (
 )
 from monitor.schedule.polling import (
     PollPolicy,
+    clamp_next_polls,
     due_feeds,
     plan_first_polls,
     state_after_failure,
@@ -23,6 +24,7 @@ __all__ = [
     "PollPolicy",
     "PollingActivity",
     "PollingHealth",
+    "clamp_next_polls",
     "coverage_gap",
     "due_feeds",
     "health_report",

@@ -77,6 +77,46 @@ def plan_first_polls(
     return plan
 
 
+def clamp_next_polls(
+    feeds: Sequence[Feed], states: Mapping[str, FeedState], now: datetime, policy: PollPolicy
+) -> list[FeedState]:
+    """The states whose stored times another clock wrote, brought back within reach of `now`.
+
+    A poll recorded after `now` (the clock stepped back, or the store came from a host
+    whose clock ran fast) is moved to `now`, its wait counted from there; and no next
+    poll lies further than the longest delay the policy plans for that feed
+    (`longest_delay_s`). Without this a 10 s feed whose stored time is a day ahead is
+    silent for a day. Returns only the states that changed, for the caller to store.
+    """
+    changed: list[FeedState] = []
+    for feed in feeds:
+        state = states.get(feed.id)
+        if state is None or state.next_poll_at is None:
+            continue
+        next_poll_at, last_polled_at = state.next_poll_at, state.last_polled_at
+        if last_polled_at is not None and last_polled_at > now:
+            next_poll_at, last_polled_at = now + (next_poll_at - last_polled_at), now
+        latest = now + timedelta(seconds=longest_delay_s(feed, state, policy))
+        clamped = replace(
+            state, next_poll_at=min(next_poll_at, latest), last_polled_at=last_polled_at
+        )
+        if clamped != state:
+            changed.append(clamped)
+    return changed
+
+
+def longest_delay_s(feed: Feed, state: FeedState, policy: PollPolicy) -> float:
+    """The longest wait `next_poll_delay_s` can plan for `feed` in `state`.
+
+    A healthy feed waits at most the upper bound (plus its jitter); a failing one may wait
+    for a server's Retry-After or a permanent failure's daily retry.
+    """
+    ceiling_s = max(policy.max_interval_s, policy.min_interval_s, float(feed.poll_every_s))
+    if state.error_streak == 0:
+        return ceiling_s * (1.0 + JITTER_FRACTION)
+    return max(ceiling_s, MAX_RETRY_AFTER_S, PERMANENT_FAILURE_RETRY_S)
+
+
 def _stored_next_poll(state: FeedState | None) -> datetime | None:
     return state.next_poll_at if state is not None else None
 

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 
+from monitor.logs import redact
 from monitor.model import FeedState
 from monitor.store.db import Database, iso, parse_time, required_time, sha256
 
@@ -42,7 +43,8 @@ class FeedTables(Database):
                     state.body_sha256,
                     iso(state.last_polled_at),
                     iso(state.last_success_at),
-                    state.last_error,
+                    # A fetch error quotes the feed URL, credentials and all.
+                    redact(state.last_error) if state.last_error else None,
                     iso(state.last_error_at),
                     state.error_streak,
                     iso(state.next_poll_at),
