@@ -78,6 +78,7 @@ def collect_status(
             "count": len(pipeline.rules.rules),
             "loaded_at": store.notes().get("rules_loaded_at"),
             "error": store.notes().get("rules_error"),
+            "snapshot_saved_at": store.notes().get("rules_snapshot"),
         },
     }
 
@@ -133,7 +134,12 @@ def format_status(report: dict[str, Any]) -> str:
     )
     rules = report["rules"]
     lines += ["", f"RULES  {rules['count']} valid on disk; daemon loaded at {rules['loaded_at']}"]
-    if rules["error"]:
+    if rules["snapshot_saved_at"]:
+        lines.append(
+            "  the daemon started on the last good rules saved in the store at "
+            f"{rules['snapshot_saved_at']}, because the rules folder does not validate:"
+        )
+    elif rules["error"]:
         lines.append("  the daemon kept its last good rules because of:")
         lines += [f"  {line}" for line in str(rules["error"]).splitlines()]
     analysis = report["analysis"]
