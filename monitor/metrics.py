@@ -10,9 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from monitor.model import FeedState
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -83,6 +86,36 @@ class Metrics:
             "When any feed was last polled successfully (Unix time)",
             registry=self.registry,
         )
+        self.feed_polls = Counter(
+            "monitor_feed_polls",
+            "Polls per feed by outcome (new, unchanged, failed, skipped)",
+            ["feed_id", "outcome"],
+            registry=self.registry,
+        )
+        self.feed_last_success = Gauge(
+            "monitor_feed_last_success_timestamp_seconds",
+            "When each feed was last polled successfully (Unix time; read from the store)",
+            ["feed_id"],
+            registry=self.registry,
+        )
+        self.reload_ok = Gauge(
+            "monitor_rules_last_reload_success",
+            "1 when the last rules load succeeded, 0 while the files on disk are refused",
+            registry=self.registry,
+        )
+        self.rules_from_snapshot = Gauge(
+            "monitor_rules_from_snapshot",
+            "1 while the daemon runs on the last good rules saved in the store",
+            registry=self.registry,
+        )
+        self.build_info = Gauge(
+            "monitor_build_info",
+            "The running monitor's version",
+            ["version"],
+            registry=self.registry,
+        )
+        self.build_info.labels(version=_version()).set(1)
+        self._newest_success_s = 0.0
 
     @contextmanager
     def cpu(self, stage: str) -> Iterator[None]:
@@ -99,6 +132,28 @@ class Metrics:
         for (channel, status), count in counts.items():
             self.deliveries.labels(channel=channel, status=status).set(count)
 
+    def record_feed(self, feed_id: str, outcome: str | None, state: FeedState | None) -> None:
+        """Count one poll's `outcome` (None: none happened) and mirror the feed's stored state,
+        so the last-success times survive a restart."""
+        if outcome is not None:
+            self.feed_polls.labels(feed_id=feed_id, outcome=outcome).inc()
+        if state is None:
+            return
+        self.feed_error_streak.labels(feed_id=feed_id).set(state.error_streak)
+        if state.last_success_at is not None:
+            success = state.last_success_at.timestamp()
+            self.feed_last_success.labels(feed_id=feed_id).set(success)
+            if success > self._newest_success_s:
+                self._newest_success_s = success
+                self.last_poll.set(success)
+
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("monitor")
+    except metadata.PackageNotFoundError:
+        return "unknown"

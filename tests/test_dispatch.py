@@ -426,6 +426,7 @@ def test_healthz_fails_when_the_dispatcher_or_the_polls_stall(project, feeds):
                 200,
                 {
                     "status": "ok",
+                    "reasons": [],
                     "scheduler_alive": True,
                     "polling": True,
                     "problem": None,
@@ -435,6 +436,7 @@ def test_healthz_fails_when_the_dispatcher_or_the_polls_stall(project, feeds):
                     "polls_in_flight": 1,
                     "rules": 2,
                     "rules_error": None,
+                    "rules_from_snapshot": False,
                 },
             )
             # The dispatcher stops running: unhealthy after 3 × 2 s + 10 s.
@@ -459,11 +461,17 @@ def test_healthz_fails_when_the_dispatcher_or_the_polls_stall(project, feeds):
             assert details["problem"].startswith("no feed poll has finished for 61 s")
             assert (await asyncio.to_thread(get_health, server.address))[0] == 503
 
-            # The poll ends (and the feed is due again later): healthy again.
+            # The poll ends: polling moves again. Its success counts from when it started,
+            # 61 s ago, past 3 × 10 s and a minute: the next poll's success makes it healthy.
             feeds.release.set()
             await asyncio.gather(*hung)
             is_healthy, details = service.health()
-            assert is_healthy and details["last_poll_age_s"] == 0.0
+            assert details["polling"] and details["problem"] is None
+            assert details["last_poll_age_s"] == 0.0
+            assert not is_healthy
+            assert details["reasons"][0].startswith("no feed has been polled successfully for 61 s")
+            await dispatch(service)
+            assert service.health()[0]
         finally:
             await server.close()
             await service.close()

@@ -1,6 +1,7 @@
 """The daemon as a user runs it: a subprocess that polls a local feed server, hot-reloads
 rules and config, reports health and metrics, refuses a second instance and stops cleanly."""
 
+import asyncio
 import re
 import signal
 import subprocess
@@ -12,7 +13,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import MONITOR, FeedServer, run_monitor
+from monitor.app import Service, build_parts, rules_for_start
+from monitor.config import load_config
+from tests.conftest import MONITOR, FeedServer, run_cli, run_monitor
+from tests.fixtures_nlp import shared_annotator
 
 NEW_ITEM = """
     <item>
@@ -231,3 +235,72 @@ def test_a_second_sigterm_exits_at_once(served):
     finally:
         daemon.kill()
     assert "service.killed" in daemon.log()
+
+
+# --- starting on the last good rules ------------------------------------------------------
+
+
+def break_rule(project: Path) -> tuple[Path, str]:
+    rule = project / "rules" / "jo2024-security.yaml"
+    good = rule.read_text(encoding="utf-8")
+    rule.write_text(good.replace("priority: high", "priority: urgent"), encoding="utf-8")
+    return rule, good
+
+
+def test_a_daemon_starts_on_the_last_good_rules_when_rules_are_broken(project):
+    assert run_cli(project, "run", "--once").returncode == 0  # validates, saves the snapshot
+    break_rule(project)
+
+    started = run_cli(project, "run", "--once")
+    assert started.returncode == 0, started.stderr
+    assert "jo2024-security.yaml:6" in started.stderr
+    assert "running on the last good rules saved in the store" in started.stderr
+    [logged] = [line for line in started.stderr.splitlines() if "rules.snapshot_used" in line]
+    assert " ERROR " in logged and "rules=2" in logged
+    assert "feed seed-fr:" in started.stdout
+
+    status = run_cli(project, "status")
+    assert "started on the last good rules saved in the store" in status.stdout
+    # `check` validates what is on disk, snapshot or not.
+    assert run_cli(project, "check").returncode == 1
+
+
+def test_without_a_snapshot_broken_rules_still_stop_the_start(project):
+    break_rule(project)
+    result = run_cli(project, "run", "--once")
+    assert result.returncode == 1
+    assert "jo2024-security.yaml:6" in result.stderr and "last good rules" not in result.stderr
+
+
+def test_the_snapshot_daemon_picks_up_the_fixed_files(project):
+    assert run_cli(project, "run", "--once").returncode == 0
+    rule, good = break_rule(project)
+
+    async def scenario() -> None:
+        config = load_config(project / "config.yaml")
+        start = rules_for_start(config)
+        assert start.refused is not None and len(start.rules.rules) == 2
+        # Explanations name the real folder, not the temporary copy the snapshot was read from.
+        assert all(r.source.startswith(str(config.rules_dir)) for r in start.rules.rules)
+        service = Service(
+            config,
+            start.rules,
+            parts=build_parts(config, start.rules, annotator=shared_annotator()),
+            refused=start.refused,
+            snapshot_saved_at=start.snapshot_saved_at,
+        )
+        try:
+            is_healthy, details = service.health()
+            assert is_healthy and details["status"] == "degraded"
+            assert details["rules_from_snapshot"] is True
+            assert "last good rules" in details["reasons"][0]
+            rule.write_text(good.replace("name: ", "name: Fixed ", 1), encoding="utf-8")
+            await service.reload_rules_if_changed()
+            details = service.health()[1]
+            assert details["rules_from_snapshot"] is False and details["rules_error"] is None
+            saved = service.parts.store.rules_snapshot()
+            assert saved is not None and "name: Fixed " in saved.files["jo2024-security.yaml"]
+        finally:
+            await service.close()
+
+    asyncio.run(scenario())

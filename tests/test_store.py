@@ -432,7 +432,7 @@ def test_a_version_3_database_migrates_forward_with_its_data(tmp_path):
     at = datetime(2026, 6, 1, 11, 0, tzinfo=UTC)
     store = Store(path)
     try:
-        assert store.schema_version() == 5
+        assert store.schema_version() == 6
         state = store.feed_state("seed-fr")
         assert (state.etag, state.moved_to, state.ttl_s) == (
             '"v1"',
@@ -459,7 +459,7 @@ def test_a_version_3_database_migrates_forward_with_its_data(tmp_path):
         store.close()
     reopened = Store(path)
     try:
-        assert reopened.schema_version() == 5
+        assert reopened.schema_version() == 6
     finally:
         reopened.close()
 
@@ -484,3 +484,22 @@ def test_a_failing_migration_leaves_the_database_at_its_last_version(tmp_path):
         assert "fingerprint_bands" not in tables
     finally:
         raw.close()
+
+
+def test_the_rules_snapshot_is_replaced_as_a_whole_and_survives_a_reopen(tmp_path):
+    path = tmp_path / "monitor.db"
+    store = Store(path)
+    try:
+        assert store.rules_snapshot() is None
+        store.save_rules_snapshot({"a.yaml": "id: a\n", "actors.yaml": "[]\n"}, NOW)
+        store.save_rules_snapshot({"b.yaml": "id: b\n"}, NOW + timedelta(hours=1))
+    finally:
+        store.close()
+    reopened = Store(path)
+    try:
+        snapshot = reopened.rules_snapshot()
+        assert snapshot is not None
+        assert dict(snapshot.files) == {"b.yaml": "id: b\n"}  # a.yaml is not left behind
+        assert snapshot.saved_at == NOW + timedelta(hours=1)
+    finally:
+        reopened.close()

@@ -5,10 +5,12 @@ service (dispatcher, jobs, reloads, signals), status, the store lock and the hea
 from monitor.app.service import Service, utc_now
 from monitor.app.status import collect_status, format_status
 from monitor.app.wiring import (
+    StartRules,
     build_annotator,
     build_fetcher,
     build_parts,
     channel_errors,
+    rules_for_start,
     template_errors,
 )
 
@@ -17,6 +19,7 @@ from monitor.pipeline import replay_files, replay_paths, test_rule
 
 __all__ = [
     "Service",
+    "StartRules",
     "build_annotator",
     "build_fetcher",
     "build_parts",
@@ -25,6 +28,7 @@ __all__ = [
     "format_status",
     "replay_files",
     "replay_paths",
+    "rules_for_start",
     "template_errors",
     "test_rule",
     "utc_now",

@@ -23,7 +23,14 @@ from monitor.app.background import BackgroundJob
 from monitor.app.dispatch import FeedDispatcher
 from monitor.app.health import HealthServer
 from monitor.app.lock import StoreLock
-from monitor.app.wiring import Parts, build_outbox, build_parts, build_renderer
+from monitor.app.verdict import HealthFacts, health_verdict
+from monitor.app.wiring import (
+    Parts,
+    build_outbox,
+    build_parts,
+    build_renderer,
+    rule_file_texts,
+)
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, RuleSetError
 from monitor.logs import log_crash, log_event
@@ -53,7 +60,8 @@ class Service:
     """Runs the pipeline once or forever for one validated config.
 
     `clock` gives the time every decision uses (tests pass their own); APScheduler's
-    own timing stays on the wall clock.
+    own timing stays on the wall clock. `refused` says that `rules` is the store's snapshot
+    of the last good rules, because the rules folder failed to validate with that error.
     """
 
     def __init__(
@@ -65,6 +73,8 @@ class Service:
         clock: Callable[[], datetime] = utc_now,
         dispatch_every_s: float = DISPATCH_EVERY_S,
         strict: bool = False,
+        refused: RuleSetError | None = None,
+        snapshot_saved_at: datetime | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
@@ -91,10 +101,13 @@ class Service:
         self.pipeline = self.parts.pipeline
         now = clock()
         self.rules_watch = RulesWatch(rules_snapshot(config.rules_dir), None, now)
-        self.metrics.rules_loaded.set(len(rules.rules))
-        self.metrics.last_reload.set(now.timestamp())
-        self.parts.store.set_note("rules_error", None)
-        self.parts.store.set_note("rules_loaded_at", now.isoformat())
+        self.is_on_snapshot = False
+        if refused is None:
+            self._record_good_rules(rules, now)
+        else:
+            self._record_snapshot_start(rules, refused, snapshot_saved_at)
+        for state in self.parts.store.feed_states():
+            self.metrics.record_feed(state.feed_id, None, state)
         self._stop = asyncio.Event()
         self._analysis = BackgroundJob(
             "analyse", self._guarded("analyse", self._analyse), is_stopping=self._stop.is_set
@@ -217,6 +230,7 @@ class Service:
         async def poll() -> None:
             with self.dispatcher.polling(feed.id):
                 report = await self.pipeline.ingest_feed(feed, self._clock())
+            self.metrics.record_feed(feed.id, report.status, self.parts.store.feed_state(feed.id))
             if report.new_articles:
                 # Analysis, then immediate alerts, run beside the polls: the feed is free
                 # for its next dispatch as soon as its articles are stored.
@@ -282,15 +296,29 @@ class Service:
         self._health = server
 
     def health(self, now: datetime | None = None) -> tuple[bool, dict[str, Any]]:
-        """Polling moving (the dispatcher runs, polls finish while feeds are due) and the
-        store writable, at `now` (default: the service's clock)."""
+        """The verdict at `now` (default: the service's clock): failing when polling stalled,
+        the store is not writable or no feed succeeded for long; degraded while the rules on
+        disk are refused or some feeds fail."""
         now = now or self._clock()
         activity = self.dispatcher.activity
         polling = self.dispatcher.health(self.config.feeds, now)
         is_store_writable = self.parts.store.is_writable()
-        is_healthy = polling.is_healthy and is_store_writable
-        return is_healthy, {
-            "status": "ok" if is_healthy else "failing",
+        verdict = health_verdict(
+            HealthFacts(
+                started_at=activity.started_at,
+                feeds=self.config.feeds,
+                states={state.feed_id: state for state in self.parts.store.feed_states()},
+                polling_problem=polling.problem,
+                is_store_writable=is_store_writable,
+                store_path=str(self.config.store_path),
+                rules_error=self.rules_watch.last_error,
+                is_on_snapshot=self.is_on_snapshot,
+            ),
+            now,
+        )
+        return verdict.is_healthy, {
+            "status": verdict.status,
+            "reasons": list(verdict.reasons),
             "scheduler_alive": polling.is_dispatcher_alive,
             "polling": polling.is_polling,
             "problem": polling.problem,
@@ -300,6 +328,7 @@ class Service:
             "polls_in_flight": self.dispatcher.polls_in_flight,
             "rules": len(self.pipeline.rules.rules),
             "rules_error": self.rules_watch.last_error,
+            "rules_from_snapshot": self.is_on_snapshot,
         }
 
     def _exposition(self) -> tuple[bytes, str]:
@@ -358,6 +387,7 @@ class Service:
         except RuleSetError as exc:
             self.rules_watch.last_error = str(exc)
             self.parts.store.set_note("rules_error", str(exc))
+            self.metrics.reload_ok.set(0)
             log_event(
                 _log,
                 logging.ERROR,
@@ -369,13 +399,51 @@ class Service:
 
     def _use_rules(self, rules: RuleSet) -> None:
         self.pipeline.use_rules(rules)
-        self.rules_watch.last_error = None
-        self.rules_watch.loaded_at = self._clock()
-        self.parts.store.set_note("rules_error", None)
-        self.parts.store.set_note("rules_loaded_at", self.rules_watch.loaded_at.isoformat())
-        self.metrics.rules_loaded.set(len(rules.rules))
-        self.metrics.last_reload.set(self.rules_watch.loaded_at.timestamp())
+        self._record_good_rules(rules, self._clock())
         log_event(_log, logging.INFO, "rules.reloaded", rules=len(rules.rules))
+
+    def _record_good_rules(self, rules: RuleSet, now: datetime) -> None:
+        """Mark `rules` (just validated from the folder) as running, and keep their text."""
+        self.is_on_snapshot = False
+        self.rules_watch.last_error = None
+        self.rules_watch.loaded_at = now
+        store = self.parts.store
+        store.set_note("rules_error", None)
+        store.set_note("rules_snapshot", None)
+        store.set_note("rules_loaded_at", now.isoformat())
+        self.metrics.rules_loaded.set(len(rules.rules))
+        self.metrics.last_reload.set(now.timestamp())
+        self.metrics.reload_ok.set(1)
+        self.metrics.rules_from_snapshot.set(0)
+        folder = self.config.rules_dir
+        try:
+            texts = rule_file_texts(folder)
+        except (OSError, UnicodeDecodeError):
+            return  # a file changed under us: its reload validates and saves it
+        # Only the text that was validated: a file saved again meanwhile waits for its reload.
+        if rules_snapshot(folder) == self.rules_watch.snapshot:
+            store.save_rules_snapshot(texts, now)
+
+    def _record_snapshot_start(
+        self, rules: RuleSet, refused: RuleSetError, saved_at: datetime | None
+    ) -> None:
+        self.is_on_snapshot = True
+        self.rules_watch.last_error = str(refused)
+        store = self.parts.store
+        store.set_note("rules_error", str(refused))
+        store.set_note("rules_snapshot", saved_at.isoformat() if saved_at else "unknown")
+        self.metrics.rules_loaded.set(len(rules.rules))
+        self.metrics.reload_ok.set(0)
+        self.metrics.rules_from_snapshot.set(1)
+        log_event(
+            _log,
+            logging.ERROR,
+            "rules.snapshot_used",
+            rules=len(rules.rules),
+            saved_at=saved_at,
+            error=str(refused),
+            fix=f"correct the files in '{self.config.rules_dir}'; they are picked up once valid",
+        )
 
 
 def _age_s(moment: datetime | None, now: datetime) -> float | None:

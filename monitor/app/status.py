@@ -91,6 +91,7 @@ def collect_status(
             "count": len(pipeline.rules.rules),
             "loaded_at": store.notes().get("rules_loaded_at"),
             "error": _redacted(store.notes().get("rules_error")),
+            "snapshot_saved_at": store.notes().get("rules_snapshot"),
         },
     }
 
@@ -181,8 +182,14 @@ def format_status(report: dict[str, Any]) -> str:
         f"the daemon loaded its rules at {rules['loaded_at'] or '-'}",
     ]
     lines += [f"  broken: {path}" for path in rules["broken_files"]]
-    if rules["error"]:
+    if rules["snapshot_saved_at"]:
+        lines.append(
+            "  the daemon started on the last good rules saved in the store at "
+            f"{rules['snapshot_saved_at']}, because the rules folder does not validate:"
+        )
+    elif rules["error"]:
         lines.append("  the daemon kept its last good rules because of:")
+    if rules["error"]:
         lines += [f"  {line}" for line in str(rules["error"]).splitlines()]
     analysis = report["analysis"]
     lines += ["", f"ANALYSIS  quarantined: {analysis['quarantined']}"]

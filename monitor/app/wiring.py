@@ -8,7 +8,9 @@ It starts nothing and schedules nothing; the service does that.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from monitor.config import Config
@@ -22,13 +24,15 @@ from monitor.deliver import (
     display_url,
     target_problems,
 )
+from monitor.errors import RuleSetError
 from monitor.ingest import Fetcher
 from monitor.metrics import Metrics
 from monitor.model import Delivery, RuleSet
 from monitor.nlp import Annotator
 from monitor.pipeline import ArticleAnnotator, Pipeline
+from monitor.rules import load_rules
 from monitor.schedule import PollPolicy
-from monitor.store import Store
+from monitor.store import RulesSnapshot, Store
 from monitor.targets import WebhookTarget
 
 
@@ -154,4 +158,72 @@ def channel_errors(config: Config) -> list[str]:
 def _channel_context(config: Config) -> ChannelContext:
     return ChannelContext(
         base_dir=config.base_dir, smtp=config.smtp, thread_timeout_s=config.delivery.send_timeout_s
+    )
+
+
+# --- the rules to start with ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StartRules:
+    """The rules a daemon starts with: the folder's, or the store's last good snapshot."""
+
+    rules: RuleSet
+    refused: RuleSetError | None = None  # set when `rules` is the snapshot: why rules/ was not
+    snapshot_saved_at: datetime | None = None
+
+
+def rules_for_start(config: Config) -> StartRules:
+    """The rules folder's rules; when it does not validate, the last rule set that did (saved
+    in the store by a daemon). Raises the folder's `RuleSetError` when there is no snapshot."""
+    try:
+        return StartRules(load_rules(config.rules_dir))
+    except RuleSetError as exc:
+        fallback = _snapshot_rules(config)
+        if fallback is None:
+            raise
+        rules, snapshot = fallback
+        return StartRules(rules, refused=exc, snapshot_saved_at=snapshot.saved_at)
+
+
+def rule_file_texts(folder: Path) -> dict[str, str]:
+    """The text of every file `load_rules(folder)` reads, by file name."""
+    return {
+        path.name: path.read_text(encoding="utf-8")
+        for path in sorted(folder.glob("*.y*ml"))
+        if not path.name.startswith(".") and path.is_file()
+    }
+
+
+def _snapshot_rules(config: Config) -> tuple[RuleSet, RulesSnapshot] | None:
+    if not config.store_path.is_file():
+        return None
+    store = Store(config.store_path)
+    try:
+        snapshot = store.rules_snapshot()
+    finally:
+        store.close()
+    if snapshot is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="monitor-rules-") as folder:
+        for name, text in snapshot.files.items():
+            # The name only: a stored path never writes outside the temporary folder.
+            (Path(folder) / Path(name).name).write_text(text, encoding="utf-8")
+        try:
+            rules = load_rules(Path(folder))
+        except RuleSetError:
+            return None  # saved by another version of monitor that read rules differently
+    # Point explanations at the files the user knows, not at the vanished temporary copy.
+    real = str(config.rules_dir)
+    return (
+        RuleSet(
+            rules=tuple(
+                replace(rule, source=rule.source.replace(folder, real, 1)) for rule in rules.rules
+            ),
+            actors=tuple(
+                replace(actor, source=actor.source.replace(folder, real, 1))
+                for actor in rules.actors
+            ),
+        ),
+        snapshot,
     )

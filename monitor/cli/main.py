@@ -19,12 +19,14 @@ from pathlib import Path
 
 from monitor.app import (
     Service,
+    StartRules,
     build_parts,
     channel_errors,
     collect_status,
     format_status,
     replay_files,
     replay_paths,
+    rules_for_start,
     template_errors,
     utc_now,
 )
@@ -107,17 +109,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    config, rules = load_config_and_rules(args)
+    config = load_config(args.config)
+    # The daemon starts on the last good rules when rules/ is broken (check never does).
+    start = rules_for_start(config)
     problems = template_errors(config) + channel_errors(config)
     if problems:
         for problem in problems:
             print_error(problem)
         return EXIT_INVALID
-    return asyncio.run(_run_async(config, rules, once=args.once))
+    if start.refused is not None:
+        for error in start.refused.errors:
+            print_error(str(error))
+        print_error(
+            "rules: the rules folder does not validate; running on the last good rules "
+            f"saved in the store at {start.snapshot_saved_at} until it does"
+        )
+    return asyncio.run(_run_async(config, start, once=args.once))
 
 
-async def _run_async(config: Config, rules: RuleSet, *, once: bool) -> int:
-    service = Service(config, rules)
+async def _run_async(config: Config, start: StartRules, *, once: bool) -> int:
+    service = Service(
+        config, start.rules, refused=start.refused, snapshot_saved_at=start.snapshot_saved_at
+    )
     try:
         if once:
             report = await service.run_once()

@@ -9,7 +9,9 @@ object leaves this module. Never parses, never reads the store.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
+import stat
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -151,12 +153,24 @@ class Fetcher:
 
     def _read_file(self, path: Path, url: str) -> bytes:
         try:
-            with path.open("rb") as stream:
-                body = stream.read(self._max_body_bytes + 1)
+            # O_NONBLOCK: opening a FIFO with no writer would otherwise block forever; the
+            # type is then checked on the opened descriptor, so a swap in between is caught.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise FetchError(f"no such file '{path}'", url=url) from None
         except OSError as exc:
             raise FetchError(f"cannot read '{path}': {exc.strerror or exc}", url=url) from exc
+        with os.fdopen(fd, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise FetchError(
+                    f"'{path}' is not a regular file (a folder, pipe or device); "
+                    "point the feed at a saved feed file",
+                    url=url,
+                )
+            try:
+                body = stream.read(self._max_body_bytes + 1)
+            except OSError as exc:
+                raise FetchError(f"cannot read '{path}': {exc.strerror or exc}", url=url) from exc
         if len(body) > self._max_body_bytes:
             raise FetchError(self._too_large_message(), url=url)
         return body

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,10 @@ class FileCheck:
 
 def load_yaml(path: Path, check: FileCheck) -> object | None:
     """The file's YAML data, or None with the problem recorded in `check`."""
+    problem = _placement_problem(path)
+    if problem is not None:
+        check.fail(None, problem)
+        return None
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         check.fail(None, f"file too large ({size} bytes, at most {MAX_FILE_BYTES})")
@@ -64,6 +69,25 @@ def load_yaml(path: Path, check: FileCheck) -> object | None:
         )
         return None
     return data
+
+
+def _placement_problem(path: Path) -> str | None:
+    """Why `path` may not be read as a rule file: a link out of its folder, or not a
+    regular file (a FIFO would block the reader forever, a device never ends)."""
+    try:
+        real = path.resolve(strict=True)
+        mode = real.stat().st_mode
+    except OSError as exc:
+        return f"cannot read the file: {exc.strerror or exc}"
+    folder = path.parent.resolve()
+    if not real.is_relative_to(folder):
+        return (
+            f"a link to '{real}', outside the rules folder '{folder}': "
+            "copy the file into the folder instead"
+        )
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a folder, pipe or device): rule files must be plain files"
+    return None
 
 
 def _parse(text: str, check: FileCheck) -> object | None:

@@ -118,7 +118,8 @@ def _rule_files(folder: Path) -> list[Path]:
         if path.suffix in (".yaml", ".yml")
         and path.name not in ACTORS_FILES
         and not path.name.startswith(".")
-        and path.is_file()
+        # Not is_file(): a pipe or device named *.yaml is reported, not skipped silently.
+        and not path.is_dir()
     )
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from monitor.errors import StoreError
 
+# How long a write waits for another writer before it fails as busy.
+_BUSY_TIMEOUT_MS = 5000
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -55,10 +57,13 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"store: cannot open '{path}': {exc}") from exc
+            raise StoreError(
+                f"store: cannot open '{path}' ({getattr(exc, 'strerror', None) or exc}); "
+                f"the folder '{path.parent}' must exist or be creatable, and be writable"
+            ) from exc
         self._db.row_factory = sqlite3.Row
         try:
-            self._db.execute("PRAGMA busy_timeout = 5000")
+            self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
@@ -67,10 +72,7 @@ class Database:
             raise
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise StoreError(
-                f"store: '{path}' is not a usable database ({exc}); "
-                "restore it from a backup or move it aside"
-            ) from exc
+            raise _open_error(path, exc) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -142,15 +144,47 @@ class Database:
         first = str(rows[0][0]) if rows else "no answer"
         return None if first == "ok" else first
 
-    def is_writable(self) -> bool:
-        """Whether a write transaction can start now (for the health endpoint)."""
-        try:
-            with self._lock:
+    def is_writable(self, *, wait_s: float = 1.0) -> bool:
+        """Whether a small write commits within `wait_s` (for the health endpoint).
+
+        A committed write, not just BEGIN: a read-only file system or a full disk only
+        shows when SQLite has to put bytes on it.
+        """
+        with self._lock:
+            try:
+                self._db.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            return False
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('health_probe', ?)",
+                    (datetime.now(UTC).isoformat(),),
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self._rollback()
+                return False
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         return True
+
+
+def _open_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    """Word a failure to open or upgrade the database: storage the user must fix (read-only,
+    full, missing) apart from a damaged file."""
+    reason = str(exc)
+    if any(sign in reason for sign in _STORAGE_PROBLEMS):
+        return StoreError(
+            f"store: cannot write to '{path}' ({reason}); the file, its folder "
+            f"'{path.parent}' and the '{path.name}-wal' and '{path.name}-shm' files beside "
+            "it must be writable by the user running monitor, on a disk with free space"
+        )
+    return StoreError(
+        f"store: '{path}' is not a usable database ({reason}); "
+        "restore it from a backup or move it aside"
+    )
+
+
+# SQLite's messages when the file system, not the file, is the problem.
+_STORAGE_PROBLEMS = ("unable to open", "readonly", "read-only", "disk is full", "disk I/O")
 
 
 # --- values as the database keeps them --------------------------------------------

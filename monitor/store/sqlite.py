@@ -1,6 +1,7 @@
 """The SQLite store: one class offering every table's SQL over one connection.
 
-Each concern's SQL lives in its own module (feeds, articles, matches, outbox, notes) on
+Each concern's SQL lives in its own module (feeds, articles, matches, outbox, notes,
+rules snapshot) on
 the shared connection of `db.py`; this module only puts them together. The stages see it
 through the Protocols they declare, so another backend can stand in.
 """
@@ -12,7 +13,8 @@ from monitor.store.feeds import FeedTables
 from monitor.store.matches import MatchTables
 from monitor.store.notes import NoteTables
 from monitor.store.outbox import OutboxTables
+from monitor.store.snapshots import SnapshotTables
 
 
-class Store(FeedTables, ArticleTables, MatchTables, OutboxTables, NoteTables):
+class Store(FeedTables, ArticleTables, MatchTables, OutboxTables, NoteTables, SnapshotTables):
     """A SQLite database in WAL mode, safe to call from the event loop and worker threads."""
