@@ -23,13 +23,13 @@ from monitor.app.background import BackgroundJob
 from monitor.app.dispatch import FeedDispatcher
 from monitor.app.health import HealthServer
 from monitor.app.lock import StoreLock
-from monitor.app.verdict import HealthFacts, health_verdict
+from monitor.app.rulesbook import RulesBook
+from monitor.app.verdict import HealthFacts, health_body, health_verdict
 from monitor.app.wiring import (
     Parts,
     build_outbox,
     build_parts,
     build_renderer,
-    rule_file_texts,
 )
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, RuleSetError
@@ -37,7 +37,8 @@ from monitor.logs import log_crash, log_event
 from monitor.metrics import CONTENT_TYPE, Metrics
 from monitor.model import Feed, RuleSet
 from monitor.pipeline import DeliverReport, PollReport
-from monitor.rules import RulesWatch, load_rules, rules_snapshot
+from monitor.rules import RulesWatch, rules_snapshot
+from monitor.schedule import PollPolicy
 
 # How often the dispatcher looks for due feeds: the most a due feed waits for its poll.
 DISPATCH_EVERY_S = 2.0
@@ -100,12 +101,17 @@ class Service:
             )
         self.pipeline = self.parts.pipeline
         now = clock()
-        self.rules_watch = RulesWatch(rules_snapshot(config.rules_dir), None, now)
-        self.is_on_snapshot = False
+        self.rules_book = RulesBook(
+            RulesWatch(rules_snapshot(config.rules_dir), None, now),
+            store=self.parts.store,
+            metrics=self.metrics,
+            rules_dir=config.rules_dir,
+        )
+        self.rules_watch = self.rules_book.watch
         if refused is None:
-            self._record_good_rules(rules, now)
+            self.rules_book.record_good(rules, now)
         else:
-            self._record_snapshot_start(rules, refused, snapshot_saved_at)
+            self.rules_book.record_snapshot_start(rules, refused, snapshot_saved_at)
         for state in self.parts.store.feed_states():
             self.metrics.record_feed(state.feed_id, None, state)
         self._stop = asyncio.Event()
@@ -117,7 +123,12 @@ class Service:
         )
         self._scheduler: AsyncIOScheduler | None = None
         self._health: HealthServer | None = None
-        self.dispatcher = FeedDispatcher(self.parts.store, clock=clock, every_s=dispatch_every_s)
+        self.dispatcher = FeedDispatcher(
+            self.parts.store,
+            clock=clock,
+            every_s=dispatch_every_s,
+            policy=PollPolicy.from_settings(config.fetch),
+        )
 
     async def close(self) -> None:
         if self._health is not None:
@@ -125,16 +136,12 @@ class Service:
         await self.parts.close()
         self._lock.release()
 
-    # --- one pass ------------------------------------------------------------------
-
     async def run_once(self) -> RunOnceReport:
         """Poll every feed once, match, deliver what is due."""
         polls = await self.pipeline.poll_due(self._clock(), force=True)
         await self.pipeline.match_pending(self._clock())
         delivered = await self.pipeline.deliver_due(self._clock())
         return RunOnceReport(polls=polls, delivered=delivered)
-
-    # --- the daemon ----------------------------------------------------------------
 
     async def run_forever(self) -> None:
         """Schedule the jobs and run until SIGTERM or SIGINT; SIGHUP reloads everything."""
@@ -302,34 +309,26 @@ class Service:
         now = now or self._clock()
         activity = self.dispatcher.activity
         polling = self.dispatcher.health(self.config.feeds, now)
-        is_store_writable = self.parts.store.is_writable()
-        verdict = health_verdict(
-            HealthFacts(
-                started_at=activity.started_at,
-                feeds=self.config.feeds,
-                states={state.feed_id: state for state in self.parts.store.feed_states()},
-                polling_problem=polling.problem,
-                is_store_writable=is_store_writable,
-                store_path=str(self.config.store_path),
-                rules_error=self.rules_watch.last_error,
-                is_on_snapshot=self.is_on_snapshot,
-            ),
-            now,
+        facts = HealthFacts(
+            started_at=activity.started_at,
+            feeds=self.config.feeds,
+            states={state.feed_id: state for state in self.parts.store.feed_states()},
+            polling_problem=polling.problem,
+            is_store_writable=self.parts.store.is_writable(),
+            store_path=str(self.config.store_path),
+            rules_error=self.rules_watch.last_error,
+            is_on_snapshot=self.rules_book.is_on_snapshot,
         )
-        return verdict.is_healthy, {
-            "status": verdict.status,
-            "reasons": list(verdict.reasons),
-            "scheduler_alive": polling.is_dispatcher_alive,
-            "polling": polling.is_polling,
-            "problem": polling.problem,
-            "store_writable": is_store_writable,
-            "last_dispatch_age_s": _age_s(activity.last_dispatch_at, now),
-            "last_poll_age_s": _age_s(activity.last_poll_done_at, now),
-            "polls_in_flight": self.dispatcher.polls_in_flight,
-            "rules": len(self.pipeline.rules.rules),
-            "rules_error": self.rules_watch.last_error,
-            "rules_from_snapshot": self.is_on_snapshot,
-        }
+        verdict = health_verdict(facts, now)
+        return verdict.is_healthy, health_body(
+            verdict,
+            facts,
+            polling,
+            activity,
+            now=now,
+            polls_in_flight=self.dispatcher.polls_in_flight,
+            rules=len(self.pipeline.rules.rules),
+        )
 
     def _exposition(self) -> tuple[bytes, str]:
         self.metrics.set_delivery_counts(self.parts.store.delivery_counts())
@@ -382,69 +381,10 @@ class Service:
     def _load_rules_or_keep(self, config: Config | None = None) -> RuleSet | None:
         """Validate the whole rules folder; on any error keep the running rules."""
         folder = (config or self.config).rules_dir
-        try:
-            return load_rules(folder)
-        except RuleSetError as exc:
-            self.rules_watch.last_error = str(exc)
-            self.parts.store.set_note("rules_error", str(exc))
-            self.metrics.reload_ok.set(0)
-            log_event(
-                _log,
-                logging.ERROR,
-                "rules.rejected",
-                error=str(exc),
-                kept=len(self.pipeline.rules.rules),
-            )
-            return None
+        return self.rules_book.load_or_keep(folder, kept=len(self.pipeline.rules.rules))
 
     def _use_rules(self, rules: RuleSet) -> None:
         self.pipeline.use_rules(rules)
-        self._record_good_rules(rules, self._clock())
+        self.rules_book.rules_dir = self.config.rules_dir
+        self.rules_book.record_good(rules, self._clock())
         log_event(_log, logging.INFO, "rules.reloaded", rules=len(rules.rules))
-
-    def _record_good_rules(self, rules: RuleSet, now: datetime) -> None:
-        """Mark `rules` (just validated from the folder) as running, and keep their text."""
-        self.is_on_snapshot = False
-        self.rules_watch.last_error = None
-        self.rules_watch.loaded_at = now
-        store = self.parts.store
-        store.set_note("rules_error", None)
-        store.set_note("rules_snapshot", None)
-        store.set_note("rules_loaded_at", now.isoformat())
-        self.metrics.rules_loaded.set(len(rules.rules))
-        self.metrics.last_reload.set(now.timestamp())
-        self.metrics.reload_ok.set(1)
-        self.metrics.rules_from_snapshot.set(0)
-        folder = self.config.rules_dir
-        try:
-            texts = rule_file_texts(folder)
-        except (OSError, UnicodeDecodeError):
-            return  # a file changed under us: its reload validates and saves it
-        # Only the text that was validated: a file saved again meanwhile waits for its reload.
-        if rules_snapshot(folder) == self.rules_watch.snapshot:
-            store.save_rules_snapshot(texts, now)
-
-    def _record_snapshot_start(
-        self, rules: RuleSet, refused: RuleSetError, saved_at: datetime | None
-    ) -> None:
-        self.is_on_snapshot = True
-        self.rules_watch.last_error = str(refused)
-        store = self.parts.store
-        store.set_note("rules_error", str(refused))
-        store.set_note("rules_snapshot", saved_at.isoformat() if saved_at else "unknown")
-        self.metrics.rules_loaded.set(len(rules.rules))
-        self.metrics.reload_ok.set(0)
-        self.metrics.rules_from_snapshot.set(1)
-        log_event(
-            _log,
-            logging.ERROR,
-            "rules.snapshot_used",
-            rules=len(rules.rules),
-            saved_at=saved_at,
-            error=str(refused),
-            fix=f"correct the files in '{self.config.rules_dir}'; they are picked up once valid",
-        )
-
-
-def _age_s(moment: datetime | None, now: datetime) -> float | None:
-    return (now - moment).total_seconds() if moment is not None else None

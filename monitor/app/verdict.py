@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from monitor.model import Feed, FeedState
+from monitor.schedule import PollingActivity, PollingHealth
 
 # No feed polled successfully for this many × the slowest feed's interval (and never less
 # than a minute) means the daemon is running but not watching anything.
@@ -113,3 +115,34 @@ def _feeds_problem(facts: HealthFacts) -> str | None:
     if not failing:
         return None
     return f"{len(failing)} of {len(facts.feeds)} feeds failing: {', '.join(failing)}"
+
+
+def health_body(
+    verdict: HealthVerdict,
+    facts: HealthFacts,
+    polling: PollingHealth,
+    activity: PollingActivity,
+    *,
+    now: datetime,
+    polls_in_flight: int,
+    rules: int,
+) -> dict[str, Any]:
+    """The JSON `/healthz` answers with: the verdict, its reasons and the facts behind them."""
+    return {
+        "status": verdict.status,
+        "reasons": list(verdict.reasons),
+        "scheduler_alive": polling.is_dispatcher_alive,
+        "polling": polling.is_polling,
+        "problem": polling.problem,
+        "store_writable": facts.is_store_writable,
+        "last_dispatch_age_s": _age_s(activity.last_dispatch_at, now),
+        "last_poll_age_s": _age_s(activity.last_poll_done_at, now),
+        "polls_in_flight": polls_in_flight,
+        "rules": rules,
+        "rules_error": facts.rules_error,
+        "rules_from_snapshot": facts.is_on_snapshot,
+    }
+
+
+def _age_s(moment: datetime | None, now: datetime) -> float | None:
+    return (now - moment).total_seconds() if moment is not None else None

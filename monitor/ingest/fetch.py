@@ -9,21 +9,19 @@ object leaves this module. Never parses, never reads the store.
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
-import stat
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
-from urllib.request import url2pathname
 
 import httpx
 
 from monitor.errors import FetchError
 from monitor.ingest.decode import ACCEPTED_CODINGS, BodyDecoder, CorruptBody, UnsupportedCoding
 from monitor.ingest.hints import max_age_seconds, retry_after_seconds
+from monitor.ingest.localfile import local_path, read_local_file
 from monitor.ingest.tls import certificate_refusal, feed_ssl_context
 from monitor.model import Feed, FeedState, FetchResult
 from monitor.netguard import (
@@ -138,42 +136,13 @@ class Fetcher:
     # --- files ------------------------------------------------------------
 
     async def _fetch_file(self, feed: Feed, now: datetime) -> FetchResult:
-        path = self._local_path(feed.url)
-        body = await asyncio.to_thread(self._read_file, path, feed.url)
+        path = local_path(feed.url, self._base_dir)
+        body = await asyncio.to_thread(
+            read_local_file, path, feed.url, self._max_body_bytes, self._too_large_message()
+        )
         return FetchResult(
             feed_id=feed.id, url=path.as_uri(), status=200, body=body, headers=(), fetched_at=now
         )
-
-    def _local_path(self, url: str) -> Path:
-        parts = urlsplit(url)
-        # file:relative/x.xml has no authority, so it reads like a plain relative path.
-        is_file_url = parts.scheme.lower() == "file"
-        path = Path(url2pathname(parts.path) if is_file_url else url).expanduser()
-        return (path if path.is_absolute() else self._base_dir / path).resolve()
-
-    def _read_file(self, path: Path, url: str) -> bytes:
-        try:
-            # O_NONBLOCK: opening a FIFO with no writer would otherwise block forever; the
-            # type is then checked on the opened descriptor, so a swap in between is caught.
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        except FileNotFoundError:
-            raise FetchError(f"no such file '{path}'", url=url) from None
-        except OSError as exc:
-            raise FetchError(f"cannot read '{path}': {exc.strerror or exc}", url=url) from exc
-        with os.fdopen(fd, "rb") as stream:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise FetchError(
-                    f"'{path}' is not a regular file (a folder, pipe or device); "
-                    "point the feed at a saved feed file",
-                    url=url,
-                )
-            try:
-                body = stream.read(self._max_body_bytes + 1)
-            except OSError as exc:
-                raise FetchError(f"cannot read '{path}': {exc.strerror or exc}", url=url) from exc
-        if len(body) > self._max_body_bytes:
-            raise FetchError(self._too_large_message(), url=url)
-        return body
 
     # --- http -------------------------------------------------------------
 
