@@ -99,10 +99,12 @@ feeds:
       allow_private: true}}
 subscriptions:
   - {{id: hook, rules: ['*'], immediate: high,
-      to: {{webhook: {{url: 'http://{server.host}/hook', secret: '${{WEBHOOK_SECRET}}'}}}}}}
+      to: {{webhook: {{url: 'http://{server.host}/hook', secret: '${{WEBHOOK_SECRET}}',
+                      allow_private: true}}}}}}
   - {{id: mail, rules: ['*'], immediate: high, to: {{email: [desk@example.org]}}}}
   - {{id: chat, rules: ['*'], immediate: high,
-      to: {{apprise: ['json://bot:{APPRISE_TOKEN}@{server.host}/notify']}}}}
+      to: {{apprise: {{urls: ['json://bot:{APPRISE_TOKEN}@{server.host}/notify'],
+                      allow_private: true}}}}}}
 smtp: {{host: 127.0.0.1, port: {smtp.port}, starttls: false, username: alerts,
         password: '${{SMTP_PASSWORD}}', from: alerts@example.org}}
 """,
