@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 
 # Single modules every part may import (they import only each other).
-BASE = {"model", "targets", "errors", "logs", "metrics", "text", "settings", "netguard"}
+BASE = {"model", "cron", "targets", "errors", "logs", "metrics", "text", "settings", "netguard"}
 STAGES = {"ingest", "nlp", "match", "schedule", "store", "deliver"}
 BESIDE = {"config", "rules"}
 # What each part may import, beyond the base and itself.
@@ -62,7 +62,7 @@ ADAPTERS: dict[str, set[str]] = {
     "smtplib": {"monitor.deliver.channels.email"},
     "aiosmtplib": {"monitor.deliver.channels.email"},
     "trafilatura": {"monitor.ingest.extract"},
-    "croniter": {"monitor.schedule.cron", "monitor.config.schema"},
+    "croniter": {"monitor.cron"},
     "charset_normalizer": {"monitor.pipeline.replay"},
 }
 

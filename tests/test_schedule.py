@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.schedule.cron import is_digest_due, parse_cron, parse_schedule
+from monitor.cron import is_digest_due, parse_cron, parse_schedule
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from monitor.cron import parse_schedule
 from monitor.settings import FetchSettings
 from monitor.targets import AppriseTarget, ChannelTarget, EmailTarget, FolderTarget, WebhookTarget
 
@@ -32,52 +31,6 @@ def parse_duration_s(value: str | int | float) -> float:
     if not found:
         raise ValueError(f"'{value}' is not a duration (use e.g. 30s, 5m, 2h, 1d)")
     return float(found.group(1)) * _UNIT_S[found.group(2) or "s"]
-
-
-# --- digest schedules -----------------------------------------------------------
-
-# The grammar `monitor.schedule.parse_schedule` reads. Config imports only the base, so it
-# checks with croniter itself; tests/test_config.py holds the two to the same verdicts.
-_EVERY = re.compile(r"^\s*every\s+(\d+)\s*(m|h|d)\s*$", re.IGNORECASE)
-_EVERY_UNIT_S = {"m": 60, "h": 3600, "d": 86400}
-_CRON_FIELDS = (
-    ("minute", "0-59"),
-    ("hour", "0-23"),
-    ("day of month", "1-31"),
-    ("month", "1-12 or jan-dec"),
-    ("day of week", "0-7 or sun-sat"),
-)
-
-
-def _check_digest_schedule(expression: str) -> None:
-    """Refuse a digest schedule that is neither 'every N m|h|d' nor a 5-field cron that fires."""
-    found = _EVERY.match(expression)
-    if found is not None:
-        if int(found.group(1)) * _EVERY_UNIT_S[found.group(2).lower()] < 60:
-            raise ValueError(f"'{expression}': a digest runs at most every minute")
-        return
-    if expression.strip().lower().startswith("every"):
-        raise ValueError(f"'{expression}': write 'every' then a number and m, h or d")
-    parts = expression.split()
-    if len(parts) != len(_CRON_FIELDS):
-        raise ValueError(
-            f"'{expression}' is not a 5-field cron expression "
-            "(minute hour day-of-month month day-of-week)"
-        )
-    for index, (name, allowed) in enumerate(_CRON_FIELDS):
-        probe = ["*"] * len(_CRON_FIELDS)
-        probe[index] = parts[index]
-        if not croniter.is_valid(" ".join(probe)):
-            raise ValueError(
-                f"cron '{expression}': {name}: '{parts[index]}' is not valid "
-                f"(use {allowed}, lists, ranges and steps)"
-            )
-    try:
-        croniter(expression, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
-    except CroniterBadDateError:
-        raise ValueError(f"cron '{expression}' never fires") from None
-    except ValueError:
-        raise ValueError(f"cron '{expression}' is not a valid cron expression") from None
 
 
 # --- the file's shape ---------------------------------------------------------
@@ -178,7 +131,7 @@ class SubscriptionSpec(Strict):
     @classmethod
     def _check_schedule(cls, value: str | None) -> str | None:
         if value is not None:
-            _check_digest_schedule(value)
+            parse_schedule(value, "UTC")
         return value
 
 

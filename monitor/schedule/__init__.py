@@ -2,7 +2,7 @@
 first-poll spread), when digests run (cron through croniter), feed-health verdicts. Pure.
 """
 
-from monitor.schedule.cron import is_digest_due, parse_schedule
+from monitor.cron import is_digest_due, parse_schedule
 from monitor.schedule.health import (
     PollingActivity,
     PollingHealth,

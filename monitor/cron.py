@@ -1,8 +1,10 @@
 """When a digest is due: 5-field cron expressions (read by croniter) and 'every 4h' intervals.
 
-Pure: `now` is passed in, nothing is read from the clock, the store or the network.
-croniter computes the runs; this module adds what it leaves out, so that "08:00 in the
-subscriber's time zone" holds across daylight-saving changes (see `CronSchedule`).
+A base module, so that the config loader checks a schedule with the very reader the
+scheduler runs it with. Pure: `now` is passed in, nothing is read from the clock, the store
+or the network. croniter computes the runs; this module adds what it leaves out, so that
+"08:00 in the subscriber's time zone" holds across daylight-saving changes (see
+`CronSchedule`).
 """
 
 from __future__ import annotations
