@@ -178,8 +178,8 @@ SCHEDULES = [
 
 @pytest.mark.parametrize("expression", SCHEDULES)
 def test_the_config_accepts_exactly_the_schedules_the_scheduler_reads(tmp_path, expression):
-    # config checks schedules with croniter itself (it may not import monitor.schedule):
-    # a schedule it accepts must run, and one it refuses must be one the scheduler refuses.
+    # A schedule the config accepts must run, and one it refuses must be one the scheduler
+    # refuses, with the same message.
     from monitor.schedule import parse_schedule
 
     text = f"subscriptions:\n  - id: s\n    schedule: '{expression}'\n    to: {{folder: out}}\n"
