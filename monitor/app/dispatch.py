@@ -133,6 +133,10 @@ class FeedDispatcher:
     def _forget(self, feed_id: str, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(feed_id, None)
 
+    def states(self) -> Mapping[str, FeedState]:
+        """The feed states as stored, kept in step with every poll (no store read)."""
+        return self._feed_states()
+
     def _feed_states(self) -> dict[str, FeedState]:
         if self._states is None:
             self._states = {state.feed_id: state for state in self._store.feed_states()}

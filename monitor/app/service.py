@@ -237,7 +237,7 @@ class Service:
         async def poll() -> None:
             with self.dispatcher.polling(feed.id):
                 report = await self.pipeline.ingest_feed(feed, self._clock())
-            self.metrics.record_feed(feed.id, report.status, self.parts.store.feed_state(feed.id))
+            self.metrics.record_feed(feed.id, report.status, self.dispatcher.states().get(feed.id))
             if report.new_articles:
                 # Analysis, then immediate alerts, run beside the polls: the feed is free
                 # for its next dispatch as soon as its articles are stored.
@@ -312,7 +312,7 @@ class Service:
         facts = HealthFacts(
             started_at=activity.started_at,
             feeds=self.config.feeds,
-            states={state.feed_id: state for state in self.parts.store.feed_states()},
+            states=self.dispatcher.states(),
             polling_problem=polling.problem,
             is_store_writable=self.parts.store.is_writable(),
             store_path=str(self.config.store_path),
