@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from random import Random
 
@@ -30,6 +30,7 @@ from monitor.schedule import (
     polling_health,
     state_after_new_interval,
 )
+from tests.conftest import LoopbackHTTP
 from tests.fixtures_nlp import shared_annotator
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -250,17 +251,12 @@ class Feeds:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.http = LoopbackHTTP(Handler)
+        self.base = self.http.base
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.http.close()
 
 
 @pytest.fixture

@@ -3,9 +3,8 @@ a webhook secret, an SMTP password and an Apprise token runs `run --once` agains
 on 127.0.0.1; no output a user or a log shipper sees, and no byte of the store, holds them."""
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from monitor.app import Service
 from monitor.cli.common import print_error
 from monitor.config import load_config
 from monitor.rules import load_rules
-from tests.conftest import LoopbackSMTP, run_cli
+from tests.conftest import LoopbackHTTP, LoopbackSMTP, run_cli
 
 FEED_PASSWORD = "feed-pw-7Hq2x"
 WEBHOOK_SECRET = "whsec-planted-Zk81"
@@ -47,16 +46,11 @@ class Loopback:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.http = LoopbackHTTP(Handler)
+        self.host = self.http.host
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.http.close()
 
 
 class Sink:
