@@ -11,12 +11,11 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from monitor.app.wiring import rule_file_texts
 from monitor.errors import RuleSetError
 from monitor.logs import log_event
 from monitor.metrics import Metrics
 from monitor.model import RuleSet
-from monitor.rules import RulesWatch, load_rules, rules_snapshot
+from monitor.rules import RulesWatch, load_rules, rule_file_texts, rules_snapshot
 from monitor.store import Store
 
 _log = logging.getLogger("monitor.app.rulesbook")

@@ -18,7 +18,7 @@ from monitor.config import Config
 from monitor.deliver import rule_ids_for
 from monitor.logs import redact
 from monitor.pipeline import Pipeline
-from monitor.rules import rule_errors
+from monitor.rules import rule_errors, rule_files
 from monitor.schedule import parse_schedule
 from monitor.store import Store
 
@@ -87,7 +87,7 @@ def collect_status(
             "last_article_key": quarantined.last_article_key,
         },
         "rules": {
-            **_rule_files(config.rules_dir),
+            **_rule_file_health(config.rules_dir),
             "count": len(pipeline.rules.rules),
             "loaded_at": store.notes().get("rules_loaded_at"),
             "error": _redacted(store.notes().get("rules_error")),
@@ -96,17 +96,11 @@ def collect_status(
     }
 
 
-def _rule_files(folder: Path) -> dict[str, Any]:
+def _rule_file_health(folder: Path) -> dict[str, Any]:
     """How many rule files the folder holds, and which of them (or actors.yaml) are broken."""
     errors = rule_errors(folder)
     broken = sorted({error.path for error in errors if error.path})
-    files = sorted(
-        str(path)
-        for path in folder.glob("*.y*ml")
-        if path.suffix in (".yaml", ".yml")
-        and not path.name.startswith(".")
-        and path.stem != "actors"
-    )
+    files = [str(path) for path in rule_files(folder)]
     return {
         "files": len(files),
         "valid_files": len([path for path in files if path not in broken]),

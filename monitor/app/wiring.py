@@ -186,15 +186,6 @@ def rules_for_start(config: Config) -> StartRules:
         return StartRules(rules, refused=exc, snapshot_saved_at=snapshot.saved_at)
 
 
-def rule_file_texts(folder: Path) -> dict[str, str]:
-    """The text of every file `load_rules(folder)` reads, by file name."""
-    return {
-        path.name: path.read_text(encoding="utf-8")
-        for path in sorted(folder.glob("*.y*ml"))
-        if not path.name.startswith(".") and path.is_file()
-    }
-
-
 def _snapshot_rules(config: Config) -> tuple[RuleSet, RulesSnapshot] | None:
     if not config.store_path.is_file():
         return None

@@ -3,7 +3,7 @@ and cheap change detection for the folder. Errors name file, line, rule and key.
 """
 
 from monitor.rules.clause import rule_clauses
-from monitor.rules.load import load_rules, rule_errors
+from monitor.rules.load import load_rules, rule_errors, rule_file_texts, rule_files
 from monitor.rules.watch import RulesWatch, rules_snapshot
 
 __all__ = [
@@ -11,5 +11,7 @@ __all__ = [
     "load_rules",
     "rule_clauses",
     "rule_errors",
+    "rule_file_texts",
+    "rule_files",
     "rules_snapshot",
 ]

@@ -93,7 +93,7 @@ def _read_folder(folder: Path) -> tuple[RuleSet, list[RuleError]]:
     actors, actor_ids = read_actors(folder, errors)
     rules: list[Rule] = []
     first_seen: dict[str, str] = {}
-    for path in _rule_files(folder):
+    for path in rule_files(folder):
         check = FileCheck(path=str(path), errors=errors, actor_ids=actor_ids)
         rule = _read_rule_file(path, check)
         if rule is None:
@@ -110,7 +110,8 @@ def _read_folder(folder: Path) -> tuple[RuleSet, list[RuleError]]:
     return RuleSet(rules=tuple(rules), actors=tuple(actors)), errors
 
 
-def _rule_files(folder: Path) -> list[Path]:
+def rule_files(folder: Path) -> list[Path]:
+    """The rule files in `folder` that `load_rules` reads (actors.yaml apart)."""
     # Editors leave dot-files (".x.yaml.swp", ".#x.yaml") next to the real ones: skip them.
     return sorted(
         path
@@ -272,3 +273,9 @@ def _read_near(check: FileCheck, node: CommentedMap) -> str | int | None:
         key="match.near",
     )
     return None
+
+
+def rule_file_texts(folder: Path) -> dict[str, str]:
+    """The text of every regular file `load_rules(folder)` reads, actors included, by name."""
+    paths = [*rule_files(folder), *(folder / name for name in ACTORS_FILES)]
+    return {path.name: path.read_text(encoding="utf-8") for path in paths if path.is_file()}
