@@ -56,7 +56,8 @@ def test_secrets_come_from_the_environment(tmp_path):
     assert config.smtp is not None and config.smtp.password == "s3cret"
     with pytest.raises(
         ConfigError,
-        match=r":3: secret 'SMTP_PASSWORD' is not set in the environment \(needed by smtp.password\)",
+        match=r":3: secret 'SMTP_PASSWORD' is not set in the environment "
+        r"\(needed by smtp.password\)",
     ):
         load_config(path, environ={})
 
