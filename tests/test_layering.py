@@ -50,7 +50,7 @@ ADAPTERS: dict[str, set[str]] = {
     },
     "apscheduler": {"monitor.app.service"},
     "prometheus_client": {"monitor.metrics"},
-    "pydantic": {"monitor.config.load", "monitor.config.schema"},
+    "pydantic": {"monitor.config.load", "monitor.config.problems", "monitor.config.schema"},
     "ruamel": {
         "monitor.config.load",
         "monitor.config.edit",
