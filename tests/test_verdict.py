@@ -10,6 +10,7 @@ import pytest
 
 from monitor.match import compile_rules, evaluate, evaluate_rule
 from monitor.model import Article, RuleSet
+from monitor.rules.load import load_rules
 from tests.conftest import run_cli
 from tests.fixtures_nlp import load_rule_texts, shared_annotator
 
@@ -298,3 +299,26 @@ def test_test_rule_shows_the_analyst_the_score_and_the_clause_that_fell_short(pr
         "        [Xylo] et cobalt",
     ]
     assert "weight 5" not in result.stdout
+
+
+DOCS = Path(__file__).parent.parent / "docs" / "rules.md"
+
+
+@pytest.mark.parametrize(
+    ("body", "is_match", "score"),
+    [
+        ("Un attentat.", True, 3),
+        ("Une explosion, la police soigne un blessé.", True, 5),
+        ("Une explosion, la police est sur place.", False, 2),
+    ],
+)
+def test_the_documented_score_example_scores_as_documented(
+    annotator, tmp_path, body, is_match, score
+):
+    example = next(b for b in DOCS.read_text(encoding="utf-8").split("```yaml\n") if "attack" in b)
+    (tmp_path / "attack.yaml").write_text(example.split("```", 1)[0], encoding="utf-8")
+    compiled = compile_rules(load_rules(tmp_path))
+    article = make_article(body)
+    notes = annotator.annotate([article], with_entities=False)[0]
+    verdict = evaluate_rule(article, notes, compiled, "attack-watch")
+    assert (verdict.is_match, verdict.score) == (is_match, score)
