@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.match.evaluate import compile_rules, evaluate, evaluate_rule
+from monitor.match import compile_rules, evaluate, evaluate_rule
 from monitor.model import Article, RuleSet
 from tests.fixtures_nlp import load_rule_texts, shared_annotator
 
