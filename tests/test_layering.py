@@ -64,6 +64,7 @@ ADAPTERS: dict[str, set[str]] = {
     "trafilatura": {"monitor.ingest.extract"},
     "croniter": {"monitor.cron"},
     "charset_normalizer": {"monitor.pipeline.replay"},
+    "ftfy": {"monitor.ingest.mojibake"},
 }
 
 

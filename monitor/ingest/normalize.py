@@ -1,8 +1,8 @@
 """Turn a parsed feed's raw entries into `Article`s.
 
 Owns the article key, canonical URLs, plain text from HTML, bounded titles and texts,
-plausible aware UTC dates and the language hint; the near-duplicate fingerprint comes
-from `fingerprint.py`.
+plausible aware UTC dates and the language hint; mojibake repair and the near-duplicate
+fingerprint come from `mojibake.py` and `fingerprint.py`.
 Pure: no network, no database, no clock (`fetched_at` is passed in).
 """
 
@@ -18,6 +18,7 @@ from html.parser import HTMLParser
 from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
 from monitor.ingest.fingerprint import content_fingerprint
+from monitor.ingest.mojibake import repair_mojibake
 from monitor.model import Article, Feed, ParsedFeed, RawEntry
 from monitor.text import fold, language_code, one_line, truncate
 
@@ -259,9 +260,14 @@ class _Limits:
 def _normalize_entry(
     entry: RawEntry, parsed: ParsedFeed, feed: Feed, fetched_at: datetime, limits: _Limits
 ) -> Article | None:
-    title = truncate(one_line(html_to_text(entry.title)), limits.title_chars, marker="…")
-    summary = truncate(html_to_text(entry.summary_html), limits.text_chars, marker="…")
-    body = truncate(html_to_text(entry.content_html), limits.text_chars, marker="…")
+    # Per field: a feed may double-encode its titles and serve its bodies right.
+    title = one_line(html_to_text(repair_mojibake(entry.title)))
+    title = truncate(title, limits.title_chars, marker="…")
+    summary = html_to_text(repair_mojibake(entry.summary_html))
+    summary = truncate(summary, limits.text_chars, marker="…")
+    body = truncate(
+        html_to_text(repair_mojibake(entry.content_html)), limits.text_chars, marker="…"
+    )
     if body == summary:  # feedparser copies content into summary when a feed has no summary
         body = ""
     url = _article_url(entry.link)

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from monitor.errors import MonitorError
-from monitor.ingest import normalize_entries, page_text, parse_feed
+from monitor.ingest import normalize_entries, page_text, parse_feed, repair_mojibake
 from monitor.match import compile_rules, evaluate_rule, format_verdict
 from monitor.model import Article, Feed, RuleSet
 from monitor.nlp import text_article
@@ -69,7 +69,8 @@ async def test_rule(
 
 
 def _text_file_article(path: Path, language: str) -> Article:
-    text = read_input_text(path, command="test-rule")
+    # A pasted text takes the feed path's repair: it may come from a garbled page.
+    text = repair_mojibake(read_input_text(path, command="test-rule"))
     title, _, body = text.strip().partition("\n")
     article = text_article(body.strip() or title, language=language, key=f"file:{path.name}")
     return replace(article, title=title.strip() if body.strip() else "")
@@ -92,4 +93,5 @@ async def _url_articles(
     text = await page_text(page, max_chars=100_000)
     if not text:
         raise MonitorError(f"test-rule: no article text found at '{url}'")
+    text = repair_mojibake(text)
     return [replace(text_article(text, language=language, key=url), title=url, url=url)]
