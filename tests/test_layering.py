@@ -65,6 +65,7 @@ ADAPTERS: dict[str, set[str]] = {
     "croniter": {"monitor.cron"},
     "charset_normalizer": {"monitor.pipeline.replay"},
     "ftfy": {"monitor.ingest.mojibake"},
+    "py3langid": {"monitor.ingest.language"},
 }
 
 

@@ -1,5 +1,5 @@
 """One feed in, articles out: fetch (caps, hints, the address guard), parse, normalize
-(mojibake repaired), near-duplicate fingerprints and
+(mojibake repaired, language detected when undeclared), near-duplicate fingerprints and
 full text. Never reads the store, never matches.
 """
 
@@ -15,6 +15,7 @@ from monitor.ingest.fingerprint import (
     pick_story,
     probe_keys,
 )
+from monitor.ingest.language import detect_language
 from monitor.ingest.mojibake import repair_mojibake
 from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parse import parse_feed
@@ -27,6 +28,7 @@ __all__ = [
     "StoryCandidate",
     "band_keys",
     "content_fingerprint",
+    "detect_language",
     "extract_full_text",
     "normalize_entries",
     "page_text",

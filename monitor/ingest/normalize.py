@@ -1,8 +1,8 @@
 """Turn a parsed feed's raw entries into `Article`s.
 
 Owns the article key, canonical URLs, plain text from HTML, bounded titles and texts,
-plausible aware UTC dates and the language hint; mojibake repair and the near-duplicate
-fingerprint come from `mojibake.py` and `fingerprint.py`.
+plausible aware UTC dates and the language hint; mojibake repair, language detection and
+the near-duplicate fingerprint come from `mojibake.py`, `language.py` and `fingerprint.py`.
 Pure: no network, no database, no clock (`fetched_at` is passed in).
 """
 
@@ -18,6 +18,7 @@ from html.parser import HTMLParser
 from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
 from monitor.ingest.fingerprint import content_fingerprint
+from monitor.ingest.language import detect_language
 from monitor.ingest.mojibake import repair_mojibake
 from monitor.model import Article, Feed, ParsedFeed, RawEntry
 from monitor.text import fold, language_code, one_line, truncate
@@ -286,7 +287,8 @@ def _normalize_entry(
         body=body,
         published_at=_published_at(entry.published_at, fetched_at),
         fetched_at=fetched_at,
-        language=_first_language((entry.language, parsed.language, feed.language)),
+        language=_first_language((entry.language, parsed.language, feed.language))
+        or detect_language(f"{title}\n{summary or body}"),
         content_hash=content_hash,
         fingerprint=content_fingerprint(f"{title} {summary} {body}"),
     )
