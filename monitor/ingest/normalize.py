@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
@@ -145,7 +146,8 @@ def canonical_url(url: str) -> str:
 
     Lower-case scheme and host (IDNA-encoded, no trailing dot), no default port, no
     fragment, percent-escapes in one case with unreserved characters decoded (RFC 3986
-    6.2.2), tracking parameters dropped and the other parameters kept in their order.
+    6.2.2), no trailing slash on a path ("/" alone names a bare host), tracking parameters
+    dropped and the other parameters kept in their order.
     """
     stripped = _URL_LAYOUT.sub("", url.strip()).replace(" ", "%20")
     try:
@@ -155,7 +157,8 @@ def canonical_url(url: str) -> str:
     if not parts.scheme or not parts.netloc:
         return urlunsplit(parts._replace(fragment=""))
     scheme = parts.scheme.lower()
-    path = _normalize_escapes(parts.path) or "/"
+    # "/2024/jo/" and "/2024/jo" are one page on every CMS feeds link to.
+    path = _normalize_escapes(parts.path).rstrip("/") or "/"
     query = _strip_tracking(parts.query)
     return urlunsplit((scheme, _canonical_netloc(parts, scheme), path, query, ""))
 
@@ -243,10 +246,12 @@ def normalize_entries(
     """
     fetched_at = _as_utc(fetched_at)
     limits = _Limits(max_title_chars, max_text_chars)
+    normalized = (
+        _normalize_entry(entry, parsed, feed, fetched_at, limits) for entry in parsed.entries
+    )
     articles: dict[str, Article] = {}
-    for entry in parsed.entries:
-        article = _normalize_entry(entry, parsed, feed, fetched_at, limits)
-        if article is not None and article.key not in articles:
+    for article in _distinct_shared_links([a for a in normalized if a is not None]):
+        if article.key not in articles:
             articles[article.key] = article
     newest_first = sorted(articles.values(), key=lambda article: article.published_at, reverse=True)
     return newest_first[:max_entries]
@@ -301,6 +306,44 @@ def _article_key(feed_id: str, guid: str | None, url: str | None, content_hash: 
     if url is not None:
         return "u:" + _sha256_hex(_identity(url))[:_KEY_HEX_CHARS]
     return "c:" + content_hash[:_KEY_HEX_CHARS]
+
+
+def _distinct_shared_links(articles: list[Article]) -> list[Article]:
+    """Guid-less entries of one feed that share a link but differ in both title and text
+    are different articles (a feed of 15 flashes all linking to its home page): each takes
+    a key of its own. Entries that share the title or the text are one article; a link
+    only one article has keeps its key, so an edited entry is not new."""
+    groups: dict[str, list[list[int]]] = defaultdict(list)
+    for index, article in enumerate(articles):
+        if article.key.startswith("u:"):
+            clusters = groups[article.key]
+            same = next((c for c in clusters if _is_same_entry(articles[c[0]], article)), None)
+            if same is None:
+                clusters.append([index])
+            else:
+                same.append(index)
+    keyed = list(articles)
+    for clusters in groups.values():
+        if len(clusters) > 1:
+            for cluster in clusters:
+                # The cluster's first entry names it, so a re-poll finds the same key.
+                key = _shared_link_key(articles[cluster[0]])
+                for index in cluster:
+                    keyed[index] = replace(articles[index], key=key)
+    return keyed
+
+
+def _is_same_entry(first: Article, other: Article) -> bool:
+    return fold(first.title) == fold(other.title) or _entry_text(first) == _entry_text(other)
+
+
+def _entry_text(article: Article) -> str:
+    return fold(f"{article.summary}\n{article.body}")
+
+
+def _shared_link_key(article: Article) -> str:
+    identity = f"{_identity(article.url or '')}\0{article.content_hash}"
+    return "l:" + _sha256_hex(identity)[:_KEY_HEX_CHARS]
 
 
 def _guid_identity(guid: str) -> str:
