@@ -64,6 +64,8 @@ ADAPTERS: dict[str, set[str]] = {
     "trafilatura": {"monitor.ingest.extract"},
     "croniter": {"monitor.cron"},
     "charset_normalizer": {"monitor.pipeline.replay"},
+    "ftfy": {"monitor.ingest.mojibake"},
+    "py3langid": {"monitor.ingest.language"},
 }
 
 
