@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from monitor.errors import RuleError
+from monitor.match.blocks import BlockOf, block_finder
 from monitor.match.evidence import HitMaker
 from monitor.match.patterns import Found, Spot
 from monitor.match.plan import (
@@ -68,7 +69,7 @@ def _evaluate_plan(plan: RulePlan, article_key: str, view: _ArticleView) -> Matc
     spots = view.spots(plan)
     if not all(holds(node, lambda wanted: bool(spots[wanted])) for node in plan.excluded):
         return None
-    in_scope = _satisfying_scope(plan, spots)
+    in_scope = _satisfying_scope(plan, spots, view.block_of)
     if in_scope is None:
         return None
     hits = tuple(_hits(plan, spots, in_scope, view.maker))
@@ -106,12 +107,13 @@ class _ArticleView:
     article however many rules ask for it.
     """
 
-    __slots__ = ("_spots", "found", "maker", "notes")
+    __slots__ = ("_spots", "block_of", "found", "maker", "notes")
 
     def __init__(self, notes: Annotations, found: Found, compiled: CompiledRules) -> None:
         self.notes = notes
         self.found = found
         self.maker = HitMaker(notes, compiled.index.patterns)
+        self.block_of = block_finder(notes)
         self._spots: _Spots = {}
 
     def spots(self, plan: RulePlan) -> _Spots:
@@ -161,15 +163,19 @@ def _without_overlaps(spots: Iterable[Spot]) -> list[Spot]:
     return kept
 
 
-def _satisfying_scope(plan: RulePlan, spots: _Spots) -> _InScope | None:
-    """A test for the spots inside the places where the rule holds, or None if it holds nowhere."""
+def _satisfying_scope(plan: RulePlan, spots: _Spots, block_of: BlockOf) -> _InScope | None:
+    """A test for the spots inside the places where the rule holds, or None if it holds nowhere.
+
+    A place is never wider than one block of one field: sentences end at block boundaries
+    (nlp.py), and `near: N` windows stop at them here.
+    """
     near = plan.rule.near
     if near is not None:
         found = [spot for wanted in plan.evidence for spot in spots[wanted]]
         if found and near == "sentence":
             return _sentences_holding(plan, spots, found)
         if found:
-            return _windows_holding(plan, spots, found, int(near))
+            return _windows_holding(plan, spots, found, int(near), block_of)
     # No `near`, or nothing to be near: the rule holds in the whole article or nowhere.
     is_found = holds(plan.scoped, lambda wanted: bool(spots[wanted]))
     return _everywhere if is_found else None
@@ -189,24 +195,30 @@ def _sentences_holding(plan: RulePlan, spots: _Spots, found: list[Spot]) -> _InS
 
 
 def _windows_holding(
-    plan: RulePlan, spots: _Spots, found: list[Spot], words: int
+    plan: RulePlan, spots: _Spots, found: list[Spot], words: int, block_of: BlockOf
 ) -> _InScope | None:
-    # `near: N`: every wanted item starts at most N words after the first one.
-    holding: list[tuple[str, int, int]] = []
+    # `near: N`: every wanted item starts at most N words after the first one, in its block:
+    # "within 10 words" never jumps from a heading or a list item into the next paragraph.
+    holding: list[tuple[str, int, int, int]] = []
     for anchor in found:
-        field, first, last = anchor.field, anchor.first_word, anchor.first_word + words
+        field, block = anchor.field, block_of(anchor)
+        first, last = anchor.first_word, anchor.first_word + words
         present = {
             wanted
             for wanted, located in spots.items()
-            if any(s.field == field and first <= s.first_word <= last for s in located)
+            if any(_is_in_window(s, field, block, first, last, block_of) for s in located)
         }
         if holds(plan.scoped, present.__contains__):
-            holding.append((field, first, last))
+            holding.append((field, block, first, last))
     if not holding:
         return None
-    return lambda spot: any(
-        spot.field == field and first <= spot.first_word <= last for field, first, last in holding
-    )
+    return lambda spot: any(_is_in_window(spot, *window, block_of) for window in holding)
+
+
+def _is_in_window(
+    spot: Spot, field: str, block: int, first: int, last: int, block_of: BlockOf
+) -> bool:
+    return spot.field == field and first <= spot.first_word <= last and block_of(spot) == block
 
 
 def _everywhere(spot: Spot) -> bool:
@@ -320,7 +332,7 @@ def _reasons(
 
     for part in _missing(plan.scoped, is_found):
         yield f"not found: {_describe(part)}"
-    if holds(plan.scoped, is_found) and _satisfying_scope(plan, spots) is None:
+    if holds(plan.scoped, is_found) and _satisfying_scope(plan, spots, block_finder(notes)) is None:
         where = "one sentence" if rule.near == "sentence" else f"{rule.near} words"
         yield f"found, but never all within {where} (near: {rule.near})"
     if rule.min_score is not None and _score(hits) < rule.min_score:
