@@ -2,15 +2,17 @@
 
 spaCy stays inside this module: a `Doc` never leaves it. fr_core_news_sm is loaded once per
 process, lazily, without the parser, and shared by every `Annotator` in that process; languages
-without a model get a blank pipeline with a rule-based sentencizer. With `workers` > 1 the work
-runs in a pool of processes, each loading the model once. It does not match rules and does no
-I/O beyond loading the model.
+without a model get a blank pipeline with a rule-based sentencizer. A line break in a field's
+text (a paragraph, heading, list item or `<br>` once normalised) always ends a sentence. With
+`workers` > 1 the work runs in a pool of processes, each loading the model once. It does not
+match rules and does no I/O beyond loading the model.
 """
 
 from __future__ import annotations
 
 import functools
 import multiprocessing
+import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -36,6 +38,10 @@ LOOKUP_LEMMAS = frozenset({"en"})
 EXCLUDED_COMPONENTS = ("parser",)
 # The entity recognizer runs only when a rule needs entity labels (`require_entity`).
 ENTITY_COMPONENTS = ("ner",)
+# Runs before the sentence splitters, which keep the boundaries it sets (overwrite=False).
+HARD_BREAKS_COMPONENT = "monitor_hard_breaks"
+# What normalisation leaves between blocks, and what a plain text's lines end with.
+_LINE_BREAK_CHARS = re.compile("[\n\r\u2028\u2029]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The loaded models are shared by every engine in the process, so one lock serialises their use:
 # memory zones must not interleave, and threads gain little on CPU-bound spaCy anyway.
@@ -268,6 +274,7 @@ def load_pipeline(language: str) -> Language:
         nlp = spacy.blank(language)
     except ImportError:
         nlp = spacy.blank("xx")  # spaCy's multi-language tokenizer for unknown codes
+    nlp.add_pipe(HARD_BREAKS_COMPONENT)
     nlp.add_pipe("sentencizer")
     if language in LOOKUP_LEMMAS:
         nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
@@ -283,7 +290,27 @@ def _load_model(model: str, excluded: tuple[str, ...]) -> Language:
     nlp = spacy.load(model, exclude=list(excluded))
     # Without the parser, sentence boundaries stay unset unless senter runs.
     nlp.enable_pipe("senter")
+    nlp.add_pipe(HARD_BREAKS_COMPONENT, before="senter")
     return nlp
+
+
+@Language.component(HARD_BREAKS_COMPONENT)
+def _start_sentences_after_line_breaks(doc: Doc) -> Doc:
+    """Start a sentence at the first word after a line break.
+
+    senter was trained on running text: it joins a heading, a list item or a paragraph without
+    a final full stop to the next block, and a rule would claim a co-occurrence that no reader
+    sees. spaCy makes every run of whitespace other than one space a token of its own, so a
+    line break is always inside a space token.
+    """
+    is_after_break = False
+    for token in doc:
+        if token.is_space:
+            is_after_break = is_after_break or bool(_LINE_BREAK_CHARS.search(token.text))
+        elif is_after_break:
+            token.is_sent_start = True
+            is_after_break = False
+    return doc
 
 
 def _annotated_field(name: str, doc: Doc) -> AnnotatedField:

@@ -123,7 +123,7 @@ def test_canonical_url(url: str, canonical: str) -> None:
         ("nul\x00 et\x07 contrôle\u200b", "nul et contrôle"),
         ("<h2>Titre</h2>texte nu", "Titre\n\ntexte nu"),
         ("ligne<br/>suivante<script/>fin", "ligne\nsuivantefin"),
-        ("<table><tr><td>a</td><td>b</td></tr></table>", "a b"),
+        ("<table><tr><td>a</td><td>b</td></tr></table>", "a\nb"),
         ("", ""),
         ("texte sans balise", "texte sans balise"),
     ],

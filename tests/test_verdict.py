@@ -315,7 +315,9 @@ DOCS = Path(__file__).parent.parent / "docs" / "rules.md"
 def test_the_documented_score_example_scores_as_documented(
     annotator, tmp_path, body, is_match, score
 ):
-    example = next(b for b in DOCS.read_text(encoding="utf-8").split("```yaml\n") if "attack" in b)
+    example = next(
+        b for b in DOCS.read_text(encoding="utf-8").split("```yaml\n") if "id: attack-watch" in b
+    )
     (tmp_path / "attack.yaml").write_text(example.split("```", 1)[0], encoding="utf-8")
     compiled = compile_rules(load_rules(tmp_path))
     article = make_article(body)

@@ -63,9 +63,18 @@ _BLOCK_ELEMENTS = frozenset(
         "tbody", "thead", "tfoot", "tr", "ul",
     }
 )  # fmt: skip
-_CELL_ELEMENTS = frozenset({"td", "th"})
+# A table cell is a line of its own (a row of figures is not a sentence); a row is a block.
+_LINE_ELEMENTS = frozenset({"br", "td", "th"})
 _PARAGRAPH_BREAK = "\n\n"
 _LINE_BREAK = "\n"
+# A fragment with any of these tags has its breaks in the markup, and its source newlines
+# are layout; without them (a plain-text summary, or only inline tags) a newline is the
+# author's line break and must stay one, since it ends a sentence for the NLP stage.
+_BREAK_TAG = re.compile(
+    "<(?:" + "|".join(sorted(_BLOCK_ELEMENTS | _LINE_ELEMENTS, key=len, reverse=True)) + r")\b",
+    re.IGNORECASE,
+)
+_LINE_BREAKS = re.compile(r"[ \t]*(?:\r\n?|\n)[ \t]*")
 
 # C0/C1 controls (tabs and newlines are whitespace and handled apart), soft hyphens and
 # zero-width characters: all invisible, and all of them split words for the matcher.
@@ -77,55 +86,74 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 def html_to_text(html: str) -> str:
-    """Plain text from an HTML fragment: paragraphs separated by a blank line.
+    """Plain text from an HTML fragment: blocks separated by a blank line, `<br>` and table
+    cells by a newline, and a plain-text fragment's own line breaks kept.
 
-    Markup still left after one decoding (a double-escaped feed) is decoded once more.
+    Every newline in the result is a block boundary that the NLP stage never lets a sentence
+    cross. Markup still left after one decoding (a double-escaped feed) is decoded once more.
     """
-    text = _plain_text(html)
-    return _plain_text(text) if _LEFTOVER_MARKUP.search(text) else text
+    has_break_tags = bool(_BREAK_TAG.search(html))
+    text = _plain_text(html, keeps_newlines=not has_break_tags)
+    if _LEFTOVER_MARKUP.search(text):
+        # Newlines the first pass made from tags are breaks the second pass must keep.
+        keeps_newlines = has_break_tags or not _BREAK_TAG.search(text)
+        return _plain_text(text, keeps_newlines=keeps_newlines)
+    return text
 
 
-def _plain_text(html: str) -> str:
-    extractor = _TextExtractor()
+def _plain_text(html: str, *, keeps_newlines: bool) -> str:
+    extractor = _TextExtractor(keeps_newlines=keeps_newlines)
     extractor.feed(_INVISIBLE_CHARS.sub("", html))
     extractor.close()
     return _tidy_paragraphs("".join(extractor.parts))
 
 
 class _TextExtractor(HTMLParser):
-    """Collects text, turning block boundaries into break markers."""
+    """Collects text, turning block boundaries (and, where they are text, source newlines)
+    into break markers."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keeps_newlines: bool) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip_depth = 0
+        self._pre_depth = 0  # inside <pre>, newlines are the author's line breaks
+        self._keeps_newlines = keeps_newlines
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIPPED_ELEMENTS:
             self._skip_depth += 1
-        self._mark_boundary(tag)
+        elif tag == "pre":
+            self._pre_depth += 1
+        self._mark_boundary(tag, is_start=True)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         # A self-closed <script/> has no content to skip.
-        self._mark_boundary(tag)
+        self._mark_boundary(tag, is_start=True)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIPPED_ELEMENTS and self._skip_depth:
             self._skip_depth -= 1
-        self._mark_boundary(tag)
+        elif tag == "pre" and self._pre_depth:
+            self._pre_depth -= 1
+        self._mark_boundary(tag, is_start=False)
 
     def handle_data(self, data: str) -> None:
-        if not self._skip_depth:
-            # Source newlines are layout, not text: only tags make breaks.
+        if self._skip_depth:
+            return
+        if self._keeps_newlines or self._pre_depth:
+            lines = _LINE_BREAKS.split(data)
+            self.parts.append(_LINE_BREAK.join(_WHITESPACE.sub(" ", line) for line in lines))
+        else:
             self.parts.append(_WHITESPACE.sub(" ", data))
 
-    def _mark_boundary(self, tag: str) -> None:
-        if tag == "br":
-            self.parts.append(_LINE_BREAK)
+    def _mark_boundary(self, tag: str, *, is_start: bool) -> None:
+        # A line element breaks where it starts: "</td><td>" is one break, not a paragraph
+        # (but a stray "</br>" is a <br>, as in browsers: HTML 13.2.6.4.7).
+        if tag in _LINE_ELEMENTS:
+            if is_start or tag == "br":
+                self.parts.append(_LINE_BREAK)
         elif tag in _BLOCK_ELEMENTS:
             self.parts.append(_PARAGRAPH_BREAK)
-        elif tag in _CELL_ELEMENTS:
-            self.parts.append(" ")
 
 
 def _tidy_paragraphs(marked_text: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
+from monitor.match.blocks import BlockOf, block_finder
 from monitor.match.evidence import HitMaker
 from monitor.match.patterns import Found, Spot
 from monitor.match.plan import (
@@ -93,7 +94,7 @@ def holding(plan: RulePlan, view: ArticleView) -> Counts | None:
     spots = view.spots(plan)
     if not all(holds(node, lambda wanted: bool(spots[wanted])) for node in plan.excluded):
         return None
-    return _satisfying_scope(plan, spots)
+    return _satisfying_scope(plan, spots, view.block_of)
 
 
 def holds(node: Node | Wanted, is_present: Present) -> bool:
@@ -135,12 +136,13 @@ class ArticleView:
     article however many rules ask for it.
     """
 
-    __slots__ = ("_spots", "found", "maker", "notes")
+    __slots__ = ("_spots", "block_of", "found", "maker", "notes")
 
     def __init__(self, notes: Annotations, found: Found, compiled: CompiledRules) -> None:
         self.notes = notes
         self.found = found
         self.maker = HitMaker(notes, compiled.index.patterns)
+        self.block_of = block_finder(notes)
         self._spots: Spots = {}
 
     def spots(self, plan: RulePlan) -> Spots:
@@ -190,15 +192,19 @@ def _without_overlaps(spots: Iterable[Spot]) -> list[Spot]:
     return kept
 
 
-def _satisfying_scope(plan: RulePlan, spots: Spots) -> Counts | None:
-    """A test for the spots that count where the rule holds, or None if it holds nowhere."""
+def _satisfying_scope(plan: RulePlan, spots: Spots, block_of: BlockOf) -> Counts | None:
+    """A test for the spots that count where the rule holds, or None if it holds nowhere.
+
+    A place is never wider than one block of one field: sentences end at block boundaries
+    (nlp.py), and `near: N` windows stop at them here.
+    """
     near = plan.rule.near
     if near is not None:
         found = [spot for wanted in plan.evidence for spot in spots[wanted]]
         if found and near == "sentence":
             return _sentences_holding(plan, spots, found)
         if found:
-            return _windows_holding(plan, spots, found, int(near))
+            return _windows_holding(plan, spots, found, int(near), block_of)
     # No `near`, or nothing to be near: the rule holds in the whole article or nowhere.
     leaves = counted(plan.scoped, lambda wanted: bool(spots[wanted]))
     return None if leaves is None else lambda wanted, spot: wanted in leaves
@@ -221,25 +227,36 @@ def _sentences_holding(plan: RulePlan, spots: Spots, found: list[Spot]) -> Count
     return lambda wanted, spot: wanted in holding.get((spot.field, spot.sentence), ())
 
 
-def _windows_holding(plan: RulePlan, spots: Spots, found: list[Spot], words: int) -> Counts | None:
-    # `near: N`: every wanted item starts at most N words after the first one.
-    holding: list[tuple[str, int, int, frozenset[Wanted]]] = []
+def _windows_holding(
+    plan: RulePlan, spots: Spots, found: list[Spot], words: int, block_of: BlockOf
+) -> Counts | None:
+    # `near: N`: every wanted item starts at most N words after the first one, in its block:
+    # "within 10 words" never jumps from a heading or a list item into the next paragraph.
+    holding: list[tuple[str, int, int, int, frozenset[Wanted]]] = []
     for anchor in found:
-        field, first, last = anchor.field, anchor.first_word, anchor.first_word + words
+        field, block = anchor.field, block_of(anchor)
+        first, last = anchor.first_word, anchor.first_word + words
         present = {
             wanted
             for wanted, located in spots.items()
-            if any(s.field == field and first <= s.first_word <= last for s in located)
+            if any(is_in_window(s, field, block, first, last, block_of) for s in located)
         }
         leaves = counted(plan.scoped, present.__contains__)
         if leaves is not None:
-            holding.append((field, first, last, leaves))
+            holding.append((field, block, first, last, leaves))
     if not holding:
         return None
     return lambda wanted, spot: any(
-        spot.field == field and first <= spot.first_word <= last and wanted in leaves
-        for field, first, last, leaves in holding
+        wanted in leaves and is_in_window(spot, field, block, first, last, block_of)
+        for field, block, first, last, leaves in holding
     )
+
+
+def is_in_window(
+    spot: Spot, field: str, block: int, first: int, last: int, block_of: BlockOf
+) -> bool:
+    """Whether `spot` starts within words `first`..`last` of that block of that field."""
+    return spot.field == field and first <= spot.first_word <= last and block_of(spot) == block
 
 
 def everywhere(wanted: Wanted, spot: Spot) -> bool:

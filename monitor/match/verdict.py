@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from monitor.errors import RuleError
+from monitor.match.blocks import block_finder
 from monitor.match.evaluate import (
     ArticleView,
     CompiledRules,
@@ -23,6 +24,7 @@ from monitor.match.evaluate import (
     evidence_hits,
     holding,
     holds,
+    is_in_window,
     passes_filters,
     score_of,
 )
@@ -188,13 +190,20 @@ class _Miss:
                     present.setdefault((spot.field, spot.sentence), set()).add(wanted)
             return [present[place] for place in dict.fromkeys((s.field, s.sentence) for s in found)]
         words = int(near or 0)
+        block_of = block_finder(self.notes)
         return [
             {
                 wanted
                 for wanted, located in self.spots.items()
                 if any(
-                    s.field == anchor.field
-                    and anchor.first_word <= s.first_word <= anchor.first_word + words
+                    is_in_window(
+                        s,
+                        anchor.field,
+                        block_of(anchor),
+                        anchor.first_word,
+                        anchor.first_word + words,
+                        block_of,
+                    )
                     for s in located
                 )
             }
