@@ -212,3 +212,34 @@ def test_a_channel_reaches_a_private_address_only_when_the_operator_says_so(tmp_
         False,
         True,
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://host\\\\@evil.example/feed", "a backslash"),
+        ("https://a@b@evil.example/feed", "more than one '@'"),
+        ('"https://host/feed\\t"', "contains a tab"),
+        ('"https://host/feed\\r"', "contains a carriage return (CR)"),
+        ("https://host/r?u=https://user:pass@evil.example/", "credentials"),
+        ("gopher://host/feed", "unsupported URL scheme 'gopher'"),
+    ],
+)
+def test_a_feed_url_parsers_disagree_on_is_refused_at_load_naming_the_feed(tmp_path, url, problem):
+    path = write(tmp_path, f"feeds:\n  - id: ok\n    url: a.xml\n  - id: wire\n    url: {url}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.line == 5
+    assert "feed 'wire': invalid url: " in str(caught.value) and problem in str(caught.value)
+    assert "pass@" not in str(caught.value)  # the message never repeats a credential
+
+
+def test_a_webhook_url_parsers_disagree_on_is_refused_at_load(tmp_path):
+    path = write(
+        tmp_path,
+        "subscriptions:\n  - id: s\n    to:\n      webhook:\n"
+        "        url: https://hooks.example\\\\@evil.example/in\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "invalid webhook url: a backslash" in str(caught.value)

@@ -15,7 +15,18 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 
 # Single modules every part may import (they import only each other).
-BASE = {"model", "cron", "targets", "errors", "logs", "metrics", "text", "settings", "netguard"}
+BASE = {
+    "model",
+    "cron",
+    "targets",
+    "errors",
+    "logs",
+    "metrics",
+    "text",
+    "settings",
+    "netguard",
+    "urls",
+}
 STAGES = {"ingest", "nlp", "match", "schedule", "store", "deliver"}
 BESIDE = {"config", "rules"}
 # What each part may import, beyond the base and itself.

@@ -33,10 +33,10 @@ from monitor.netguard import (
     system_resolve,
 )
 from monitor.settings import FetchSettings
+from monitor.urls import WEB_SCHEMES, web_url_problem
 
 USER_AGENT = "monitor/0.1 (+https://github.com/monitor-press/monitor)"
 
-_HTTP_SCHEMES = frozenset({"http", "https"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _PERMANENT_REDIRECTS = frozenset({301, 308})
 _RETRY_LATER_STATUSES = frozenset({429, 503})
@@ -300,8 +300,11 @@ class Fetcher:
 
 def _require_http(url: str, hint: str) -> None:
     scheme = urlsplit(url).scheme.lower()
-    if scheme not in _HTTP_SCHEMES:
+    if scheme not in WEB_SCHEMES:
         raise FetchError(f"unsupported URL scheme '{scheme}' ({hint})", url=url, is_permanent=True)
+    problem = web_url_problem(url)
+    if problem is not None:
+        raise FetchError(f"refusing URL: {problem}", url=url, is_permanent=True)
 
 
 def _conditional_headers(state: FeedState | None) -> dict[str, str]:
@@ -324,10 +327,16 @@ def _redirect_target(response: httpx.Response, url: str) -> str | None:
             status=response.status_code,
         )
     target = urljoin(url, str(location))
-    # A server must not steer us off the web, e.g. to file:///etc/passwd.
-    if urlsplit(target).scheme.lower() not in _HTTP_SCHEMES:
+    # A server must not steer us off the web (file:///etc/passwd), nor to a URL that
+    # parsers read differently: every hop passes the check the config's URLs passed.
+    problem = web_url_problem(target)
+    if problem is not None:
+        scheme = target.partition(":")[0].lower()
+        what = "URL" if scheme in WEB_SCHEMES else "non-http URL"
         raise FetchError(
-            f"refusing redirect to non-http URL '{target}'", url=url, status=response.status_code
+            f"refusing redirect to {what} '{target}': {problem}",
+            url=url,
+            status=response.status_code,
         )
     return target
 
