@@ -15,7 +15,7 @@ import tracemalloc
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -279,6 +279,10 @@ def server() -> Iterator[_FeedServer]:
     thread.join()
 
 
+def seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
 def _feed(url: str, *, allow_private: bool = True) -> Feed:
     return Feed(id="local", url=url, allow_private=allow_private)
 
@@ -362,6 +366,26 @@ def test_503_reads_retry_after_http_date_against_now(server: _FeedServer) -> Non
 
     assert error.status == 503
     assert error.retry_after_s == 90  # 07:28:00 minus NOW (07:26:30)
+
+
+def test_a_retry_after_holds_every_url_on_that_host_until_its_time(server: _FeedServer) -> None:
+    async def run() -> tuple[FetchError, FetchError, FetchResult]:
+        async with make_fetcher(host_spacing_s=0.0) as fetcher:
+            with pytest.raises(FetchError) as busy:
+                await fetcher.fetch(_feed(server.base_url + "/busy-seconds"), None, NOW)
+            with pytest.raises(FetchError) as held:
+                await fetcher.fetch(_feed(server.base_url + "/feed"), None, NOW + seconds(20))
+            later = await fetcher.fetch(_feed(server.base_url + "/feed"), None, NOW + seconds(120))
+            return busy.value, held.value, later
+
+    requests_before = len(server.requests)
+    busy, held, later = asyncio.run(run())
+
+    assert busy.retry_after_s == 120
+    assert held.retry_after_s == 100 and not held.is_permanent
+    assert "host '127.0.0.1' asked every feed on it to wait (Retry-After), 100 s left" in str(held)
+    assert later.status == 200
+    assert [path for path, _ in server.requests[requests_before:]] == ["/busy-seconds", "/feed"]
 
 
 def test_server_error_carries_status(server: _FeedServer) -> None:
