@@ -15,7 +15,7 @@ from monitor.ingest.fingerprint import (
     probe_keys,
 )
 from monitor.ingest.normalize import normalize_entries
-from monitor.ingest.parse import parse_feed
+from monitor.ingest.parse import expat_problem, parse_feed
 
 __all__ = [
     "NEAR_DUPLICATE_BITS",
@@ -25,6 +25,7 @@ __all__ = [
     "StoryCandidate",
     "band_keys",
     "content_fingerprint",
+    "expat_problem",
     "extract_full_text",
     "normalize_entries",
     "page_text",
