@@ -26,6 +26,7 @@ BASE = {
     "settings",
     "netguard",
     "urls",
+    "yamldoc",
 }
 STAGES = {"ingest", "nlp", "match", "schedule", "store", "deliver"}
 BESIDE = {"config", "rules"}
@@ -63,6 +64,7 @@ ADAPTERS: dict[str, set[str]] = {
     "prometheus_client": {"monitor.metrics"},
     "pydantic": {"monitor.config.load", "monitor.config.schema"},
     "ruamel": {
+        "monitor.yamldoc",
         "monitor.config.load",
         "monitor.config.edit",
         "monitor.rules.load",
