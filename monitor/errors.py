@@ -21,6 +21,15 @@ class ConfigError(MonitorError):
         super().__init__(_located(message, path, line))
 
 
+class ConfigErrors(ConfigError):
+    """Several config errors found in one pass over config.yaml, in file order."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("\n".join(str(error) for error in errors))
+        self.path, self.line = errors[0].path, errors[0].line
+
+
 class RuleError(MonitorError):
     """A rule or actor file is invalid."""
 

@@ -28,6 +28,9 @@ from monitor.text import fold, language_code, truncate
 
 # Languages with a trained pipeline; every other language gets `spacy.blank`.
 MODELS: dict[str, str] = {"fr": "fr_core_news_sm"}
+# Blank pipelines that still get lemmas, from the lookup tables of spacy-lookups-data ("attacks"
+# -> "attack", "policemen" -> "policeman"): no English model is installable here.
+LOOKUP_LEMMAS = frozenset({"en"})
 # Only sentence boundaries, lemmas and entities are used: the parser is the slowest component
 # and `senter` gives the boundaries at a fraction of its cost (see DESIGN.md, "Measured").
 EXCLUDED_COMPONENTS = ("parser",)
@@ -266,6 +269,10 @@ def load_pipeline(language: str) -> Language:
     except ImportError:
         nlp = spacy.blank("xx")  # spaCy's multi-language tokenizer for unknown codes
     nlp.add_pipe("sentencizer")
+    if language in LOOKUP_LEMMAS:
+        nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+        # initialize() reads the table from the installed spacy-lookups-data: nothing downloaded.
+        nlp.initialize()
     return nlp
 
 

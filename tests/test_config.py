@@ -37,7 +37,7 @@ def test_unknown_key_is_named_with_its_line(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.line == 4
-    assert str(caught.value) == f"{path}:4: key 'feeds.0.evry': unknown key"
+    assert str(caught.value) == f"{path}:4: feeds['a'].evry: unknown key (did you mean 'every'?)"
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):
@@ -55,7 +55,11 @@ def test_secrets_come_from_the_environment(tmp_path):
     )
     config = load_config(path, environ={"SMTP_PASSWORD": "s3cret"})
     assert config.smtp is not None and config.smtp.password == "s3cret"
-    with pytest.raises(ConfigError, match=r":3: environment variable 'SMTP_PASSWORD' is not set"):
+    with pytest.raises(
+        ConfigError,
+        match=r":3: secret 'SMTP_PASSWORD' is not set in the environment "
+        r"\(needed by smtp.password\)",
+    ):
         load_config(path, environ={})
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.match.evaluate import compile_rules, evaluate, evaluate_rule
+from monitor.match import compile_rules, evaluate, evaluate_rule
 from monitor.match.explain import format_verdict
 from monitor.model import Article, Clause, Hit, Match, Priority, Rule, Term
 from monitor.rules.load import load_rules
@@ -65,7 +65,9 @@ def test_a_miss_says_why_and_what_was_found(shipped):
         "✘ not matched  jo2024-security 'JO 2024 security'  priority high  score 2",
         "  why:",
         "    - excluded: 'billetterie' found in body (match.none)",
-        "    - found, but never all within one sentence (near: sentence)",
+        "    - found 'JO 2024' but not any of 'sécurité', 'renseignement', 'terrorisme',"
+        " 'security', 'intelligence', 'counter-terrorism' (match.all[1].any)"
+        " in the same sentence (near: sentence)",
         "  found:",
         '    body · match.all[0].any: JO 2024 → "JO 2024"',
         "        Les [JO 2024] approchent.",

@@ -62,7 +62,7 @@ ADAPTERS: dict[str, set[str]] = {
     },
     "apscheduler": {"monitor.app.service"},
     "prometheus_client": {"monitor.metrics"},
-    "pydantic": {"monitor.config.load", "monitor.config.schema"},
+    "pydantic": {"monitor.config.load", "monitor.config.problems", "monitor.config.schema"},
     "ruamel": {
         "monitor.yamldoc",
         "monitor.config.load",
@@ -77,6 +77,8 @@ ADAPTERS: dict[str, set[str]] = {
     "trafilatura": {"monitor.ingest.extract"},
     "croniter": {"monitor.cron"},
     "charset_normalizer": {"monitor.pipeline.replay"},
+    "ftfy": {"monitor.ingest.mojibake"},
+    "py3langid": {"monitor.ingest.language"},
 }
 
 

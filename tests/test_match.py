@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import RuleError
-from monitor.match.evaluate import compile_rules, evaluate, evaluate_rule
+from monitor.match import compile_rules, evaluate, evaluate_rule
 from monitor.model import (
     ActorRef,
     AnnotatedField,
@@ -492,7 +492,10 @@ def test_verdict_says_why_a_rule_did_not_match(annotator, test_rules):
         annotator, test_rules, "Les JO 2024 approchent. La sécurité inquiète.", "jo-security"
     )
     assert not verdict.is_match
-    assert verdict.reasons == ("found, but never all within one sentence (near: sentence)",)
+    assert verdict.reasons == (
+        "found 'JO 2024' but not any of 'sécurité', 'security' (match.all[1].any)"
+        " in the same sentence (near: sentence)",
+    )
     assert [(hit.wanted, hit.matched) for hit in verdict.hits] == [
         ("JO 2024", "JO 2024"),
         ("sécurité", "sécurité"),
@@ -507,7 +510,9 @@ def test_verdict_says_why_a_rule_did_not_match(annotator, test_rules):
 
     verdict = verdict_for(annotator, test_rules, "La sécurité.", "jo-security", language="de")
     assert verdict.reasons[0] == "language 'de' is not one of en, fr"
-    assert verdict.reasons[1].startswith("not found: any of 'JO 2024', 'Jeux olympiques'")
+    assert verdict.reasons[1].startswith(
+        "found 'sécurité' but not any of 'JO 2024', 'Jeux olympiques'"
+    )
 
     verdict = verdict_for(annotator, test_rules, "La sécurité.", "french-feed")
     assert verdict.reasons == ("feed 'seed-fr' is not in sources: lemonde",)

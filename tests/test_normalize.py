@@ -56,6 +56,9 @@ def normalize_one(raw: RawEntry, feed: Feed = FEED, language: str | None = None)
         ("http://news.example.org:80/a", "http://news.example.org/a"),
         ("http://news.example.org:8080/a", "http://news.example.org:8080/a"),
         ("https://news.example.org", "https://news.example.org/"),
+        ("https://news.example.org/", "https://news.example.org/"),  # a bare host keeps "/"
+        ("https://news.example.org/2024/jo/", "https://news.example.org/2024/jo"),
+        ("https://news.example.org/a//?id=1", "https://news.example.org/a?id=1"),
         ("https://news.example.org/a#comments", "https://news.example.org/a"),
         (
             "https://news.example.org/a?utm_source=rss&id=7&UTM_Medium=x&fbclid=abc&page=2",
@@ -329,3 +332,38 @@ def test_only_the_newest_entries_are_kept_once_each() -> None:
     articles = normalize_entries(feed_of(*entries, duplicate), FEED, FETCHED_AT, max_entries=3)
 
     assert [article.guid for article in articles] == ["7", "6", "5"]
+
+
+# --- entries that share a link ------------------------------------------------------
+
+
+def flashes(count: int, link: str = "https://news.example.org/") -> list[RawEntry]:
+    return [
+        entry(link=link, title=f"Flash {n} : alerte", summary_html=f"<p>Fait numéro {n}.</p>")
+        for n in range(count)
+    ]
+
+
+def test_entries_sharing_a_link_but_not_their_text_are_all_kept() -> None:
+    articles = normalize_entries(feed_of(*flashes(15)), FEED, FETCHED_AT)
+    again = normalize_entries(feed_of(*flashes(15)), FEED, FETCHED_AT)
+
+    assert len(articles) == 15
+    assert len({article.key for article in articles}) == 15
+    assert [a.key for a in again] == [a.key for a in articles]  # a re-poll is the same 15
+
+
+def test_entries_sharing_a_link_and_their_title_or_text_are_one_article() -> None:
+    first, second = flashes(2)
+    same_title = replace(second, title=first.title)
+    same_text = replace(second, summary_html=first.summary_html)
+
+    for copy in (first, same_title, same_text):
+        assert len(normalize_entries(feed_of(first, copy), FEED, FETCHED_AT)) == 1
+
+
+def test_an_edited_entry_alone_on_its_link_keeps_its_key() -> None:
+    before = normalize_one(entry(summary_html="Premier jet."))
+    after = normalize_one(entry(title="Titre corrigé", summary_html="Texte revu."))
+
+    assert before.key == after.key

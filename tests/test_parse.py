@@ -184,7 +184,7 @@ class Awkward:
     published: datetime
     content_type: str | None = None
     is_bozo: bool = False
-    language: str | None = None
+    language: str | None = None  # declared by the entry or feed, else detected from the text
     summary: str | None = None
     body: str | None = None
 
@@ -199,7 +199,7 @@ AWKWARD_FEEDS = [
     Awkward("rss091-netscape.xml", 2, "Première dépêche", "http://vieux.example.fr/depeche-1.html",
             FETCHED, is_bozo=True, language="fr", summary="Texte « ancien »."),
     Awkward("rss092-description-only.xml", 2, "", "https://notes.example.org/n/1", FETCHED,
-            summary="Une note sans titre, seulement une description."),
+            language="fr", summary="Une note sans titre, seulement une description."),
     Awkward("rss10-rdf.xml", 2, "Erster Artikel", "https://rdf.example.org/a", at(9, 7),
             language="de", summary="Eins."),
     Awkward("rss20-guid-not-permalink.xml", 2, "Opaque guid", f"{A}/o/1", at(9, 10)),
@@ -217,35 +217,36 @@ AWKWARD_FEEDS = [
     Awkward("rss-tracking-links.xml", 1, "Tracked", f"{A}/t?id=7", at(9, 10)),
     Awkward("rss-relative-links.xml", 2, "Relative link", f"{A}/2024/03/relative", at(9, 10)),
     Awkward("rss-messy-links.xml", 2, "Wrapped link", f"{A}/wrapped/article?id=7", at(9, 10)),
-    Awkward("rss-empty-items.xml", 1, "The only real item", f"{A}/only/1", at(9, 10)),
+    Awkward("rss-empty-items.xml", 1, "The only real item", f"{A}/only/1", at(9, 10),
+            language="en"),
     Awkward("rss-many-items.xml", 200, "Item 249", f"{A}/many/249", at(9, 4, 9)),
     Awkward("rss-long-title.xml", 1, ("Très long titre " * 31).strip() + "…", f"{A}/long/1",
             at(9, 10)),
     # markup and entities
     Awkward("rss-html-entities.xml", 2, "Café crème – l’été", f"{A}/e/1", at(9, 10),
-            is_bozo=True, summary="« Citation »"),
+            is_bozo=True, language="fr", summary="« Citation »"),
     Awkward("rss-double-escaped.xml", 1, "Café & crème", f"{A}/d/1", at(9, 10), summary="Texte"),
     Awkward("rss-cdata.xml", 1, "Titre gras & CDATA", f"{A}/c/1", at(9, 10),
             summary="Un lien & du texte."),
     Awkward("rss-content-encoded.xml", 1, "Full content", f"{A}/ce/1", at(9, 10),
             summary="Court résumé.", body="Premier paragraphe.\n\nSecond paragraphe."),
     Awkward("rss-nul-control-chars.xml", 1, "Titre avec des contrôles", f"{A}/nul/1", at(9, 10),
-            summary="Texte propre."),
+            language="fr", summary="Texte propre."),
     Awkward("rss-undeclared-prefix.xml", 1, "Undeclared media prefix", f"{A}/m/1", at(9, 10),
             is_bozo=True),
     Awkward("rss-truncated.xml", 2, "Second complete item", f"{A}/tr/2", FETCHED, is_bozo=True),
     # encodings
     Awkward("rss-cp1252-declared-utf8.xml", 1, "Grève à l’hôpital – « tout va bien »", f"{A}/w/1",
-            at(9, 10), is_bozo=True),
+            at(9, 10), is_bozo=True, language="fr"),
     Awkward("rss-utf8-declared-latin1.xml", 1, "Sécurité renforcée à Besançon", f"{A}/l/1",
-            at(9, 10), content_type="application/rss+xml"),
+            at(9, 10), content_type="application/rss+xml", language="fr"),
     Awkward("rss-utf16le-bom.xml", 1, "Ünïcödé in UTF-16", f"{A}/u/1", at(9, 10)),
     Awkward("rss-utf8-bom.xml", 1, "Avec BOM", f"{A}/bom/1", at(9, 10)),
     Awkward("rss-koi8r.xml", 1, "Новости дня", f"{A}/ru/1", at(9, 7)),
-    Awkward("rss-shift-jis.xml", 1, "今日のニュース", f"{A}/ja/1", at(9, 1)),
+    Awkward("rss-shift-jis.xml", 1, "今日のニュース", f"{A}/ja/1", at(9, 1), language="ja"),
     # RFC 3023 reads text/xml without charset as US-ASCII: feedparser says so, and copes.
     Awkward("rss-iso-8859-15-euro.xml", 1, "Le prix passe à 5 €", f"{A}/eur/1", at(9, 10),
-            content_type="text/xml", is_bozo=True),
+            content_type="text/xml", is_bozo=True, language="fr"),
     # dates
     Awkward("rss-dates-rfc822-variants.xml", 4, "Zone EDT", f"{A}/t/1", at(9, 14)),
     Awkward("rss-dates-french.xml", 3, "Date en français", f"{A}/fr/1", at(9, 13, 30)),

@@ -67,6 +67,36 @@ def test_articles_seen_by_key_url_or_content_are_not_new(store):
     assert [a.key for a in again] == ["d"]
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "http://www.news.example/a",
+        "https://www.news.example/a",
+        "http://news.example/a",
+        "https://news.example/a/",  # as canonical URLs were stored before the slash went
+    ],
+)
+def test_a_copy_under_another_spelling_of_the_url_is_not_new(store, spelling):
+    # The first copy came with a guid, so its key cannot match the copy's link key.
+    add(store, [article("g:first", url=spelling)])
+
+    copy = article("u:copy", feed_id="other", guid=None, url="https://news.example/a")
+
+    assert add(store, [copy]) == []
+
+
+def test_guidless_entries_of_one_feed_sharing_a_link_are_different_articles(store):
+    link = "https://news.example/"
+    first = article("l:1", guid=None, url=link, title="Flash 1", summary="Un.")
+    other = article("l:2", guid=None, url=link, title="Flash 2", summary="Deux.")
+    retitled = article("l:3", guid=None, url=link, title="Flash 1 (maj)", summary="Un.")
+    elsewhere = article("l:4", feed_id="other", guid=None, url=link, title="F", summary="F")
+
+    add(store, [first])
+
+    assert [a.key for a in add(store, [other, retitled, elsewhere])] == ["l:2"]
+
+
 def test_near_duplicates_share_a_story_id(store):
     original = article("a", fingerprint=0b1011 << 40)
     copy = article("b", fingerprint=(0b1011 << 40) | 0b111)  # 3 bits apart

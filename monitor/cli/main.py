@@ -42,8 +42,8 @@ from monitor.cli.common import (
 from monitor.cli.delivery import NoAnnotator, add_delivery_commands
 from monitor.cli.feeds import add_feed_commands
 from monitor.cli.rules import add_rule_commands
-from monitor.config import Config, load_config
-from monitor.errors import ConfigError, InputError, MonitorError, RuleSetError
+from monitor.config import Config, load_config, reference_problems
+from monitor.errors import ConfigError, ConfigErrors, InputError, MonitorError, RuleSetError
 from monitor.logs import configure_logging, redact
 from monitor.model import RuleSet
 from monitor.rules import load_rules, rule_errors
@@ -59,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         code: int = args.handler(args)
+    except ConfigErrors as exc:
+        for config_error in exc.errors:
+            print_error(str(config_error))
+        return EXIT_INVALID
     except (ConfigError, InputError) as exc:
         print_error(str(exc))
         return EXIT_INVALID
@@ -120,6 +124,9 @@ def _run(args: argparse.Namespace) -> int:
         for problem in problems:
             print_error(problem)
         return EXIT_INVALID
+    for problem in reference_problems(config, start.rules):
+        # A warning, not a refusal: the other subscriptions and rules still work.
+        print_error(f"warning: {problem}")
     if start.refused is not None:
         for error in start.refused.errors:
             print_error(str(error))
@@ -172,25 +179,39 @@ def _has_unsafe_xml_parser() -> bool:
 def _check(args: argparse.Namespace) -> int:
     if _has_unsafe_xml_parser():
         return EXIT_RUNTIME
-    config = load_config(args.config)
+    # Read-only: a secret this user cannot read is reported, not fatal (`run` still needs it).
+    config = load_config(args.config, require_secrets=False)
     errors = rule_errors(config.rules_dir)
     for error in errors:
         print_error(str(error))
     problems = template_errors(config) + channel_errors(config)
+    rules = None if errors else load_rules(config.rules_dir)
+    if rules is not None:
+        # Names are checked against a rule set only when it loaded whole, or every rule in a
+        # broken file would look missing.
+        problems += reference_problems(config, rules)
     for problem in problems:
         print_error(problem)
-    if errors or problems:
+    for missing in config.missing_secrets:
+        print_error(f"{missing}; `monitor run` will not start without it")
+    if rules is None or problems:
         return EXIT_INVALID
-    rules = load_rules(config.rules_dir)
+    unread = (
+        f"; {len(config.missing_secrets)} secrets not readable here"
+        if config.missing_secrets
+        else ""
+    )
     print(
         f"ok: {len(config.feeds)} feeds, {len(config.subscriptions)} subscriptions, "
-        f"{len(rules.rules)} rules, {len(rules.actors)} actors"
+        f"{len(rules.rules)} rules, {len(rules.actors)} actors{unread}"
     )
     return EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(args.config, require_secrets=False)
+    for missing in config.missing_secrets:
+        print_error(missing)
     # Status is most needed when something is broken: broken rules must not hide it.
     try:
         rules = load_rules(config.rules_dir)

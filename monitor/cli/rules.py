@@ -34,7 +34,9 @@ def add_rule_commands(commands: Any) -> None:
     source.add_argument("--text", type=Path, help="a text file: first line title, then body")
     source.add_argument("--feed", type=Path, help="a saved RSS or Atom file")
     source.add_argument("--url", help="an article page or a feed on the web")
-    trying.add_argument("--language", default="fr", help="language of the text (default: fr)")
+    trying.add_argument(
+        "--language", help="language of the input when it declares none (default: detected)"
+    )
     trying.set_defaults(handler=_test_rule)
 
     rematch = commands.add_parser(

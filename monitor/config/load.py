@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from monitor.config.problems import config_problems, key_path, line_of
 from monitor.config.schema import (
     MAX_CONFIG_BYTES,
     TARGET_READERS,
@@ -27,7 +28,7 @@ from monitor.config.schema import (
     SubscriptionSpec,
     parse_duration_s,
 )
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, ConfigErrors
 from monitor.model import Feed, Priority, Subscription
 from monitor.settings import DeliverySettings, FetchSettings, NlpSettings, SmtpSettings
 from monitor.targets import ChannelTarget
@@ -57,26 +58,50 @@ class Config:
     retention_s: float
     stop_budget_s: float
     health_listen: tuple[str, int] | None  # host, port; None when the endpoint is off
+    # Secrets a read-only command could not read ("FILE:LINE: secret ... (needed by KEY)").
+    missing_secrets: tuple[str, ...] = ()
+    # The line of each key and list item in config.yaml, by place: ("feeds", 0, "url") → 12.
+    key_lines: Mapping[tuple[str | int, ...], int] = field(default_factory=dict, compare=False)
+
+    def line_of(self, *place: str | int) -> int | None:
+        """The line of `place` in config.yaml, e.g. `line_of("subscriptions", 0, "rules", 1)`."""
+        return self.key_lines.get(place)
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
-    """Read and validate `path`; raise ConfigError naming the file and line."""
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, *, require_secrets: bool = True
+) -> Config:
+    """Read and validate `path`; raise ConfigError naming the file and line.
+
+    Every mistake in the file is found in one pass: one is raised as itself, several as
+    `ConfigErrors`. With `require_secrets=False` (the read-only commands: `check`, `status`)
+    an unset `${NAME}` or an unreadable `*_file` is not an error but a line in
+    `Config.missing_secrets`, and the setting keeps its `${NAME}` text or stays unset.
+    """
     environ = os.environ if environ is None else environ
     shown = str(path)
     data = _read_yaml(path, shown)
-    data = _expand_environment(data, environ, shown)
+    secrets = _Secrets(environ, shown)
+    data = secrets.expand(data)
+    errors = _duplicate_ids(data, shown)
     try:
         spec = ConfigSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        location = tuple(first["loc"])
-        where = ".".join(str(part) for part in location) or "config"
-        raise ConfigError(
-            f"key '{where}': {_describe(first)}",
-            path=shown,
-            line=_line_of(data, location),
-        ) from None
-    return _build(spec, path.resolve(), data, shown)
+        errors += config_problems(exc.errors(), data, ConfigSpec, shown)
+        spec = None
+    base_dir = path.resolve().parent
+    password = _read_password(spec.smtp, base_dir, secrets) if spec else None
+    errors += secrets.missing if require_secrets else []
+    if errors:
+        errors.sort(key=lambda error: error.line or 0)
+        raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
+    assert spec is not None  # no errors means the document validated
+    config = _build(spec, path.resolve(), password)
+    return replace(
+        config,
+        missing_secrets=tuple(str(error) for error in secrets.missing),
+        key_lines=_key_lines(data),
+    )
 
 
 def _read_yaml(path: Path, shown: str) -> Any:
@@ -99,71 +124,102 @@ def _read_yaml(path: Path, shown: str) -> Any:
     return data
 
 
-def _expand_environment(node: Any, environ: Mapping[str, str], shown: str) -> Any:
-    """Replace ${NAME} in string values, keeping ruamel's line info on containers."""
-    if isinstance(node, MutableMapping):
-        for key in list(node):
+class _Secrets:
+    """Expands ${NAME} from the environment and remembers each secret it could not find."""
+
+    def __init__(self, environ: Mapping[str, str], shown: str) -> None:
+        self.environ = environ
+        self.shown = shown
+        self.missing: list[ConfigError] = []
+        self._root: Any = None
+
+    def expand(self, data: Any) -> Any:
+        """Replace ${NAME} in the document's string values, keeping ruamel's line info."""
+        self._root = data
+        self._walk(data, ())
+        return data
+
+    def unreadable(self, what: str, needed_by: tuple[Any, ...]) -> None:
+        """Note a secret that is not there: what is wrong and the setting that needs it."""
+        self.missing.append(
+            ConfigError(
+                f"secret {what} (needed by {key_path(self._root, needed_by)})",
+                path=self.shown,
+                line=line_of(self._root, needed_by),
+            )
+        )
+
+    def _walk(self, node: Any, place: tuple[Any, ...]) -> None:
+        if isinstance(node, MutableMapping):
+            keys: list[Any] = list(node)
+        elif isinstance(node, list):
+            keys = list(range(len(node)))
+        else:
+            return
+        for key in keys:
             value = node[key]
             if isinstance(value, str) and _ENV_REFERENCE.search(value):
-                node[key] = _substitute(value, environ, shown, _line_of(node, (key,)))
+                node[key] = self._substitute(value, (*place, key))
             else:
-                _expand_environment(value, environ, shown)
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            if isinstance(value, str) and _ENV_REFERENCE.search(value):
-                node[index] = _substitute(value, environ, shown, _line_of(node, (index,)))
-            else:
-                _expand_environment(value, environ, shown)
-    return node
+                self._walk(value, (*place, key))
+
+    def _substitute(self, value: str, place: tuple[Any, ...]) -> str:
+        def lookup(found: re.Match[str]) -> str:
+            name = found.group(1)
+            if name in self.environ:
+                return self.environ[name]
+            self.unreadable(f"'{name}' is not set in the environment", place)
+            # Left as written: a read-only command never uses it, and no value is invented.
+            return found.group(0)
+
+        return _ENV_REFERENCE.sub(lookup, value)
 
 
-def _substitute(value: str, environ: Mapping[str, str], shown: str, line: int | None) -> str:
-    def lookup(found: re.Match[str]) -> str:
-        name = found.group(1)
-        if name not in environ:
-            raise ConfigError(f"environment variable '{name}' is not set", path=shown, line=line)
-        return environ[name]
+def _duplicate_ids(data: Any, shown: str) -> list[ConfigError]:
+    errors: list[ConfigError] = []
+    for key, what in (("feeds", "feed"), ("subscriptions", "subscription")):
+        items = data.get(key)
+        seen: set[str] = set()
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            item_id = item.get("id") if isinstance(item, Mapping) else None
+            if isinstance(item_id, str) and item_id in seen:
+                errors.append(
+                    ConfigError(
+                        f"{what} id '{item_id}' is used twice",
+                        path=shown,
+                        line=line_of(data, (key, index)),
+                    )
+                )
+            if isinstance(item_id, str):
+                seen.add(item_id)
+    return errors
 
-    return _ENV_REFERENCE.sub(lookup, value)
 
+def _key_lines(data: Any) -> dict[tuple[str | int, ...], int]:
+    """The line of every key and list item in the document, by its place."""
+    lines: dict[tuple[str | int, ...], int] = {}
 
-def _line_of(data: Any, location: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the deepest part of `location` that exists in `data`."""
-    line: int | None = 1
-    node = data
-    for part in location:
+    def walk(node: Any, place: tuple[str | int, ...]) -> None:
         lc = getattr(node, "lc", None)
-        try:
+        if isinstance(node, Mapping):
+            items: list[tuple[str | int, Any]] = [(str(key), node[key]) for key in node]
+        elif isinstance(node, list):
+            items = list(enumerate(node))
+        else:
+            return
+        for key, value in items:
             if lc is not None:
-                if isinstance(node, Mapping) and part in node:
-                    line = lc.key(part)[0] + 1
-                elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                    line = lc.item(part)[0] + 1
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
-    return line
+                position = lc.item(key) if isinstance(key, int) else lc.key(key)
+                lines[(*place, key)] = position[0] + 1
+            walk(value, (*place, key))
+
+    walk(data, ())
+    return lines
 
 
-def _describe(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    if error["type"] == "missing":
-        return "required key is missing"
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ")
-
-
-def _build(spec: ConfigSpec, path: Path, data: Any, shown: str) -> Config:
+def _build(spec: ConfigSpec, path: Path, password: str | None) -> Config:
     base_dir = path.parent
-    _check_unique([feed.id for feed in spec.feeds], "feed", data, "feeds", shown)
-    _check_unique(
-        [sub.id for sub in spec.subscriptions], "subscription", data, "subscriptions", shown
-    )
-    subscriptions = tuple(
-        _build_subscription(sub, data, index, shown, base_dir)
-        for index, sub in enumerate(spec.subscriptions)
-    )
+    subscriptions = tuple(_build_subscription(sub, base_dir) for sub in spec.subscriptions)
     return Config(
         path=path,
         base_dir=base_dir,
@@ -172,7 +228,7 @@ def _build(spec: ConfigSpec, path: Path, data: Any, shown: str) -> Config:
         templates_dir=_resolve(base_dir, spec.templates),
         feeds=tuple(_build_feed(feed, base_dir) for feed in spec.feeds),
         subscriptions=subscriptions,
-        smtp=_build_smtp(spec.smtp, base_dir, data, shown),
+        smtp=_build_smtp(spec.smtp, base_dir, password),
         fetch=_build_fetch(spec.fetch),
         nlp=NlpSettings(
             max_chars=spec.nlp.max_chars,
@@ -209,18 +265,6 @@ def _resolve(base_dir: Path, value: str) -> Path:
     return candidate if candidate.is_absolute() else base_dir / candidate
 
 
-def _check_unique(ids: list[str], what: str, data: Any, key: str, shown: str) -> None:
-    seen: set[str] = set()
-    for index, item_id in enumerate(ids):
-        if item_id in seen:
-            raise ConfigError(
-                f"{what} id '{item_id}' is used twice",
-                path=shown,
-                line=_line_of(data, (key, index)),
-            )
-        seen.add(item_id)
-
-
 def _build_feed(spec: FeedSpec, base_dir: Path) -> Feed:
     language = spec.language.split("-")[0].lower() if spec.language else None
     return Feed(
@@ -236,18 +280,8 @@ def _build_feed(spec: FeedSpec, base_dir: Path) -> Feed:
     )
 
 
-def _build_subscription(
-    spec: SubscriptionSpec, data: Any, index: int, shown: str, base_dir: Path
-) -> Subscription:
-    line = _line_of(data, ("subscriptions", index))
-    if spec.schedule is None and spec.immediate is None:
-        raise ConfigError(
-            f"subscription '{spec.id}': set 'schedule' (a cron digest), 'immediate', or both",
-            path=shown,
-            line=line,
-        )
-    targets = spec.to if isinstance(spec.to, list) else [spec.to]
-    channels = tuple(_build_channel(target, spec.id, shown, line) for target in targets)
+def _build_subscription(spec: SubscriptionSpec, base_dir: Path) -> Subscription:
+    channels = tuple(_build_channel(target) for target in spec.to)
     return Subscription(
         id=spec.id,
         rules=tuple(spec.rules),
@@ -262,37 +296,29 @@ def _build_subscription(
     )
 
 
-def _build_channel(
-    target: ChannelSpec, subscription_id: str, shown: str, line: int | None
-) -> ChannelTarget:
-    chosen = [name for name in TARGET_READERS if getattr(target, name)]
-    if len(chosen) != 1:
-        raise ConfigError(
-            f"subscription '{subscription_id}': each 'to' entry names exactly one of "
-            f"{', '.join(TARGET_READERS)}",
-            path=shown,
-            line=line,
-        )
-    (name,) = chosen
+def _build_channel(target: ChannelSpec) -> ChannelTarget:
+    # The schema has checked that exactly one kind is set.
+    (name,) = [name for name in TARGET_READERS if getattr(target, name)]
     return TARGET_READERS[name](getattr(target, name))
 
 
-def _build_smtp(
-    spec: SmtpSpec | None, base_dir: Path, data: Any, shown: str
-) -> SmtpSettings | None:
+def _read_password(spec: SmtpSpec | None, base_dir: Path, secrets: _Secrets) -> str | None:
+    """The SMTP password, from `password_file` when one is named (a missing one is noted)."""
+    if spec is None or not spec.password_file:
+        return spec.password if spec else None
+    try:
+        return _resolve(base_dir, spec.password_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        secrets.unreadable(
+            f"file '{spec.password_file}' cannot be read: {reason}", ("smtp", "password_file")
+        )
+        return None
+
+
+def _build_smtp(spec: SmtpSpec | None, base_dir: Path, password: str | None) -> SmtpSettings | None:
     if spec is None:
         return None
-    password = spec.password
-    if spec.password_file:
-        secret_path = _resolve(base_dir, spec.password_file)
-        try:
-            password = secret_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"smtp.password_file '{spec.password_file}' cannot be read: {exc.strerror}",
-                path=shown,
-                line=_line_of(data, ("smtp", "password_file")),
-            ) from None
     return SmtpSettings(
         host=spec.host,
         port=spec.port,

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from monitor.config.address import address_problem
 from monitor.cron import parse_schedule
 from monitor.settings import FetchSettings
 from monitor.targets import AppriseTarget, ChannelTarget, EmailTarget, FolderTarget, WebhookTarget
@@ -32,6 +41,21 @@ def parse_duration_s(value: str | int | float) -> float:
     if not found:
         raise ValueError(f"'{value}' is not a duration (use e.g. 30s, 5m, 2h, 1d)")
     return float(found.group(1)) * _UNIT_S[found.group(2) or "s"]
+
+
+def _check_address(value: str) -> str:
+    problem = address_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(_check_address)]
+
+
+def _as_list(value: object) -> object:
+    """One value where a list is allowed, as a one-item list (a single `to`, one address)."""
+    return value if isinstance(value, list) else [value]
 
 
 # --- the file's shape ---------------------------------------------------------
@@ -90,17 +114,41 @@ class AppriseSpec(Strict):
 
 
 class ChannelSpec(Strict):
-    """One `to` entry: exactly one of these keys, each read by `TARGET_READERS`."""
+    """One `to` entry: exactly one of these keys, each read by `TARGET_READERS`.
+
+    The short forms (`email: one@address`, `apprise: [urls]`) are widened before validation,
+    so each key has one shape and a mistake gets one message, not one per union branch.
+    """
 
     folder: str | None = None
-    email: list[str] | str | None = None
+    email: list[EmailAddress] | None = None
     webhook: WebhookSpec | None = None
     # A bare list of service URLs, or {urls, allow_private} to reach a private host.
-    apprise: list[str] | AppriseSpec | None = None
+    apprise: AppriseSpec | None = None
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _widen_email(cls, value: object) -> object:
+        return value if value is None else _as_list(value)
+
+    @field_validator("apprise", mode="before")
+    @classmethod
+    def _widen_apprise(cls, value: object) -> object:
+        return {"urls": value} if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _check_one_kind(self) -> ChannelSpec:
+        chosen = [name for name in TARGET_READERS if getattr(self, name)]
+        if len(chosen) != 1:
+            raise ValueError(
+                f"each 'to' entry names exactly one of {', '.join(TARGET_READERS)}"
+                + (f" (this one names {' and '.join(chosen)})" if chosen else "")
+            )
+        return self
 
 
-def _email_target(value: list[str] | str) -> EmailTarget:
-    return EmailTarget(to=(value,) if isinstance(value, str) else tuple(value))
+def _email_target(value: list[str]) -> EmailTarget:
+    return EmailTarget(to=tuple(value))
 
 
 def _webhook_target(value: WebhookSpec) -> WebhookTarget:
@@ -109,10 +157,8 @@ def _webhook_target(value: WebhookSpec) -> WebhookTarget:
     )
 
 
-def _apprise_target(value: list[str] | AppriseSpec) -> AppriseTarget:
-    if isinstance(value, AppriseSpec):
-        return AppriseTarget(urls=tuple(value.urls), allow_private=value.allow_private)
-    return AppriseTarget(urls=tuple(value))
+def _apprise_target(value: AppriseSpec) -> AppriseTarget:
+    return AppriseTarget(urls=tuple(value.urls), allow_private=value.allow_private)
 
 
 # The one place config parsing lists channel kinds: `to` key → the target it builds.
@@ -131,10 +177,21 @@ class SubscriptionSpec(Strict):
     schedule: str | None = None
     timezone: str = "UTC"
     immediate: Literal["low", "normal", "high"] | None = None
-    to: ChannelSpec | list[ChannelSpec]
+    to: list[ChannelSpec]
     max_items: int = Field(default=200, ge=1, le=5000)
     send_empty: bool = False
     templates: str | None = None
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _widen_to(cls, value: object) -> object:
+        return _as_list(value)
+
+    @model_validator(mode="after")
+    def _check_when(self) -> SubscriptionSpec:
+        if self.schedule is None and self.immediate is None:
+            raise ValueError("set 'schedule' (a cron digest), 'immediate', or both")
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -161,7 +218,7 @@ class SmtpSpec(Strict):
     username: str | None = None
     password: str | None = None
     password_file: str | None = None
-    from_: str = Field(default="monitor@localhost", alias="from")
+    from_: EmailAddress = Field(default="monitor@localhost", alias="from")
     timeout_s: float = 30.0
     ca_file: str | None = None
 

@@ -1,5 +1,6 @@
-"""One feed in, articles out: fetch (caps, hints, the address guard), parse, normalize,
-near-duplicate fingerprints and full text. Never reads the store, never matches.
+"""One feed in, articles out: fetch (caps, hints, the address guard), parse, normalize
+(mojibake repaired, language detected when undeclared), near-duplicate fingerprints and
+full text. Never reads the store, never matches.
 """
 
 from monitor.ingest.extract import extract_full_text, page_text
@@ -14,6 +15,8 @@ from monitor.ingest.fingerprint import (
     pick_story,
     probe_keys,
 )
+from monitor.ingest.language import detect_language
+from monitor.ingest.mojibake import repair_mojibake
 from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parse import expat_problem, parse_feed
 
@@ -25,6 +28,7 @@ __all__ = [
     "StoryCandidate",
     "band_keys",
     "content_fingerprint",
+    "detect_language",
     "expat_problem",
     "extract_full_text",
     "normalize_entries",
@@ -32,4 +36,5 @@ __all__ = [
     "parse_feed",
     "pick_story",
     "probe_keys",
+    "repair_mojibake",
 ]

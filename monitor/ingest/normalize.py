@@ -1,8 +1,8 @@
 """Turn a parsed feed's raw entries into `Article`s.
 
 Owns the article key, canonical URLs, plain text from HTML, bounded titles and texts,
-plausible aware UTC dates and the language hint; the near-duplicate fingerprint comes
-from `fingerprint.py`.
+plausible aware UTC dates and the language hint; mojibake repair, language detection and
+the near-duplicate fingerprint come from `mojibake.py`, `language.py` and `fingerprint.py`.
 Pure: no network, no database, no clock (`fetched_at` is passed in).
 """
 
@@ -11,13 +11,16 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
 from monitor.ingest.fingerprint import content_fingerprint
+from monitor.ingest.language import detect_language
+from monitor.ingest.mojibake import repair_mojibake
 from monitor.model import Article, Feed, ParsedFeed, RawEntry
 from monitor.text import fold, language_code, one_line, truncate
 
@@ -143,7 +146,8 @@ def canonical_url(url: str) -> str:
 
     Lower-case scheme and host (IDNA-encoded, no trailing dot), no default port, no
     fragment, percent-escapes in one case with unreserved characters decoded (RFC 3986
-    6.2.2), tracking parameters dropped and the other parameters kept in their order.
+    6.2.2), no trailing slash on a path ("/" alone names a bare host), tracking parameters
+    dropped and the other parameters kept in their order.
     """
     stripped = _URL_LAYOUT.sub("", url.strip()).replace(" ", "%20")
     try:
@@ -153,7 +157,8 @@ def canonical_url(url: str) -> str:
     if not parts.scheme or not parts.netloc:
         return urlunsplit(parts._replace(fragment=""))
     scheme = parts.scheme.lower()
-    path = _normalize_escapes(parts.path) or "/"
+    # "/2024/jo/" and "/2024/jo" are one page on every CMS feeds link to.
+    path = _normalize_escapes(parts.path).rstrip("/") or "/"
     query = _strip_tracking(parts.query)
     return urlunsplit((scheme, _canonical_netloc(parts, scheme), path, query, ""))
 
@@ -241,10 +246,12 @@ def normalize_entries(
     """
     fetched_at = _as_utc(fetched_at)
     limits = _Limits(max_title_chars, max_text_chars)
+    normalized = (
+        _normalize_entry(entry, parsed, feed, fetched_at, limits) for entry in parsed.entries
+    )
     articles: dict[str, Article] = {}
-    for entry in parsed.entries:
-        article = _normalize_entry(entry, parsed, feed, fetched_at, limits)
-        if article is not None and article.key not in articles:
+    for article in _distinct_shared_links([a for a in normalized if a is not None]):
+        if article.key not in articles:
             articles[article.key] = article
     newest_first = sorted(articles.values(), key=lambda article: article.published_at, reverse=True)
     return newest_first[:max_entries]
@@ -259,9 +266,14 @@ class _Limits:
 def _normalize_entry(
     entry: RawEntry, parsed: ParsedFeed, feed: Feed, fetched_at: datetime, limits: _Limits
 ) -> Article | None:
-    title = truncate(one_line(html_to_text(entry.title)), limits.title_chars, marker="…")
-    summary = truncate(html_to_text(entry.summary_html), limits.text_chars, marker="…")
-    body = truncate(html_to_text(entry.content_html), limits.text_chars, marker="…")
+    # Per field: a feed may double-encode its titles and serve its bodies right.
+    title = one_line(html_to_text(repair_mojibake(entry.title)))
+    title = truncate(title, limits.title_chars, marker="…")
+    summary = html_to_text(repair_mojibake(entry.summary_html))
+    summary = truncate(summary, limits.text_chars, marker="…")
+    body = truncate(
+        html_to_text(repair_mojibake(entry.content_html)), limits.text_chars, marker="…"
+    )
     if body == summary:  # feedparser copies content into summary when a feed has no summary
         body = ""
     url = _article_url(entry.link)
@@ -280,7 +292,8 @@ def _normalize_entry(
         body=body,
         published_at=_published_at(entry.published_at, fetched_at),
         fetched_at=fetched_at,
-        language=_first_language((entry.language, parsed.language, feed.language)),
+        language=_first_language((entry.language, parsed.language, feed.language))
+        or detect_language(f"{title}\n{summary or body}"),
         content_hash=content_hash,
         fingerprint=content_fingerprint(f"{title} {summary} {body}"),
     )
@@ -293,6 +306,44 @@ def _article_key(feed_id: str, guid: str | None, url: str | None, content_hash: 
     if url is not None:
         return "u:" + _sha256_hex(_identity(url))[:_KEY_HEX_CHARS]
     return "c:" + content_hash[:_KEY_HEX_CHARS]
+
+
+def _distinct_shared_links(articles: list[Article]) -> list[Article]:
+    """Guid-less entries of one feed that share a link but differ in both title and text
+    are different articles (a feed of 15 flashes all linking to its home page): each takes
+    a key of its own. Entries that share the title or the text are one article; a link
+    only one article has keeps its key, so an edited entry is not new."""
+    groups: dict[str, list[list[int]]] = defaultdict(list)
+    for index, article in enumerate(articles):
+        if article.key.startswith("u:"):
+            clusters = groups[article.key]
+            same = next((c for c in clusters if _is_same_entry(articles[c[0]], article)), None)
+            if same is None:
+                clusters.append([index])
+            else:
+                same.append(index)
+    keyed = list(articles)
+    for clusters in groups.values():
+        if len(clusters) > 1:
+            for cluster in clusters:
+                # The cluster's first entry names it, so a re-poll finds the same key.
+                key = _shared_link_key(articles[cluster[0]])
+                for index in cluster:
+                    keyed[index] = replace(articles[index], key=key)
+    return keyed
+
+
+def _is_same_entry(first: Article, other: Article) -> bool:
+    return fold(first.title) == fold(other.title) or _entry_text(first) == _entry_text(other)
+
+
+def _entry_text(article: Article) -> str:
+    return fold(f"{article.summary}\n{article.body}")
+
+
+def _shared_link_key(article: Article) -> str:
+    identity = f"{_identity(article.url or '')}\0{article.content_hash}"
+    return "l:" + _sha256_hex(identity)[:_KEY_HEX_CHARS]
 
 
 def _guid_identity(guid: str) -> str:

@@ -2,11 +2,13 @@
 explanations of hits and misses. Pure: no I/O, no clock.
 """
 
-from monitor.match.evaluate import CompiledRules, compile_rules, evaluate, evaluate_rule
+from monitor.match.evaluate import CompiledRules, compile_rules, evaluate
 from monitor.match.explain import format_verdict
+from monitor.match.verdict import RuleVerdict, evaluate_rule
 
 __all__ = [
     "CompiledRules",
+    "RuleVerdict",
     "compile_rules",
     "evaluate",
     "evaluate_rule",

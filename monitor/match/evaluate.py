@@ -2,15 +2,14 @@
 
 Pure: no spaCy, no I/O, no clock. The cost of one article must not grow with the number of
 rules: one walk over the article finds every pattern (patterns.py), and only the rules woken by
-their trigger patterns (ruleplan.py) are evaluated. `evaluate_rule` also explains a miss.
+their trigger patterns (plan.py) are evaluated. A score counts only the branches that held
+(docs/rules.md#weights-and-scores); verdict.py explains a miss.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 
-from monitor.errors import RuleError
 from monitor.match.evidence import HitMaker
 from monitor.match.patterns import Found, Spot
 from monitor.match.plan import (
@@ -23,26 +22,28 @@ from monitor.match.plan import (
 )
 from monitor.model import FIELDS, Annotations, Article, Hit, Match
 
-__all__ = ["CompiledRules", "RuleVerdict", "compile_rules", "evaluate", "evaluate_rule"]
+__all__ = ["CompiledRules", "compile_rules", "counted", "evaluate", "holds"]
 
 _FIELD_ORDER = {name: index for index, name in enumerate(FIELDS)}
 # A rule hitting "France" fifty times does not explain itself better with fifty hits.
 MAX_HITS_PER_WANTED = 5
 
-_Spots = dict[Wanted, list[Spot]]
-_Present = Callable[[Wanted], bool]
-_InScope = Callable[[Spot], bool]
+Spots = dict[Wanted, list[Spot]]
+Present = Callable[[Wanted], bool]
+# Whether a leaf found at a spot is evidence: the spot lies where the rule holds, and the leaf
+# is in a branch that held there.
+Counts = Callable[[Wanted, Spot], bool]
 
 
 def evaluate(article: Article, notes: Annotations, compiled: CompiledRules) -> list[Match]:
     """The rules `article` matches, best first (priority, then score), each with its hits."""
     found = compiled.index.find(notes)
-    language = _language(article, notes)
+    language = article_language(article, notes)
     sources = {article.feed_id, *article.feed_tags}
-    view = _ArticleView(notes, found, compiled)
+    view = ArticleView(notes, found, compiled)
     matches = []
     for plan in compiled.candidates(found):
-        if _passes_filters(plan, language, sources):
+        if passes_filters(plan, language, sources):
             match = _evaluate_plan(plan, article.key, view)
             if match is not None:
                 matches.append(match)
@@ -50,29 +51,24 @@ def evaluate(article: Article, notes: Annotations, compiled: CompiledRules) -> l
     return matches
 
 
-def _language(article: Article, notes: Annotations) -> str | None:
+def article_language(article: Article, notes: Annotations) -> str | None:
+    """The article's primary language: as its feed or entry says, else as annotated."""
     return primary_language(article.language) or primary_language(notes.language)
 
 
-def _passes_filters(plan: RulePlan, language: str | None, sources: set[str]) -> bool:
+def passes_filters(plan: RulePlan, language: str | None, sources: set[str]) -> bool:
+    """Whether the rule's `languages` and `sources` admit the article."""
     if plan.sources and plan.sources.isdisjoint(sources):
         return False
     return not plan.languages or language in plan.languages
 
 
-def _evaluate_plan(plan: RulePlan, article_key: str, view: _ArticleView) -> Match | None:
-    # Most woken rules lack another part they need: say no before locating anything.
-    present = view.found.keys()
-    if any(present.isdisjoint(group) for group in plan.required):
+def _evaluate_plan(plan: RulePlan, article_key: str, view: ArticleView) -> Match | None:
+    counts = holding(plan, view)
+    if counts is None:
         return None
-    spots = view.spots(plan)
-    if not all(holds(node, lambda wanted: bool(spots[wanted])) for node in plan.excluded):
-        return None
-    in_scope = _satisfying_scope(plan, spots)
-    if in_scope is None:
-        return None
-    hits = tuple(_hits(plan, spots, in_scope, view.maker))
-    score = _score(hits)
+    hits = tuple(evidence_hits(plan, view.spots(plan), counts, view.maker))
+    score = score_of(hits)
     if plan.rule.min_score is not None and score < plan.rule.min_score:
         return None
     return Match(
@@ -85,7 +81,22 @@ def _evaluate_plan(plan: RulePlan, article_key: str, view: _ArticleView) -> Matc
     )
 
 
-def holds(node: Node | Wanted, is_present: _Present) -> bool:
+def holding(plan: RulePlan, view: ArticleView) -> Counts | None:
+    """Which spots are evidence where the rule's clause holds, or None if it holds nowhere.
+
+    `min_score` is not checked here: the score comes from the hits this selects.
+    """
+    # Most woken rules lack another part they need: say no before locating anything.
+    present = view.found.keys()
+    if any(present.isdisjoint(group) for group in plan.required):
+        return None
+    spots = view.spots(plan)
+    if not all(holds(node, lambda wanted: bool(spots[wanted])) for node in plan.excluded):
+        return None
+    return _satisfying_scope(plan, spots)
+
+
+def holds(node: Node | Wanted, is_present: Present) -> bool:
     """Whether the clause `node` holds when `is_present` says which items were found."""
     if isinstance(node, Wanted):
         return is_present(node)
@@ -96,13 +107,31 @@ def holds(node: Node | Wanted, is_present: _Present) -> bool:
     return all(holds(child, is_present) for child in node.children)
 
 
+def counted(node: Node | Wanted, is_present: Present) -> frozenset[Wanted] | None:
+    """The leaves whose weights count where `node` holds; None where it does not hold.
+
+    An `all` counts its items only when every one of them holds, an `any` counts every branch
+    that holds (more evidence, a higher score), a `none` counts nothing. A leaf in a branch
+    that failed never counts, even when it was found (docs/rules.md#weights-and-scores).
+    """
+    if isinstance(node, Wanted):
+        return frozenset((node,)) if is_present(node) else None
+    if node.op == "none":
+        return None if any(holds(child, is_present) for child in node.children) else frozenset()
+    parts = [counted(child, is_present) for child in node.children]
+    held = [part for part in parts if part is not None]
+    if (node.op == "any" and not held) or (node.op == "all" and len(held) < len(parts)):
+        return None
+    return frozenset[Wanted]().union(*held)
+
+
 # --- where each wanted item was found ----------------------------------------------------
 
 
-class _ArticleView:
+class ArticleView:
     """One article as evaluation sees it: the patterns found, and each wanted item's spots.
 
-    Rules share their leaves (ruleplan.py), so the spots of a leaf are worked out once per
+    Rules share their leaves (plan.py), so the spots of a leaf are worked out once per
     article however many rules ask for it.
     """
 
@@ -112,9 +141,9 @@ class _ArticleView:
         self.notes = notes
         self.found = found
         self.maker = HitMaker(notes, compiled.index.patterns)
-        self._spots: _Spots = {}
+        self._spots: Spots = {}
 
-    def spots(self, plan: RulePlan) -> _Spots:
+    def spots(self, plan: RulePlan) -> Spots:
         """Where each leaf of `plan` was found, in its fields (and entities when required)."""
         return {wanted: self._spots_of(wanted) for wanted in plan.leaves}
 
@@ -161,8 +190,8 @@ def _without_overlaps(spots: Iterable[Spot]) -> list[Spot]:
     return kept
 
 
-def _satisfying_scope(plan: RulePlan, spots: _Spots) -> _InScope | None:
-    """A test for the spots inside the places where the rule holds, or None if it holds nowhere."""
+def _satisfying_scope(plan: RulePlan, spots: Spots) -> Counts | None:
+    """A test for the spots that count where the rule holds, or None if it holds nowhere."""
     near = plan.rule.near
     if near is not None:
         found = [spot for wanted in plan.evidence for spot in spots[wanted]]
@@ -171,28 +200,30 @@ def _satisfying_scope(plan: RulePlan, spots: _Spots) -> _InScope | None:
         if found:
             return _windows_holding(plan, spots, found, int(near))
     # No `near`, or nothing to be near: the rule holds in the whole article or nowhere.
-    is_found = holds(plan.scoped, lambda wanted: bool(spots[wanted]))
-    return _everywhere if is_found else None
+    leaves = counted(plan.scoped, lambda wanted: bool(spots[wanted]))
+    return None if leaves is None else lambda wanted, spot: wanted in leaves
 
 
-def _sentences_holding(plan: RulePlan, spots: _Spots, found: list[Spot]) -> _InScope | None:
-    # What each sentence holds, in one pass over the spots; then one `holds` per sentence.
+def _sentences_holding(plan: RulePlan, spots: Spots, found: list[Spot]) -> Counts | None:
+    # What each sentence holds, in one pass over the spots; then one `counted` per sentence.
     present: dict[tuple[str, int], set[Wanted]] = {}
     for wanted, located in spots.items():
         for spot in located:
             present.setdefault((spot.field, spot.sentence), set()).add(wanted)
     places = dict.fromkeys((spot.field, spot.sentence) for spot in found)
-    holding = {place for place in places if holds(plan.scoped, present[place].__contains__)}
+    holding = {
+        place: leaves
+        for place in places
+        if (leaves := counted(plan.scoped, present[place].__contains__)) is not None
+    }
     if not holding:
         return None
-    return lambda spot: (spot.field, spot.sentence) in holding
+    return lambda wanted, spot: wanted in holding.get((spot.field, spot.sentence), ())
 
 
-def _windows_holding(
-    plan: RulePlan, spots: _Spots, found: list[Spot], words: int
-) -> _InScope | None:
+def _windows_holding(plan: RulePlan, spots: Spots, found: list[Spot], words: int) -> Counts | None:
     # `near: N`: every wanted item starts at most N words after the first one.
-    holding: list[tuple[str, int, int]] = []
+    holding: list[tuple[str, int, int, frozenset[Wanted]]] = []
     for anchor in found:
         field, first, last = anchor.field, anchor.first_word, anchor.first_word + words
         present = {
@@ -200,161 +231,49 @@ def _windows_holding(
             for wanted, located in spots.items()
             if any(s.field == field and first <= s.first_word <= last for s in located)
         }
-        if holds(plan.scoped, present.__contains__):
-            holding.append((field, first, last))
+        leaves = counted(plan.scoped, present.__contains__)
+        if leaves is not None:
+            holding.append((field, first, last, leaves))
     if not holding:
         return None
-    return lambda spot: any(
-        spot.field == field and first <= spot.first_word <= last for field, first, last in holding
+    return lambda wanted, spot: any(
+        spot.field == field and first <= spot.first_word <= last and wanted in leaves
+        for field, first, last, leaves in holding
     )
 
 
-def _everywhere(spot: Spot) -> bool:
+def everywhere(wanted: Wanted, spot: Spot) -> bool:
+    """Every spot counts: what was found, wherever it was."""
     return True
 
 
 # --- hits and score ------------------------------------------------------------------------
 
 
-def _hits(
+def evidence_hits(
     plan: RulePlan,
-    spots: _Spots,
-    in_scope: _InScope,
+    spots: Spots,
+    counts: Counts,
     maker: HitMaker,
     wanted_items: Iterable[Wanted] | None = None,
 ) -> Iterator[Hit]:
+    """The hits of the leaves (default: the rule's evidence) at the spots that `counts` keeps."""
     seen: set[tuple[str, str | None, str, int]] = set()
     for wanted in plan.evidence if wanted_items is None else wanted_items:
         kept = 0
         for spot in spots[wanted]:
             key = (wanted.label, wanted.actor_id, spot.field, spot.start)
-            if kept == MAX_HITS_PER_WANTED or key in seen or not in_scope(spot):
+            if kept == MAX_HITS_PER_WANTED or key in seen or not counts(wanted, spot):
                 continue
             seen.add(key)
             kept += 1
             yield maker.hit(wanted, spot)
 
 
-def _score(hits: Iterable[Hit]) -> float:
-    """The summed weights of the different items found (an item found twice counts once)."""
+def score_of(hits: Iterable[Hit]) -> float:
+    """The summed weights of the different items in `hits` (an item found twice counts once)."""
     best: dict[tuple[str, str | None], float] = {}
     for hit in hits:
         key = (hit.wanted, hit.actor_id)
         best[key] = max(best.get(key, 0.0), hit.weight)
     return float(sum(best.values()))
-
-
-# --- one rule, explained ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RuleVerdict:
-    """What one rule makes of one article, including why it did not match."""
-
-    rule_id: str
-    matches: tuple[Match, ...]  # the match when the rule matched, else empty
-    score: float  # the summed weights of the items found
-    hits: tuple[Hit, ...]  # the evidence; when not matched, every item found in the rule's fields
-    excluded_by: tuple[Hit, ...]  # what the rule's top-level `none` found
-    reasons: tuple[str, ...]  # why it did not match; empty when it did
-
-    @property
-    def is_match(self) -> bool:
-        return bool(self.matches)
-
-
-def evaluate_rule(
-    article: Article, notes: Annotations, compiled: CompiledRules, rule_id: str
-) -> RuleVerdict:
-    """Evaluate one rule on `article` and say why it matched or not (for `monitor test-rule`)."""
-    plan = compiled.plan(rule_id)
-    if plan is None:
-        known = ", ".join(sorted(p.rule.id for p in compiled.plans)) or "none"
-        raise RuleError(f"unknown rule (loaded: {known})", rule_id=rule_id)
-    found = compiled.index.find(notes)
-    view = _ArticleView(notes, found, compiled)
-    match = None
-    if _passes_filters(plan, _language(article, notes), {article.feed_id, *article.feed_tags}):
-        match = _evaluate_plan(plan, article.key, view)
-    spots = view.spots(plan)
-    excluded_items = [w for node in plan.excluded for w in _leaves_of(node)]
-    excluded_by = tuple(_hits(plan, spots, _everywhere, view.maker, excluded_items))
-    if match is not None:
-        return RuleVerdict(rule_id, (match,), match.score, match.hits, excluded_by, ())
-    hits = tuple(_hits(plan, spots, _everywhere, view.maker))
-    reasons = tuple(_reasons(plan, article, notes, found, spots, hits, excluded_by))
-    return RuleVerdict(rule_id, (), _score(hits), hits, excluded_by, reasons)
-
-
-def _leaves_of(node: Node | Wanted) -> Iterator[Wanted]:
-    if isinstance(node, Wanted):
-        yield node
-    else:
-        for child in node.children:
-            yield from _leaves_of(child)
-
-
-def _reasons(
-    plan: RulePlan,
-    article: Article,
-    notes: Annotations,
-    found: Found,
-    spots: _Spots,
-    hits: tuple[Hit, ...],
-    excluded_by: tuple[Hit, ...],
-) -> Iterator[str]:
-    rule = plan.rule
-    language = _language(article, notes)
-    if plan.languages and language not in plan.languages:
-        wanted = ", ".join(sorted(code or "" for code in plan.languages))
-        yield f"language '{language or 'unknown'}' is not one of {wanted}"
-    sources = {article.feed_id, *article.feed_tags}
-    if plan.sources and plan.sources.isdisjoint(sources):
-        yield f"feed '{article.feed_id}' is not in sources: {', '.join(sorted(plan.sources))}"
-    yield from _entity_reasons(plan, found, spots, notes)
-    for hit in excluded_by:
-        yield f"excluded: '{hit.wanted}' found in {hit.field} ({hit.clause or 'none'})"
-
-    def is_found(wanted: Wanted) -> bool:
-        return bool(spots[wanted])
-
-    for part in _missing(plan.scoped, is_found):
-        yield f"not found: {_describe(part)}"
-    if holds(plan.scoped, is_found) and _satisfying_scope(plan, spots) is None:
-        where = "one sentence" if rule.near == "sentence" else f"{rule.near} words"
-        yield f"found, but never all within {where} (near: {rule.near})"
-    if rule.min_score is not None and _score(hits) < rule.min_score:
-        yield f"score {_score(hits):g} is below min_score {rule.min_score:g}"
-
-
-def _entity_reasons(
-    plan: RulePlan, found: Found, spots: _Spots, notes: Annotations
-) -> Iterator[str]:
-    for wanted in plan.evidence:
-        if not wanted.entity_labels or spots[wanted]:
-            continue
-        raw = [s for p in wanted.pattern_ids for s in found.get(p, ()) if s.field in wanted.fields]
-        if raw:
-            field = notes.field(raw[0].field)
-            text = field.text[raw[0].start : raw[0].end] if field is not None else ""
-            labels = "/".join(sorted(wanted.entity_labels))
-            yield f"'{text}' found but not tagged as {labels} (require_entity)"
-
-
-def _missing(node: Node | Wanted, is_found: _Present) -> Iterator[Node | Wanted]:
-    """The smallest parts of an `all` that do not hold (the whole node for any other op)."""
-    if isinstance(node, Node) and node.op == "all":
-        for child in node.children:
-            if not holds(child, is_found):
-                yield from _missing(child, is_found)
-    elif not holds(node, is_found):
-        yield node
-
-
-def _describe(node: Node | Wanted) -> str:
-    if isinstance(node, Wanted):
-        return f"'{node.label}'" + (f" ({node.clause})" if node.clause else "")
-    labels = [f"'{leaf.label}'" for leaf in _leaves_of(node)]
-    shown = ", ".join(labels[:6]) + (", …" if len(labels) > 6 else "")
-    where = f" ({node.key})" if node.key else ""
-    return f"{node.op} of {shown}{where}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from monitor.match.evaluate import RuleVerdict
+from monitor.match.verdict import RuleVerdict
 from monitor.model import Hit, Match, Rule
 
 _BOLD = "\x1b[1m"

@@ -3,22 +3,27 @@
 Patterns are word tuples in a prefix table (a word-level trie whose nodes are dict keys), so
 the cost of a walk depends on the article and the longest phrase, not on how many patterns
 there are. Exact terms compare the words as written, fuzzy aliases also accept near spellings.
-Pure: no spaCy, no rules, no I/O.
+Pure: no spaCy, no rules, no I/O (lexicon.py reads its package data once per process).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from monitor.match.fuzzy import FuzzyVocabulary
+from monitor.match.lexicon import inflections
 from monitor.model import Annotations
 from monitor.text import Word, field_words, term_words
 
 # A prefix table: each proper prefix of a pattern maps to (), each pattern to its ids.
 _Table = dict[tuple[str, ...], tuple[int, ...]]
 _Forms = Callable[[Word], list[tuple[str, float]]]
+# A phrase stands for at most this many word tuples ("interpeller des manifestants": 37 x 4);
+# past it the later words keep only their own form.
+MAX_VARIANTS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,20 +57,32 @@ class PatternIndex:
 
     def __init__(self) -> None:
         self.patterns: list[Pattern] = []
-        self._ids: dict[tuple[tuple[str, ...], bool, float | None], int] = {}
+        self._ids: dict[tuple[tuple[str, ...], bool, float | None, tuple[str, ...]], int] = {}
         self._folded: _Table = {}
         self._exact: _Table = {}
         self._fuzzy: _Table = {}
         self._fuzzy_starts: set[str] = set()
         self._vocabulary = FuzzyVocabulary()
 
-    def add(self, text: str, *, is_exact: bool = False, fuzzy: float | None = None) -> int | None:
-        """The id of the pattern for `text` (None when it has no words); shared when repeated."""
+    def add(
+        self,
+        text: str,
+        *,
+        is_exact: bool = False,
+        fuzzy: float | None = None,
+        inflect: tuple[str, ...] = (),
+    ) -> int | None:
+        """The id of the pattern for `text` (None when it has no words); shared when repeated.
+
+        With `inflect` languages, a plain (not exact, not fuzzy) pattern also stands for the
+        inflected forms of its words in those languages (lexicon.py).
+        """
         words = term_words(text, is_exact=is_exact)
         if not words:
             return None
         fuzzy = None if is_exact else fuzzy
-        identity = (words, is_exact, fuzzy)
+        inflect = () if is_exact or fuzzy is not None else inflect
+        identity = (words, is_exact, fuzzy, inflect)
         pattern_id = self._ids.get(identity)
         if pattern_id is not None:
             return pattern_id
@@ -73,9 +90,10 @@ class PatternIndex:
         self._ids[identity] = pattern_id
         self.patterns.append(Pattern(words, is_exact, fuzzy, text.strip()))
         table = self._exact if is_exact else self._folded if fuzzy is None else self._fuzzy
-        for length in range(1, len(words)):
-            table.setdefault(words[:length], ())
-        table[words] = (*table.get(words, ()), pattern_id)
+        for variant in _variants(words, inflect):
+            for length in range(1, len(variant)):
+                table.setdefault(variant[:length], ())
+            table[variant] = (*table.get(variant, ()), pattern_id)
         if fuzzy is not None:
             self._fuzzy_starts.add(words[0])
             for word in words:
@@ -116,6 +134,22 @@ class PatternIndex:
             # Only a word that is, or is near, the first word of a fuzzy alias starts a walk.
             if word.folded in near or not self._fuzzy_starts.isdisjoint(word.forms):
                 yield from _walk_fuzzy_from(first, self._fuzzy, words, forms_of, self.patterns)
+
+
+def _variants(words: tuple[str, ...], languages: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """`words` as written, then with each word replaced by its inflected forms."""
+    if not languages:
+        yield words
+        return
+    choices: list[tuple[str, ...]] = []
+    count = 1
+    for word in words:
+        forms = tuple(dict.fromkeys(f for lang in languages for f in inflections(word, lang)))
+        if count * len(forms) > MAX_VARIANTS:
+            forms = (word,)
+        count *= len(forms)
+        choices.append(forms)
+    yield from itertools.product(*choices)
 
 
 def _walk(table: _Table, words: list[Word], *, is_exact: bool) -> Iterator[tuple[int, int, int]]:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
+from monitor.match import lexicon
 from monitor.match.patterns import PatternIndex
 from monitor.model import FIELDS, Actor, ActorRef, Clause, Rule, RuleSet, Term
 
@@ -136,6 +137,7 @@ class _Scope:
     fields: frozenset[str]
     key: str
     shared: dict[object, object]
+    inflect: tuple[str, ...]  # the languages whose inflected forms the rule's terms stand for
 
     def one(self, value: _T) -> _T:
         """The shared copy of `value`."""
@@ -146,8 +148,10 @@ class _Scope:
 def _plan(
     rule: Rule, actors: dict[str, Actor], index: PatternIndex, shared: dict[object, object]
 ) -> RulePlan:
-    scope = _Scope(actors, index, frozenset(FIELDS), rule.clause.key, shared)
-    scope = _Scope(actors, index, scope.one(_narrow(scope.fields, rule.fields)), scope.key, shared)
+    inflect = _inflected_languages(rule)
+    scope = _Scope(actors, index, frozenset(FIELDS), rule.clause.key, shared, inflect)
+    fields = scope.one(_narrow(scope.fields, rule.fields))
+    scope = _Scope(actors, index, fields, scope.key, shared, inflect)
     scoped: list[Node | Wanted] = []
     excluded: list[Node] = []
     for item in rule.clause.items:
@@ -169,6 +173,14 @@ def _plan(
     )
 
 
+def _inflected_languages(rule: Rule) -> tuple[str, ...]:
+    """The lexicons a rule's terms are expanded with: its languages that have one, else French."""
+    if not rule.languages:
+        return (lexicon.DEFAULT_LANGUAGE,)
+    wanted = {primary_language(code) for code in rule.languages}
+    return tuple(sorted(code for code in lexicon.LANGUAGES if code in wanted))
+
+
 def _narrow(outer: frozenset[str], inner: tuple[str, ...]) -> frozenset[str]:
     return outer & frozenset(inner) if inner else outer
 
@@ -176,12 +188,12 @@ def _narrow(outer: frozenset[str], inner: tuple[str, ...]) -> frozenset[str]:
 def _compile_item(item: Term | ActorRef | Clause, scope: _Scope) -> Node | Wanted:
     if isinstance(item, Clause):
         fields = scope.one(_narrow(scope.fields, item.fields))
-        inner = _Scope(scope.actors, scope.index, fields, item.key, scope.shared)
+        inner = _Scope(scope.actors, scope.index, fields, item.key, scope.shared, scope.inflect)
         children = tuple(_compile_item(child, inner) for child in item.items)
         return scope.one(Node(item.op, children, item.key or scope.key))
     fields = scope.one(_narrow(scope.fields, item.fields))
     if isinstance(item, Term):
-        pattern_id = scope.index.add(item.text, is_exact=item.is_exact)
+        pattern_id = scope.index.add(item.text, is_exact=item.is_exact, inflect=scope.inflect)
         ids: tuple[int, ...] = () if pattern_id is None else (pattern_id,)
         leaf = (item.text, None, ids, item.weight, fields, frozenset[str](), scope.key)
         return _shared_leaf(scope, leaf)

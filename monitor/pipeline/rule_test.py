@@ -11,7 +11,13 @@ from datetime import datetime
 from pathlib import Path
 
 from monitor.errors import MonitorError
-from monitor.ingest import normalize_entries, page_text, parse_feed
+from monitor.ingest import (
+    detect_language,
+    normalize_entries,
+    page_text,
+    parse_feed,
+    repair_mojibake,
+)
 from monitor.match import compile_rules, evaluate_rule, format_verdict
 from monitor.model import Article, Feed, RuleSet
 from monitor.nlp import text_article
@@ -39,10 +45,14 @@ async def test_rule(
     text_path: Path | None = None,
     feed_path: Path | None = None,
     url: str | None = None,
-    language: str = "fr",
+    language: str | None = None,
     color: bool = False,
 ) -> RuleTestReport:
-    """Explain `rule_id` on each article of the chosen input."""
+    """Explain `rule_id` on each article of the chosen input.
+
+    `language` stands for what the input does not declare; without it, the language is
+    detected from the text, as for a feed that declares none.
+    """
     rule = rules.rule(rule_id)
     if rule is None:
         known = ", ".join(sorted(r.id for r in rules.rules)) or "none"
@@ -55,33 +65,45 @@ async def test_rule(
         articles = await _url_articles(fetcher, url, now, language)
     else:
         raise MonitorError("test-rule: give --text FILE, --feed FILE or --url URL")
+    # A text file declares nothing, so its language is detected unless given; a feed's
+    # entries may declare theirs.
+    is_detected = text_path is not None and language is None
     compiled = compile_rules(rules)
     notes = annotator.annotate(articles, with_entities=compiled.needs_entities)
     blocks, matched = [], 0
     for article, note in zip(articles, notes, strict=True):
         verdict = evaluate_rule(article, note, compiled, rule_id)
         matched += verdict.is_match
-        blocks.append(
-            format_verdict(article.title, verdict.matches, rule, color=color, verdict=verdict)
+        explained = format_verdict(
+            article.title, verdict.matches, rule, color=color, verdict=verdict
         )
+        blocks.append(f"{explained}\n  language: {_language_line(article, is_detected)}")
     summary = f"{matched} of {len(articles)} articles match '{rule_id}'"
     return RuleTestReport("\n\n".join([*blocks, summary]), len(articles), matched)
 
 
-def _text_file_article(path: Path, language: str) -> Article:
-    text = read_input_text(path, command="test-rule")
+def _language_line(article: Article, is_detected: bool) -> str:
+    if article.language is None:
+        return "unknown (read with the default language's model)"
+    return f"{article.language} (detected)" if is_detected else article.language
+
+
+def _text_file_article(path: Path, language: str | None) -> Article:
+    # A pasted text takes the feed path's repair: it may come from a garbled page.
+    text = repair_mojibake(read_input_text(path, command="test-rule"))
     title, _, body = text.strip().partition("\n")
-    article = text_article(body.strip() or title, language=language, key=f"file:{path.name}")
-    return replace(article, title=title.strip() if body.strip() else "")
+    article = text_article(body.strip() or title, key=f"file:{path.name}")
+    title = title.strip() if body.strip() else ""
+    return replace(article, title=title, language=language or detect_language(text))
 
 
-def _feed_file_articles(path: Path, now: datetime, language: str) -> list[Article]:
+def _feed_file_articles(path: Path, now: datetime, language: str | None) -> list[Article]:
     feed = Feed(id="test-rule", url=str(path), language=language)
     return feed_file_articles(path, feed, now, command="test-rule")
 
 
 async def _url_articles(
-    fetcher: FeedFetcher, url: str, now: datetime, language: str
+    fetcher: FeedFetcher, url: str, now: datetime, language: str | None
 ) -> list[Article]:
     # The operator typed this URL: like a configured feed, it may live on an intranet.
     source = Feed(id="test-rule", url=url, language=language, allow_private=True)
@@ -92,4 +114,6 @@ async def _url_articles(
     text = await page_text(page, max_chars=100_000)
     if not text:
         raise MonitorError(f"test-rule: no article text found at '{url}'")
-    return [replace(text_article(text, language=language, key=url), title=url, url=url)]
+    text = repair_mojibake(text)
+    article = text_article(text, key=url)
+    return [replace(article, title=url, url=url, language=language or detect_language(text))]

@@ -180,15 +180,51 @@ class ArticleTables(Database):
 def _is_known(db: sqlite3.Connection, article: Article) -> bool:
     if db.execute("SELECT 1 FROM articles WHERE key = ?", (article.key,)).fetchone():
         return True
-    if (
-        article.url
-        and db.execute("SELECT 1 FROM articles WHERE url = ?", (article.url,)).fetchone()
-    ):
-        return True
+    if article.url:
+        spellings = _url_spellings(article.url)
+        rows = db.execute(
+            "SELECT feed_id, guid, title, summary, body FROM articles "
+            f"WHERE url IN ({marks(len(spellings))})",
+            spellings,
+        ).fetchall()
+        if any(not _is_sibling(row, article) for row in rows):
+            return True
     return bool(
         db.execute(
             "SELECT 1 FROM articles WHERE content_hash = ?", (article.content_hash,)
         ).fetchone()
+    )
+
+
+def _url_spellings(url: str) -> list[str]:
+    """The spellings of one page's canonical URL that the ingest keys treat as one: http or
+    https, with or without "www.", and with the trailing slash that URLs stored before
+    canonical URLs dropped it still carry."""
+    scheme, separator, rest = url.partition("://")
+    if scheme not in ("http", "https") or not separator:
+        return [url]
+    host, _, path = rest.partition("/")
+    bare_host = host.removeprefix("www.")
+    path, question, query = path.partition("?")
+    paths = [path, f"{path}/"] if path else [path]
+    return [
+        f"{each_scheme}://{each_host}/{each_path}{question}{query}"
+        for each_scheme in ("http", "https")
+        for each_host in (bare_host, f"www.{bare_host}")
+        for each_path in paths
+    ]
+
+
+def _is_sibling(row: sqlite3.Row, article: Article) -> bool:
+    # Guid-less entries of one feed that share a link but differ in both title and text
+    # are different articles (normalize.py keys them apart); any other copy of the URL is
+    # the same page, edited or not.
+    return (
+        row["feed_id"] == article.feed_id
+        and row["guid"] is None
+        and article.guid is None
+        and row["title"] != article.title
+        and (row["summary"], row["body"]) != (article.summary, article.body)
     )
 
 
