@@ -235,7 +235,8 @@ def test_a_feed_url_parsers_disagree_on_is_refused_at_load_naming_the_feed(tmp_p
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.line == 5
-    assert "feed 'wire': invalid url: " in str(caught.value) and problem in str(caught.value)
+    assert "feeds['wire'].url: invalid url: " in str(caught.value)
+    assert problem in str(caught.value)
     assert "pass@" not in str(caught.value)  # the message never repeats a credential
 
 

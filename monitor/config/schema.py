@@ -17,7 +17,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -78,11 +77,11 @@ class FeedSpec(Strict):
 
     @field_validator("url")
     @classmethod
-    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+    def _check_url(cls, value: str) -> str:
         problem = feed_url_problem(value)
         if problem is not None:
-            # Not the URL itself: it may carry a password.
-            raise ValueError(f"feed '{info.data.get('id', '?')}': invalid url: {problem}")
+            # Not the URL itself: it may carry a password. The location names the feed.
+            raise ValueError(f"invalid url: {problem}")
         return value
 
     @field_validator("every")
