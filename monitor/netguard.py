@@ -24,6 +24,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
+from datetime import datetime
 
 import httpcore
 import httpx
@@ -39,7 +40,8 @@ _IDLE_CONNECTIONS = 20
 
 class HostGate:
     """At most `max_per_host` requests in flight per host and `max_concurrency` in all,
-    and request starts to one host at least `spacing_s` apart."""
+    request starts to one host at least `spacing_s` apart, and no request to a host
+    before the time it asked for (Retry-After)."""
 
     def __init__(self, *, max_concurrency: int, max_per_host: int, spacing_s: float) -> None:
         self._total = asyncio.Semaphore(max_concurrency)
@@ -47,6 +49,22 @@ class HostGate:
         self._spacing_s = spacing_s
         self._per_host: dict[str, asyncio.Semaphore] = {}
         self._next_start: dict[str, float] = {}
+        # Wall-clock times (the callers' `now`), so an injected clock moves them too.
+        self._not_before: dict[str, datetime] = {}
+
+    def hold(self, host: str, until: datetime) -> None:
+        """Let no request go to `host` before `until` (a later hold wins)."""
+        current = self._not_before.get(host)
+        if current is None or until > current:
+            self._not_before[host] = until
+
+    def held_until(self, host: str, now: datetime) -> datetime | None:
+        """When `host` may be asked again, if that is still after `now`."""
+        until = self._not_before.get(host)
+        if until is None or until <= now:
+            self._not_before.pop(host, None)
+            return None
+        return until
 
     @contextlib.asynccontextmanager
     async def turn(self, host: str) -> AsyncIterator[None]:

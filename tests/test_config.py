@@ -1,5 +1,6 @@
 """config.yaml: the shipped file loads, and mistakes are named with file and line."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,73 @@ def test_a_channel_reaches_a_private_address_only_when_the_operator_says_so(tmp_
         False,
         True,
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://host\\\\@evil.example/feed", "a backslash"),
+        ("https://a@b@evil.example/feed", "more than one '@'"),
+        ('"https://host/feed\\t"', "contains a tab"),
+        ('"https://host/feed\\r"', "contains a carriage return (CR)"),
+        ("https://host/r?u=https://user:pass@evil.example/", "credentials"),
+        ("gopher://host/feed", "unsupported URL scheme 'gopher'"),
+    ],
+)
+def test_a_feed_url_parsers_disagree_on_is_refused_at_load_naming_the_feed(tmp_path, url, problem):
+    path = write(tmp_path, f"feeds:\n  - id: ok\n    url: a.xml\n  - id: wire\n    url: {url}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.line == 5
+    assert "feeds['wire'].url: invalid url: " in str(caught.value)
+    assert problem in str(caught.value)
+    assert "pass@" not in str(caught.value)  # the message never repeats a credential
+
+
+def test_a_webhook_url_parsers_disagree_on_is_refused_at_load(tmp_path):
+    path = write(
+        tmp_path,
+        "subscriptions:\n  - id: s\n    to:\n      webhook:\n"
+        "        url: https://hooks.example\\\\@evil.example/in\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "invalid webhook url: a backslash" in str(caught.value)
+
+
+BILLION_LAUGHS = "\n".join(
+    ["x-lol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    + [f"x-lol{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
+    + ["feeds: []", ""]
+)
+
+
+def test_an_alias_bomb_config_is_refused_quickly_naming_the_file(tmp_path):
+    path = write(tmp_path, BILLION_LAUGHS)
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    elapsed_s = time.perf_counter() - started
+    assert str(caught.value) == (
+        f"{path}: too many values once aliases are expanded (more than 100000): "
+        "write the lists out instead of nesting '*' aliases"
+    )
+    assert elapsed_s < 1.0  # measured ~0.01 s; walking the 10**9 values would never end
+
+
+def test_a_few_aliases_in_the_config_are_fine(tmp_path):
+    path = write(
+        tmp_path,
+        "feeds:\n  - &wire {id: a, url: a.xml, tags: &tags [wire, fr]}\n"
+        "  - {id: b, url: b.xml, tags: *tags}\n",
+    )
+    assert [feed.tags for feed in load_config(path).feeds] == [("wire", "fr"), ("wire", "fr")]
+
+
+def test_a_config_over_one_mebibyte_is_refused_naming_the_file(tmp_path):
+    path = write(tmp_path, "feeds: []\n" + ("# " + "x" * 1000 + "\n") * 1100)
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: file is larger than 1 MiB"
+    assert time.perf_counter() - started < 1.0

@@ -222,7 +222,8 @@ ITEM = """<?xml version="1.0" encoding="utf-8"?>
 
 class Feeds:
     """A feed server on 127.0.0.1 that counts requests: /ok/NAME.xml answers a small RSS,
-    /busy.xml a 503 with Retry-After: 3600, /hang.xml waits until `release` is set."""
+    /busy.xml a 503 with Retry-After: 3600 (/busy-once.xml only the first time, then a
+    small RSS), /hang.xml waits until `release` is set."""
 
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
@@ -234,7 +235,9 @@ class Feeds:
                 hits[self.path] += 1
                 if self.path == "/hang.xml":
                     release.wait(30)
-                if self.path == "/busy.xml":
+                if self.path == "/busy.xml" or (
+                    self.path == "/busy-once.xml" and hits[self.path] == 1
+                ):
                     self.send_response(503)
                     self.send_header("Retry-After", "3600")
                     self.send_header("Content-Length", "0")
@@ -364,6 +367,37 @@ def test_retry_after_keeps_the_feed_waiting_across_dispatches(project, feeds):
             clock.now = NOW + seconds(3600)
             await dispatch(service)
             assert feeds.hits["/busy.xml"] == 2
+        finally:
+            await service.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_retry_after_makes_every_feed_on_that_host_wait(project, feeds):
+    # Both every 10 s on one loopback host: "busy" is planned at +0 s, "calm" at +5 s.
+    config = write_config(
+        project, feeds, {"busy": ("/busy-once.xml", "10s"), "calm": ("/ok/calm.xml", "10s")}
+    )
+    clock = Clock(NOW)
+
+    async def scenario() -> None:
+        service = start_service(config, clock)
+        try:
+            await dispatch(service)
+            assert feeds.hits["/busy-once.xml"] == 1  # 503, Retry-After: 3600
+            for offset_s in (5, 15, 60, 600, 3599):
+                clock.now = NOW + seconds(offset_s)
+                await dispatch(service)
+            assert feeds.hits["/ok/calm.xml"] == 0  # the host asked for an hour
+            calm = service.parts.store.feed_state("calm")
+            assert calm is not None and calm.last_error is not None
+            assert "host '127.0.0.1' asked every feed on it to wait" in calm.last_error
+            assert calm.next_poll_at == NOW + seconds(3600)  # when the host allows it
+            clock.now = NOW + seconds(3600)
+            await dispatch(service)
+            assert feeds.hits == Counter({"/busy-once.xml": 2, "/ok/calm.xml": 1})
+            calm = service.parts.store.feed_state("calm")
+            assert calm is not None and calm.error_streak == 0
         finally:
             await service.close()
 

@@ -15,7 +15,7 @@ import tracemalloc
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -213,6 +213,10 @@ ROUTES: dict[str, Callable[[_Handler], None]] = {
     "/moved": _redirect_to("/moved-again", 301),
     "/moved-again": _redirect_to("/feed"),
     "/to-file": _redirect_to("file:///etc/passwd"),
+    "/to-backslash": _redirect_to_port("http://127.0.0.1:{port}\\@evil.example/feed"),
+    "/to-two-ats": _redirect_to_port("http://a@b@127.0.0.1:{port}/feed"),
+    "/to-tab": _redirect_to("/fe\ted"),
+    "/to-nested-credentials": _redirect_to("/r?next=https://user:pass@evil.example/"),
     "/loop-a": _redirect_to("/loop-b"),
     "/loop-b": _redirect_to("/loop-a"),
     "/chain-3": _redirect_to("/chain-2"),
@@ -273,6 +277,10 @@ def server() -> Iterator[_FeedServer]:
     feed_server.shutdown()
     feed_server.server_close()
     thread.join()
+
+
+def seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
 
 
 def _feed(url: str, *, allow_private: bool = True) -> Feed:
@@ -360,6 +368,26 @@ def test_503_reads_retry_after_http_date_against_now(server: _FeedServer) -> Non
     assert error.retry_after_s == 90  # 07:28:00 minus NOW (07:26:30)
 
 
+def test_a_retry_after_holds_every_url_on_that_host_until_its_time(server: _FeedServer) -> None:
+    async def run() -> tuple[FetchError, FetchError, FetchResult]:
+        async with make_fetcher(host_spacing_s=0.0) as fetcher:
+            with pytest.raises(FetchError) as busy:
+                await fetcher.fetch(_feed(server.base_url + "/busy-seconds"), None, NOW)
+            with pytest.raises(FetchError) as held:
+                await fetcher.fetch(_feed(server.base_url + "/feed"), None, NOW + seconds(20))
+            later = await fetcher.fetch(_feed(server.base_url + "/feed"), None, NOW + seconds(120))
+            return busy.value, held.value, later
+
+    requests_before = len(server.requests)
+    busy, held, later = asyncio.run(run())
+
+    assert busy.retry_after_s == 120
+    assert held.retry_after_s == 100 and not held.is_permanent
+    assert "host '127.0.0.1' asked every feed on it to wait (Retry-After), 100 s left" in str(held)
+    assert later.status == 200
+    assert [path for path, _ in server.requests[requests_before:]] == ["/busy-seconds", "/feed"]
+
+
 def test_server_error_carries_status(server: _FeedServer) -> None:
     error = fetch_error(server.base_url + "/broken")
 
@@ -401,6 +429,38 @@ def test_redirect_off_the_web_is_refused(server: _FeedServer) -> None:
     error = fetch_error(server.base_url + "/to-file")
 
     assert "refusing redirect to non-http URL 'file:///etc/passwd'" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("route", "problem"),
+    [
+        ("/to-backslash", "@evil.example/feed': a backslash at position"),
+        ("/to-two-ats", "more than one '@'"),
+        # httpx refuses a control character in Location before our check sees it.
+        ("/to-tab", "Invalid non-printable ASCII character in URL, '\\t'"),
+        ("/to-nested-credentials", "credentials ('scheme://user@')"),
+    ],
+)
+def test_a_redirect_to_a_url_parsers_disagree_on_is_refused(
+    server: _FeedServer, route: str, problem: str
+) -> None:
+    requests_before = len(server.requests)
+
+    error = fetch_error(server.base_url + route)
+
+    assert problem in str(error)
+    assert not error.is_permanent  # backed off like any failure: the server may fix it
+    assert len(server.requests) == requests_before + 1  # the hop was never requested
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1\\@evil.example/feed", "http://a@b@127.0.0.1:1/", "http://h/\tx"]
+)
+def test_a_feed_url_parsers_disagree_on_is_refused_before_connecting(url: str) -> None:
+    error = fetch_error(url)
+
+    assert error.is_permanent
+    assert "refusing URL: " in str(error)
 
 
 def test_redirects_beyond_the_limit_are_an_error(server: _FeedServer) -> None:

@@ -15,7 +15,19 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 
 # Single modules every part may import (they import only each other).
-BASE = {"model", "cron", "targets", "errors", "logs", "metrics", "text", "settings", "netguard"}
+BASE = {
+    "model",
+    "cron",
+    "targets",
+    "errors",
+    "logs",
+    "metrics",
+    "text",
+    "settings",
+    "netguard",
+    "urls",
+    "yamldoc",
+}
 STAGES = {"ingest", "nlp", "match", "schedule", "store", "deliver"}
 BESIDE = {"config", "rules"}
 # What each part may import, beyond the base and itself.
@@ -52,6 +64,7 @@ ADAPTERS: dict[str, set[str]] = {
     "prometheus_client": {"monitor.metrics"},
     "pydantic": {"monitor.config.load", "monitor.config.problems", "monitor.config.schema"},
     "ruamel": {
+        "monitor.yamldoc",
         "monitor.config.load",
         "monitor.config.edit",
         "monitor.rules.load",

@@ -123,6 +123,18 @@ def test_allow_private_is_never_exported_nor_imported() -> None:
             "feed 'Local': xmlUrl 'file:///etc/passwd' is not an http(s) URL",
         ),
         (
+            "<opml><body>\n<outline text='Odd' xmlUrl='https://host\\@evil.example/'/>"
+            "</body></opml>",
+            2,
+            "feed 'Odd': xmlUrl refused: a backslash at position 12 (use '/' in a URL)",
+        ),
+        (
+            "<opml><body>\n<outline text='Two' xmlUrl='https://a@b@evil.example/'/></body></opml>",
+            2,
+            "feed 'Two': xmlUrl refused: more than one '@' before the path "
+            "(percent-encode '@' in a user name as %40)",
+        ),
+        (
             f"<opml><body>\n<outline xmlUrl='{X}' monitor:every='often'/></body></opml>",
             2,
             "'monitor:every' must be a whole number of seconds, got 'often'",

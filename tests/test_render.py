@@ -402,6 +402,22 @@ def test_undefined_variable_is_an_error(tmp_path):
         ("{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}", "took"),
         ("{% for a in range(99999) %}{{ digest.heading * 1000 }}{% endfor %}", "longer than"),
         ("{{ 'x' * 100000000 }}", "repeating"),
+        ("{{ 'x' * 99999999 }}", "repeating would build more than 100000 characters"),
+        ("{{ [1] * 9999999 }}", "repeating would build more than 100000 items"),
+        ("{{ 9999999 * [1] }}", "repeating would build more than 100000 items"),
+        ("{{ ([[1] * 1000] * 1000) | length }}", "repeating would build more than 100000 items"),
+        ("{{ '{:>99999999}'.format(1) }}", "format width or precision over 1000"),
+        ("{{ '{:{w}}'.format(1, w=99999999) }}", "format width or precision over 1000"),
+        ("{{ '{}'.format(cycler('a')) }}", "'Cycler' object has no text form to print"),
+        ("{{ '{x}'.format_map({'x': joiner()}) }}", "'Joiner' object has no text form"),
+        ("{{ '{0!r}'.format(cycler('a')) }}", "'Cycler' object has no text form"),
+        ("{{ '{}'.format(digest.heading.upper) }}", "'builtin_function_or_method' object"),
+        ("{{ cycler('a') }}", "'Cycler' object has no text form"),
+        ("{{ [joiner()] }}", "'Joiner' object has no text form"),
+        ("{{ cycler('a') | string }}", "'Cycler' object has no text form"),
+        ("{{ '' ~ joiner() }}", "'Joiner' object has no text form"),
+        ("{{ '%s' % (cycler('a'),) }}", "'Cycler' object has no text form"),
+        ("{{ '%s' | format(joiner()) }}", "'Joiner' object has no text form"),
         ("{{ 9 ** 999999 }}", "too large"),
         ("{{ '%999999999s' % 'x' }}", "format width"),
         ("{{ 'x' | center(100000000) }}", "center width"),
@@ -419,6 +435,17 @@ def test_edited_templates_run_in_a_bounded_sandbox(tmp_path, source, expected):
         renderer.render(make_digest())
     assert expected in str(caught.value)
     assert str(caught.value).startswith(f"{tmp_path}/digest.txt.j2")
+    assert " at 0x" not in str(caught.value)
+
+
+def test_ordinary_formatting_and_joining_still_render(tmp_path):
+    copy_templates(tmp_path)
+    (tmp_path / "digest.txt.j2").write_text(
+        "{{ '{:>4}|{:.1f}|{x}'.format('ab', 2.25, x=3) }} {{ '%-3s|' % 'a' }}"
+        "{{ [1, 2] * 2 }} {{ ['a', 'b'] | join(',') ~ '!' }} {{ '{0!r}'.format('q') }}\n"
+    )
+    text = Renderer(tmp_path).render(make_digest()).text
+    assert text.startswith("  ab|2.2|3 a  |[1, 2, 1, 2] a,b! 'q'")
 
 
 def test_nothing_a_template_writes_escapes_the_allow_list(tmp_path):

@@ -14,7 +14,9 @@ from monitor.app.wiring import (
     template_errors,
 )
 
-# The CLI reaches the pipeline's one-shot commands through the app layer.
+# The CLI reaches the pipeline's one-shot commands, and the start-up check of the XML
+# parser feeds go through, via the app layer.
+from monitor.ingest import expat_problem
 from monitor.pipeline import replay_files, replay_paths, test_rule
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "build_parts",
     "channel_errors",
     "collect_status",
+    "expat_problem",
     "format_status",
     "replay_files",
     "replay_paths",

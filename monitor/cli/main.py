@@ -23,6 +23,7 @@ from monitor.app import (
     build_parts,
     channel_errors,
     collect_status,
+    expat_problem,
     format_status,
     replay_files,
     replay_paths,
@@ -113,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if _has_unsafe_xml_parser():
+        return EXIT_RUNTIME
     config = load_config(args.config)
     # The daemon starts on the last good rules when rules/ is broken (check never does).
     start = rules_for_start(config)
@@ -166,7 +169,16 @@ def _print_once_summary(config: Config, polls: Sequence[object], enqueued: list[
     print(f"deliveries: {len(enqueued)} new{where}")
 
 
+def _has_unsafe_xml_parser() -> bool:
+    problem = expat_problem()
+    if problem is not None:
+        print_error(problem)
+    return problem is not None
+
+
 def _check(args: argparse.Namespace) -> int:
+    if _has_unsafe_xml_parser():
+        return EXIT_RUNTIME
     # Read-only: a secret this user cannot read is reported, not fatal (`run` still needs it).
     config = load_config(args.config, require_secrets=False)
     errors = rule_errors(config.rules_dir)

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
 
 from monitor.config.problems import config_problems, key_path, line_of
 from monitor.config.schema import (
@@ -34,6 +32,7 @@ from monitor.errors import ConfigError, ConfigErrors
 from monitor.model import Feed, Priority, Subscription
 from monitor.settings import DeliverySettings, FetchSettings, NlpSettings, SmtpSettings
 from monitor.targets import ChannelTarget
+from monitor.yamldoc import YamlRefused, parse_yaml
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -115,10 +114,9 @@ def _read_yaml(path: Path, shown: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", path=shown) from None
     try:
-        data = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ConfigError(f"yaml syntax error: {exc.problem}", path=shown, line=line) from None
+        data = parse_yaml(text)
+    except YamlRefused as refused:
+        raise ConfigError(refused.problem, path=shown, line=refused.line) from None
     if data is None:
         return {}
     if not isinstance(data, Mapping):

@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from monitor.errors import ConfigError
 from monitor.model import Feed
+from monitor.urls import web_url_problem
 
 # Our own attributes, so an export read back gives the same feeds; other readers ignore them.
 NAMESPACE = "https://github.com/monitor-press/monitor/opml"
@@ -87,6 +88,9 @@ class _OpmlReader:
     def _feed_outline(self, url: str, title: str, attributes: dict[str, str]) -> _Outline:
         if urlsplit(url).scheme.lower() not in ("http", "https"):
             raise self._error(f"feed '{title or url}': xmlUrl '{url}' is not an http(s) URL")
+        problem = web_url_problem(url)
+        if problem is not None:  # config.yaml would refuse it at the next start
+            raise self._error(f"feed '{title or _host(url)}': xmlUrl refused: {problem}")
         folders = [folder for folder in self._folders if folder]
         categories = (
             part.strip().strip("/")

@@ -12,12 +12,20 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from monitor.config.address import address_problem
 from monitor.cron import parse_schedule
 from monitor.settings import FetchSettings
 from monitor.targets import AppriseTarget, ChannelTarget, EmailTarget, FolderTarget, WebhookTarget
+from monitor.urls import feed_url_problem, web_url_problem
 
 MAX_CONFIG_BYTES = 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -67,6 +75,15 @@ class FeedSpec(Strict):
     full_text: bool = False
     ca_file: str | None = None
 
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        problem = feed_url_problem(value)
+        if problem is not None:
+            # Not the URL itself: it may carry a password. The location names the feed.
+            raise ValueError(f"invalid url: {problem}")
+        return value
+
     @field_validator("every")
     @classmethod
     def _check_every(cls, value: str | int) -> str | int:
@@ -80,6 +97,14 @@ class WebhookSpec(Strict):
     secret: str | None = None
     format: Literal["standard", "slack"] = "standard"
     allow_private: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        problem = web_url_problem(value)
+        if problem is not None:
+            raise ValueError(f"invalid webhook url: {problem}")
+        return value
 
 
 class AppriseSpec(Strict):

@@ -18,7 +18,7 @@ from monitor.ingest.fingerprint import (
 from monitor.ingest.language import detect_language
 from monitor.ingest.mojibake import repair_mojibake
 from monitor.ingest.normalize import normalize_entries
-from monitor.ingest.parse import parse_feed
+from monitor.ingest.parse import expat_problem, parse_feed
 
 __all__ = [
     "NEAR_DUPLICATE_BITS",
@@ -29,6 +29,7 @@ __all__ = [
     "band_keys",
     "content_fingerprint",
     "detect_language",
+    "expat_problem",
     "extract_full_text",
     "normalize_entries",
     "page_text",

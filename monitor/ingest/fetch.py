@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -33,14 +33,15 @@ from monitor.netguard import (
     system_resolve,
 )
 from monitor.settings import FetchSettings
+from monitor.urls import WEB_SCHEMES, web_url_problem
 
 USER_AGENT = "monitor/0.1 (+https://github.com/monitor-press/monitor)"
 
-_HTTP_SCHEMES = frozenset({"http", "https"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _PERMANENT_REDIRECTS = frozenset({301, 308})
 _RETRY_LATER_STATUSES = frozenset({429, 503})
 _GONE = 410
+_MAX_HOST_HOLD_S = 24 * 3600.0
 _NOT_MODIFIED = 304
 _ACCEPT_ENCODING = ", ".join(ACCEPTED_CODINGS)
 _FEED_ACCEPT = (
@@ -153,11 +154,16 @@ class Fetcher:
         is_permanent_chain = True
         deadline_at: float | None = None
         for _ in range(self._max_redirects + 1):
+            self._refuse_while_held(url, now)
             async with self._host_gate().turn(_host_key(url)):
                 # The deadline starts once the first request may go: queueing is not the
                 # server's fault, a slow answer is.
                 deadline_at = deadline_at or asyncio.get_running_loop().time() + self._deadline_s
-                outcome = await self._request_before(deadline_at, target, url, now)
+                try:
+                    outcome = await self._request_before(deadline_at, target, url, now)
+                except FetchError as exc:
+                    self._hold_host(url, exc, now)
+                    raise
             if isinstance(outcome, FetchResult):
                 return replace(outcome, redirected_permanently_to=permanent_to)
             status, location = outcome
@@ -171,6 +177,24 @@ class Fetcher:
         raise FetchError(
             f"more than {self._max_redirects} redirects (last to '{url}')", url=target.url
         )
+
+    def _refuse_while_held(self, url: str, now: datetime) -> None:
+        until = self._host_gate().held_until(_host_key(url), now)
+        if until is not None:
+            left_s = (until - now).total_seconds()
+            raise FetchError(
+                f"host '{_host_key(url)}' asked every feed on it to wait (Retry-After), "
+                f"{left_s:g} s left; not requested",
+                url=url,
+                retry_after_s=left_s,
+            )
+
+    def _hold_host(self, url: str, exc: FetchError, now: datetime) -> None:
+        # RFC 9110 10.2.3: Retry-After on a 429 or 503 speaks for the server, not the one
+        # URL, so every feed on the host waits (a day at most, as the scheduler caps it).
+        if exc.status in _RETRY_LATER_STATUSES and exc.retry_after_s:
+            wait_s = min(exc.retry_after_s, _MAX_HOST_HOLD_S)
+            self._host_gate().hold(_host_key(url), now + timedelta(seconds=wait_s))
 
     async def _request_before(
         self, deadline_at: float, target: _Target, url: str, now: datetime
@@ -300,8 +324,11 @@ class Fetcher:
 
 def _require_http(url: str, hint: str) -> None:
     scheme = urlsplit(url).scheme.lower()
-    if scheme not in _HTTP_SCHEMES:
+    if scheme not in WEB_SCHEMES:
         raise FetchError(f"unsupported URL scheme '{scheme}' ({hint})", url=url, is_permanent=True)
+    problem = web_url_problem(url)
+    if problem is not None:
+        raise FetchError(f"refusing URL: {problem}", url=url, is_permanent=True)
 
 
 def _conditional_headers(state: FeedState | None) -> dict[str, str]:
@@ -324,10 +351,16 @@ def _redirect_target(response: httpx.Response, url: str) -> str | None:
             status=response.status_code,
         )
     target = urljoin(url, str(location))
-    # A server must not steer us off the web, e.g. to file:///etc/passwd.
-    if urlsplit(target).scheme.lower() not in _HTTP_SCHEMES:
+    # A server must not steer us off the web (file:///etc/passwd), nor to a URL that
+    # parsers read differently: every hop passes the check the config's URLs passed.
+    problem = web_url_problem(target)
+    if problem is not None:
+        scheme = target.partition(":")[0].lower()
+        what = "URL" if scheme in WEB_SCHEMES else "non-http URL"
         raise FetchError(
-            f"refusing redirect to non-http URL '{target}'", url=url, status=response.status_code
+            f"refusing redirect to {what} '{target}': {problem}",
+            url=url,
+            status=response.status_code,
         )
     return target
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import io
+import pyexpat
 import re
 import time
 import unicodedata
@@ -34,6 +35,25 @@ _WIDE_ENCODING_STARTS = (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<", b"\x00\x0
 # Without a Content-Type, let the XML declaration choose the charset, as for a local file.
 _DEFAULT_CONTENT_TYPE = "application/xml"
 _ERROR_DETAIL_CHARS = 200
+# The Python docs (xml, "XML vulnerabilities"): expat 2.4.1 and newer is not vulnerable to
+# "billion laughs" and "quadratic blowup" (CVE-2013-0340). feedparser parses feeds with it.
+MIN_EXPAT_VERSION = (2, 4, 1)
+
+
+def expat_problem(version: tuple[int, int, int] | None = None) -> str | None:
+    """Why the XML parser linked into this Python is unsafe for hostile feeds, or None.
+
+    `version` is pyexpat's own unless given (the linked expat cannot be swapped in a test).
+    """
+    found = tuple(pyexpat.version_info) if version is None else version
+    if found >= MIN_EXPAT_VERSION:
+        return None
+    shown, floor = (".".join(map(str, parts)) for parts in (found, MIN_EXPAT_VERSION))
+    return (
+        f"expat {shown} is older than {floor}, which first resists entity-expansion bombs "
+        "(billion laughs): upgrade the system's libexpat or the Python build before "
+        "monitor reads any feed"
+    )
 
 
 def parse_feed(result: FetchResult) -> ParsedFeed:

@@ -1,8 +1,8 @@
 """Read one file of the rules folder safely, and word what is wrong with it at file:line.
 
-YAML is read with ruamel's round-trip loader, which knows line numbers and never builds Python
-objects from tags; files are size-capped, and alias bombs (billion laughs) and absurd nesting
-are refused before anything walks the data. It must not know what a rule means.
+YAML is parsed by `monitor.yamldoc` (line numbers kept, no objects from tags, alias bombs
+and absurd nesting refused before anything walks the data); files are checked for placement and
+size-capped here. It must not know what a rule means.
 """
 
 from __future__ import annotations
@@ -13,16 +13,12 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.reader import ReaderError
 
 from monitor.errors import RuleError
+from monitor.yamldoc import YamlRefused, parse_yaml
 
 MAX_FILE_BYTES = 1024 * 1024
-# Nodes once aliases are expanded: a large rule has hundreds, a billion-laughs file 10**9.
-MAX_EXPANDED_NODES = 100_000
 
 
 @dataclass
@@ -57,18 +53,11 @@ def load_yaml(path: Path, check: FileCheck) -> object | None:
     except UnicodeDecodeError as exc:
         check.fail(None, f"not utf-8 text (byte {exc.start}): save the file as utf-8")
         return None
-    data = _parse(text, check)
-    if data is None or check.found:
+    try:
+        return parse_yaml(text)
+    except YamlRefused as refused:
+        check.fail(refused.line, refused.problem)
         return None
-    expanded = _expanded_size(data, {}, set())
-    if expanded > MAX_EXPANDED_NODES:
-        check.fail(
-            None,
-            f"too many values once aliases are expanded (more than {MAX_EXPANDED_NODES}): "
-            "write the lists out instead of nesting '*' aliases",
-        )
-        return None
-    return data
 
 
 def _placement_problem(path: Path) -> str | None:
@@ -88,48 +77,6 @@ def _placement_problem(path: Path) -> str | None:
     if not stat.S_ISREG(mode):
         return "not a regular file (a folder, pipe or device): rule files must be plain files"
     return None
-
-
-def _parse(text: str, check: FileCheck) -> object | None:
-    yaml = YAML(typ="rt")
-    try:
-        data: object = yaml.load(text)
-    except MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
-        problem = exc.problem or exc.context or "invalid yaml"
-        check.fail(line, f"invalid yaml: {problem}")
-    except ReaderError as exc:
-        # Raised before parsing (control characters): it knows a character position only.
-        line = text.count("\n", 0, exc.position) + 1
-        check.fail(line, f"invalid yaml: {exc.reason} (character #x{exc.character:04x})")
-    except RecursionError:
-        check.fail(None, "invalid yaml: nested too deeply")
-    except YAMLError as exc:  # pragma: no cover - ruamel raises the two above when loading
-        check.fail(None, f"invalid yaml: {exc}")
-    else:
-        return data
-    return None
-
-
-def _expanded_size(node: object, sizes: dict[int, int], open_nodes: set[int]) -> int:
-    """How many values `node` holds once every alias is copied out (capped past the limit)."""
-    if not isinstance(node, dict | list):
-        return 1
-    known = sizes.get(id(node))
-    if known is not None:
-        return known
-    if id(node) in open_nodes:  # an alias to an enclosing node: infinitely large
-        return MAX_EXPANDED_NODES + 1
-    open_nodes.add(id(node))
-    children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
-    total = 1
-    for child in children:
-        total += _expanded_size(child, sizes, open_nodes)
-        if total > MAX_EXPANDED_NODES:
-            break
-    open_nodes.discard(id(node))
-    sizes[id(node)] = total
-    return total
 
 
 # --- line numbers and wording ------------------------------------------------------------
