@@ -19,7 +19,7 @@ from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
 from monitor.ingest.fingerprint import content_fingerprint
 from monitor.model import Article, Feed, ParsedFeed, RawEntry
-from monitor.text import fold, language_code, one_line, truncate
+from monitor.text import drop_invisible, fold, language_code, one_line, truncate
 
 _KEY_HEX_CHARS = 32
 
@@ -86,7 +86,8 @@ def _plain_text(html: str) -> str:
     extractor = _TextExtractor()
     extractor.feed(_INVISIBLE_CHARS.sub("", html))
     extractor.close()
-    return _tidy_paragraphs("".join(extractor.parts))
+    # Again after decoding: "&shy;" and "&#8203;" only become invisible characters here.
+    return _tidy_paragraphs(drop_invisible("".join(extractor.parts)))
 
 
 class _TextExtractor(HTMLParser):
