@@ -1,6 +1,6 @@
-"""How a rule term meets the words of real news: tokens and invisible characters.
+"""How a rule term meets the words of real news: tokens, invisible characters, Arabic, Cyrillic.
 
-One row per phenomenon (issue 11, item 4), each through the real path: the French spaCy
+One row per phenomenon (issue 11, items 4 and 5), each through the real path: the French spaCy
 model annotates the text, the rule is compiled and evaluated. Negative controls sit beside the
 rows they guard: a normal form that made everything match would fail them.
 """
@@ -151,6 +151,91 @@ ROWS = [
     Row("zero-width joiner", "securite", "La sécu\u200drité du métro.", "sécu\u200drité"),
     Row("bidi embedding", "jo", "Les \u202bJO 2024\u202c approchent.", "JO 2024\u202c"),
     Row("zero-width space between letters and digits", "jo", "Les JO\u200b2024.", "JO\u200b2024"),
+    # Arabic clitics, harakat and tatweel (sentences as the Moroccan press writes them)
+    Row(
+        "Arabic: li + al",
+        "dgsn",
+        "وجهت الحكومة الشكر للمديرية العامة للأمن الوطني على جهودها.",
+        "للمديرية العامة للأمن الوطني",
+    ),
+    Row(
+        "Arabic: wa + bi + al",
+        "dgsn",
+        "وبالمديرية العامة للأمن الوطني عقد اجتماع أمس.",
+        "وبالمديرية العامة للأمن الوطني",
+    ),
+    Row(
+        "Arabic: wa + al",
+        "dgsn",
+        "أعلنت الشرطة والمديرية العامة للأمن الوطني عن حملة.",
+        "والمديرية العامة للأمن الوطني",
+    ),
+    Row(
+        "Arabic: fa + al",
+        "dgsn",
+        "فالمديرية العامة للأمن الوطني أكدت الخبر.",
+        "فالمديرية العامة للأمن الوطني",
+    ),
+    Row(
+        "Arabic: ka + al",
+        "dgsn",
+        "تعمل الوكالة كالمديرية العامة للأمن الوطني تماما.",
+        "كالمديرية العامة للأمن الوطني",
+    ),
+    Row(
+        "Arabic: harakat",
+        "dgsn",
+        "أشاد الوزير بِالْمُدِيرِيَّةِ الْعَامَّةِ لِلْأَمْنِ الْوَطَنِيِّ أمس.",
+        "بِالْمُدِيرِيَّةِ الْعَامَّةِ لِلْأَمْنِ الْوَطَنِيِّ",
+    ),
+    Row(
+        "Arabic: tatweel",
+        "dgsn",
+        "وأشاد الوزير بالمـديرية العـامة للأمن الوطـني.",
+        "بالمـديرية العـامة للأمن الوطـني",
+    ),
+    Row(
+        "Arabic: as an Arabic article",
+        "dgsn",
+        "قال بيان للمديرية العامة للأمن الوطني إن...",
+        "للمديرية العامة للأمن الوطني",
+        language="ar",
+    ),
+    Row(
+        "Arabic: bare preposition, long word",
+        "mudiriya",
+        "قدم المدير العام لمديرية الأمن تقريره.",
+        "لمديرية الأمن",
+    ),
+    Row(
+        "Arabic: a short word is not a prefix plus a word",
+        "ton",
+        "حب الوطن من الإيمان، وطن واحد لنا.",
+        None,
+    ),
+    Row(
+        "Arabic: a bare preposition needs a long word",
+        "hot",
+        "عبر المهاجرون البحار بحار هادئة.",
+        None,
+    ),
+    Row("Arabic: the article needs a long word", "lahu", "قال إن الله غفور رحيم.", None),
+    # Cyrillic case endings
+    *(
+        Row(f"Cyrillic: {form}", "putin", f"Песков рассказал о встрече с {form} вчера.", form)
+        for form in ("Путин", "Путина", "Путину", "Путиным", "Путине", "Путином")
+    ),
+    Row(
+        "Cyrillic: feminine surname", "zakharova", "Заявление Захаровой вызвало споры.", "Захаровой"
+    ),
+    Row("Cyrillic: noun in -a", "moscow", "Переговоры прошли в Москве.", "Москве"),
+    Row("Cyrillic: adjectival surname", "zelensky", "Советник Зеленского заявил.", "Зеленского"),
+    Row("Cyrillic: a surname ending in -ов", "lavrov", "Заявление Лаврова прозвучало.", "Лаврова"),
+    Row(
+        "Cyrillic: not another word with the stem", "lavrov", "Киево-Печерская лавра открыта.", None
+    ),
+    Row("Cyrillic: not a surname equal to the stem", "russia", "Тренер Росси доволен.", None),
+    Row("Cyrillic: the genitive", "russia", "Президент России выступил.", "России"),
 ]
 
 

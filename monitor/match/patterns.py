@@ -3,7 +3,7 @@
 Patterns are word tuples in a prefix table (a word-level trie whose nodes are dict keys), so
 the cost of a walk depends on the article and the longest phrase, not on how many patterns
 there are. Exact terms compare the words as written, fuzzy aliases also accept near spellings,
-the others also their variants (two words written as one; `text.term_variants`).
+the others also their variants (two words written as one, Cyrillic stems; `text.term_variants`).
 Pure: no spaCy, no rules, no I/O.
 """
 
