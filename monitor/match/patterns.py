@@ -130,14 +130,18 @@ class PatternIndex:
         """
         joinable = self._joinable
         joined: _Joined = {}
-        for index in range(1, len(words)):
-            word = words[index]
-            if not word.is_joined:
-                continue
-            head = words[index - 1].folded
-            forms = tuple(head + form for form in word.forms if head + form in joinable)
-            if forms:
-                joined[index - 1] = forms
+        head = ""
+        for index, word in enumerate(words):
+            forms = word.forms
+            # The common cases (a word, a word and its lemma) without building anything.
+            if word.is_joined and (
+                head + forms[0] in joinable
+                or (len(forms) > 1 and (head + forms[1] in joinable or len(forms) > 2))
+            ):
+                glued = tuple(head + form for form in forms if head + form in joinable)
+                if glued:
+                    joined[index - 1] = glued
+            head = word.folded
         return joined
 
     def _walk_fuzzy(self, words: list[Word]) -> Iterator[tuple[int, int, int]]:
