@@ -17,7 +17,7 @@ import trafilatura
 from monitor.errors import FetchError
 from monitor.logs import log_crash, log_event
 from monitor.model import FetchResult
-from monitor.text import truncate
+from monitor.text import drop_invisible, truncate
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _log = logging.getLogger("monitor.ingest.extract")
@@ -74,4 +74,4 @@ def _main_text(body: bytes, url: str) -> str | None:
     except Exception:
         log_crash(_log, "article.full_text_error", level=logging.WARNING, url=url)
         return None
-    return text.strip() if text else None
+    return drop_invisible(text).strip() if text else None

@@ -22,7 +22,7 @@ from monitor.ingest.fingerprint import content_fingerprint
 from monitor.ingest.language import detect_language
 from monitor.ingest.mojibake import repair_mojibake
 from monitor.model import Article, Feed, ParsedFeed, RawEntry
-from monitor.text import fold, language_code, one_line, truncate
+from monitor.text import drop_invisible, fold, language_code, one_line, truncate
 
 _KEY_HEX_CHARS = 32
 
@@ -105,7 +105,8 @@ def _plain_text(html: str, *, keeps_newlines: bool) -> str:
     extractor = _TextExtractor(keeps_newlines=keeps_newlines)
     extractor.feed(_INVISIBLE_CHARS.sub("", html))
     extractor.close()
-    return _tidy_paragraphs("".join(extractor.parts))
+    # Again after decoding: "&shy;" and "&#8203;" only become invisible characters here.
+    return _tidy_paragraphs(drop_invisible("".join(extractor.parts)))
 
 
 class _TextExtractor(HTMLParser):

@@ -2,8 +2,10 @@
 
 Patterns are word tuples in a prefix table (a word-level trie whose nodes are dict keys), so
 the cost of a walk depends on the article and the longest phrase, not on how many patterns
-there are. Exact terms compare the words as written, fuzzy aliases also accept near spellings.
-Pure: no spaCy, no rules, no I/O (lexicon.py reads its package data once per process).
+there are. Exact terms compare the words as written, fuzzy aliases also accept near spellings,
+the others also their variants (two words written as one, Cyrillic stems; `text.term_variants`)
+and their inflected forms. Pure: no spaCy, no rules, no I/O (lexicon.py reads its package data
+once per process).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import NamedTuple
 from monitor.match.fuzzy import FuzzyVocabulary
 from monitor.match.lexicon import inflections
 from monitor.model import Annotations
-from monitor.text import Word, field_words, term_words
+from monitor.text import Word, field_words, term_variants, term_words
 
 # A prefix table: each proper prefix of a pattern maps to (), each pattern to its ids.
 _Table = dict[tuple[str, ...], tuple[int, ...]]
@@ -24,6 +26,8 @@ _Forms = Callable[[Word], list[tuple[str, float]]]
 # A phrase stands for at most this many word tuples ("interpeller des manifestants": 37 x 4);
 # past it the later words keep only their own form.
 MAX_VARIANTS = 512
+# Word index -> the forms of that word and the next written as one ("cyber attaque").
+_Joined = dict[int, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,16 @@ Found = dict[int, list[Spot]]
 class PatternIndex:
     """Every pattern of a rule set; `add` while compiling, then `find` per article."""
 
-    __slots__ = ("_exact", "_folded", "_fuzzy", "_fuzzy_starts", "_ids", "_vocabulary", "patterns")
+    __slots__ = (
+        "_exact",
+        "_folded",
+        "_fuzzy",
+        "_fuzzy_starts",
+        "_ids",
+        "_joinable",
+        "_vocabulary",
+        "patterns",
+    )
 
     def __init__(self) -> None:
         self.patterns: list[Pattern] = []
@@ -62,6 +75,7 @@ class PatternIndex:
         self._exact: _Table = {}
         self._fuzzy: _Table = {}
         self._fuzzy_starts: set[str] = set()
+        self._joinable: set[str] = set()  # non-exact pattern words an article may write as two
         self._vocabulary = FuzzyVocabulary()
 
     def add(
@@ -90,14 +104,22 @@ class PatternIndex:
         self._ids[identity] = pattern_id
         self.patterns.append(Pattern(words, is_exact, fuzzy, text.strip()))
         table = self._exact if is_exact else self._folded if fuzzy is None else self._fuzzy
-        for variant in _variants(words, inflect):
-            for length in range(1, len(variant)):
-                table.setdefault(variant[:length], ())
-            table[variant] = (*table.get(variant, ()), pattern_id)
-        if fuzzy is not None:
-            self._fuzzy_starts.add(words[0])
-            for word in words:
-                self._vocabulary.add(word, fuzzy)
+        # An exact term is compared as written; any other also as its variants, each with
+        # its inflected forms.
+        for spelling in (words,) if is_exact else (words, *term_variants(words)):
+            for variant in _variants(spelling, inflect):
+                if not is_exact and spelling is words:
+                    # Only words as written and their forms: a variant glued from two
+                    # ("cyberattaque" for "cyber attaque") already meets the two words in the
+                    # article, unglued.
+                    self._joinable.update(variant)
+                for length in range(1, len(variant)):
+                    table.setdefault(variant[:length], ())
+                table[variant] = (*table.get(variant, ()), pattern_id)
+            if fuzzy is not None:
+                self._fuzzy_starts.add(spelling[0])
+                for word in spelling:
+                    self._vocabulary.add(word, fuzzy)
         return pattern_id
 
     def find(self, notes: Annotations) -> Found:
@@ -105,9 +127,10 @@ class PatternIndex:
         found: Found = {}
         for annotated in notes.fields:
             words = field_words(annotated)
+            joined = self._joined(words)
             walks = [
-                _walk(self._folded, words, is_exact=False),
-                _walk(self._exact, words, is_exact=True),
+                _walk(self._folded, words, joined),
+                _walk(self._exact, words, None),
             ]
             if self._fuzzy:
                 walks.append(self._walk_fuzzy(words))
@@ -119,6 +142,28 @@ class PatternIndex:
                     )
                     found.setdefault(pattern_id, []).append(spot)
         return found
+
+    def _joined(self, words: list[Word]) -> _Joined:
+        """Neighbouring words that some pattern writes as one ("cyber-attaque", "cyber attaque").
+
+        One concatenation and one set lookup per pair of words, whatever the number of
+        patterns: the per-article cost stays flat.
+        """
+        joinable = self._joinable
+        joined: _Joined = {}
+        head = ""
+        for index, word in enumerate(words):
+            forms = word.forms
+            # The common cases (a word, a word and its lemma) without building anything.
+            if word.is_joined and (
+                head + forms[0] in joinable
+                or (len(forms) > 1 and (head + forms[1] in joinable or len(forms) > 2))
+            ):
+                glued = tuple(head + form for form in forms if head + form in joinable)
+                if glued:
+                    joined[index - 1] = glued
+            head = word.folded
+        return joined
 
     def _walk_fuzzy(self, words: list[Word]) -> Iterator[tuple[int, int, int]]:
         """Walk the fuzzy aliases, where a word also stands for its near spellings."""
@@ -152,32 +197,46 @@ def _variants(words: tuple[str, ...], languages: tuple[str, ...]) -> Iterator[tu
     yield from itertools.product(*choices)
 
 
-def _walk(table: _Table, words: list[Word], *, is_exact: bool) -> Iterator[tuple[int, int, int]]:
-    """(pattern id, first word, last word) for each pattern starting at each word."""
+def _walk(
+    table: _Table, words: list[Word], joined: _Joined | None
+) -> Iterator[tuple[int, int, int]]:
+    """(pattern id, first word, last word) for each pattern starting at each word.
+
+    `joined` is None for exact patterns: they compare each word as written (`raw`), never
+    two words as one.
+    """
     if not table:
         return
     count = len(words)
     for first, word in enumerate(words):
-        forms = (word.raw,) if is_exact else word.forms
-        if len(forms) == 1:  # the common case, without building a list for nothing
-            key: tuple[str, ...] = (forms[0],)
-            if key not in table:
-                continue
-            keys: list[tuple[str, ...]] = [key]
-        else:
-            keys = [(form,) for form in forms if (form,) in table]
-        last = first
+        forms = (word.raw,) if joined is None else word.forms
+        if len(forms) == 1 and (forms[0],) not in table and (joined is None or first not in joined):
+            continue  # the common case, without building a list for nothing
+        keys = _steps(table, (), words, first, joined)
         while keys:
-            for key in keys:
+            longer: list[tuple[tuple[str, ...], int]] = []
+            for key, last in keys:
                 for pattern_id in table[key]:
                     yield pattern_id, first, last
-            last += 1
-            if last == count or not words[last].is_joined:
-                break
-            following = (words[last].raw,) if is_exact else words[last].forms
-            keys = [
-                longer for key in keys for form in following if (longer := (*key, form)) in table
-            ]
+                following = last + 1
+                if following < count and words[following].is_joined:
+                    longer += _steps(table, key, words, following, joined)
+            keys = longer
+
+
+def _steps(
+    table: _Table, key: tuple[str, ...], words: list[Word], index: int, joined: _Joined | None
+) -> list[tuple[tuple[str, ...], int]]:
+    """`key` continued by word `index` (or by it and the next, written as one) where a pattern
+    goes on that way, each with the last word it takes."""
+    if joined is None:
+        longer = (*key, words[index].raw)
+        return [(longer, index)] if longer in table else []
+    steps = [(longer, index) for form in words[index].forms if (longer := (*key, form)) in table]
+    for form in joined.get(index, ()):
+        if (longer := (*key, form)) in table:
+            steps.append((longer, index + 1))
+    return steps
 
 
 def _walk_fuzzy_from(
