@@ -315,6 +315,10 @@ class Hit:
     clause: str = ""  # where the rule asks for it, e.g. "match.all[1].any"
     alias: str = ""  # the term or alias that matched, as written in the rule or actors.yaml
     weight: float = 1.0
+    # Where `matched` lies in `snippet` (-1 when unknown, as in hits stored before it was kept):
+    # the same words may occur earlier in the sentence.
+    snippet_start: int = -1
+    snippet_end: int = -1
 
 
 @dataclass(frozen=True, slots=True)

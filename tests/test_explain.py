@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.deliver.highlight import highlight_snippet
 from monitor.match import compile_rules, evaluate, evaluate_rule
 from monitor.match.explain import format_verdict
 from monitor.model import Article, Clause, Hit, Match, Priority, Rule, Term
@@ -159,3 +160,51 @@ def test_highlight_falls_back_to_any_case_and_to_nothing():
     assert shown("", "les jo de Paris") == "les jo de Paris"
     assert shown("Zut", "les jo de Paris") == "les jo de Paris"
     assert shown("strasse", "Die Straße") == "Die Straße"  # casefold changes lengths
+
+
+def test_the_mark_sits_on_the_words_that_hit_not_on_an_earlier_look_alike(tmp_path):
+    # "D.G.S.T." and "D.G.S.T" both hit; the second must be marked where it is, although the
+    # first one's letters come earlier in the same sentence.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "dgst.yaml").write_text(
+        "id: dgst\nname: DGST\nmatch:\n  any: [DGST]\n", encoding="utf-8"
+    )
+    loaded = load_rules(rules)
+    body = "Selon la D.G.S.T. et la D.G.S.T de Rabat, rien ne change."
+    text = explain(loaded, body, "dgst")
+    marked = [line.strip() for line in text.splitlines() if "[" in line]
+    assert marked == [
+        "Selon la [D.G.S.T.] et la D.G.S.T de Rabat, rien ne change.",
+        "Selon la D.G.S.T. et la [D.G.S.T] de Rabat, rien ne change.",
+    ]
+
+
+def test_the_digest_marks_the_same_place_as_test_rule(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "dgst.yaml").write_text(
+        "id: dgst\nname: DGST\nmatch:\n  any: [DGST]\n", encoding="utf-8"
+    )
+    article = Article(
+        key="a1",
+        feed_id="seed-fr",
+        url=None,
+        guid=None,
+        title="Titre",
+        summary="",
+        body="Le sigle DGSTX, puis la DGST  elle-même.",
+        published_at=NOW,
+        fetched_at=NOW,
+        language="fr",
+        content_hash="0",
+    )
+    notes = shared_annotator().annotate([article], with_entities=False)[0]
+    (match,) = evaluate(article, notes, compile_rules(load_rules(rules)))
+    (hit,) = match.hits
+    assert hit.snippet[hit.snippet_start : hit.snippet_end] == "DGST"
+    parts = highlight_snippet(article, match.hits)
+    marked = [(index, part.text) for index, part in enumerate(parts) if part.is_marked]
+    assert marked == [(1, "DGST")]
+    assert parts[0].text == "Le sigle DGSTX, puis la "
+    assert "".join(part.text for part in parts) == "Le sigle DGSTX, puis la DGST elle-même."

@@ -53,6 +53,9 @@ def _choose_hit(hits: Sequence[Hit]) -> Hit | None:
 def _span_in_snippet(article: Article, hit: Hit) -> Span | None:
     """Where the hit lies in its snippet: Hit offsets count from the field, not the snippet."""
     snippet = hit.snippet
+    if 0 <= hit.snippet_start < hit.snippet_end <= len(snippet):
+        return hit.snippet_start, hit.snippet_end
+    # Hits stored before they kept their place in the snippet.
     try:
         field_text = article.field_text(hit.field)
     except ValueError:

@@ -1,7 +1,8 @@
 """Turn where a pattern was found into a `Hit`: the words, their field and offsets, a snippet.
 
-The snippet is the sentence around the hit, cut to about SNIPPET_CHARS between words. Pure;
-one `HitMaker` serves one article and reuses the snippets of sentences it has already cut.
+The snippet is the sentence around the hit on one line, cut to about SNIPPET_CHARS between
+words, with the hit's place in it. Pure; one `HitMaker` serves one article and reuses the hits
+it has already made.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ SNIPPET_CHARS = 300
 class HitMaker:
     """Hits for one annotated article."""
 
-    __slots__ = ("_hits", "_notes", "_patterns", "_snippets")
+    __slots__ = ("_hits", "_notes", "_patterns")
 
     def __init__(self, notes: Annotations, patterns: list[Pattern]) -> None:
         self._notes = notes
         self._patterns = patterns
-        self._snippets: dict[tuple[str, int], str] = {}
         # Rules share their leaves, so many matches show the very same hit: build it once.
         self._hits: dict[tuple[Wanted, Spot], Hit] = {}
 
@@ -35,32 +35,32 @@ class HitMaker:
     def _make(self, wanted: Wanted, spot: Spot) -> Hit:
         annotated = self._notes.field(spot.field)
         text = annotated.text if annotated is not None else ""
+        sentences = annotated.sentences if annotated else ()
+        start, end = sentences[spot.sentence] if spot.sentence < len(sentences) else (0, len(text))
+        snippet, (mark_start, mark_end) = snippet_around(text, start, end, spot.start, spot.end)
         return Hit(
             wanted=wanted.label,
             matched=text[spot.start : spot.end],
             field=spot.field,
             start=spot.start,
             end=spot.end,
-            snippet=self._snippet(text, annotated.sentences if annotated else (), spot),
+            snippet=snippet,
             actor_id=wanted.actor_id,
             clause=wanted.clause,
             alias=self._patterns[spot.pattern_id].text,
             weight=wanted.weight,
+            snippet_start=mark_start,
+            snippet_end=mark_end,
         )
 
-    def _snippet(self, text: str, sentences: tuple[tuple[int, int], ...], spot: Spot) -> str:
-        start, end = sentences[spot.sentence] if spot.sentence < len(sentences) else (0, len(text))
-        if end - start > SNIPPET_CHARS:
-            return snippet_around(text, start, end, spot.start, spot.end)
-        key = (spot.field, spot.sentence)
-        found = self._snippets.get(key)
-        if found is None:
-            found = self._snippets[key] = " ".join(text[start:end].split())
-        return found
 
-
-def snippet_around(text: str, start: int, end: int, hit_start: int, hit_end: int) -> str:
-    """About SNIPPET_CHARS of the sentence `text[start:end]` around the hit, cut between words."""
+def snippet_around(
+    text: str, start: int, end: int, hit_start: int, hit_end: int
+) -> tuple[str, tuple[int, int]]:
+    """The sentence `text[start:end]` on one line, cut to about SNIPPET_CHARS around the hit
+    between words, and where the hit lies in it."""
+    if end - start <= SNIPPET_CHARS:
+        return _one_line_with_mark(text, start, end, hit_start, hit_end, prefix="", suffix="")
     middle = (hit_start + hit_end) // 2
     cut_start = max(start, min(middle - SNIPPET_CHARS // 2, end - SNIPPET_CHARS))
     cut_end = min(end, cut_start + SNIPPET_CHARS)
@@ -69,7 +69,24 @@ def snippet_around(text: str, start: int, end: int, hit_start: int, hit_end: int
     cut_end = _previous_space(text, cut_end, limit=hit_end)
     prefix = "…" if cut_start > start else ""
     suffix = "…" if cut_end < end else ""
-    return prefix + " ".join(text[cut_start:cut_end].split()) + suffix
+    return _one_line_with_mark(text, cut_start, cut_end, hit_start, hit_end, prefix, suffix)
+
+
+def _one_line_with_mark(
+    text: str, start: int, end: int, hit_start: int, hit_end: int, prefix: str, suffix: str
+) -> tuple[str, tuple[int, int]]:
+    # The same line as " ".join(text[start:end].split()), built in three parts so the hit's
+    # place in it is known rather than searched for.
+    raw_before, raw_after = text[start:hit_start], text[hit_end:end]
+    before = " ".join(raw_before.split())
+    if before and raw_before[-1].isspace():
+        before += " "
+    hit = " ".join(text[hit_start:hit_end].split())
+    after = " ".join(raw_after.split())
+    if after and raw_after[0].isspace():
+        after = " " + after
+    mark_start = len(prefix) + len(before)
+    return prefix + before + hit + after + suffix, (mark_start, mark_start + len(hit))
 
 
 def _next_space(text: str, index: int, *, limit: int) -> int:

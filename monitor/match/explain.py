@@ -94,13 +94,18 @@ def _hit_lines(hits: Sequence[Hit], paint: _Painter, *, indent: int = 2) -> list
         weight = f"  weight {hit.weight:g}" if hit.weight != 1.0 else ""
         matched = _clean(hit.matched)
         lines.append(f'{margin}{where}: {_clean(hit.wanted)} → "{matched}"{via}{weight}')
-        lines.append(f"{margin}    " + _highlight(hit.snippet, hit.matched, paint))
+        lines.append(f"{margin}    " + _highlight(hit, paint))
     return lines
 
 
-def _highlight(snippet: str, matched: str, paint: _Painter) -> str:
-    """`snippet` with the first occurrence of `matched` marked (by case, then ignoring it)."""
+def _highlight(hit: Hit, paint: _Painter) -> str:
+    """The hit's snippet with the hit marked: where the hit says it is, else where the words
+    first occur (by case, then ignoring it)."""
+    snippet, start, end = hit.snippet, hit.snippet_start, hit.snippet_end
     text = _clean(snippet)
+    if 0 <= start < end <= len(snippet) and len(text) == len(snippet):
+        return text[:start] + paint.mark(text[start:end]) + text[end:]
+    matched = hit.matched
     words = " ".join(_clean(matched).split())
     if not words:
         return text
