@@ -31,7 +31,11 @@ def add_rule_commands(commands: Any) -> None:
     add_config_option(trying)
     trying.add_argument("rule", help="the rule id")
     source = trying.add_mutually_exclusive_group(required=True)
-    source.add_argument("--text", type=Path, help="a text file: first line title, then body")
+    source.add_argument(
+        "--text",
+        type=Path,
+        help="a text file: first line title, then body (a one-line file is all body)",
+    )
     source.add_argument("--feed", type=Path, help="a saved RSS or Atom file")
     source.add_argument("--url", help="an article page or a feed on the web")
     trying.add_argument(

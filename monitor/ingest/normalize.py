@@ -296,12 +296,12 @@ def _normalize_entry(
     entry: RawEntry, parsed: ParsedFeed, feed: Feed, fetched_at: datetime, limits: _Limits
 ) -> Article | None:
     # Per field: a feed may double-encode its titles and serve its bodies right.
-    title = one_line(html_to_text(repair_mojibake(entry.title)))
+    title = one_line(repair_mojibake(html_to_text(entry.title)))
     title = truncate(title, limits.title_chars, marker="…")
-    summary = html_to_text(repair_mojibake(entry.summary_html))
+    summary = repair_mojibake(html_to_text(entry.summary_html))
     summary = truncate(summary, limits.text_chars, marker="…")
     body = truncate(
-        html_to_text(repair_mojibake(entry.content_html)), limits.text_chars, marker="…"
+        repair_mojibake(html_to_text(entry.content_html)), limits.text_chars, marker="…"
     )
     if body == summary:  # feedparser copies content into summary when a feed has no summary
         body = ""
