@@ -88,3 +88,23 @@ def _authority_problem(authority: str) -> str | None:
         # Percent-decoding a host is where parsers disagree ('%65vil' is 'evil' to some).
         return f"invalid host name '{host}' (no '%' or spaces in a host name)"
     return None
+
+
+def without_credentials(url: str) -> str:
+    """`url` without its `user:password@`: what may be stored or shown of it."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def with_credentials_of(url: str, source: str) -> str:
+    """`url` carrying `source`'s `user:password@` when both name the same scheme, host and
+    port (a feed's credentials follow it to a new path on its own server, never elsewhere)."""
+    have, give = urlsplit(url), urlsplit(source)
+    if "@" in have.netloc or "@" not in give.netloc:
+        return url
+    userinfo, _, authority = give.netloc.rpartition("@")
+    if (have.scheme, have.netloc.lower()) != (give.scheme, authority.lower()):
+        return url
+    return have._replace(netloc=f"{userinfo}@{have.netloc}").geturl()

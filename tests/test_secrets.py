@@ -164,3 +164,56 @@ def test_a_command_error_quoting_a_url_hides_its_password(capsys):
     assert (
         capsys.readouterr().err == "monitor: fetch: 'https://***@news.example/feed.xml': refused\n"
     )
+
+
+def test_a_feed_that_moved_keeps_its_password_out_of_the_store_and_still_sends_it(project):
+    seen: list[tuple[str, str]] = []  # (path, Authorization header)
+    feed = (project / "seeds/feeds/seed-fr.xml").read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Authorization", "")))
+            if self.path == "/old.xml":
+                self.send_response(301)
+                self.send_header("Location", "/new.xml")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            authorized = self.headers.get("Authorization", "").startswith("Basic ")
+            body = feed if self.path == "/new.xml" and authorized else b""
+            self.send_response(200 if body else 401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = LoopbackHTTP(Handler)
+    try:
+        (project / "config.yaml").write_text(
+            f"""\
+store: var/monitor.db
+health: null
+fetch: {{host_spacing_s: 0}}
+feeds:
+  - {{id: moving, url: 'http://reader:{FEED_PASSWORD}@{server.host}/old.xml', every: 5m,
+      language: fr, allow_private: true}}
+subscriptions: []
+""",
+            encoding="utf-8",
+        )
+        first = run_cli(project, "run", "--once")
+        second = run_cli(project, "run", "--once")
+        status = run_cli(project, "status")
+    finally:
+        server.close()
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    # The second pass goes straight to the new address, with the feed's credentials.
+    assert [path for path, _ in seen] == ["/old.xml", "/new.xml", "/new.xml"]
+    assert all(auth.startswith("Basic ") for _, auth in seen)
+    assert "feed moving: failed" not in second.stdout
+    assert f"moved permanently to http://***@{server.host}/new.xml" in status.stdout
+    store = (project / "var/monitor.db").read_bytes()
+    assert FEED_PASSWORD.encode() not in store
+    assert leaked(first.stdout + first.stderr + second.stdout + second.stderr + status.stdout) == []

@@ -2,7 +2,12 @@
 
 import pytest
 
-from monitor.urls import feed_url_problem, web_url_problem
+from monitor.urls import (
+    feed_url_problem,
+    web_url_problem,
+    with_credentials_of,
+    without_credentials,
+)
 
 
 @pytest.mark.parametrize(
@@ -61,3 +66,51 @@ def test_local_feed_paths_keep_their_backslashes(url):
 def test_a_local_path_with_a_control_character_is_refused():
     problem = feed_url_problem("seeds/feed\n.xml")
     assert problem is not None and "a line feed (LF)" in problem
+
+
+@pytest.mark.parametrize(
+    ("url", "stored"),
+    [
+        ("https://reader:pw@news.example/feed", "https://news.example/feed"),
+        ("https://reader@news.example:8443/a?b=c", "https://news.example:8443/a?b=c"),
+        ("https://news.example/@desk.rss", "https://news.example/@desk.rss"),
+        ("seeds/feeds/seed-fr.xml", "seeds/feeds/seed-fr.xml"),
+    ],
+)
+def test_stored_urls_lose_their_credentials(url, stored):
+    assert without_credentials(url) == stored
+
+
+@pytest.mark.parametrize(
+    ("moved_to", "feed_url", "polled"),
+    [
+        # Same server: the feed's credentials follow it to the new path.
+        (
+            "https://news.example/new",
+            "https://r:pw@news.example/old",
+            "https://r:pw@news.example/new",
+        ),
+        (
+            "https://NEWS.example/new",
+            "https://r:pw@news.example/old",
+            "https://r:pw@NEWS.example/new",
+        ),
+        # Another host, port or scheme: they never travel there.
+        ("https://other.example/new", "https://r:pw@news.example/old", "https://other.example/new"),
+        (
+            "https://news.example:8443/new",
+            "https://r:pw@news.example/old",
+            "https://news.example:8443/new",
+        ),
+        ("http://news.example/new", "https://r:pw@news.example/old", "http://news.example/new"),
+        # No credentials to give, or the new URL has its own.
+        ("https://news.example/new", "https://news.example/old", "https://news.example/new"),
+        (
+            "https://x:y@news.example/new",
+            "https://r:pw@news.example/old",
+            "https://x:y@news.example/new",
+        ),
+    ],
+)
+def test_credentials_follow_a_feed_only_on_its_own_server(moved_to, feed_url, polled):
+    assert with_credentials_of(moved_to, feed_url) == polled

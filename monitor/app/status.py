@@ -19,7 +19,7 @@ from monitor.deliver import rule_ids_for
 from monitor.logs import redact
 from monitor.pipeline import Pipeline
 from monitor.rules import rule_errors, rule_files
-from monitor.schedule import parse_schedule
+from monitor.schedule import moved_url, parse_schedule
 from monitor.store import Store
 
 
@@ -40,9 +40,7 @@ def collect_status(
                 "last_error_at": state.last_error_at if state else None,
                 "error_streak": state.error_streak if state else 0,
                 "next_poll_at": state.next_poll_at if state else None,
-                "moved_to": _redacted(
-                    state.moved_to if state and state.moved_from == feed.url else None
-                ),
+                "moved_to": _redacted(moved_url(feed, state)),
             }
         )
     subscriptions = []

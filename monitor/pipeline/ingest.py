@@ -30,10 +30,12 @@ from monitor.model import Article, Feed, FeedState, FetchResult, ParsedFeed
 from monitor.schedule import (
     PollPolicy,
     coverage_gap,
+    moved_url,
     state_after_failure,
     state_after_success,
 )
 from monitor.store import StoryLinker
+from monitor.urls import without_credentials
 
 _log = logging.getLogger("monitor.pipeline.ingest")
 _NEAR_DUPLICATES = NearDuplicates()
@@ -113,8 +115,8 @@ class FeedPoller:
         """Fetch one feed and keep its new articles (unmatched). Never raises for a bad feed."""
         state = self._store.feed_state(feed.id) or FeedState(feed_id=feed.id)
         # Follow a recorded permanent redirect, unless the operator changed the URL since.
-        is_moved = state.moved_to is not None and state.moved_from == feed.url
-        target = replace(feed, url=state.moved_to or feed.url) if is_moved else feed
+        moved_to = moved_url(feed, state)
+        target = replace(feed, url=moved_to) if moved_to else feed
         started = time.perf_counter()
         try:
             try:
@@ -177,7 +179,7 @@ class FeedPoller:
         now: datetime,
     ) -> None:
         moved_to = result.redirected_permanently_to
-        if moved_to and moved_to != state.moved_to:
+        if moved_to and without_credentials(moved_to) != state.moved_to:
             log_event(
                 _log,
                 logging.WARNING,

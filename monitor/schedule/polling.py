@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from monitor.model import Feed, FeedState, FetchResult
 from monitor.settings import FetchSettings
+from monitor.urls import with_credentials_of, without_credentials
 
 # Poll twice per typical gap between articles: a new one waits a quarter gap on average.
 POLLS_PER_GAP = 2.0
@@ -254,8 +255,15 @@ def state_after_success(
         last_success_at=now,
         error_streak=0,
         next_poll_at=now + timedelta(seconds=delay_s),
-        moved_from=feed.url if result.redirected_permanently_to else state.moved_from,
-        moved_to=result.redirected_permanently_to or state.moved_to,
+        # Stored without credentials: the feed's own URL gives them back (`moved_url`).
+        moved_from=(
+            without_credentials(feed.url) if result.redirected_permanently_to else state.moved_from
+        ),
+        moved_to=(
+            without_credentials(result.redirected_permanently_to)
+            if result.redirected_permanently_to
+            else state.moved_to
+        ),
         ttl_s=ttl_s,
     )
 
@@ -327,3 +335,15 @@ def state_after_new_interval(
         rng=rng,
     )
     return replace(state, next_poll_at=state.last_polled_at + timedelta(seconds=delay_s))
+
+
+def moved_url(feed: Feed, state: FeedState | None) -> str | None:
+    """Where a recorded permanent redirect says `feed` now lives, with the feed's credentials
+    when it stays on their server; None when it never moved or the operator changed its URL
+    since."""
+    if state is None or state.moved_to is None or state.moved_from is None:
+        return None
+    # States written before credentials were stripped hold the URL as configured.
+    if state.moved_from not in (without_credentials(feed.url), feed.url):
+        return None
+    return with_credentials_of(state.moved_to, feed.url)
