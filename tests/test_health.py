@@ -193,3 +193,26 @@ def metric_samples(service) -> dict[tuple[str, tuple[str, ...]], float]:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def test_a_reload_names_a_rule_source_that_no_feed_has(project, feeds, caplog):  # noqa: F811
+    config = write_config(project, feeds, {"city": ("/ok/city.xml", "1h")})
+
+    async def scenario() -> None:
+        service = start_service(config, Clock(NOW))
+        try:
+            rule = project / "rules" / "jo2024-security.yaml"
+            rule.write_text(rule.read_text(encoding="utf-8") + "sources: [cty]\n", encoding="utf-8")
+            caplog.clear()
+            await service.reload_rules_if_changed()
+            # The valid rules still run, with the new source.
+            reloaded = service.pipeline.rules.rule("jo2024-security")
+            assert reloaded is not None and reloaded.sources == ("cty",)
+        finally:
+            await service.close()
+
+    asyncio.run(scenario())
+    warnings = [line for line in caplog.text.splitlines() if "rules.dangling_reference" in line]
+    assert len(warnings) == 1, caplog.text
+    assert "no feed has the id or tag 'cty'" in warnings[0]
+    assert "did you mean 'city'?" in warnings[0]

@@ -31,7 +31,7 @@ from monitor.app.wiring import (
     build_parts,
     build_renderer,
 )
-from monitor.config import Config, load_config
+from monitor.config import Config, load_config, reference_problems
 from monitor.errors import ConfigError, MonitorError, RuleSetError
 from monitor.logs import log_crash, log_event
 from monitor.metrics import CONTENT_TYPE, Metrics
@@ -388,3 +388,7 @@ class Service:
         self.rules_book.rules_dir = self.config.rules_dir
         self.rules_book.record_good(rules, self._clock())
         log_event(_log, logging.INFO, "rules.reloaded", rules=len(rules.rules))
+        # Valid rules that name a missing feed, or that no subscription can reach any more,
+        # still run: say so at every swap, as `run` does at start and `check` as an error.
+        for problem in reference_problems(self.config, rules):
+            log_event(_log, logging.WARNING, "rules.dangling_reference", problem=problem)
