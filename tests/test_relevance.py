@@ -22,12 +22,13 @@ from tests.relevance.scoring import (
 )
 
 # (precision, recall) floors: measured on 358 items, minus 0.02. Measured: consumer-scams
-# P 0.467 R 1.000 (7/8/0), gaza-war P 0.783 R 1.000 (36/10/0), weather-france P 0.898
-# R 0.908 (79/9/8). Raise a floor when an engine or rule fix lifts the figure.
+# P 0.467 R 1.000 (7/8/0), gaza-war P 0.783 R 1.000 (36/10/0), weather-france P 0.899
+# R 0.920 (80/9/7; R was 0.908 before rule terms found their inflected forms, which brought
+# in "Intempéries" at the start of a title). Raise a floor when a fix lifts the figure.
 FLOORS = {
     "consumer-scams": (0.44, 0.98),
     "gaza-war": (0.76, 0.98),
-    "weather-france": (0.87, 0.88),
+    "weather-france": (0.87, 0.90),
 }
 # The corpus holds no story on Games security or Moroccan-French security cooperation: for
 # these rules the set can only show that they stay quiet on unrelated news.
