@@ -346,6 +346,9 @@ def check_a_silent_receiver(project: Path, kind: str, hanging: HangingServer) ->
     finally:
         receiver.close()
     assert restarted.returncode == 0, restarted.stderr
-    assert sorted(receiver.ids) == sorted(owed)
+    # Articles stored but not yet analysed when the stop came are matched now, and may bring
+    # an alert of their own: what was owed must be among what arrives, and nothing twice.
+    assert set(owed) <= set(receiver.ids)
+    assert len(receiver.ids) == len(set(receiver.ids))
     outbox = outbox_status(project)
-    assert outbox["pending"] == [] and outbox["sent"] == len(owed)
+    assert outbox["pending"] == [] and outbox["sent"] == len(receiver.ids)
