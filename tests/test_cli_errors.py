@@ -2,9 +2,11 @@
 naming the file and the problem, exit code 1 (invalid input), never a traceback; a Latin-1
 or cp1252 text is read in its own encoding."""
 
+import subprocess
+
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import MONITOR, run_cli
 
 # Saved by an old Windows editor: é is 0xE9, the apostrophe ’ is 0x92 (cp1252 only).
 ARTICLE = (
@@ -78,3 +80,16 @@ def test_replay_reads_a_cp1252_article(project):
 
     assert result.returncode == 0, result.stderr
     assert "1 articles, 1 new" in result.stdout and "0 failed" in result.stdout
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback(project):
+    # `monitor status | head -1`: the pipe closes before monitor has written.
+    process = subprocess.Popen(
+        [*MONITOR, "status"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    with process.stderr:
+        errors = process.stderr.read().decode("utf-8")
+    assert process.wait(timeout=120) == 141
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors

@@ -17,6 +17,8 @@ from monitor.model import RuleSet
 from monitor.rules import load_rules
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
+# What a shell reports for a program whose reader went away (128 + SIGPIPE).
+EXIT_BROKEN_PIPE = 141
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -32,6 +34,7 @@ from monitor.app import (
     utc_now,
 )
 from monitor.cli.common import (
+    EXIT_BROKEN_PIPE,
     EXIT_INVALID,
     EXIT_OK,
     EXIT_RUNTIME,
@@ -73,7 +76,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MonitorError as exc:
         print_error(str(exc))
         return EXIT_RUNTIME
+    except BrokenPipeError:
+        # `monitor … | head`: the reader has gone, which is not an error of ours.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     return code
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit; pointing it at /dev/null keeps that flush quiet.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # stdout is not a real file (tests capture it): nothing will flush to a pipe
 
 
 def _parser() -> argparse.ArgumentParser:
