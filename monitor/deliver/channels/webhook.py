@@ -191,15 +191,23 @@ def sign(key: bytes, message_id: str, timestamp: str, body: bytes) -> str:
 
 
 def secret_bytes(secret: str) -> bytes:
-    """The HMAC key: base64-decoded for 'whsec_...' secrets, else the UTF-8 bytes."""
+    """The HMAC key of a 'whsec_<base64>' secret; ValueError for anything else.
+
+    A plain string is refused rather than used as UTF-8: receivers' Standard Webhooks
+    libraries base64-decode every secret, so they would never verify what it signed.
+    """
+    hint = "; generate one with `monitor webhook new-secret`"
     if not secret.startswith(SECRET_PREFIX):
-        return secret.encode("utf-8")
+        raise ValueError(f"webhook secret does not start with '{SECRET_PREFIX}'{hint}")
     try:
-        return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(
-            "webhook secret starts with 'whsec_' but the rest is not valid base64"
+            f"webhook secret starts with '{SECRET_PREFIX}' but the rest is not valid base64{hint}"
         ) from None
+    if not key:
+        raise ValueError(f"webhook secret is empty after '{SECRET_PREFIX}'{hint}")
+    return key
 
 
 def parse_retry_after(value: str | None, *, now_s: float) -> float | None:
