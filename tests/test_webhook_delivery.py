@@ -344,6 +344,23 @@ def test_a_received_delivery_verifies_with_the_library_and_any_tampering_fails(
     assert not is_authentic(other_secret, headers, body)
 
 
+@pytest.mark.parametrize("payload_format", ["standard", "slack"])
+@pytest.mark.parametrize(("kind", "event"), [("immediate", "alert"), ("digest", "digest")])
+def test_the_event_header_says_alert_or_digest_in_every_body_format(
+    receiver, store, payload_format, kind, event
+):
+    spec = hook(receiver, format=payload_format)
+    made = Digest("security-desk", kind, NOW, "Europe/Paris", (security_entry(),))
+    rendered = Renderer(TEMPLATES).render(made, payload_format=payload_format)
+    enqueue(store, spec, delivery_id="hook-1", message=rendered)
+    assert asyncio.run(outbox(store, spec).flush(NOW)).sent == 1
+    [(headers, body, is_valid)] = receiver.requests
+    assert is_valid
+    assert headers["x-monitor-event"] == event
+    if payload_format == "standard":
+        assert json.loads(body)["type"] == event
+
+
 # --- apprise -------------------------------------------------------------------------------
 
 

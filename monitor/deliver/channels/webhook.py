@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.deliver.payload import SLACK_EVENT_BLOCK_IDS
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
 from monitor.model import Delivery
@@ -36,6 +37,7 @@ from monitor.targets import WebhookTarget
 USER_AGENT = "monitor/0.1 (press-monitoring alert daemon; webhook)"
 SECRET_PREFIX = "whsec_"
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
+SLACK_EVENTS = {block_id: event for event, block_id in SLACK_EVENT_BLOCK_IDS.items()}
 
 log = logging.getLogger(__name__)
 
@@ -225,11 +227,22 @@ def parse_retry_after(value: str | None, *, now_s: float) -> float | None:
 
 
 def _event_type(payload: bytes) -> str:
-    """'alert' or 'digest', read back from the payload render built."""
+    """'alert' or 'digest', read back from the body render built, whatever its format.
+
+    The standard body says it in `type`; the Slack body in its header block's `block_id`
+    (`SLACK_EVENT_BLOCK_IDS`), since Slack's own fields have no
+    place for it and the stored delivery keeps only the body.
+    """
     try:
-        kind = json.loads(payload).get("type")
-    except (ValueError, AttributeError):
+        document = json.loads(payload)
+    except ValueError:
         return "digest"
+    if not isinstance(document, dict):
+        return "digest"
+    kind = document.get("type")
+    blocks = document.get("blocks")
+    if kind is None and isinstance(blocks, list) and blocks and isinstance(blocks[0], dict):
+        kind = SLACK_EVENTS.get(str(blocks[0].get("block_id")))
     return kind if kind in ("alert", "digest") else "digest"
 
 
