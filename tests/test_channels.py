@@ -260,10 +260,7 @@ SECRET = "whsec_" + base64.b64encode(b"a shared secret of 32 bytes.....").decode
 
 def verify_signature(secret: str, headers: Mapping[str, str], body: bytes) -> bool:
     """What a receiver does (the same steps as docs/webhook.md)."""
-    if secret.startswith("whsec_"):
-        key = base64.b64decode(secret.removeprefix("whsec_"))
-    else:
-        key = secret.encode("utf-8")
+    key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     offered = [item.split(",", 1)[1] for item in headers["webhook-signature"].split()]
@@ -336,17 +333,18 @@ def test_webhook_delivers_signed_json(receiver):
     assert headers["user-agent"].startswith("monitor/")
 
 
-def test_webhook_raw_secret_is_used_as_bytes(receiver):
-    receiver.secret = "plain secret"
-    delivery = make_delivery(
-        WebhookTarget(url=receiver.url, secret="plain secret", allow_private=True)
-    )
-    asyncio.run(WebhookChannel(timeout_s=5).send(delivery))
-    [(headers, body, is_valid)] = receiver.received
-    assert is_valid
-    signed = f"{DELIVERY_ID}.{headers['webhook-timestamp']}.".encode() + body
-    expected = hmac.new(b"plain secret", signed, hashlib.sha256).digest()
-    assert headers["webhook-signature"] == "v1," + base64.b64encode(expected).decode()
+@pytest.mark.parametrize("secret", ["plain secret", "whsec_not base64!", "whsec_"])
+def test_a_secret_receivers_cannot_verify_is_refused_before_any_request(receiver, secret):
+    # Standard Webhooks libraries base64-decode every secret: signing with a plain string's
+    # UTF-8 bytes would send requests that no receiver using them could ever verify.
+    delivery = make_delivery(WebhookTarget(url=receiver.url, secret=secret, allow_private=True))
+    with pytest.raises(DeliveryError) as caught:
+        asyncio.run(WebhookChannel(timeout_s=5).send(delivery))
+    assert caught.value.is_permanent
+    assert "monitor webhook new-secret" in str(caught.value)
+    written = secret.removeprefix("whsec_")
+    assert not written or written not in str(caught.value)  # an error never quotes a secret
+    assert receiver.received == []
 
 
 @pytest.mark.parametrize(

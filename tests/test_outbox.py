@@ -19,7 +19,8 @@ from monitor.store.sqlite import Store
 from monitor.targets import AppriseTarget, FolderTarget, WebhookTarget
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-HOOK = WebhookTarget(url="http://127.0.0.1:9/hook", secret="whsec")
+HOOK_SECRET = "whsec_b3V0Ym94LXRlc3Qtc2VjcmV0LW9mLTMyLWJ5dGVzISE="
+HOOK = WebhookTarget(url="http://127.0.0.1:9/hook", secret=HOOK_SECRET)
 
 
 class ScriptedChannel:
@@ -85,7 +86,7 @@ def test_the_secret_is_looked_up_in_the_live_config_at_send_time(store):
     enqueue(store)
     channel = ScriptedChannel([None])
     asyncio.run(outbox(store, channel).flush(NOW))
-    assert channel.sent[0].channel.secret == "whsec"
+    assert channel.sent[0].channel.secret == HOOK_SECRET
 
 
 def test_retry_after_from_the_server_is_honoured(store):
@@ -262,4 +263,4 @@ def test_a_row_written_by_the_old_code_still_loads_and_sends(store, tmp_path, ki
         assert loaded.channel == WebhookTarget(url="http://127.0.0.1:9/hook")
         channel = ScriptedChannel([None])
         assert asyncio.run(outbox(store, channel).flush(NOW)).sent == 1
-        assert channel.sent[0].channel.secret == "whsec"  # found in the live config
+        assert channel.sent[0].channel.secret == HOOK_SECRET  # found in the live config

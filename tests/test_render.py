@@ -354,6 +354,7 @@ def test_slack_body_escapes_mentions_and_links(renderer):
     assert set(document) == {"text", "blocks"}
     assert document["blocks"][0] == {
         "type": "header",
+        "block_id": "monitor-alert",
         "text": {"type": "plain_text", "text": "Alert: security-desk (2 articles)"},
     }
     texts = [document["text"]] + [block["text"]["text"] for block in document["blocks"][1:]]

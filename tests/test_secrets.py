@@ -17,7 +17,7 @@ from monitor.rules import load_rules
 from tests.conftest import LoopbackHTTP, LoopbackSMTP, run_cli
 
 FEED_PASSWORD = "feed-pw-7Hq2x"
-WEBHOOK_SECRET = "whsec-planted-Zk81"
+WEBHOOK_SECRET = "whsec_cGxhbnRlZC13ZWJob29rLXNlY3JldC1aazgxLTAwMDAwMA=="  # 32 bytes
 SMTP_PASSWORD = "smtp-pw-Lm39d"
 APPRISE_TOKEN = "apprise-token-Qa55v"
 SECRETS = (FEED_PASSWORD, WEBHOOK_SECRET, SMTP_PASSWORD, APPRISE_TOKEN)

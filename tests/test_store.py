@@ -13,6 +13,7 @@ from monitor.store import Quarantined, Store
 from monitor.targets import WebhookTarget
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+HOOK_SECRET = "whsec_c3RvcmUtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXMhIQ=="
 LINKER = NearDuplicates()
 
 
@@ -121,7 +122,7 @@ def delivery(delivery_id: str, keys: tuple[str, ...]) -> Delivery:
     return Delivery(
         id=delivery_id,
         subscription_id="sub",
-        channel=WebhookTarget(url="http://127.0.0.1/h", secret="s"),
+        channel=WebhookTarget(url="http://127.0.0.1/h", secret=HOOK_SECRET),
         message=Message("subject", "text", "<p>html</p>", b"{}"),
         article_keys=keys,
         created_at=NOW,
@@ -159,6 +160,7 @@ def test_secrets_are_not_written_to_the_database(store, tmp_path):
     finally:
         raw.close()
     assert "secret" not in channel
+    assert HOOK_SECRET.removeprefix("whsec_") not in channel
     assert store.delivery("d1").channel.secret is None
 
 

@@ -1,9 +1,11 @@
 """Webhooks (and Apprise services) through the whole delivery path: durable outbox → signed
-POST → a real HTTP receiver on 127.0.0.1 that verifies signatures and answers as scripted."""
+POST → a real HTTP receiver on 127.0.0.1 that verifies each signature with the
+`standardwebhooks` library, as a receiver would, and answers as scripted."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import threading
@@ -15,6 +17,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from monitor.deliver.channels import (
     AppriseChannel,
@@ -29,11 +32,10 @@ from monitor.errors import DeliveryError
 from monitor.model import Delivery, Digest, Message, Subscription
 from monitor.store.sqlite import Store
 from monitor.targets import AppriseTarget, ChannelTarget, WebhookTarget
-from tests.test_channels import SECRET, verify_signature
+from tests.test_channels import SECRET
 from tests.test_render import TEMPLATES, hostile_entry, security_entry
 
 NOW = datetime(2024, 7, 26, 6, 0, tzinfo=UTC)
-SIGNING_CLOCK_S = NOW.timestamp()
 
 
 @dataclass
@@ -44,13 +46,23 @@ class Reply:
     body_bytes: int = 2
 
 
+def is_authentic(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """The receiver's check, with the Standard Webhooks library's normal API."""
+    try:
+        Webhook(secret).verify(body, headers, json_parse=False)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
 class ScriptedReceiver(ThreadingHTTPServer):
     """Checks each request's signature, answers from `script` (then 200), keeps one event per id."""
 
     daemon_threads = True
 
-    def __init__(self, address: str = "127.0.0.1") -> None:
+    def __init__(self, address: str = "127.0.0.1", *, secret: str = SECRET) -> None:
         super().__init__((address, 0), ReceiverHandler)
+        self.secret = secret
         self.script: list[Reply] = []
         self.requests: list[tuple[dict[str, str], bytes, bool]] = []
         self.processed: dict[str, bytes] = {}  # webhook-id → body, only for 2xx answers
@@ -67,7 +79,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         headers = {key.lower(): value for key, value in self.headers.items()}
-        is_valid = "webhook-signature" in headers and verify_signature(SECRET, headers, body)
+        is_valid = is_authentic(self.server.secret, headers, body)
         self.server.requests.append((headers, body, is_valid))
         reply = self.server.script.pop(0) if self.server.script else Reply()
         time.sleep(reply.delay_s)
@@ -148,9 +160,8 @@ def enqueue(store: Store, spec: ChannelTarget, *, delivery_id: str, message: Mes
 def outbox(store: Store, spec: ChannelTarget, **options) -> Outbox:
     subscription = Subscription(id="security-desk", rules=("*",), channels=(spec,))
     channels = {
-        "webhook": WebhookChannel(
-            timeout_s=options.pop("timeout_s", 5.0), clock=lambda: SIGNING_CLOCK_S
-        ),
+        # Signed on the real clock: the library refuses timestamps five minutes off its own.
+        "webhook": WebhookChannel(timeout_s=options.pop("timeout_s", 5.0)),
         "apprise": AppriseChannel(),
     }
     return Outbox(store, channels, [subscription], **options)
@@ -178,27 +189,34 @@ def test_500_500_200_is_one_processed_event_under_one_id(receiver, store, messag
     assert json.loads(receiver.processed["hook-1"])["schema"] == "monitor.digest/1"
 
 
+def http_date_in(seconds: int) -> str:
+    return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds), usegmt=True)
+
+
 @pytest.mark.parametrize(
-    ("reply", "wait_s"),
+    ("status", "retry_after", "wait_s"),
     [
-        (Reply(429, {"Retry-After": "120"}), 120),
-        (
-            Reply(503, {"Retry-After": format_datetime(NOW + timedelta(hours=1), usegmt=True)}),
-            3600,
-        ),
-        (Reply(503, {"Retry-After": "999999999"}), 86400),  # capped at a day
+        (429, lambda: "120", 120),
+        (503, lambda: http_date_in(3600), 3600),
+        (503, lambda: "999999999", 86400),  # capped at a day
     ],
     ids=["seconds", "http-date", "capped"],
 )
-def test_retry_after_is_honoured_in_both_forms(receiver, store, message, reply, wait_s):
-    receiver.script = [reply]
+def test_retry_after_is_honoured_in_both_forms(
+    receiver, store, message, status, retry_after, wait_s
+):
+    value = retry_after()
+    receiver.script = [Reply(status, {"Retry-After": value})]
     spec = hook(receiver)
     enqueue(store, spec, delivery_id="hook-1", message=message)
     box = outbox(store, spec)
     assert asyncio.run(box.flush(NOW)).retrying == 1
     (pending,) = store.deliveries("pending")
-    assert pending.next_attempt_at == NOW + timedelta(seconds=wait_s)
-    assert asyncio.run(box.flush(NOW + timedelta(seconds=wait_s - 1))).sent == 0
+    # An HTTP date has whole seconds and is read against the real clock: up to 2 s less.
+    early_s = 0 if value.isdigit() else 2
+    waited = pending.next_attempt_at - NOW
+    assert timedelta(seconds=wait_s - early_s) <= waited <= timedelta(seconds=wait_s)
+    assert asyncio.run(box.flush(NOW + timedelta(seconds=wait_s - early_s - 1))).sent == 0
     assert asyncio.run(box.flush(NOW + timedelta(seconds=wait_s))).sent == 1
 
 
@@ -302,6 +320,47 @@ def test_a_slack_compatible_body_is_signed_and_escaped(receiver, store):
     assert "<script>" not in body.decode()
 
 
+def test_a_received_delivery_verifies_with_the_library_and_any_tampering_fails(
+    receiver, store, message
+):
+    spec = hook(receiver)
+    enqueue(store, spec, delivery_id="hook-1", message=message)
+    assert asyncio.run(outbox(store, spec).flush(NOW)).sent == 1
+    [(headers, body, is_valid)] = receiver.requests
+    assert is_valid
+    assert Webhook(SECRET).verify(body, headers)["subscription"] == "security-desk"
+
+    timestamp = int(headers["webhook-timestamp"])
+    forgeries = {
+        "body": (body.replace(b"security-desk", b"security-dusk"), headers),
+        "timestamp": (body, {**headers, "webhook-timestamp": str(timestamp - 60)}),
+        "id": (body, {**headers, "webhook-id": "hook-2"}),
+    }
+    for what, (forged_body, forged_headers) in forgeries.items():
+        with pytest.raises(WebhookVerificationError, match="No matching signature"):
+            Webhook(SECRET).verify(forged_body, forged_headers)
+        assert not is_authentic(SECRET, forged_headers, forged_body), what
+    other_secret = "whsec_" + base64.b64encode(b"another secret of 32 bytes......").decode()
+    assert not is_authentic(other_secret, headers, body)
+
+
+@pytest.mark.parametrize("payload_format", ["standard", "slack"])
+@pytest.mark.parametrize(("kind", "event"), [("immediate", "alert"), ("digest", "digest")])
+def test_the_event_header_says_alert_or_digest_in_every_body_format(
+    receiver, store, payload_format, kind, event
+):
+    spec = hook(receiver, format=payload_format)
+    made = Digest("security-desk", kind, NOW, "Europe/Paris", (security_entry(),))
+    rendered = Renderer(TEMPLATES).render(made, payload_format=payload_format)
+    enqueue(store, spec, delivery_id="hook-1", message=rendered)
+    assert asyncio.run(outbox(store, spec).flush(NOW)).sent == 1
+    [(headers, body, is_valid)] = receiver.requests
+    assert is_valid
+    assert headers["x-monitor-event"] == event
+    if payload_format == "standard":
+        assert json.loads(body)["type"] == event
+
+
 # --- apprise -------------------------------------------------------------------------------
 
 
@@ -398,7 +457,7 @@ def test_a_webhook_name_that_resolves_to_a_private_address_is_refused(metadata_r
 
 def test_allow_private_lets_an_operator_reach_their_own_receiver(metadata_receiver):
     target = WebhookTarget(url=metadata_receiver.url, secret=SECRET, allow_private=True)
-    send(WebhookChannel(timeout_s=5, clock=lambda: SIGNING_CLOCK_S), target)
+    send(WebhookChannel(timeout_s=5), target)
     [(_, _, is_valid)] = metadata_receiver.requests
     assert is_valid
 

@@ -45,6 +45,7 @@ from monitor.cli.common import (
 from monitor.cli.delivery import NoAnnotator, add_delivery_commands
 from monitor.cli.feeds import add_feed_commands
 from monitor.cli.rules import add_rule_commands
+from monitor.cli.webhook import add_webhook_commands
 from monitor.config import Config, load_config, reference_problems
 from monitor.errors import ConfigError, ConfigErrors, InputError, MonitorError, RuleSetError
 from monitor.logs import configure_logging, redact
@@ -126,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     add_delivery_commands(commands)
     add_feed_commands(commands)
     add_rule_commands(commands)
+    add_webhook_commands(commands)
     return parser
 
 

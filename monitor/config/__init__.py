@@ -9,12 +9,13 @@ from monitor.config.edit import add_feeds
 from monitor.config.load import Config, load_config
 from monitor.config.opml import read_opml, write_opml
 from monitor.config.references import reference_problems
-from monitor.config.schema import parse_duration_s
+from monitor.config.schema import new_webhook_secret, parse_duration_s
 
 __all__ = [
     "Config",
     "add_feeds",
     "load_config",
+    "new_webhook_secret",
     "parse_duration_s",
     "read_opml",
     "reference_problems",

@@ -7,7 +7,10 @@ document against `ConfigSpec`; cross-section checks and the frozen `Config` live
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import secrets
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -105,6 +108,52 @@ class WebhookSpec(Strict):
         if problem is not None:
             raise ValueError(f"invalid webhook url: {problem}")
         return value
+
+    @field_validator("secret")
+    @classmethod
+    def _check_secret(cls, value: str | None) -> str | None:
+        problem = webhook_secret_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+WEBHOOK_SECRET_BYTES = (24, 64)  # the Standard Webhooks range for a secret's random key
+_UNSET_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def new_webhook_secret(key_bytes: int = 32) -> str:
+    """A fresh random Standard Webhooks secret: 'whsec_' + base64 of `key_bytes` random bytes."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(key_bytes)).decode("ascii")
+
+
+def webhook_secret_problem(secret: str | None) -> str | None:
+    """Why `secret` is not a Standard Webhooks secret ('whsec_' + base64 of 24-64 bytes), or None.
+
+    Receivers' libraries base64-decode every secret string, so a plain password would sign
+    with one key here and verify with another there. The message never quotes the secret.
+    """
+    # Still `${NAME}`: the variable is unset, which its own error (or check's note) reports.
+    if secret is None or _UNSET_REFERENCE.search(secret):
+        return None
+    hint = "; generate one with `monitor webhook new-secret`"
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        return (
+            "the webhook secret is not a Standard Webhooks secret (it should start with "
+            f"'{WEBHOOK_SECRET_PREFIX}', which receivers' libraries expect){hint}"
+        )
+    try:
+        key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        return f"the webhook secret's text after '{WEBHOOK_SECRET_PREFIX}' is not base64{hint}"
+    low, high = WEBHOOK_SECRET_BYTES
+    if not low <= len(key) <= high:
+        return (
+            f"the webhook secret holds a {len(key)}-byte key; Standard Webhooks asks for "
+            f"{low} to {high} bytes{hint}"
+        )
+    return None
 
 
 class AppriseSpec(Strict):

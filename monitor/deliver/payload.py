@@ -30,6 +30,9 @@ PAYLOAD_FORMATS = ("standard", "slack")
 SLACK_MAX_ENTRIES = 20
 _SLACK_SECTION_CHARS = 2900
 _SLACK_HEADER_CHARS = 150
+# The header block's block_id names the event, so the webhook channel can send the right
+# `x-monitor-event` for a Slack body too (Slack shows nothing of a block_id).
+SLACK_EVENT_BLOCK_IDS = {"alert": "monitor-alert", "digest": "monitor-digest"}
 
 
 def build_body(digest: Digest, payload_format: str = "standard") -> bytes:
@@ -106,8 +109,13 @@ def build_slack_payload(digest: Digest) -> bytes:
     title = _slack_title(digest, len(ordered))
     zone = recipient_zone(digest.timezone)
     lines = [f"*{_slack_escape(title)}*"]
+    event = "alert" if digest.kind == "immediate" else "digest"
     blocks: list[dict[str, object]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": title}}
+        {
+            "type": "header",
+            "block_id": SLACK_EVENT_BLOCK_IDS[event],
+            "text": {"type": "plain_text", "text": title},
+        }
     ]
     for entry in shown:
         section = _slack_entry(entry, zone)

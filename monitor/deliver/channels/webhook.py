@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.deliver.payload import SLACK_EVENT_BLOCK_IDS
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
 from monitor.model import Delivery
@@ -36,6 +37,7 @@ from monitor.targets import WebhookTarget
 USER_AGENT = "monitor/0.1 (press-monitoring alert daemon; webhook)"
 SECRET_PREFIX = "whsec_"
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
+SLACK_EVENTS = {block_id: event for event, block_id in SLACK_EVENT_BLOCK_IDS.items()}
 
 log = logging.getLogger(__name__)
 
@@ -191,15 +193,23 @@ def sign(key: bytes, message_id: str, timestamp: str, body: bytes) -> str:
 
 
 def secret_bytes(secret: str) -> bytes:
-    """The HMAC key: base64-decoded for 'whsec_...' secrets, else the UTF-8 bytes."""
+    """The HMAC key of a 'whsec_<base64>' secret; ValueError for anything else.
+
+    A plain string is refused rather than used as UTF-8: receivers' Standard Webhooks
+    libraries base64-decode every secret, so they would never verify what it signed.
+    """
+    hint = "; generate one with `monitor webhook new-secret`"
     if not secret.startswith(SECRET_PREFIX):
-        return secret.encode("utf-8")
+        raise ValueError(f"webhook secret does not start with '{SECRET_PREFIX}'{hint}")
     try:
-        return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(
-            "webhook secret starts with 'whsec_' but the rest is not valid base64"
+            f"webhook secret starts with '{SECRET_PREFIX}' but the rest is not valid base64{hint}"
         ) from None
+    if not key:
+        raise ValueError(f"webhook secret is empty after '{SECRET_PREFIX}'{hint}")
+    return key
 
 
 def parse_retry_after(value: str | None, *, now_s: float) -> float | None:
@@ -217,11 +227,22 @@ def parse_retry_after(value: str | None, *, now_s: float) -> float | None:
 
 
 def _event_type(payload: bytes) -> str:
-    """'alert' or 'digest', read back from the payload render built."""
+    """'alert' or 'digest', read back from the body render built, whatever its format.
+
+    The standard body says it in `type`; the Slack body in its header block's `block_id`
+    (`SLACK_EVENT_BLOCK_IDS`), since Slack's own fields have no
+    place for it and the stored delivery keeps only the body.
+    """
     try:
-        kind = json.loads(payload).get("type")
-    except (ValueError, AttributeError):
+        document = json.loads(payload)
+    except ValueError:
         return "digest"
+    if not isinstance(document, dict):
+        return "digest"
+    kind = document.get("type")
+    blocks = document.get("blocks")
+    if kind is None and isinstance(blocks, list) and blocks and isinstance(blocks[0], dict):
+        kind = SLACK_EVENTS.get(str(blocks[0].get("block_id")))
     return kind if kind in ("alert", "digest") else "digest"
 
 
