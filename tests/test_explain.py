@@ -8,8 +8,9 @@ import pytest
 from monitor.deliver.highlight import highlight_snippet
 from monitor.match import compile_rules, evaluate, evaluate_rule
 from monitor.match.explain import format_verdict
-from monitor.model import Article, Clause, Hit, Match, Priority, Rule, Term
+from monitor.model import Clause, Hit, Match, Priority, Rule, Term
 from monitor.rules.load import load_rules
+from tests.articles import body_article
 from tests.fixtures_nlp import shared_annotator
 
 SHIPPED = Path(__file__).parent.parent / "rules"
@@ -23,19 +24,7 @@ def shipped():
 
 
 def explain(shipped, body: str, rule_id: str, *, color: bool = False, title: str = "Titre"):
-    article = Article(
-        key="a1",
-        feed_id="seed-fr",
-        url=None,
-        guid=None,
-        title=title,
-        summary="",
-        body=body,
-        published_at=NOW,
-        fetched_at=NOW,
-        language="fr",
-        content_hash="0",
-    )
+    article = body_article(body, title=title)
     notes = shared_annotator().annotate([article], with_entities=True)[0]
     compiled = compile_rules(shipped)
     verdict = evaluate_rule(article, notes, compiled, rule_id)
@@ -186,19 +175,7 @@ def test_the_digest_marks_the_same_place_as_test_rule(tmp_path):
     (rules / "dgst.yaml").write_text(
         "id: dgst\nname: DGST\nmatch:\n  any: [DGST]\n", encoding="utf-8"
     )
-    article = Article(
-        key="a1",
-        feed_id="seed-fr",
-        url=None,
-        guid=None,
-        title="Titre",
-        summary="",
-        body="Le sigle DGSTX, puis la DGST  elle-même.",
-        published_at=NOW,
-        fetched_at=NOW,
-        language="fr",
-        content_hash="0",
-    )
+    article = body_article("Le sigle DGSTX, puis la DGST  elle-même.", title="Titre")
     notes = shared_annotator().annotate([article], with_entities=False)[0]
     (match,) = evaluate(article, notes, compile_rules(load_rules(rules)))
     (hit,) = match.hits

@@ -10,6 +10,7 @@ from monitor.match import lexicon
 from monitor.match.evaluate import compile_rules, evaluate
 from monitor.match.patterns import MAX_VARIANTS, PatternIndex
 from monitor.model import AnnotatedField, Annotations, Article, Clause, Rule, RuleSet, Term, Token
+from tests.articles import body_article
 from tests.fixtures_nlp import shared_annotator
 
 NOW = datetime(2024, 7, 1, 8, 0, tzinfo=UTC)
@@ -72,19 +73,7 @@ CASES = [
 
 
 def article(text: str, language: str) -> Article:
-    return Article(
-        key="a1",
-        feed_id="wire",
-        url=None,
-        guid=None,
-        title="",
-        summary="",
-        body=text,
-        published_at=NOW,
-        fetched_at=NOW,
-        language=language,
-        content_hash="",
-    )
+    return body_article(text, language=language, feed_id="wire")
 
 
 def matched_words(annotator, term: Term, text: str, language: str, languages=()) -> list[str]:

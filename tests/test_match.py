@@ -12,7 +12,6 @@ from monitor.model import (
     ActorRef,
     AnnotatedField,
     Annotations,
-    Article,
     Clause,
     Priority,
     Rule,
@@ -21,6 +20,7 @@ from monitor.model import (
     Token,
 )
 from monitor.rules.load import load_rules
+from tests.articles import body_article
 from tests.fixtures_nlp import load_rule_texts, shared_annotator
 
 SHIPPED = Path(__file__).parent.parent / "rules"
@@ -263,19 +263,7 @@ def test_rules(tmp_path_factory):
 
 
 def make_article(body, *, title="", language="fr", feed="seed-fr", key="a1"):
-    return Article(
-        key=key,
-        feed_id=feed,
-        url=None,
-        guid=None,
-        title=title,
-        summary="",
-        body=body,
-        published_at=NOW,
-        fetched_at=NOW,
-        language=language,
-        content_hash="0",
-    )
+    return body_article(body, title=title, language=language, feed_id=feed, key=key)
 
 
 def run(annotator, rules, article):

@@ -14,6 +14,7 @@ from monitor.ingest import normalize_entries
 from monitor.match import compile_rules, evaluate
 from monitor.model import Article, Feed, ParsedFeed, RawEntry, RuleSet
 from monitor.text import INVISIBLE_CHARS, one_line
+from tests.articles import body_article
 from tests.fixtures_nlp import load_rule_texts, shared_annotator
 
 NOW = datetime(2024, 7, 1, 8, 0, tzinfo=UTC)
@@ -250,19 +251,7 @@ def test_rules(tmp_path_factory):
 
 
 def text_article(body: str, *, title: str = "", language: str = "fr") -> Article:
-    return Article(
-        key="a1",
-        feed_id="demo",
-        url=None,
-        guid=None,
-        title=title,
-        summary="",
-        body=body,
-        published_at=NOW,
-        fetched_at=NOW,
-        language=language,
-        content_hash="0",
-    )
+    return body_article(body, title=title, language=language, feed_id="demo")
 
 
 def matched_words(annotator, rules: RuleSet, rule_id: str, article: Article) -> list[str] | None:

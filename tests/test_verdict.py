@@ -11,6 +11,7 @@ import pytest
 from monitor.match import compile_rules, evaluate, evaluate_rule
 from monitor.model import Article, RuleSet
 from monitor.rules.load import load_rules
+from tests.articles import body_article
 from tests.conftest import run_cli
 from tests.fixtures_nlp import load_rule_texts, shared_annotator
 
@@ -250,19 +251,7 @@ def rules(tmp_path_factory):
 
 
 def make_article(body: str) -> Article:
-    return Article(
-        key="a1",
-        feed_id="seed-fr",
-        url=None,
-        guid=None,
-        title="",
-        summary="",
-        body=body,
-        published_at=NOW,
-        fetched_at=NOW,
-        language="fr",
-        content_hash="0",
-    )
+    return body_article(body)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
