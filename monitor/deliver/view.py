@@ -272,7 +272,9 @@ def build_subject(digest: Digest, groups: Sequence[RuleGroupView], words: Words)
             if names
             else words.gettext("%(title)s: no new articles") % {"title": title}
         )
-    return truncate(one_line(subject), MAX_SUBJECT_CHARS, marker="…")
+    # The names and title are one line already; one_line here would turn the catalog's
+    # narrow no-break spaces (French typography) into plain ones.
+    return truncate(subject, MAX_SUBJECT_CHARS, marker="…")
 
 
 def _heading(digest: Digest, groups: Sequence[RuleGroupView]) -> str:
