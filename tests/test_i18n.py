@@ -39,7 +39,10 @@ def extracted_msgids() -> set[str]:
         method_map, options_map = parse_mapping_cfg(config)
     found = set()
     for _, _, message, _, _ in extract_from_dir(
-        str(ROOT), method_map, options_map, keywords={"_": None, "gettext": None, "ngettext": (1, 2)}
+        str(ROOT),
+        method_map,
+        options_map,
+        keywords={"_": None, "gettext": None, "ngettext": (1, 2)},
     ):
         found.add(message[0] if isinstance(message, tuple) else message)
     return found
@@ -74,9 +77,11 @@ def test_french_strings_follow_french_typography():
         for text in msgstrs(message):
             shown = PLACEHOLDER.sub("X", text)
             # A narrow no-break space before : ; ? ! and inside « », never a plain space.
-            if re.search(f"[^{NNBSP}][:;?!]", shown) or re.search(f"«[^{NNBSP}]|[^{NNBSP}]»", shown):
+            if re.search(f"[^{NNBSP}][:;?!]", shown) or re.search(
+                f"«[^{NNBSP}]|[^{NNBSP}]»", shown
+            ):
                 bad.append(text)
-            if re.search("[“”\"]", shown):
+            if re.search('[“”"]', shown):
                 bad.append(text)  # English quotation marks in French
     assert bad == []
 
@@ -174,7 +179,7 @@ def test_no_english_label_is_left_in_french_messages(renderer):
             for msgid in message.id if isinstance(message.id, tuple) else (message.id,):
                 translated = " ".join(msgstrs(message))
                 for fragment in PLACEHOLDER.split(msgid):
-                    words = fragment.strip(" ():;,.—→“”\"+")
+                    words = fragment.strip(' ():;,.—→“”"+')
                     if len(words) < 3 or words in translated:
                         continue
                     pattern = rf"(?<![\w-]){re.escape(words)}(?![\w-])"

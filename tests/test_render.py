@@ -244,7 +244,9 @@ def test_html_is_mail_ready_css_inlined_and_allow_listed(renderer):
     assert "<style" not in html and "class=" not in html
     assert "<mark style=" in html  # the <style> rules now sit on the elements
     assert '<meta charset="utf-8">' in html
-    assert "<title>security-desk — JO 2024 security, Énergie et sécurité: 2 articles</title>" in html
+    assert (
+        "<title>security-desk — JO 2024 security, Énergie et sécurité: 2 articles</title>" in html
+    )
 
 
 def test_subjects_name_the_rules_as_the_banner_does(renderer):
