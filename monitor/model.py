@@ -350,6 +350,7 @@ class Subscription:
     send_empty: bool = False
     title: str | None = None
     templates: str | None = None  # a folder whose templates override the configured ones
+    language: str = "en"  # what its messages are worded in: "fr" | "en"
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +375,7 @@ class Digest:
     title: str = ""
     feed_problems: tuple[str, ...] = ()
     rule_clauses: tuple[tuple[str, str], ...] = ()  # (rule id, its clause in words)
+    language: str = "en"  # the subscription's language: labels, dates, the clause's words
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +386,7 @@ class Message:
     text: str
     html: str
     payload: bytes  # the versioned JSON body for webhooks
+    language: str = "en"  # what subject, text and HTML are worded in (Content-Language)
 
 
 @dataclass(frozen=True, slots=True)

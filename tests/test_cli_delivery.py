@@ -21,7 +21,9 @@ def test_preview_renders_the_daily_digest_without_sending_or_storing(project):
         project, "digest", "preview", "security-desk-daily", "--out", "preview.html"
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Subject: [monitor]")
+    # The shipped subscriptions are French: the subject names the rules, typeset in French.
+    assert result.stdout.startswith("Subject: Security desk daily digest — JO 2024 security")
+    assert "\u202f: 4 articles\n" in result.stdout
     assert SEED_TITLE in result.stdout
     assert "morocco-france-security" not in result.stdout  # rule names, not ids, are shown
     html = (project / "preview.html").read_text(encoding="utf-8")

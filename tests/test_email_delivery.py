@@ -182,15 +182,15 @@ def test_the_seed_digest_arrives_as_a_readable_multipart_email(smtp, store):
     assert message["From"] == "monitor@example.org"
     assert message["To"] == ", ".join(DESK)
     assert message["Date"].datetime == NOW
-    assert message["Subject"] == (
-        f"[monitor] Security desk daily digest: 4 articles — {SEED_TITLES[0]}"
-    )
+    assert message["Subject"].startswith("Security desk daily digest — ")
+    # French typography (the shipped config is French); the header may flatten U+202F.
+    assert message["Subject"].replace("\u202f", " ").endswith(" : 4 articles")
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     for title in SEED_TITLES:
         assert title in text and title in html
-    assert "Wed 14 Jun 2023, 08:00 CEST" in text  # the recipient's time zone
-    assert "also in: Wire (English service)" in text
+    assert "mercredi 14 juin 2023, 08:00 (heure de Paris)" in text  # the recipient's zone
+    assert "aussi dans\u202f: Wire (English service)" in text
     assert "<mark style=" in html and "<style" not in html and "<script" not in html
     assert [d.status for d in store.deliveries()] == ["sent"]
 
@@ -263,7 +263,8 @@ def test_hostile_titles_reach_the_inbox_inert(smtp, store):
     entries = tuple(
         DigestEntry(
             make_article(f"h{index}", title, f"Résumé {index}.", hour=index + 1),
-            (Match("r", "Rule", f"h{index}", Priority.HIGH, 3.0 - index, ()),),
+            # The subject names the rules: hostile names must reach it inert too.
+            (Match(f"r{index}", title, f"h{index}", Priority.HIGH, 3.0 - index, ()),),
             feed_title="Hostile feed",
         )
         for index, title in enumerate(titles)
@@ -276,7 +277,7 @@ def test_hostile_titles_reach_the_inbox_inert(smtp, store):
     assert recipients == list(DESK)  # nobody added by a title
     assert message["Bcc"] is None and message["X-Injected"] is None
     assert "\n" not in message["Subject"] and "\r" not in message["Subject"]
-    assert message["Subject"].startswith("[monitor] Rule: <script>alert('x')</script> Sécurité")
+    assert message["Subject"].startswith("<script>alert('x')</script> Sécurité, {{ 7*7 }}")
     html = message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
     assert "<script" not in html

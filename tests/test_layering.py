@@ -51,6 +51,7 @@ ADAPTERS: dict[str, set[str]] = {
     "jinja2": {"monitor.deliver.render", "monitor.deliver.sandbox"},
     "markupsafe": {"monitor.deliver.render", "monitor.deliver.sandbox"},
     "css_inline": {"monitor.deliver.render"},
+    "babel": {"monitor.deliver.i18n"},
     "nh3": {"monitor.deliver.sanitize"},
     "apprise": {"monitor.deliver.channels.apprise"},
     "sqlite3": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -141,7 +142,7 @@ def test_both_parts_explain_the_match(renderer, kind):
         assert "Le Monde Afrique" in body
         assert "also in: Wire (French service)" in body
         # 07:30 UTC shown in the subscription's time zone
-        assert "Fri 26 Jul 2024, 09:30 CEST" in body
+        assert "Friday 26 July 2024, 09:30 (Paris time)" in body
     assert (
         "Why: terms: sécurité, JO 2024; actors: Abdellatif Hammouchi (in summary)" in message.text
     )
@@ -243,31 +244,34 @@ def test_html_is_mail_ready_css_inlined_and_allow_listed(renderer):
     assert "<style" not in html and "class=" not in html
     assert "<mark style=" in html  # the <style> rules now sit on the elements
     assert '<meta charset="utf-8">' in html
-    assert "<title>[monitor] security-desk: 2 articles — " in html
+    assert (
+        "<title>security-desk — JO 2024 security, Énergie et sécurité: 2 articles</title>" in html
+    )
 
 
-def test_subjects(renderer):
+def test_subjects_name_the_rules_as_the_banner_does(renderer):
     alert = renderer.render(make_digest("immediate"))
-    assert alert.subject == (
-        "[monitor] JO 2024 security: "
-        "Sécurité des Jeux : la coopération franco-marocaine salue and 1 more"
-    )
+    # Every rule that fired, most urgent first, as in the alert's banner; no product tag.
+    assert alert.subject == "JO 2024 security, Énergie et sécurité: 2 articles"
+    assert "<h1>JO 2024 security, Énergie et sécurité</h1>" in _without_styles(alert.html)
     digest = renderer.render(make_digest("digest", title="Revue sécurité"))
-    assert digest.subject == (
-        "[monitor] Revue sécurité: 2 articles — "
-        "Sécurité des Jeux : la coopération franco-marocaine salue"
-    )
+    assert digest.subject == "Revue sécurité — JO 2024 security, Énergie et sécurité: 2 articles"
     single = renderer.render(make_digest("digest", security_entry()))
-    assert single.subject.startswith("[monitor] security-desk: 1 article — ")
+    assert single.subject == "security-desk — JO 2024 security: 1 article"
+
+
+def _without_styles(html: str) -> str:
+    return re.sub(r' style="[^"]*"', "", html)
 
 
 def test_subject_never_carries_line_breaks(renderer):
-    article = make_article("crlf", "Alerte\r\nBcc: victim@example.org\x00" + "x" * 300, "Rien.")
-    entry = DigestEntry(article, (Match("r", "Rule\nname", "crlf", Priority.HIGH, 1.0, ()),))
+    article = make_article("crlf", "Alerte\r\nBcc: victim@example.org\x00", "Rien.")
+    name = "Rule\r\nBcc: victim@example.org\x00" + "x" * 300
+    entry = DigestEntry(article, (Match("r", name, "crlf", Priority.HIGH, 1.0, ()),))
     message = renderer.render(make_digest("immediate", entry))
     assert "\r" not in message.subject and "\n" not in message.subject
     assert "\x00" not in message.subject
-    assert message.subject.startswith("[monitor] Rule name: Alerte Bcc: victim@example.org x")
+    assert message.subject.startswith("Rule Bcc: victim@example.org x")
     assert len(message.subject) <= 200 and message.subject.endswith("…")
 
 
@@ -284,7 +288,7 @@ def test_feed_health_section_only_when_feeds_fail(renderer):
 def test_empty_digest_says_so(renderer):
     digest = Digest("security-desk", "digest", datetime(2024, 7, 26, tzinfo=UTC), "UTC", ())
     message = renderer.render(digest)
-    assert message.subject == "[monitor] security-desk: no new articles"
+    assert message.subject == "security-desk: no new articles"
     assert "No new articles" in message.text and "No new articles" in message.html
 
 
@@ -299,7 +303,7 @@ def test_unknown_time_zone_falls_back_to_utc(renderer, caplog):
             digest.entries,
         )
     )
-    assert "Fri 26 Jul 2024, 07:30 UTC" in message.text
+    assert "Friday 26 July 2024, 07:30 (UTC)" in message.text
     assert "render.unknown_timezone" in caplog.text
 
 

@@ -219,7 +219,9 @@ def _key_lines(data: Any) -> dict[tuple[str | int, ...], int]:
 
 def _build(spec: ConfigSpec, path: Path, password: str | None) -> Config:
     base_dir = path.parent
-    subscriptions = tuple(_build_subscription(sub, base_dir) for sub in spec.subscriptions)
+    subscriptions = tuple(
+        _build_subscription(sub, base_dir, spec.language) for sub in spec.subscriptions
+    )
     return Config(
         path=path,
         base_dir=base_dir,
@@ -280,7 +282,7 @@ def _build_feed(spec: FeedSpec, base_dir: Path) -> Feed:
     )
 
 
-def _build_subscription(spec: SubscriptionSpec, base_dir: Path) -> Subscription:
+def _build_subscription(spec: SubscriptionSpec, base_dir: Path, language: str) -> Subscription:
     channels = tuple(_build_channel(target) for target in spec.to)
     return Subscription(
         id=spec.id,
@@ -293,6 +295,7 @@ def _build_subscription(spec: SubscriptionSpec, base_dir: Path) -> Subscription:
         send_empty=spec.send_empty,
         title=spec.title,
         templates=str(_resolve(base_dir, spec.templates)) if spec.templates else None,
+        language=spec.language or language,
     )
 
 

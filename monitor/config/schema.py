@@ -229,6 +229,7 @@ class SubscriptionSpec(Strict):
     max_items: int = Field(default=200, ge=1, le=5000)
     send_empty: bool = False
     templates: str | None = None
+    language: Literal["fr", "en"] | None = None  # None: the top-level `language`
 
     @field_validator("to", mode="before")
     @classmethod
@@ -325,6 +326,7 @@ class ConfigSpec(Strict):
     health: HealthSpec | None = HealthSpec()
     rules: str = "rules"
     templates: str = "templates"
+    language: Literal["fr", "en"] = "en"
     feeds: list[FeedSpec] = []
     subscriptions: list[SubscriptionSpec] = []
     smtp: SmtpSpec | None = None

@@ -13,6 +13,7 @@ from monitor.deliver.channels import (
     target_problems,
 )
 from monitor.deliver.compose import compose_digest, delivery_id, rule_ids_for
+from monitor.deliver.i18n import clause_words
 from monitor.deliver.outbox import FlushReport, Outbox
 from monitor.deliver.render import Renderer, RendererBySubscription
 
@@ -24,6 +25,7 @@ __all__ = [
     "Renderer",
     "RendererBySubscription",
     "build_channels",
+    "clause_words",
     "compose_digest",
     "delivery_id",
     "display_url",

@@ -44,6 +44,7 @@ def compose_digest(
         title=subscription.title or subscription.id,
         feed_problems=tuple(feed_problems) if kind == "digest" else (),
         rule_clauses=tuple(rule_clauses),
+        language=subscription.language,
     )
 
 

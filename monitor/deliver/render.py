@@ -1,9 +1,10 @@
 """Render a Digest into a Message: subject, plain text, mail-ready HTML and the webhook body.
 
-Owns the templates folder: which template renders which kind, in which bounded sandbox,
-and the HTML finishing (CSS inlined with css-inline, then the allow-list of `sanitize`).
-Feed text only ever reaches templates as variables, never as template source. Must not
-send anything, read the store or read the clock.
+Owns the templates folder: which template renders which kind, in which bounded sandbox with
+which language's catalog (one pair of environments per language), and the HTML finishing
+(CSS inlined with css-inline, then the allow-list of `sanitize`). Feed text only ever
+reaches templates as variables, never as template source. Must not send anything, read the
+store or read the clock.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import css_inline
 import jinja2
 
+from monitor.deliver.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_number, translations
 from monitor.deliver.payload import WEBHOOK_SCHEMA, build_body
 from monitor.deliver.sandbox import (
     DEFAULT_MAX_OUTPUT_CHARS,
@@ -62,18 +65,12 @@ class Renderer:
         # A subscription's own folder may override only some templates: the rest come
         # from `fallback_dir` (the configured `templates`).
         self._folders = [templates_dir, *([fallback_dir] if fallback_dir else [])]
-        loader = jinja2.FileSystemLoader([str(folder) for folder in self._folders])
-        # Autoescape is chosen per environment, explicitly: HTML templates escape every
-        # variable, plain-text templates escape none (text/plain has nothing to escape).
-        self._html_env, self._text_env = (
-            BoundedEnvironment(
-                loader,
-                autoescape=autoescape,
-                timeout_s=timeout_s,
-                max_output_chars=max_output_chars,
-            )
-            for autoescape in (True, False)
-        )
+        self._loader = jinja2.FileSystemLoader([str(folder) for folder in self._folders])
+        self._timeout_s = timeout_s
+        self._max_output_chars = max_output_chars
+        # (language, is_html) → its environment: the catalog is installed per environment,
+        # so two subscriptions in two languages never share one mid-render.
+        self._envs: dict[tuple[str, bool], BoundedEnvironment] = {}
         # Never fetch a <link> stylesheet: rendering must not reach the network.
         self._inliner = css_inline.CSSInliner(
             load_remote_stylesheets=False, keep_style_tags=False, keep_link_tags=False
@@ -97,6 +94,7 @@ class Renderer:
                 self._render(_Template(f"{prefix}.html.j2", is_html=True), view), view
             ),
             payload=payload,
+            language=view.language,
         )
 
     def template_errors(self) -> list[str]:
@@ -112,20 +110,37 @@ class Renderer:
                 errors.append(f"{path}:{exc.lineno}: {exc.message}")
         if errors:
             return errors
-        # Undefined variables only show up when rendering, so try every template once.
-        for kind in ("immediate", "digest"):
-            try:
-                self.render(_sample_digest(kind))
-            except ConfigError as exc:
-                errors.append(str(exc))
+        # Undefined variables only show up when rendering, so try every template once, in
+        # every language (a `{% trans %}` placeholder is checked against its catalog).
+        for language in LANGUAGES:
+            for kind in ("immediate", "digest"):
+                try:
+                    self.render(_sample_digest(kind, language))
+                except ConfigError as exc:
+                    if str(exc) not in errors:
+                        errors.append(str(exc))
         return errors
 
-    def _env(self, is_html: bool) -> BoundedEnvironment:
-        return self._html_env if is_html else self._text_env
+    def _env(self, is_html: bool, language: str = DEFAULT_LANGUAGE) -> BoundedEnvironment:
+        env = self._envs.get((language, is_html))
+        if env is None:
+            # Autoescape is chosen per environment, explicitly: HTML templates escape every
+            # variable, plain-text templates escape none (text/plain has nothing to escape).
+            env = BoundedEnvironment(
+                self._loader,
+                autoescape=is_html,
+                timeout_s=self._timeout_s,
+                max_output_chars=self._max_output_chars,
+            )
+            env.install_catalog(translations(language))
+            env.filters["number"] = partial(format_number, language=language)
+            self._envs[(language, is_html)] = env
+        return env
 
     def _render(self, template: _Template, view: DigestView) -> str:
+        env = self._env(template.is_html, view.language)
         try:
-            return self._env(template.is_html).render_bounded(template.name, digest=view)
+            return env.render_bounded(template.name, digest=view)
         except jinja2.TemplateNotFound as exc:
             missing = exc.name if isinstance(exc.name, str) else template.name
             raise ConfigError("missing template", path=self._display_path(missing)) from exc
@@ -171,7 +186,7 @@ def _template_frame(tb: types.TracebackType | None, *, default: str) -> tuple[st
     return found
 
 
-def _sample_digest(kind: str) -> Digest:
+def _sample_digest(kind: str, language: str = DEFAULT_LANGUAGE) -> Digest:
     """A small digest that exercises every template branch, for template_errors()."""
     moment = datetime(2024, 7, 26, 8, 0, tzinfo=UTC)
     title = "Sécurité des JO 2024 : dispositif renforcé"
@@ -204,6 +219,7 @@ def _sample_digest(kind: str) -> Digest:
         title="Sample",
         feed_problems=("sample-feed: server error (503 status code)",),
         rule_clauses=(("sample-rule", "sécurité and (JO 2024 or Paris 2024)"),),
+        language=language,
     )
 
 

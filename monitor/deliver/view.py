@@ -1,9 +1,9 @@
 """Turn a Digest into the view templates display: groups, entries, subject, explanations.
 
 Owns what a reader sees and in which order: entries grouped by rule (priority, then best
-score), dates in the recipient's time zone, highlighted snippets, why each article matched.
-Pure: no Jinja2, no I/O, no clock. Every string it produces is plain text; escaping is
-the template engine's job.
+score), dates in the recipient's time zone and language, highlighted snippets, why each
+article matched, worded through the subscription's catalog (`i18n`). Pure: no Jinja2, no
+clock. Every string it produces is plain text; escaping is the template engine's job.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.deliver.highlight import SnippetPart, highlight_snippet
+from monitor.deliver.i18n import Words, format_number, words_for
+from monitor.deliver.i18n import local_time as _localised_time
 from monitor.logs import log_event
 from monitor.model import Digest, DigestEntry, Match, Priority
 from monitor.text import one_line, truncate
@@ -31,15 +33,24 @@ __all__ = [
     "build_view",
     "explain_match",
     "ordered_entries",
+    "rule_names",
 ]
 
 MAX_SUBJECT_CHARS = 200
 _MAX_HEADLINE_CHARS = 120
 _FIELD_NAMES = ("title", "summary", "body")
-# Month and weekday names are spelled here, not by strftime, so the system locale of the
-# server cannot change what recipients read.
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _field_words(words: Words) -> dict[str, str]:
+    # Spelled out so that extraction sees each msgid.
+    gettext = words.gettext
+    return {"title": gettext("title"), "summary": gettext("summary"), "body": gettext("body")}
+
+
+def _priority_words(words: Words) -> dict[str, str]:
+    gettext = words.gettext
+    return {"high": gettext("high"), "normal": gettext("normal"), "low": gettext("low")}
+
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +63,7 @@ class ReasonView:
     why: str  # e.g. "terms: sécurité, JO 2024; actors: Abdellatif Hammouchi"
     terms: tuple[str, ...]
     actors: tuple[str, ...]
-    found_in: tuple[str, ...]  # the article fields the hits were in: title, summary, body
+    found_in: tuple[str, ...]  # the article fields the hits were in, in words: title, summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +74,12 @@ class EntryView:
     url: str | None  # only http(s) links; None when the article has no safe link
     domain: str  # the link's host, e.g. "wire.example", for a short "read on …" label
     source: str
-    published: str  # e.g. "Fri 2 Jun 2023, 18:40 CEST", in the recipient's time zone
+    published: str  # e.g. "Friday 2 June 2023, 18:40 (Paris time)", in the recipient's zone
     snippet: tuple[SnippetPart, ...]
     why: str  # e.g. "terms: sécurité, JO 2024; actors: Abdellatif Hammouchi"
     terms: tuple[str, ...]
     actors: tuple[str, ...]
-    found_in: tuple[str, ...]  # the article fields the hits were in: title, summary, body
+    found_in: tuple[str, ...]  # the article fields the hits were in, in words: title, summary
     score: float
     also_in: tuple[str, ...] = ()  # other outlets that carried the same story
     also_matched: tuple[ReasonView, ...] = ()  # the other rules that matched it, and why
@@ -81,6 +92,7 @@ class RuleGroupView:
     rule_id: str
     rule_name: str
     priority: str  # "high" | "normal" | "low"
+    priority_label: str  # the priority in the reader's language: "haute", "normale", "basse"
     clause: str  # the rule in words ("" when the digest does not carry it)
     entries: tuple[EntryView, ...]  # the articles shown under this rule
     article_count: int  # every article the rule matched, including those listed above
@@ -93,6 +105,8 @@ class DigestView:
 
     subject: str
     heading: str
+    rules: str  # the names of the rules that matched, most urgent first, as in the subject
+    language: str  # "fr" | "en": the HTML `lang` and the catalog every label came from
     subscription_id: str
     kind: str  # "immediate" | "digest"
     is_alert: bool
@@ -106,14 +120,17 @@ class DigestView:
 def build_view(digest: Digest) -> DigestView:
     """Group entries by rule (priority, then best score) and prepare them for display."""
     zone = recipient_zone(digest.timezone)
-    groups = _rule_groups(digest, zone)
+    words = words_for(digest.language)
+    groups = _rule_groups(digest, zone, words)
     return DigestView(
-        subject=build_subject(digest),
+        subject=build_subject(digest, groups, words),
         heading=_heading(digest, groups),
+        rules=rule_names(groups),
+        language=digest.language,
         subscription_id=digest.subscription_id,
         kind=digest.kind,
         is_alert=digest.kind == "immediate",
-        created=local_time(digest.created_at, zone),
+        created=local_time(digest.created_at, zone, digest.language),
         timezone=digest.timezone,
         article_count=len(digest.entries),
         groups=groups,
@@ -121,7 +138,7 @@ def build_view(digest: Digest) -> DigestView:
     )
 
 
-def _rule_groups(digest: Digest, zone: tzinfo) -> tuple[RuleGroupView, ...]:
+def _rule_groups(digest: Digest, zone: tzinfo, words: Words) -> tuple[RuleGroupView, ...]:
     """Rules by urgency; each article shown once, under the first rule that matched it."""
     by_rule: dict[str, list[tuple[DigestEntry, Match]]] = {}
     for entry in digest.entries:
@@ -139,22 +156,25 @@ def _rule_groups(digest: Digest, zone: tzinfo) -> tuple[RuleGroupView, ...]:
         ),
     )
     clauses = dict(digest.rule_clauses)
+    priorities = _priority_words(words)
     shown: set[str] = set()
     groups = []
     for rule_id in order:
         pairs = by_rule[rule_id]
         fresh = [(entry, match) for entry, match in pairs if entry.article.key not in shown]
         first = pairs[0][1]
+        priority = Priority(first.priority).label
         groups.append(
             RuleGroupView(
                 rule_id=rule_id,
                 rule_name=one_line(first.rule_name),
-                priority=Priority(first.priority).label,
+                priority=priority,
+                priority_label=priorities.get(priority, priority),
                 clause=one_line(clauses.get(rule_id, "")),
-                entries=tuple(_entry_view(entry, match, zone) for entry, match in fresh),
+                entries=tuple(_entry_view(entry, match, zone, words) for entry, match in fresh),
                 article_count=len(pairs),
                 listed_above=tuple(
-                    one_line(entry.article.title) or "(untitled)"
+                    _title(entry.article.title, words)
                     for entry, _ in pairs
                     if entry.article.key in shown
                 ),
@@ -164,16 +184,20 @@ def _rule_groups(digest: Digest, zone: tzinfo) -> tuple[RuleGroupView, ...]:
     return tuple(groups)
 
 
-def _entry_view(entry: DigestEntry, match: Match, zone: tzinfo) -> EntryView:
+def _title(title: str, words: Words) -> str:
+    return one_line(title) or words.gettext("(untitled)")
+
+
+def _entry_view(entry: DigestEntry, match: Match, zone: tzinfo, words: Words) -> EntryView:
     article = entry.article
     url = linkable(article.url)
-    reason = _reason(match)
+    reason = _reason(match, words)
     return EntryView(
-        title=one_line(article.title) or "(untitled)",
+        title=_title(article.title, words),
         url=url,
         domain=(urlsplit(url).hostname or "") if url else "",
         source=source_name(entry),
-        published=local_time(article.published_at, zone),
+        published=local_time(article.published_at, zone, words.language),
         snippet=highlight_snippet(article, match.hits),
         why=reason.why,
         terms=reason.terms,
@@ -182,71 +206,80 @@ def _entry_view(entry: DigestEntry, match: Match, zone: tzinfo) -> EntryView:
         score=round(match.score, 3),
         also_in=tuple(one_line(outlet) for outlet in entry.also_in),
         also_matched=tuple(
-            _reason(other)
+            _reason(other, words)
             for other in ordered_matches(entry.matches)
             if other.rule_id != match.rule_id
         ),
     )
 
 
-def _reason(match: Match) -> ReasonView:
+def _reason(match: Match, words: Words) -> ReasonView:
     found = {hit.field for hit in match.hits}
+    fields = _field_words(words)
     return ReasonView(
         rule_name=one_line(match.rule_name),
-        why=explain_match(match),
+        why=explain_match(match, words),
         terms=tuple(_unique(one_line(h.wanted) for h in match.hits if h.actor_id is None)),
         actors=tuple(_unique(one_line(h.wanted) for h in match.hits if h.actor_id is not None)),
-        found_in=tuple(name for name in _FIELD_NAMES if name in found),
+        found_in=tuple(fields[name] for name in _FIELD_NAMES if name in found),
     )
 
 
-def explain_match(match: Match) -> str:
+def explain_match(match: Match, words: Words | None = None) -> str:
     """Why an article matched, e.g. 'terms: sécurité, JO 2024; actors: Abdellatif Hammouchi'."""
+    gettext = (words or words_for("en")).gettext
     terms = _unique(one_line(hit.wanted) for hit in match.hits if hit.actor_id is None)
     actors = _unique(one_line(hit.wanted) for hit in match.hits if hit.actor_id is not None)
-    parts = []
-    if terms:
-        parts.append("terms: " + ", ".join(terms))
-    if actors:
-        parts.append("actors: " + ", ".join(actors))
-    return "; ".join(parts)
+    said_terms = gettext("terms: %(terms)s") % {"terms": ", ".join(terms)} if terms else ""
+    said_actors = gettext("actors: %(actors)s") % {"actors": ", ".join(actors)} if actors else ""
+    if said_terms and said_actors:
+        return gettext("%(terms)s; %(actors)s") % {"terms": said_terms, "actors": said_actors}
+    return said_terms or said_actors
 
 
 # --- subject -------------------------------------------------------------------
 
 
-def build_subject(digest: Digest) -> str:
-    """The one-line subject: how many articles and the top headline."""
-    ordered = ordered_entries(digest.entries)
+def rule_names(groups: Sequence[RuleGroupView]) -> str:
+    """'JO 2024 security, Morocco-France': the rules that matched, most urgent first.
+
+    The one wording of "which rules" that both the subject and the alert banner use.
+    """
+    return ", ".join(_unique(group.rule_name for group in groups))
+
+
+def build_subject(digest: Digest, groups: Sequence[RuleGroupView], words: Words) -> str:
+    """'JO 2024 security, Morocco-France: 3 articles', in the subscription's language.
+
+    Alerts name the rules that fired; digests put the subscription's title first.
+    """
+    count = len(digest.entries)
+    articles = words.ngettext("%(count)s article", "%(count)s articles", count) % {
+        "count": format_number(count, words.language)
+    }
+    names = rule_names(groups)
     if digest.kind == "immediate":
-        subject = _alert_subject(ordered)
+        subject = (
+            words.gettext("%(rules)s: %(articles)s") % {"rules": names, "articles": articles}
+            if names
+            else words.gettext("Alert: %(articles)s") % {"articles": articles}
+        )
     else:
-        subject = _digest_subject(digest, ordered)
-    return truncate(one_line(subject), MAX_SUBJECT_CHARS, marker="…")
-
-
-def _alert_subject(ordered: Sequence[DigestEntry]) -> str:
-    if not ordered:
-        return "[monitor] alert"
-    top = ordered[0]
-    rule_name = ordered_matches(top.matches)[0].rule_name if top.matches else "alert"
-    subject = f"[monitor] {one_line(rule_name)}: {headline(top)}"
-    if len(ordered) > 1:
-        subject += f" and {len(ordered) - 1} more"
-    return subject
-
-
-def _digest_subject(digest: Digest, ordered: Sequence[DigestEntry]) -> str:
-    name = one_line(digest.title) or digest.subscription_id
-    if not ordered:
-        return f"[monitor] {name}: no new articles"
-    count = "1 article" if len(ordered) == 1 else f"{len(ordered)} articles"
-    return f"[monitor] {name}: {count} — {headline(ordered[0])}"
+        title = one_line(digest.title) or digest.subscription_id
+        subject = (
+            words.gettext("%(title)s — %(rules)s: %(articles)s")
+            % {"title": title, "rules": names, "articles": articles}
+            if names
+            else words.gettext("%(title)s: no new articles") % {"title": title}
+        )
+    # The names and title are one line already; one_line here would turn the catalog's
+    # narrow no-break spaces (French typography) into plain ones.
+    return truncate(subject, MAX_SUBJECT_CHARS, marker="…")
 
 
 def _heading(digest: Digest, groups: Sequence[RuleGroupView]) -> str:
     if digest.kind == "immediate" and groups:
-        return ", ".join(_unique(group.rule_name for group in groups))
+        return rule_names(groups)
     return one_line(digest.title) or digest.subscription_id
 
 
@@ -294,14 +327,9 @@ def linkable(url: str | None) -> str | None:
     return url if scheme in ("http", "https") else None
 
 
-def local_time(moment: datetime, zone: tzinfo) -> str:
-    """'Fri 2 Jun 2023, 18:40 CEST': the moment in the recipient's time zone."""
-    local = moment.astimezone(zone)
-    weekday = _WEEKDAYS[local.weekday()]
-    month = _MONTHS[local.month - 1]
-    return (
-        f"{weekday} {local.day} {month} {local.year}, {local:%H:%M} {local.tzname() or ''}".strip()
-    )
+def local_time(moment: datetime, zone: tzinfo, language: str = "en") -> str:
+    """'Friday 2 June 2023, 18:40 (Paris time)': the moment in the recipient's zone."""
+    return _localised_time(moment, zone, language)
 
 
 def iso_utc(moment: datetime) -> str:

@@ -16,6 +16,7 @@ from typing import Protocol
 from monitor.deliver import (
     FlushReport,
     Outbox,
+    clause_words,
     compose_digest,
     delivery_id,
     payload_format,
@@ -207,7 +208,9 @@ class Deliverer:
             # Only digests show feed health (compose drops it from immediate alerts).
             feed_problems=self.feed_health(now) if kind == "digest" else (),
             rule_clauses=rule_clauses(
-                self.rules, {match.rule_id for _, matches in found for match in matches}
+                self.rules,
+                {match.rule_id for _, matches in found for match in matches},
+                gettext=clause_words(subscription.language),
             ),
             now=now,
         )
