@@ -917,14 +917,16 @@ def test_total_concurrency_is_limited_across_hosts(fresh_server: _FeedServer) ->
 def test_request_starts_to_one_host_are_spaced(fresh_server: _FeedServer) -> None:
     urls = [f"{fresh_server.base_url}/slow?n={n}" for n in range(4)]
 
-    _fetch_many(urls, max_per_host=4, host_spacing_s=0.2)
+    spacing_s = 0.5
+    _fetch_many(urls, max_per_host=4, host_spacing_s=spacing_s)
 
-    # Seen from the server, so connection set-up adds some noise to each gap.
+    # Seen from the server, so connection set-up adds noise to each gap (a busy machine has
+    # shown 0.1 s): the spacing is wide enough for that noise not to decide the outcome.
     starts = sorted(fresh_server.starts)
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert len(gaps) == 3
-    assert starts[-1] - starts[0] >= 3 * 0.2 - 0.1
-    assert min(gaps) >= 0.1
+    assert starts[-1] - starts[0] >= 3 * spacing_s - 0.25
+    assert min(gaps) >= spacing_s - 0.2
 
 
 # --- files -----------------------------------------------------------------------
