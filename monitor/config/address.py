@@ -38,7 +38,13 @@ def address_problem(value: str) -> str | None:
 
 def _one_mailbox(value: str) -> Address | None:
     """The single mailbox `value` names, or None for defects, groups, lists and no domain."""
-    header = policy.default.header_factory("to", value)
+    try:
+        header = policy.default.header_factory("to", value)
+    except (ValueError, IndexError):
+        # The stdlib parser raises header defects (ValueError) and, on 'a@', IndexError.
+        return None
+    # A non-ASCII local part is a defect to the stdlib too: refused, so that only an
+    # internationalised domain ever needs SMTPUTF8.
     if header.defects or len(header.groups) != 1 or header.groups[0].display_name is not None:
         return None
     (group,) = header.groups

@@ -36,8 +36,10 @@ def _wrap(line: str, width: int) -> list[str]:
     pieces: list[str] = []
     current = ""
     for token in _TOKEN.findall(line):
-        # One column is kept for the space-stuffing a piece may need.
-        if current and len(current) + len(token.rstrip(" ")) >= width:
+        # Counted with the soft-break space after it and the stuffing it may need.
+        room = width - 1 - _needs_stuffing(current or token)
+        # A break after indentation alone would leave a line of spaces: the word goes on it.
+        if current.strip() and len(current) + len(token.rstrip(" ")) > room:
             pieces.append(current)
             current = ""
         current += token
@@ -45,8 +47,10 @@ def _wrap(line: str, width: int) -> list[str]:
     return pieces
 
 
-def _stuff(piece: str) -> str:
+def _needs_stuffing(piece: str) -> bool:
     """RFC 3676 4.4: a line starting with ' ', '>' or 'From ' gets one more space in front."""
-    if piece.startswith((" ", ">", "From ")):
-        return " " + piece
-    return piece
+    return piece.startswith((" ", ">", "From "))
+
+
+def _stuff(piece: str) -> str:
+    return " " + piece if _needs_stuffing(piece) else piece

@@ -74,8 +74,6 @@ def build_email(
     _set_list_headers(message, listed, sender, unsubscribe_url)
     # RFC 3834: tells auto-responders not to answer.
     message["Auto-Submitted"] = "auto-generated"
-    if listed.language:
-        message["Content-Language"] = clean_header(listed.language)
     # Quoted-printable keeps every line 7-bit and short, whatever the MTA supports, and keeps
     # the trailing spaces format=flowed marks soft breaks with (RFC 3676 4.2).
     message.set_content(
@@ -87,6 +85,9 @@ def build_email(
     message.add_alternative(
         delivery.message.html, subtype="html", charset="utf-8", cte="quoted-printable"
     )
+    # After the content: setting the content drops every Content-* header set before.
+    if listed.language:
+        message["Content-Language"] = clean_header(listed.language)
     return message
 
 
@@ -113,11 +114,15 @@ def _set_list_headers(
 
 def mailbox(value: str) -> Address:
     """`value` ('name@domain' or 'Name <name@domain>') as an Address with a clean display name."""
-    header = policy.default.header_factory("to", value)
-    found = header.addresses
+    try:
+        found = policy.default.header_factory("to", value).addresses
+    except (ValueError, IndexError):  # the stdlib parser's two ways of refusing ('a@')
+        found = ()
     if len(found) == 1 and found[0].domain:
         (parsed,) = found
-        return Address(display_name=clean_header(parsed.display_name), addr_spec=parsed.addr_spec)
+        # From parts, not addr_spec: the parts are not parsed (and refused) a second time.
+        name = clean_header(parsed.display_name)
+        return Address(display_name=name, username=parsed.username, domain=_a_label(parsed.domain))
     # The config refuses anything else; kept whole so the server names what it refuses.
     return Address(addr_spec=clean_header(value))
 
@@ -125,6 +130,18 @@ def mailbox(value: str) -> Address:
 def envelope_address(value: str) -> str:
     """The bare address SMTP's MAIL FROM and RCPT TO carry: no display name, no brackets."""
     return mailbox(value).addr_spec
+
+
+def _a_label(domain: str) -> str:
+    """An internationalised domain as its ASCII form (RFC 5890 A-labels, 'xn--…').
+
+    Written so, the address needs no SMTPUTF8 and every parser reads the header: the stdlib
+    one reports raw UTF-8 header bytes as a defect.
+    """
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain  # left for the server to refuse, by its own name
 
 
 def message_id(delivery_id: str, sender_domain: str = MESSAGE_ID_DOMAIN) -> str:
