@@ -20,6 +20,7 @@ from monitor.config.load import load_config
 from monitor.deliver import mailing_list
 from monitor.deliver.channels import EmailChannel, MailingList
 from monitor.deliver.channels.flowed import WIDTH, flow_text
+from monitor.deliver.channels.mime import build_email
 from monitor.deliver.render import Renderer
 from monitor.errors import ConfigError
 from monitor.model import Delivery, Digest, DigestEntry, Match, Message, Priority, Subscription
@@ -319,3 +320,16 @@ def test_an_unsubscribe_url_must_be_https_and_name_the_subscription(tmp_path, ur
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert "smtp.unsubscribe_url" in str(caught.value) and why in str(caught.value)
+
+
+def test_an_unsubscribe_page_that_is_not_https_gets_no_one_click_header():
+    # The config refuses such a URL; the message builder holds to RFC 8058 on its own too.
+    message = build_email(
+        delivery_of(alert_message()),
+        from_addr=SENDER,
+        to_addrs=[PRESS],
+        now=NOW,
+        unsubscribe_url="http://veille.example.org/quit/{subscription}",
+    )
+    assert message["List-Unsubscribe"].startswith("<http://veille.example.org/quit/presse>, ")
+    assert message["List-Unsubscribe-Post"] is None
