@@ -25,7 +25,9 @@ class SmtpSettings:
     username: str | None = None
     # Kept out of repr so it cannot reach a log line or a traceback.
     password: str | None = field(default=None, repr=False)
-    from_addr: str = "monitor@localhost"
+    from_addr: str = "monitor@localhost"  # may carry a display name: 'Veille <a@example.org>'
+    # An https page that unsubscribes in one click (RFC 8058); '{subscription}' names the list.
+    unsubscribe_url: str | None = None
     timeout_s: float = 30.0  # per network operation (connect, each command)
     ca_file: Path | None = None  # PEM bundle to trust instead of the system's (private CA)
 

@@ -97,7 +97,7 @@ def test_hostile_subject_cannot_inject_headers():
     assert parsed["Bcc"] is None
     assert parsed["Subject"].startswith("Alerte Bcc: x@y.example é")
     assert len(parsed["Subject"]) <= 250
-    assert parsed["Message-ID"] == f"<{DELIVERY_ID}@monitor.local>"
+    assert parsed["Message-ID"] == f"<{DELIVERY_ID}@example.org>"
     assert parsed["X-Monitor-Delivery"] == DELIVERY_ID
 
 
@@ -187,7 +187,7 @@ def test_email_is_received_with_stable_ids(smtp_server):
     assert rcpt_tos == list(DESK)
     parsed = parse_email(content)
     assert_text_and_html(parsed)
-    assert parsed["Message-ID"] == f"<{DELIVERY_ID}@monitor.local>"
+    assert parsed["Message-ID"] == f"<{DELIVERY_ID}@example.org>"
     assert parsed["X-Monitor-Delivery"] == DELIVERY_ID
     assert parsed["From"] == "monitor@example.org"
     assert parsed["To"] == ", ".join(DESK)

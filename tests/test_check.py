@@ -111,9 +111,9 @@ def test_addresses_that_are_not_addresses_are_refused_naming_the_subscription(pr
     assert result.returncode == 1
     assert lines(result.stderr) == [
         "config.yaml:28: subscriptions['security-desk-alerts'].to.email[0]: 'not-an-address' is "
-        "not an email address (expected name@domain, e.g. desk@example.org)",
-        "config.yaml:52: smtp.from: 'also-bad' is not an email address (expected name@domain, "
-        "e.g. desk@example.org)",
+        "not an email address (expected name@domain or Name <name@domain>, e.g. desk@example.org)",
+        "config.yaml:52: smtp.from: 'also-bad' is not an email address (expected name@domain or "
+        "Name <name@domain>, e.g. desk@example.org)",
     ]
 
 

@@ -13,6 +13,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.conftest import ROOT, run_cli, run_monitor
+from tests.mail_reader import plain_text
 
 EXPECTED = YAML(typ="safe").load((ROOT / "seeds" / "expected.yaml").read_text(encoding="utf-8"))
 SEED_TITLE = "Le réchauffement des relations franco-marocaines se confirme"
@@ -26,7 +27,7 @@ def outbox_files(project: Path) -> list[Path]:
 def read_message(path: Path) -> tuple[email.message.EmailMessage, str, str]:
     with path.open("rb") as handle:
         message = email.message_from_binary_file(handle, policy=policy.default)
-    text = message.get_body(("plain",)).get_content()
+    text = plain_text(message)  # as a format=flowed reader joins the 72-column lines
     html = message.get_body(("html",)).get_content()
     return message, text, html
 

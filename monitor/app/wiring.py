@@ -22,6 +22,7 @@ from monitor.deliver import (
     RendererBySubscription,
     build_channels,
     display_url,
+    mailing_list,
     target_problems,
 )
 from monitor.errors import RuleSetError
@@ -157,7 +158,10 @@ def channel_errors(config: Config) -> list[str]:
 
 def _channel_context(config: Config) -> ChannelContext:
     return ChannelContext(
-        base_dir=config.base_dir, smtp=config.smtp, thread_timeout_s=config.delivery.send_timeout_s
+        base_dir=config.base_dir,
+        smtp=config.smtp,
+        mailing_lists=tuple(mailing_list(subscription) for subscription in config.subscriptions),
+        thread_timeout_s=config.delivery.send_timeout_s,
     )
 
 

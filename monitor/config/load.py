@@ -332,4 +332,5 @@ def _build_smtp(spec: SmtpSpec | None, base_dir: Path, password: str | None) -> 
         from_addr=spec.from_,
         timeout_s=spec.timeout_s,
         ca_file=_resolve(base_dir, spec.ca_file) if spec.ca_file else None,
+        unsubscribe_url=spec.unsubscribe_url,
     )

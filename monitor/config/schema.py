@@ -270,6 +270,25 @@ class SmtpSpec(Strict):
     from_: EmailAddress = Field(default="monitor@localhost", alias="from")
     timeout_s: float = 30.0
     ca_file: str | None = None
+    unsubscribe_url: str | None = None
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _check_unsubscribe_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if "{subscription}" not in value:
+            raise ValueError(
+                f"'{value}' does not say which subscription to leave "
+                "(put '{subscription}' in it, e.g. https://example.org/unsubscribe/{subscription})"
+            )
+        # RFC 8058 3.1: the one-click form needs an https URI.
+        problem = web_url_problem(value.replace("{subscription}", "x"))
+        if problem is None and not value.lower().startswith("https://"):
+            problem = "one-click unsubscribe needs https (RFC 8058)"
+        if problem is not None:
+            raise ValueError(f"'{value}': {problem}")
+        return value
 
 
 _FETCH = FetchSettings()

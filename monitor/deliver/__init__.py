@@ -6,13 +6,14 @@ store itself: the outbox takes the Protocol it declares.
 from monitor.deliver.channels import (
     ChannelContext,
     EndpointGone,
+    MailingList,
     build_channels,
     display_url,
     payload_format,
     redact_channel,
     target_problems,
 )
-from monitor.deliver.compose import compose_digest, delivery_id, rule_ids_for
+from monitor.deliver.compose import compose_digest, delivery_id, mailing_list, rule_ids_for
 from monitor.deliver.i18n import clause_words
 from monitor.deliver.outbox import FlushReport, Outbox
 from monitor.deliver.render import Renderer, RendererBySubscription
@@ -21,6 +22,7 @@ __all__ = [
     "ChannelContext",
     "EndpointGone",
     "FlushReport",
+    "MailingList",
     "Outbox",
     "Renderer",
     "RendererBySubscription",
@@ -29,6 +31,7 @@ __all__ = [
     "compose_digest",
     "delivery_id",
     "display_url",
+    "mailing_list",
     "payload_format",
     "redact_channel",
     "rule_ids_for",

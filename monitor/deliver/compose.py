@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from monitor.deliver.channels.mime import MailingList
 from monitor.model import Article, Digest, DigestEntry, Match, RuleSet, Subscription
 
 
@@ -21,6 +22,15 @@ def rule_ids_for(rules: RuleSet, subscription: Subscription) -> set[str]:
         for rule in rules.rules
         if "*" in wanted or rule.id in wanted or wanted.intersection(rule.tags)
     }
+
+
+def mailing_list(subscription: Subscription) -> MailingList:
+    """What the subscription's mail says of its list: List-Id phrase, Content-Language."""
+    return MailingList(
+        subscription_id=subscription.id,
+        title=subscription.title,
+        language=subscription.language,
+    )
 
 
 def compose_digest(

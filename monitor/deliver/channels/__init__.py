@@ -17,6 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from monitor.deliver.channels.apprise import AppriseChannel, check_apprise_urls, redact_url
 from monitor.deliver.channels.email import EmailChannel
 from monitor.deliver.channels.folder import FolderChannel
+from monitor.deliver.channels.mime import MailingList
 from monitor.deliver.channels.webhook import EndpointGone, WebhookChannel, display_url
 from monitor.model import Delivery
 from monitor.settings import SmtpSettings
@@ -31,6 +32,7 @@ __all__ = [
     "EmailChannel",
     "EndpointGone",
     "FolderChannel",
+    "MailingList",
     "WebhookChannel",
     "build_channels",
     "check_apprise_urls",
@@ -59,6 +61,7 @@ class ChannelContext:
 
     base_dir: Path
     smtp: SmtpSettings | None = None
+    mailing_lists: tuple[MailingList, ...] = ()  # one per subscription: List-Id, language
     webhook_timeout_s: float = 10.0
     # The deadline of channels that run in a worker thread (folder, apprise).
     thread_timeout_s: float = 30.0
@@ -108,7 +111,11 @@ KINDS: Mapping[str, ChannelKind[Any]] = {
         ),
         ChannelKind(
             EmailTarget,
-            build=lambda context: EmailChannel(context.smtp) if context.smtp else None,
+            build=lambda context: (
+                EmailChannel(context.smtp, mailing_lists=context.mailing_lists)
+                if context.smtp
+                else None
+            ),
             check=_check_email,
         ),
         ChannelKind(

@@ -12,13 +12,13 @@ import contextlib
 import ipaddress
 import logging
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import aiosmtplib
 
-from monitor.deliver.channels.mime import build_email
+from monitor.deliver.channels.mime import MailingList, build_email, envelope_address
 from monitor.errors import DeliveryError
 from monitor.logs import log_event
 from monitor.model import Delivery
@@ -35,26 +35,42 @@ def _utc_now() -> datetime:
 
 
 class EmailChannel:
-    """Sends deliveries by SMTP to the delivery's `EmailTarget.to`."""
+    """Sends deliveries by SMTP to the delivery's `EmailTarget.to`.
+
+    `mailing_lists` give each subscription's List-Id phrase and Content-Language; a
+    subscription without one still gets List-Id and List-Unsubscribe from its id.
+    """
 
     kind = "email"
 
-    def __init__(self, settings: SmtpSettings, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        *,
+        mailing_lists: Iterable[MailingList] = (),
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
         self._settings = settings
+        self._lists = {listed.subscription_id: listed for listed in mailing_lists}
         self._clock = clock
 
     async def send(self, delivery: Delivery) -> None:
         """Send the message; raise DeliveryError (retryable or permanent) on failure."""
         target = delivery.channel
-        recipients = list(target.to) if isinstance(target, EmailTarget) else []
-        if not recipients:
+        mailboxes = list(target.to) if isinstance(target, EmailTarget) else []
+        if not mailboxes:
             raise self._error(f"delivery '{delivery.id}' has no recipients", is_permanent=True)
         message = build_email(
             delivery,
             from_addr=self._settings.from_addr,
-            to_addrs=recipients,
+            to_addrs=mailboxes,
             now=self._clock(),
+            mailing_list=self._lists.get(delivery.subscription_id),
+            unsubscribe_url=self._settings.unsubscribe_url,
         )
+        # The envelope carries bare addresses: with display names in the headers only,
+        # SMTPUTF8 is asked for only when an address itself is not ASCII (aiosmtplib decides).
+        recipients = [envelope_address(address) for address in mailboxes]
         try:
             refused = await self._transmit(message, recipients)
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -119,7 +135,7 @@ class EmailChannel:
             if settings.username:
                 await client.login(settings.username, settings.password or "")
             errors, _ = await client.send_message(
-                message, sender=settings.from_addr, recipients=recipients
+                message, sender=envelope_address(settings.from_addr), recipients=recipients
             )
             # The server has answered 250 to the message: a failing QUIT changes nothing.
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
