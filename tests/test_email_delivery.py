@@ -31,7 +31,6 @@ from monitor.deliver.outbox import FlushReport, Outbox
 from monitor.deliver.render import Renderer
 from monitor.errors import DeliveryError
 from monitor.model import Delivery, Digest, DigestEntry, Match, Message, Priority
-from monitor.rules.clause import rule_clauses
 from monitor.rules.load import load_rules
 from monitor.settings import SmtpSettings
 from monitor.store.sqlite import Store
@@ -55,8 +54,9 @@ SEED_TITLES = (
 
 
 @functools.cache
-def seed_digest() -> Digest:
-    """The daily digest of the shipped config: seeds/ polled, annotated, matched, collapsed."""
+def seed_digest(language: str = "fr") -> Digest:
+    """The daily digest of the shipped config: seeds/ polled, annotated, matched, collapsed,
+    worded in `language` (the shipped config says French)."""
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder)
         shutil.copy(ROOT / "config.yaml", project / "config.yaml")
@@ -68,17 +68,16 @@ def seed_digest() -> Digest:
         try:
             asyncio.run(parts.pipeline.poll_due(NOW, force=True))
             (daily,) = (s for s in config.subscriptions if s.id == "security-desk-daily")
-            digest = parts.pipeline.deliverer.build_digest(daily, "digest", NOW)
+            daily = replace(daily, language=language)
+            return parts.pipeline.deliverer.build_digest(daily, "digest", NOW)
         finally:
             parts.store.close()
             asyncio.run(parts.fetcher.aclose())
-    rule_ids = {match.rule_id for entry in digest.entries for match in entry.matches}
-    return replace(digest, rule_clauses=rule_clauses(rules, rule_ids))
 
 
 @functools.cache
-def seed_message() -> Message:
-    return Renderer(ROOT / "templates").render(seed_digest())
+def seed_message(language: str = "fr") -> Message:
+    return Renderer(ROOT / "templates").render(seed_digest(language))
 
 
 # --- a scriptable SMTP server -------------------------------------------------------

@@ -1,8 +1,10 @@
-"""The seed digest renders cleanly in a real browser engine (headless Chromium).
+"""The seed digest renders cleanly in a real browser engine (headless Chromium), in French and
+English, at a desktop and a phone width.
 
 Skipped, saying why, where Chromium is not installed (`apt-get install chromium`).
-`MONITOR_UPDATE_SCREENSHOT=1 pytest tests/test_screenshot.py` rewrites docs/img/seed-digest.png;
-docs/screenshot.md has the same command for any subscription.
+`MONITOR_UPDATE_SCREENSHOT=1 pytest tests/test_screenshot.py` rewrites the pictures in
+docs/img/ (seed-digest-LANGUAGE-VIEW.png); docs/screenshot.md has the same command for any
+subscription.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from tests.test_email_delivery import SEED_TITLES, seed_message
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-COMMITTED = ROOT / "docs" / "img" / "seed-digest.png"
-WIDTH, HEIGHT = 900, 1640
+PICTURES = ROOT / "docs" / "img"
+# (name, window width, height): a desktop mail client's reading pane and a phone.
+VIEWS = (("desktop", 900, 1640), ("phone", 390, 1640))
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -30,7 +33,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def screenshot(html_path: Path, png_path: Path, profile: Path) -> subprocess.CompletedProcess:
+def screenshot(
+    html_path: Path, png_path: Path, profile: Path, width: int, height: int
+) -> subprocess.CompletedProcess:
     """The command docs/screenshot.md documents, with no network and a throwaway profile."""
     return subprocess.run(
         [
@@ -45,7 +50,7 @@ def screenshot(html_path: Path, png_path: Path, profile: Path) -> subprocess.Com
             "--hide-scrollbars",
             f"--user-data-dir={profile}",
             f"--screenshot={png_path}",
-            f"--window-size={WIDTH},{HEIGHT}",
+            f"--window-size={width},{height}",
             html_path.as_uri(),
         ],
         capture_output=True,
@@ -76,24 +81,30 @@ class ResourceFinder(HTMLParser):
             self.fetches.append("link")
 
 
-def test_the_seed_digest_renders_in_headless_chromium(tmp_path):
-    html = seed_message().html
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize(("view", "width", "height"), VIEWS)
+def test_the_seed_digest_renders_in_headless_chromium(tmp_path, language, view, width, height):
+    html = seed_message(language).html
     finder = ResourceFinder()
     finder.feed(html)
     assert finder.fetches == []  # the digest renders offline: no image, font or stylesheet
     for title in SEED_TITLES:
         assert title in html
+    assert f'lang="{language}"' in html
+    # The page adapts to a phone instead of asking for a desktop's width.
+    assert '<meta name="viewport" content="width=device-width' in html
 
     html_path = tmp_path / "seed-digest.html"
     html_path.write_text(html, encoding="utf-8")
     png_path = tmp_path / "seed-digest.png"
-    result = screenshot(html_path, png_path, tmp_path / "profile")
+    result = screenshot(html_path, png_path, tmp_path / "profile", width, height)
     assert result.returncode == 0, result.stderr[-2000:]
     data = png_path.read_bytes()
-    assert png_size(data) == (WIDTH, HEIGHT)
-    assert len(data) > 50_000  # text and colour, not a blank page
+    assert png_size(data) == (width, height)
+    assert len(data) > 30_000  # text and colour, not a blank page
 
+    committed = PICTURES / f"seed-digest-{language}-{view}.png"
     if os.environ.get("MONITOR_UPDATE_SCREENSHOT") == "1":
-        COMMITTED.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(png_path, COMMITTED)
-    assert png_size(COMMITTED.read_bytes()) == (WIDTH, HEIGHT)
+        PICTURES.mkdir(parents=True, exist_ok=True)
+        shutil.copy(png_path, committed)
+    assert png_size(committed.read_bytes()) == (width, height)
