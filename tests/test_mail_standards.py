@@ -75,7 +75,7 @@ def settings_for(port: int, **options: object) -> SmtpSettings:
     )
 
 
-def alert_message() -> Message:
+def alert_message(language: str = "fr") -> Message:
     """An immediate alert whose summary runs far past 72 columns and carries a long URL."""
     summary = (
         "Le préfet de police a détaillé dimanche le dispositif de sécurité prévu pour la "
@@ -93,7 +93,9 @@ def alert_message() -> Message:
         (Match("jo2024-security", "JO 2024 security", "a1", Priority.HIGH, 3.0, (hit,)),),
         feed_title="Le Monde",
     )
-    digest = Digest("presse", "immediate", NOW, "Europe/Paris", (entry,), title="Presse")
+    digest = Digest(
+        "presse", "immediate", NOW, "Europe/Paris", (entry,), title="Presse", language=language
+    )
     return Renderer(ROOT / "templates").render(digest)
 
 
@@ -113,10 +115,12 @@ def send(settings: SmtpSettings, delivery: Delivery, *lists: MailingList) -> Non
     asyncio.run(channel.send(delivery))
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
 @pytest.mark.parametrize("kind", ["alert", "digest"])
-def test_accented_display_names_go_through_any_relay_as_encoded_words(relay, kind):
+def test_accented_display_names_go_through_any_relay_as_encoded_words(relay, kind, language):
     handler, port, _ = relay
-    message = alert_message() if kind == "alert" else seed_message()
+    message = alert_message(language) if kind == "alert" else seed_message(language)
+    assert message.language == language
     send(settings_for(port), delivery_of(message))
 
     [(mail_from, options, rcpt_tos, raw)] = handler.received
