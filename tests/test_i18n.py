@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from babel.messages.pofile import read_po
 from monitor.config import load_config
 from monitor.deliver import clause_words
 from monitor.deliver.i18n import catalog_path, local_time
+from monitor.deliver.payload import build_body
 from monitor.deliver.render import Renderer
 from monitor.errors import ConfigError
 from monitor.ingest.normalize import html_to_text
@@ -281,3 +283,19 @@ def test_a_french_and_an_english_digest_go_out_side_by_side(project):
     assert f"Pourquoi cet article{NNBSP}:" in fr_html and "(heure de Paris)" in fr_html
     assert '<html lang="en">' in en_html and "Why it matched:" in en_html
     assert "(Paris time)" in en_html and "Revue de presse" not in en_html
+
+
+@pytest.mark.parametrize(
+    ("language", "header", "also", "priority"),
+    [
+        ("fr", f"Alerte{NNBSP}: Desk (3 articles)", f"aussi dans{NNBSP}: Wire", "(haute)"),
+        ("en", "Alert: Desk (3 articles)", "also in: Wire", "(high)"),
+    ],
+)
+def test_a_slack_alert_speaks_the_subscription_s_language(language, header, also, priority):
+    digest = digest_of("immediate", three_entries(), language, title="Desk")
+    body = json.loads(build_body(digest, "slack"))
+    assert body["blocks"][0]["text"]["text"] == header
+    assert also in body["text"] and priority in body["text"]
+    day = "vendredi 26 juillet 2024" if language == "fr" else "Friday 26 July 2024"
+    assert day in body["text"]

@@ -11,6 +11,7 @@ from datetime import tzinfo
 from urllib.parse import quote
 
 from monitor.deliver.highlight import highlight_snippet
+from monitor.deliver.i18n import Words, words_for
 from monitor.deliver.view import (
     headline,
     iso_utc,
@@ -106,7 +107,8 @@ def build_slack_payload(digest: Digest) -> bytes:
     for Slack itself. Feed text is escaped so a title cannot ping @channel or forge links."""
     ordered = ordered_entries(digest.entries)
     shown = ordered[:SLACK_MAX_ENTRIES]
-    title = _slack_title(digest, len(ordered))
+    words = words_for(digest.language)
+    title = _slack_title(digest, len(ordered), words)
     zone = recipient_zone(digest.timezone)
     lines = [f"*{_slack_escape(title)}*"]
     event = "alert" if digest.kind == "immediate" else "digest"
@@ -118,35 +120,44 @@ def build_slack_payload(digest: Digest) -> bytes:
         }
     ]
     for entry in shown:
-        section = _slack_entry(entry, zone)
+        section = _slack_entry(entry, zone, words)
         lines.append(section)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
     if len(ordered) > len(shown):
-        more = f"… and {len(ordered) - len(shown)} more"
+        more = words.gettext("… and %(count)s more") % {"count": len(ordered) - len(shown)}
         lines.append(more)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
     return _dump({"text": "\n\n".join(lines), "blocks": blocks})
 
 
-def _slack_title(digest: Digest, count: int) -> str:
+def _slack_title(digest: Digest, count: int, words: Words) -> str:
     name = one_line(digest.title) or digest.subscription_id
-    noun = "article" if count == 1 else "articles"
+    articles = words.ngettext("%(count)s article", "%(count)s articles", count) % {"count": count}
     if digest.kind == "immediate":
-        return truncate(f"Alert: {name} ({count} {noun})", _SLACK_HEADER_CHARS, marker="…")
-    return truncate(f"{name}: {count} {noun}", _SLACK_HEADER_CHARS, marker="…")
+        title = words.gettext("Alert: %(subscription)s (%(articles)s)")
+    else:
+        title = words.gettext("%(subscription)s: %(articles)s")
+    shown = title % {"subscription": name, "articles": articles}
+    return truncate(shown, _SLACK_HEADER_CHARS, marker="…")
 
 
-def _slack_entry(entry: DigestEntry, zone: tzinfo) -> str:
+def _slack_entry(entry: DigestEntry, zone: tzinfo, words: Words) -> str:
     title = _slack_escape(headline(entry))
     url = linkable(entry.article.url)
     heading = f"*<{_slack_url(url)}|{title}>*" if url else f"*{title}*"
     best = ordered_matches(entry.matches)[0] if entry.matches else None
-    meta = [source_name(entry), local_time(entry.article.published_at, zone)]
+    # Feed text goes on one line; the catalog's wording keeps its no-break spaces.
+    meta = [
+        one_line(source_name(entry)),
+        local_time(entry.article.published_at, zone, words.language),
+    ]
     if best is not None:
-        meta.append(f"{best.rule_name} ({Priority(best.priority).label})")
+        priority = words.gettext(Priority(best.priority).label)
+        meta.append(f"{one_line(best.rule_name)} ({priority})")
     if entry.also_in:
-        meta.append("also in: " + ", ".join(entry.also_in))
-    lines = [heading, _slack_escape(" · ".join(one_line(part) for part in meta))]
+        outlets = ", ".join(one_line(outlet) for outlet in entry.also_in)
+        meta.append(words.gettext("also in: %(outlets)s") % {"outlets": outlets})
+    lines = [heading, _slack_escape(" · ".join(meta))]
     if best is not None:
         snippet = _slack_snippet(entry, best)
         if snippet:
