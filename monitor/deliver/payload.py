@@ -11,14 +11,14 @@ from datetime import tzinfo
 from urllib.parse import quote
 
 from monitor.deliver.highlight import highlight_snippet
-from monitor.deliver.i18n import Words, words_for
+from monitor.deliver.i18n import Words, local_time, words_for
 from monitor.deliver.view import (
     headline,
     iso_utc,
     linkable,
-    local_time,
     ordered_entries,
     ordered_matches,
+    priority_label,
     recipient_zone,
     source_name,
 )
@@ -152,7 +152,7 @@ def _slack_entry(entry: DigestEntry, zone: tzinfo, words: Words) -> str:
         local_time(entry.article.published_at, zone, words.language),
     ]
     if best is not None:
-        priority = words.gettext(Priority(best.priority).label)
+        priority = priority_label(Priority(best.priority), words)
         meta.append(f"{one_line(best.rule_name)} ({priority})")
     if entry.also_in:
         outlets = ", ".join(one_line(outlet) for outlet in entry.also_in)

@@ -17,8 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.deliver.highlight import SnippetPart, highlight_snippet
-from monitor.deliver.i18n import Words, format_number, words_for
-from monitor.deliver.i18n import local_time as _localised_time
+from monitor.deliver.i18n import Words, format_number, local_time, words_for
 from monitor.logs import log_event
 from monitor.model import Digest, DigestEntry, Match, Priority
 from monitor.text import one_line, truncate
@@ -47,9 +46,11 @@ def _field_words(words: Words) -> dict[str, str]:
     return {"title": gettext("title"), "summary": gettext("summary"), "body": gettext("body")}
 
 
-def _priority_words(words: Words) -> dict[str, str]:
+def priority_label(priority: Priority, words: Words) -> str:
+    """The priority in the reader's language: "haute", "normale", "basse"."""
     gettext = words.gettext
-    return {"high": gettext("high"), "normal": gettext("normal"), "low": gettext("low")}
+    labels = {"high": gettext("high"), "normal": gettext("normal"), "low": gettext("low")}
+    return labels.get(priority.label, priority.label)
 
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,6 @@ def _rule_groups(digest: Digest, zone: tzinfo, words: Words) -> tuple[RuleGroupV
         ),
     )
     clauses = dict(digest.rule_clauses)
-    priorities = _priority_words(words)
     shown: set[str] = set()
     groups = []
     for rule_id in order:
@@ -169,7 +169,7 @@ def _rule_groups(digest: Digest, zone: tzinfo, words: Words) -> tuple[RuleGroupV
                 rule_id=rule_id,
                 rule_name=one_line(first.rule_name),
                 priority=priority,
-                priority_label=priorities.get(priority, priority),
+                priority_label=priority_label(Priority(first.priority), words),
                 clause=one_line(clauses.get(rule_id, "")),
                 entries=tuple(_entry_view(entry, match, zone, words) for entry, match in fresh),
                 article_count=len(pairs),
@@ -325,11 +325,6 @@ def linkable(url: str | None) -> str | None:
     except ValueError:
         return None
     return url if scheme in ("http", "https") else None
-
-
-def local_time(moment: datetime, zone: tzinfo, language: str = "en") -> str:
-    """'Friday 2 June 2023, 18:40 (Paris time)': the moment in the recipient's zone."""
-    return _localised_time(moment, zone, language)
 
 
 def iso_utc(moment: datetime) -> str:
