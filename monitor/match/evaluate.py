@@ -9,6 +9,7 @@ their trigger patterns (plan.py) are evaluated. A score counts only the branches
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from monitor.match.blocks import BlockOf, block_finder
 from monitor.match.evidence import HitMaker
@@ -211,16 +212,10 @@ def _satisfying_scope(plan: RulePlan, spots: Spots, block_of: BlockOf) -> Counts
 
 
 def _sentences_holding(plan: RulePlan, spots: Spots, found: list[Spot]) -> Counts | None:
-    # What each sentence holds, in one pass over the spots; then one `counted` per sentence.
-    present: dict[tuple[str, int], set[Wanted]] = {}
-    for wanted, located in spots.items():
-        for spot in located:
-            present.setdefault((spot.field, spot.sentence), set()).add(wanted)
-    places = dict.fromkeys((spot.field, spot.sentence) for spot in found)
     holding = {
         place: leaves
-        for place in places
-        if (leaves := counted(plan.scoped, present[place].__contains__)) is not None
+        for place, present in sentence_contents(spots, found).items()
+        if (leaves := counted(plan.scoped, present.__contains__)) is not None
     }
     if not holding:
         return None
@@ -230,33 +225,66 @@ def _sentences_holding(plan: RulePlan, spots: Spots, found: list[Spot]) -> Count
 def _windows_holding(
     plan: RulePlan, spots: Spots, found: list[Spot], words: int, block_of: BlockOf
 ) -> Counts | None:
-    # `near: N`: every wanted item starts at most N words after the first one, in its block:
-    # "within 10 words" never jumps from a heading or a list item into the next paragraph.
-    holding: list[tuple[str, int, int, int, frozenset[Wanted]]] = []
-    for anchor in found:
-        field, block = anchor.field, block_of(anchor)
-        first, last = anchor.first_word, anchor.first_word + words
-        present = {
-            wanted
-            for wanted, located in spots.items()
-            if any(is_in_window(s, field, block, first, last, block_of) for s in located)
-        }
-        leaves = counted(plan.scoped, present.__contains__)
-        if leaves is not None:
-            holding.append((field, block, first, last, leaves))
+    holding = [
+        (window, leaves)
+        for window, present in window_contents(spots, found, words, block_of)
+        if (leaves := counted(plan.scoped, present.__contains__)) is not None
+    ]
     if not holding:
         return None
     return lambda wanted, spot: any(
-        wanted in leaves and is_in_window(spot, field, block, first, last, block_of)
-        for field, block, first, last, leaves in holding
+        wanted in leaves and window.holds(spot, block_of) for window, leaves in holding
     )
 
 
-def is_in_window(
-    spot: Spot, field: str, block: int, first: int, last: int, block_of: BlockOf
-) -> bool:
-    """Whether `spot` starts within words `first`..`last` of that block of that field."""
-    return spot.field == field and first <= spot.first_word <= last and block_of(spot) == block
+def sentence_contents(spots: Spots, found: list[Spot]) -> dict[tuple[str, int], set[Wanted]]:
+    """What each sentence with a found item holds, keyed (field, sentence), in text order."""
+    # One pass over the spots; the caller then asks one question per sentence.
+    present: dict[tuple[str, int], set[Wanted]] = {}
+    for wanted, located in spots.items():
+        for spot in located:
+            present.setdefault((spot.field, spot.sentence), set()).add(wanted)
+    return {place: present[place] for place in dict.fromkeys((s.field, s.sentence) for s in found)}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The `near: N` window that starts at one found item: N words on, within its block."""
+
+    field: str
+    block: int
+    first: int
+    last: int
+
+    def holds(self, spot: Spot, block_of: BlockOf) -> bool:
+        """Whether `spot` starts inside this window."""
+        return (
+            spot.field == self.field
+            and self.first <= spot.first_word <= self.last
+            and block_of(spot) == self.block
+        )
+
+
+def window_contents(
+    spots: Spots, found: list[Spot], words: int, block_of: BlockOf
+) -> list[tuple[Window, set[Wanted]]]:
+    """What the window starting at each found item holds, in text order.
+
+    Every wanted item must start at most `words` words after the first one, in its block:
+    "within 10 words" never jumps from a heading or a list item into the next paragraph.
+    """
+    contents = []
+    for anchor in found:
+        window = Window(
+            anchor.field, block_of(anchor), anchor.first_word, anchor.first_word + words
+        )
+        present = {
+            wanted
+            for wanted, located in spots.items()
+            if any(window.holds(spot, block_of) for spot in located)
+        }
+        contents.append((window, present))
+    return contents
 
 
 def everywhere(wanted: Wanted, spot: Spot) -> bool:

@@ -24,9 +24,10 @@ from monitor.match.evaluate import (
     evidence_hits,
     holding,
     holds,
-    is_in_window,
     passes_filters,
     score_of,
+    sentence_contents,
+    window_contents,
 )
 from monitor.match.patterns import Found
 from monitor.match.plan import Node, RulePlan, Wanted, evidence, leaves
@@ -177,38 +178,14 @@ class _Miss:
         yield from failures(scoped, closest.__contains__, where)
 
     def _places(self) -> list[set[Wanted]]:
-        """What each sentence or `near: N` window around an item holds, in text order.
-
-        The same places as evaluate.py's `_sentences_holding` and `_windows_holding`.
-        """
+        """What each sentence or `near: N` window around an item holds, in text order: the
+        places evaluate.py decides on."""
         found = [spot for wanted in self.plan.evidence for spot in self.spots[wanted]]
         near = self.plan.rule.near
         if near == "sentence":
-            present: dict[tuple[str, int], set[Wanted]] = {}
-            for wanted, located in self.spots.items():
-                for spot in located:
-                    present.setdefault((spot.field, spot.sentence), set()).add(wanted)
-            return [present[place] for place in dict.fromkeys((s.field, s.sentence) for s in found)]
-        words = int(near or 0)
-        block_of = block_finder(self.notes)
-        return [
-            {
-                wanted
-                for wanted, located in self.spots.items()
-                if any(
-                    is_in_window(
-                        s,
-                        anchor.field,
-                        block_of(anchor),
-                        anchor.first_word,
-                        anchor.first_word + words,
-                        block_of,
-                    )
-                    for s in located
-                )
-            }
-            for anchor in found
-        ]
+            return list(sentence_contents(self.spots, found).values())
+        contents = window_contents(self.spots, found, int(near or 0), block_finder(self.notes))
+        return [present for _, present in contents]
 
 
 def failures(node: Node | Wanted, is_present: Present, where: str = "") -> Iterator[str]:
