@@ -23,7 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from bench.report import Result, record
 from monitor.deliver.payload import build_payload, build_slack_payload
-from monitor.deliver.render import Renderer
+from monitor.deliver.render import Renderer, install_language
 from monitor.deliver.sandbox import BoundedEnvironment
 from monitor.deliver.sanitize import clean_document
 from monitor.deliver.view import build_view
@@ -69,6 +69,8 @@ def _steps(digest: Digest) -> dict[str, Callable[[], object]]:
     bounded_text = BoundedEnvironment(loader, autoescape=False)
     plain_html = _plain(loader, autoescape=True)
     plain_text = _plain(loader, autoescape=False)
+    for env in (bounded_html, bounded_text, plain_html, plain_text):
+        install_language(env, digest.language)
     view = build_view(digest)
     document = bounded_html.render_bounded("digest.html.j2", digest=view)
     inliner = css_inline.CSSInliner(load_remote_stylesheets=False)
@@ -100,6 +102,7 @@ def _plain(loader: jinja2.BaseLoader, *, autoescape: bool) -> SandboxedEnvironme
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
 
 

@@ -51,6 +51,19 @@ class _Template:
     is_html: bool
 
 
+def install_language(env: jinja2.Environment, language: str) -> None:
+    """Make `_`, `{% trans %}` and the `number` filter of `env` speak `language`.
+
+    `env` must carry the `jinja2.ext.i18n` extension. Newstyle gettext: translated strings are
+    escaped like any other value, and a missing placeholder is an error instead of a silent
+    '%(name)s' in the message.
+    """
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        translations(language), newstyle=True
+    )
+    env.filters["number"] = partial(format_number, language=language)
+
+
 class Renderer:
     """Renders digests with the templates of one folder, within time and size budgets."""
 
@@ -132,8 +145,7 @@ class Renderer:
                 timeout_s=self._timeout_s,
                 max_output_chars=self._max_output_chars,
             )
-            env.install_catalog(translations(language))
-            env.filters["number"] = partial(format_number, language=language)
+            install_language(env, language)
             self._envs[(language, is_html)] = env
         return env
 

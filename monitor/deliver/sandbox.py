@@ -97,7 +97,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             lstrip_blocks=True,
             keep_trailing_newline=True,
             finalize=_printable,
-            # `{% trans %}`, `_()` and `ngettext`: render installs a catalog per language.
+            # `{% trans %}`, `_()` and `ngettext`: render.install_language gives the words.
             extensions=["jinja2.ext.i18n"],
         )
         self.timeout_s = timeout_s
@@ -109,12 +109,6 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         # Filters turn their input into text (`string`, `e`, `upper`, `join`...): none may
         # take a value whose text would be an object's repr.
         self.filters = {name: _printable_input(one) for name, one in self.filters.items()}
-
-    def install_catalog(self, catalog: Any) -> None:
-        """Make `catalog` (a gettext translations object) what `_`, `{% trans %}` say."""
-        # newstyle: translated strings are escaped like any other value, and a missing
-        # placeholder is an error instead of a silent '%(name)s' in the message.
-        self.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
 
     def render_bounded(self, name: str, **variables: Any) -> str:
         """Render template `name`; raise RenderLimitError past either budget."""
