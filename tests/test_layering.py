@@ -68,11 +68,9 @@ ADAPTERS: dict[str, set[str]] = {
         "monitor.yamldoc",
         "monitor.config.load",
         "monitor.config.edit",
-        "monitor.rules.load",
-        "monitor.rules.files",
-        "monitor.rules.items",
-        "monitor.rules.actors",
     },
+    # PyYAML's libyaml reader: rule files, thousands at a time (see yamldoc.parse_yaml_lines).
+    "yaml": {"monitor.yamldoc"},
     "smtplib": {"monitor.deliver.channels.email"},
     "aiosmtplib": {"monitor.deliver.channels.email"},
     "trafilatura": {"monitor.ingest.extract"},

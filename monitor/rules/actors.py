@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
 from monitor.errors import RuleError
 from monitor.model import Actor
 from monitor.rules.files import (
@@ -25,6 +23,7 @@ from monitor.rules.files import (
     value_line,
 )
 from monitor.text import has_words
+from monitor.yamldoc import LineList, LineMap
 
 ACTORS_FILES = ("actors.yaml", "actors.yml")
 ACTOR_KEYS = ("id", "name", "type", "aliases", "require_entity", "fuzzy")
@@ -44,18 +43,19 @@ def read_actors(folder: Path, errors: list[RuleError]) -> tuple[list[Actor], fro
         if not check.found:
             check.fail(None, "empty file: expected 'actors:' and a list of actors")
         return [], frozenset()
-    if not isinstance(data, CommentedMap) or not isinstance(data.get("actors"), CommentedSeq):
+    entries = data.get("actors") if isinstance(data, LineMap) else None
+    if not isinstance(data, LineMap) or not isinstance(entries, LineList):
         check.fail(1, "expected 'actors:' followed by a list of actors", key="actors")
         return [], frozenset()
     check_keys(check, data, ("actors",), "", 1)
-    return _read_entries(check, data["actors"])
+    return _read_entries(check, entries)
 
 
-def _read_entries(check: FileCheck, entries: CommentedSeq) -> tuple[list[Actor], frozenset[str]]:
+def _read_entries(check: FileCheck, entries: LineList) -> tuple[list[Actor], frozenset[str]]:
     actors: list[Actor] = []
     ids: set[str] = set()
     for index, entry in enumerate(entries):
-        if not isinstance(entry, CommentedMap):
+        if not isinstance(entry, LineMap):
             check.fail(
                 item_line(entries, index, 1),
                 f"expected an actor mapping with id, name and type, got {describe(entry)}",
@@ -75,9 +75,9 @@ def _read_entries(check: FileCheck, entries: CommentedSeq) -> tuple[list[Actor],
     return actors, frozenset(ids)
 
 
-def _read_actor(check: FileCheck, entry: CommentedMap) -> Actor | None:
+def _read_actor(check: FileCheck, entry: LineMap) -> Actor | None:
     before = check.found
-    check_keys(check, entry, ACTOR_KEYS, "", entry.lc.line + 1)
+    check_keys(check, entry, ACTOR_KEYS, "", entry.line)
     actor_id = id_value(check, entry)
     name = text_value(check, entry, "name")
     kind = text_value(check, entry, "type")
@@ -103,13 +103,13 @@ def _read_actor(check: FileCheck, entry: CommentedMap) -> Actor | None:
         name=name,
         kind=kind,
         aliases=aliases,
-        source=f"{check.path}:{entry.lc.line + 1}",
+        source=f"{check.path}:{entry.line}",
         require_entity=require_entity,
         fuzzy=fuzzy,
     )
 
 
-def _flag(check: FileCheck, entry: CommentedMap, key: str) -> bool:
+def _flag(check: FileCheck, entry: LineMap, key: str) -> bool:
     value = entry.get(key, False)
     if isinstance(value, bool):
         return value

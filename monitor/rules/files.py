@@ -13,10 +13,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
 from monitor.errors import RuleError
-from monitor.yamldoc import YamlRefused, parse_yaml
+from monitor.yamldoc import LineList, LineMap, YamlRefused, parse_yaml_lines
 
 MAX_FILE_BYTES = 1024 * 1024
 
@@ -54,7 +52,7 @@ def load_yaml(path: Path, check: FileCheck) -> object | None:
         check.fail(None, f"not utf-8 text (byte {exc.start}): save the file as utf-8")
         return None
     try:
-        return parse_yaml(text)
+        return parse_yaml_lines(text)
     except YamlRefused as refused:
         check.fail(refused.line, refused.problem)
         return None
@@ -64,6 +62,9 @@ def _placement_problem(path: Path) -> str | None:
     """Why `path` may not be read as a rule file: a link out of its folder, or not a
     regular file (a FIFO would block the reader forever, a device never ends)."""
     try:
+        mode = path.lstat().st_mode
+        if stat.S_ISREG(mode):
+            return None  # a plain file in the folder: nothing to resolve (most files, cheaply)
         real = path.resolve(strict=True)
         mode = real.stat().st_mode
     except OSError as exc:
@@ -82,24 +83,24 @@ def _placement_problem(path: Path) -> str | None:
 # --- line numbers and wording ------------------------------------------------------------
 
 
-def key_line(node: CommentedMap, key: str) -> int:
-    return int(node.lc.key(key)[0]) + 1
+def key_line(node: LineMap, key: str) -> int:
+    return node.key_lines[key]
 
 
-def value_line(node: CommentedMap, key: str) -> int:
-    return int(node.lc.value(key)[0]) + 1
+def value_line(node: LineMap, key: str) -> int:
+    return node.value_lines[key]
 
 
 def item_line(node: object, index: int, default: int) -> int:
     """The line of item `index` of a YAML list, or `default` for a list built in code."""
-    if isinstance(node, CommentedSeq):
-        return int(node.lc.item(index)[0]) + 1
+    if isinstance(node, LineList):
+        return node.item_lines[index]
     return default
 
 
 def entry_line(node: object, key: str, default: int) -> int:
     """The line of `key`'s value in a YAML mapping, or `default` for a mapping built in code."""
-    if isinstance(node, CommentedMap) and key in node:
+    if isinstance(node, LineMap) and key in node:
         return value_line(node, key)
     return default
 
@@ -135,17 +136,15 @@ def check_keys(
         if key not in allowed:
             name = f"{prefix}{key}"
             hint = suggestion(str(key), allowed) or f" (expected one of {', '.join(allowed)})"
-            where = key_line(node, str(key)) if isinstance(node, CommentedMap) else line
+            where = key_line(node, str(key)) if isinstance(node, LineMap) else line
             check.fail(where, f"unknown key{hint}", key=name)
 
 
-def text_value(
-    check: FileCheck, node: CommentedMap, key: str, *, required: bool = True
-) -> str | None:
+def text_value(check: FileCheck, node: LineMap, key: str, *, required: bool = True) -> str | None:
     """The non-empty string at `key`; None (and an error if required or wrong) otherwise."""
     if key not in node:
         if required:
-            check.fail(node.lc.line + 1, "missing (expected a non-empty string)", key=key)
+            check.fail(node.line, "missing (expected a non-empty string)", key=key)
         return None
     value = node[key]
     if not isinstance(value, str) or not value.strip():
@@ -159,7 +158,7 @@ def text_value(
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def id_value(check: FileCheck, node: CommentedMap) -> str | None:
+def id_value(check: FileCheck, node: LineMap) -> str | None:
     """The required `id`: a non-empty string of letters, digits, - _ and ."""
     found = text_value(check, node, "id")
     if found is not None and not ID_PATTERN.match(found):
@@ -171,7 +170,7 @@ def id_value(check: FileCheck, node: CommentedMap) -> str | None:
     return found
 
 
-def strings(check: FileCheck, node: CommentedMap, key: str, *, label: str = "") -> tuple[str, ...]:
+def strings(check: FileCheck, node: LineMap, key: str, *, label: str = "") -> tuple[str, ...]:
     """A list of strings; a single string is read as a list of one."""
     if key not in node:
         return ()

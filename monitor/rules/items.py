@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ruamel.yaml.comments import CommentedMap
-
 from monitor.model import FIELDS, ActorRef, Clause, Term
 from monitor.rules.files import (
     FileCheck,
@@ -24,6 +22,7 @@ from monitor.rules.files import (
     value_line,
 )
 from monitor.text import has_words
+from monitor.yamldoc import LineMap
 
 CLAUSE_OPS = ("any", "all", "none")
 # One head key says what an item is; the modifiers after it say how it counts.
@@ -37,7 +36,7 @@ ClauseItem = Term | ActorRef | Clause
 
 
 def read_fields(
-    check: FileCheck, node: CommentedMap, key: str, allowed: tuple[str, ...], label: str = ""
+    check: FileCheck, node: LineMap, key: str, allowed: tuple[str, ...], label: str = ""
 ) -> tuple[str, ...]:
     """The field names at `key`, each checked against `allowed`."""
     names = strings(check, node, key, label=label)
@@ -152,7 +151,7 @@ class ItemReader:
         return 1.0 if found is None else found
 
     def _item_fields(self, item: dict[object, object], key: str) -> tuple[str, ...]:
-        if "fields" not in item or not isinstance(item, CommentedMap):
+        if "fields" not in item or not isinstance(item, LineMap):
             return ()
         return read_fields(self.check, item, "fields", self.fields, label=f"{key}.fields")
 
@@ -171,7 +170,7 @@ class ItemReader:
             return value
         return None
 
-    def actor_clauses(self, node: CommentedMap) -> Iterator[Clause]:
+    def actor_clauses(self, node: LineMap) -> Iterator[Clause]:
         """The clauses of `match.actors`: `{any|all|none: [ids]}`, or a list meaning `any`."""
         value = node["actors"]
         line = value_line(node, "actors")

@@ -11,8 +11,6 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ruamel.yaml.comments import CommentedMap
-
 from monitor.errors import RuleError, RuleSetError
 from monitor.model import FIELDS, ActorRef, Clause, Priority, Rule, RuleSet, Term
 from monitor.rules.actors import ACTOR_KEYS, ACTOR_TYPES, ACTORS_FILES, read_actors
@@ -29,6 +27,7 @@ from monitor.rules.files import (
     value_line,
 )
 from monitor.rules.items import CLAUSE_OPS, ITEM_KEYS, ItemReader, read_fields
+from monitor.yamldoc import LineMap
 
 __all__ = [
     "ACTOR_KEYS",
@@ -136,7 +135,7 @@ def _read_rule_file(path: Path, check: FileCheck) -> Rule | None:
     data = load_yaml(path, check)
     if check.found:
         return None
-    if not isinstance(data, CommentedMap):
+    if not isinstance(data, LineMap):
         check.fail(1, f"expected a rule mapping with id, name and match, got {describe(data)}")
         return None
     raw_id = data.get("id")
@@ -171,7 +170,7 @@ def _read_rule_file(path: Path, check: FileCheck) -> Rule | None:
     return None if check.found else rule
 
 
-def _read_priority(check: FileCheck, data: CommentedMap) -> Priority:
+def _read_priority(check: FileCheck, data: LineMap) -> Priority:
     if "priority" not in data:
         return Priority.NORMAL
     value = data["priority"]
@@ -184,7 +183,7 @@ def _read_priority(check: FileCheck, data: CommentedMap) -> Priority:
         return Priority.NORMAL
 
 
-def _read_languages(check: FileCheck, data: CommentedMap) -> tuple[str, ...]:
+def _read_languages(check: FileCheck, data: LineMap) -> tuple[str, ...]:
     codes = tuple(code.lower() for code in strings(check, data, "languages"))
     for code in codes:
         if not _LANGUAGE.match(code):
@@ -196,14 +195,14 @@ def _read_languages(check: FileCheck, data: CommentedMap) -> tuple[str, ...]:
     return codes
 
 
-def _read_min_score(check: FileCheck, data: CommentedMap) -> float | None:
+def _read_min_score(check: FileCheck, data: LineMap) -> float | None:
     if "min_score" not in data:
         return None
     line = value_line(data, "min_score")
     return number(check, data["min_score"], line, "min_score", low=0.0, high=None)
 
 
-def _check_reachable_score(check: FileCheck, data: CommentedMap, rule: Rule) -> None:
+def _check_reachable_score(check: FileCheck, data: LineMap, rule: Rule) -> None:
     if rule.min_score is None:
         return
     best = sum(_weights(rule.clause))
@@ -231,13 +230,13 @@ def _weights(clause: Clause) -> Iterator[float]:
 
 
 def _read_match(
-    check: FileCheck, data: CommentedMap, fields: tuple[str, ...]
+    check: FileCheck, data: LineMap, fields: tuple[str, ...]
 ) -> tuple[Clause, str | int | None] | None:
     if "match" not in data:
-        check.fail(data.lc.line + 1, "missing (expected any, all, none or actors)", key="match")
+        check.fail(data.line, "missing (expected any, all, none or actors)", key="match")
         return None
     node = data["match"]
-    if not isinstance(node, CommentedMap):
+    if not isinstance(node, LineMap):
         check.fail(
             value_line(data, "match"), f"expected a mapping, got {describe(node)}", key="match"
         )
@@ -259,7 +258,7 @@ def _read_match(
     return Clause(op="all", items=tuple(parts), key="match"), _read_near(check, node)
 
 
-def _read_near(check: FileCheck, node: CommentedMap) -> str | int | None:
+def _read_near(check: FileCheck, node: LineMap) -> str | int | None:
     if "near" not in node:
         return None
     value = node["near"]
