@@ -1,14 +1,12 @@
 """Read `rules/actors.yaml`: the people, organisations and places rules refer to by id.
 
-Owns the actor keys and every message about them (file:line, key, what was expected). It must
-not read rule files or match anything; rules.py calls it first so rules can check their refs.
+Owns the actor keys and every message about them (file:line, key, what was expected). It works
+on parsed data and must not read files or match anything; load.py reads actors.yaml first so
+rules can check their refs.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from monitor.errors import RuleError
 from monitor.model import Actor
 from monitor.rules.files import (
     FileCheck,
@@ -16,7 +14,6 @@ from monitor.rules.files import (
     describe,
     id_value,
     item_line,
-    load_yaml,
     number,
     strings,
     text_value,
@@ -32,13 +29,8 @@ ACTOR_TYPES = ("person", "org", "place")
 MIN_FUZZY = 0.5
 
 
-def read_actors(folder: Path, errors: list[RuleError]) -> tuple[list[Actor], frozenset[str]]:
-    """The valid actors of `folder`, and every declared id (even of a broken entry)."""
-    path = next((folder / name for name in ACTORS_FILES if (folder / name).is_file()), None)
-    if path is None:
-        return [], frozenset()
-    check = FileCheck(path=str(path), errors=errors)
-    data = load_yaml(path, check)
+def read_actors_data(data: object, check: FileCheck) -> tuple[list[Actor], frozenset[str]]:
+    """The valid actors in actors.yaml's parsed `data`, and every declared id."""
     if data is None:
         if not check.found:
             check.fail(None, "empty file: expected 'actors:' and a list of actors")

@@ -8,6 +8,7 @@ size-capped here. It must not know what a rule means.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import stat
 from dataclasses import dataclass, field
@@ -36,21 +37,50 @@ class FileCheck:
         )
 
 
-def load_yaml(path: Path, check: FileCheck) -> object | None:
-    """The file's YAML data, or None with the problem recorded in `check`."""
-    problem = _placement_problem(path)
-    if problem is not None:
-        check.fail(None, problem)
-        return None
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        check.fail(None, f"file too large ({size} bytes, at most {MAX_FILE_BYTES})")
-        return None
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """What a file looked like when read: equal stamps mean equal content (the digest says so
+    even when an editor or `touch -d` put the size and modification time back)."""
+
+    mtime_ns: int
+    size: int
+    digest: bytes
+
+
+def read_file(path: Path, check: FileCheck) -> tuple[FileStamp, bytes] | None:
+    """The file's stamp and bytes, or None when it may not be read (problem in `check`)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        found = path.lstat()
+        if not stat.S_ISREG(found.st_mode):  # a link or a special file: see where it leads
+            problem = _placement_problem(path)
+            if problem is not None:
+                check.fail(None, problem)
+                return None
+            found = path.stat()
+        if found.st_size > MAX_FILE_BYTES:
+            check.fail(None, f"file too large ({found.st_size} bytes, at most {MAX_FILE_BYTES})")
+            return None
+        raw = path.read_bytes()
+    except OSError as exc:
+        check.fail(None, f"cannot read the file: {exc.strerror or exc}")
+        return None
+    digest = hashlib.blake2b(raw, digest_size=16).digest()
+    return FileStamp(found.st_mtime_ns, found.st_size, digest), raw
+
+
+def file_text(raw: bytes, check: FileCheck) -> str | None:
+    """A file's bytes as text with LF line ends, or None if it is not utf-8."""
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         check.fail(None, f"not utf-8 text (byte {exc.start}): save the file as utf-8")
         return None
+    # As Path.read_text does (universal newlines): Windows and old Mac line ends become LF.
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def parse_text(text: str, check: FileCheck) -> object | None:
+    """The YAML data of a file's text, or None with the problem recorded in `check`."""
     try:
         return parse_yaml_lines(text)
     except YamlRefused as refused:
@@ -62,9 +92,6 @@ def _placement_problem(path: Path) -> str | None:
     """Why `path` may not be read as a rule file: a link out of its folder, or not a
     regular file (a FIFO would block the reader forever, a device never ends)."""
     try:
-        mode = path.lstat().st_mode
-        if stat.S_ISREG(mode):
-            return None  # a plain file in the folder: nothing to resolve (most files, cheaply)
         real = path.resolve(strict=True)
         mode = real.stat().st_mode
     except OSError as exc:
