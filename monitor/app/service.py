@@ -23,7 +23,7 @@ from monitor.app.background import BackgroundJob
 from monitor.app.dispatch import FeedDispatcher
 from monitor.app.health import HealthServer
 from monitor.app.lock import StoreLock
-from monitor.app.rulesbook import RulesBook
+from monitor.app.rulesbook import RulesBook, RulesRead
 from monitor.app.verdict import HealthFacts, health_body, health_verdict
 from monitor.app.wiring import (
     Parts,
@@ -109,12 +109,17 @@ class Service:
         )
         self.rules_watch = self.rules_book.watch
         if refused is None:
-            self.rules_book.record_good(rules, now)
+            texts = self.rules_book.record_good(rules, now)
+            if texts is not None:
+                self.rules_book.save_snapshot(texts, now)
         else:
             self.rules_book.record_snapshot_start(rules, refused, snapshot_saved_at)
         for state in self.parts.store.feed_states():
             self.metrics.record_feed(state.feed_id, None, state)
         self._stop = asyncio.Event()
+        # One rules reload at a time; a reload waiting here reads the folder after the
+        # running one is done, so an edit landing meanwhile is never lost.
+        self._rules_lock = asyncio.Lock()
         self._analysis = BackgroundJob(
             "analyse", self._guarded("analyse", self._analyse), is_stopping=self._stop.is_set
         )
@@ -337,12 +342,14 @@ class Service:
     # --- reloads -----------------------------------------------------------------------
 
     async def reload_rules_if_changed(self) -> None:
-        snapshot = rules_snapshot(self.config.rules_dir)
-        if snapshot != self.rules_watch.snapshot:
-            self.rules_watch.snapshot = snapshot
-            rules = self._load_rules_or_keep()
-            if rules is not None:
-                self._use_rules(rules)
+        """Reload the rules if a rule file changed, in a worker thread: polls and `/healthz`
+        go on meanwhile. The first call also warms the per-file cache, so that later edits
+        parse only the files they touch."""
+        async with self._rules_lock:
+            folder, before = self.config.rules_dir, self.rules_watch.snapshot
+            read = await asyncio.to_thread(self.rules_book.read_if_changed, folder, before)
+            if read is not None:
+                await self._take_rules(read)
 
     async def reload_all(self) -> None:
         """SIGHUP: validate config, rules and templates together, then swap; else keep all."""
@@ -355,13 +362,42 @@ class Service:
         if problems:
             log_event(_log, logging.ERROR, "templates.rejected", error="; ".join(problems))
             return
-        self.rules_watch.snapshot = rules_snapshot(config.rules_dir)
-        rules = self._load_rules_or_keep(config)
-        if rules is None:
-            return
-        self._apply_config(config)
-        self._use_rules(rules)
+        async with self._rules_lock:
+            read = await asyncio.to_thread(self.rules_book.read_if_changed, config.rules_dir, None)
+            assert read is not None  # read unconditionally without a snapshot to compare
+            if read.compiled is None:
+                await self._take_rules(read)  # refused: logged, and the running set stays
+                return
+            self._apply_config(config)
+            await self._take_rules(read)
         log_event(_log, logging.INFO, "config.reloaded", feeds=len(config.feeds))
+
+    async def _take_rules(self, read: RulesRead) -> None:
+        """On the event loop: swap in what `read_if_changed` validated, or record why not."""
+        self.rules_watch.snapshot = read.snapshot
+        rules, running = read.loaded.rules, len(self.pipeline.rules.rules)
+        if read.compiled is None:
+            self.rules_book.reject(RuleSetError(list(read.loaded.errors)), kept=running)
+            return
+        # One assignment: an analysis batch uses the old compiled set or the new, never a mix.
+        self.pipeline.use_rules(rules, read.compiled)
+        now = self._clock()
+        self.rules_book.rules_dir = self.config.rules_dir
+        texts = self.rules_book.record_good(rules, now, read.loaded.texts)
+        log_event(
+            _log,
+            logging.INFO,
+            "rules.reloaded",
+            rules=len(rules.rules),
+            files_parsed=read.loaded.parsed,
+            cpu_ms=round(read.elapsed_s * 1000),
+        )
+        # Valid rules that name a missing feed, or that no subscription can reach any more,
+        # still run: say so at every swap, as `run` does at start and `check` as an error.
+        for problem in reference_problems(self.config, rules):
+            log_event(_log, logging.WARNING, "rules.dangling_reference", problem=problem)
+        if texts is not None:
+            await asyncio.to_thread(self.rules_book.save_snapshot, texts, now)
 
     def _apply_config(self, config: Config) -> None:
         if config.store_path != self.config.store_path:
@@ -377,18 +413,3 @@ class Service:
         # The dispatcher reads `self.config.feeds` at each run: added and removed feeds take
         # effect at the next one. A changed `every` re-plans the feed's stored next poll.
         self.dispatcher.replan(old_feeds, config.feeds, config.fetch)
-
-    def _load_rules_or_keep(self, config: Config | None = None) -> RuleSet | None:
-        """Validate the whole rules folder; on any error keep the running rules."""
-        folder = (config or self.config).rules_dir
-        return self.rules_book.load_or_keep(folder, kept=len(self.pipeline.rules.rules))
-
-    def _use_rules(self, rules: RuleSet) -> None:
-        self.pipeline.use_rules(rules)
-        self.rules_book.rules_dir = self.config.rules_dir
-        self.rules_book.record_good(rules, self._clock())
-        log_event(_log, logging.INFO, "rules.reloaded", rules=len(rules.rules))
-        # Valid rules that name a missing feed, or that no subscription can reach any more,
-        # still run: say so at every swap, as `run` does at start and `check` as an error.
-        for problem in reference_problems(self.config, rules):
-            log_event(_log, logging.WARNING, "rules.dangling_reference", problem=problem)

@@ -76,9 +76,11 @@ class Analyser:
         self.rules = rules
         self._compiled: CompiledRules = compile_rules(rules)
 
-    def use_rules(self, rules: RuleSet) -> None:
-        """Swap in a validated rule set; takes effect for articles matched from now on."""
-        compiled = compile_rules(rules)
+    def use_rules(self, rules: RuleSet, compiled: CompiledRules | None = None) -> None:
+        """Swap in a validated rule set (`compiled` from it, if already compiled off the event
+        loop); takes effect for articles matched from now on."""
+        if compiled is None:
+            compiled = compile_rules(rules)
         self.rules, self._compiled = rules, compiled
 
     async def match_pending(self, now: datetime) -> int:

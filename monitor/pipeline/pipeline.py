@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.deliver import Outbox
+from monitor.match import CompiledRules
 from monitor.metrics import Metrics
 from monitor.model import Article, Feed, RuleSet, Subscription
 from monitor.pipeline.analyse import Analyser, AnalysisQueue, ArticleAnnotator
@@ -102,9 +103,10 @@ class Pipeline:
             feeds=feeds, subscriptions=subscriptions, renderer=renderer, outbox=outbox
         )
 
-    def use_rules(self, rules: RuleSet) -> None:
-        """Swap in a validated rule set; takes effect for articles matched from now on."""
-        self.analyser.use_rules(rules)
+    def use_rules(self, rules: RuleSet, compiled: CompiledRules | None = None) -> None:
+        """Swap in a validated rule set (and its `compile_rules`, if compiled already); takes
+        effect for articles matched from now on."""
+        self.analyser.use_rules(rules, compiled)
         self.deliverer.rules = rules
 
     # --- ingest ------------------------------------------------------------------
