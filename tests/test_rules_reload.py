@@ -1,13 +1,23 @@
-"""Reloading a rules folder: only the files that changed are parsed again, and the per-file
-cache never serves what the disk no longer says (same size and time, deleted files, ids moved
-between files, actors removed under cached rules). Real files in tmp_path."""
+"""Reloading a rules folder: only the files that changed are parsed again, the per-file cache
+never serves what the disk no longer says (same size and time, deleted files, ids moved
+between files, actors removed under cached rules), and the daemon reloads in a worker thread,
+one reload at a time, answering /healthz meanwhile. Real files in tmp_path, a real daemon."""
 
+import asyncio
 import os
+import re
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from monitor.app import Service, build_parts
+from monitor.config import load_config
 from monitor.rules import RuleFolder, load_rules
+from tests.fixtures_nlp import shared_annotator
+from tests.test_service import Daemon, get, served  # noqa: F401 (a fixture)
 
 ACTORS = """\
 actors:
@@ -128,3 +138,127 @@ def test_a_broken_file_keeps_failing_until_it_is_fixed(folder):
         assert (str(path), 2, "nme") in [(e.path, e.line, e.key) for e in errors]
     path.write_text(rule_text("r08"))
     assert not cache.load().errors
+
+
+# --- the daemon: reloads off the event loop ----------------------------------------------
+
+
+def write_many_rules(rules: Path, count: int, term: str) -> None:
+    for index in range(count):
+        words = ", ".join(f"{term}{index % 97}-{n}" for n in range(6))
+        (rules / f"bulk-{index:05d}.yaml").write_text(
+            f"id: bulk-{index:05d}\nname: Bulk {index}\nlanguages: [fr]\n"
+            f"match:\n  all:\n    - any: [{words}]\n    - any: [sécurité, gouvernement]\n"
+            "  none: [billetterie]\n  near: sentence\n",
+            encoding="utf-8",
+        )
+
+
+def test_an_edit_during_a_reload_is_read_by_the_next_and_reloads_never_overlap(
+    project, monkeypatch
+):
+    config = load_config(project / "config.yaml")
+    rules = load_rules(config.rules_dir)
+    rule = config.rules_dir / "jo2024-security.yaml"
+    good = rule.read_text(encoding="utf-8")
+
+    async def scenario() -> None:
+        service = Service(
+            config, rules, parts=build_parts(config, rules, annotator=shared_annotator())
+        )
+        book = service.rules_book
+        real_read = book.read
+        read_done, proceed = threading.Event(), threading.Event()
+        active, overlaps = [0], [0]
+
+        def read(folder: Path):
+            active[0] += 1
+            overlaps[0] = max(overlaps[0], active[0])
+            try:
+                loaded = real_read(folder)
+                read_done.set()
+                proceed.wait(10)  # the first reload holds here, its files already read
+                return loaded
+            finally:
+                active[0] -= 1
+
+        monkeypatch.setattr(book, "read", read)
+        try:
+            rule.write_text(good.replace("name: ", "name: First ", 1), encoding="utf-8")
+            first = asyncio.create_task(service.reload_rules_if_changed())
+            assert await asyncio.to_thread(read_done.wait, 10)
+            # Saved while the first reload is between its read and its swap.
+            rule.write_text(good.replace("name: ", "name: Second edit ", 1), encoding="utf-8")
+            second = asyncio.create_task(service.reload_rules_if_changed())
+            await asyncio.sleep(0.2)
+            proceed.set()
+            await asyncio.gather(first, second)
+            running = service.pipeline.rules.rule("jo2024-security")
+            assert running is not None and running.name.startswith("Second edit ")
+            assert overlaps[0] == 1
+        finally:
+            proceed.set()
+            await service.close()
+
+    asyncio.run(scenario())
+
+
+def test_healthz_answers_while_the_daemon_reloads_thousands_of_rule_files(served):  # noqa: F811
+    project, _ = served
+    rules = project / "rules"
+    write_many_rules(rules, 5000, "mot")
+    daemon = Daemon(project)
+    try:
+        base = daemon.health_url().removesuffix("/healthz")
+        daemon.wait_log("service.started", 120)
+        write_many_rules(rules, 5000, "terme")  # every file changes: the reload reads them all
+        latencies: list[float] = []
+        deadline = time.monotonic() + 180
+        while "rules.reloaded" not in daemon.log() and time.monotonic() < deadline:
+            started = time.monotonic()
+            status, _ = get(f"{base}/healthz")
+            latencies.append(time.monotonic() - started)
+            assert status == 200
+            time.sleep(0.02)
+        [reloaded] = [line for line in daemon.log().splitlines() if "rules.reloaded" in line]
+        assert int(re.search(r"files_parsed=(\d+)", reloaded).group(1)) >= 5000
+        cpu_s = int(re.search(r"cpu_ms=(\d+)", reloaded).group(1)) / 1000
+        assert "rules=5002" in reloaded
+        # The reload was long enough to measure, and health never waited for it.
+        assert cpu_s > 0.4 and len(latencies) >= 5
+        assert max(latencies) < cpu_s / 2, (max(latencies), cpu_s)
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+
+
+def test_a_reload_saves_the_snapshot_only_when_the_texts_changed(project):
+    config = load_config(project / "config.yaml")
+    rules = load_rules(config.rules_dir)
+    rule = config.rules_dir / "jo2024-security.yaml"
+    times = iter(datetime(2025, 2, 10, hour, tzinfo=UTC) for hour in range(1, 24))
+
+    async def scenario() -> None:
+        service = Service(
+            config,
+            rules,
+            parts=build_parts(config, rules, annotator=shared_annotator()),
+            clock=lambda: next(times),
+        )
+        store = service.parts.store
+        try:
+            started = store.rules_snapshot()
+            assert started is not None
+            os.utime(rule)  # touched, not changed: reloaded, but nothing new to keep
+            await service.reload_rules_if_changed()
+            assert service.rules_watch.loaded_at != started.saved_at
+            assert store.rules_snapshot() == started
+            rule.write_text(rule.read_text("utf-8").replace("name: ", "name: New ", 1), "utf-8")
+            await service.reload_rules_if_changed()
+            saved = store.rules_snapshot()
+            assert saved is not None and saved.saved_at > started.saved_at
+            assert "name: New " in saved.files["jo2024-security.yaml"]
+        finally:
+            await service.close()
+
+    asyncio.run(scenario())
