@@ -58,6 +58,8 @@ def test_a_reload_parses_only_the_file_that_changed(folder):
     cache = RuleFolder(folder)
     assert cache.load().parsed == 21  # 20 rules and actors.yaml
     assert cache.load().parsed == 0
+    os.utime(folder / "r02.yaml", ns=(1, 1))  # touched: a new time, the same content
+    assert cache.load().parsed == 0
     (folder / "r03.yaml").write_text(rule_text("r03", term="renseignement", actor="hammouchi"))
     loaded = cache.load()
     assert loaded.parsed == 1 and not loaded.errors

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 import stat
 from dataclasses import dataclass, field
@@ -39,33 +40,35 @@ class FileCheck:
 
 @dataclass(frozen=True, slots=True)
 class FileStamp:
-    """What a file looked like when read: equal stamps mean equal content (the digest says so
-    even when an editor or `touch -d` put the size and modification time back)."""
+    """What a file held when read: equal stamps mean equal content. The digest decides, not
+    the modification time: an edit whose time was put back (`touch -d`, some editors and
+    sync tools) is still seen, and a file merely touched is not parsed again."""
 
-    mtime_ns: int
     size: int
     digest: bytes
 
 
-def read_file(path: Path, check: FileCheck) -> tuple[FileStamp, bytes] | None:
+def read_file(path: str, check: FileCheck) -> tuple[FileStamp, bytes] | None:
     """The file's stamp and bytes, or None when it may not be read (problem in `check`)."""
+    # A str path, not a Path: a reload checks every file of the folder, 10,000 of them.
     try:
-        found = path.lstat()
+        found = os.lstat(path)
         if not stat.S_ISREG(found.st_mode):  # a link or a special file: see where it leads
-            problem = _placement_problem(path)
+            problem = _placement_problem(Path(path))
             if problem is not None:
                 check.fail(None, problem)
                 return None
-            found = path.stat()
+            found = os.stat(path)
         if found.st_size > MAX_FILE_BYTES:
             check.fail(None, f"file too large ({found.st_size} bytes, at most {MAX_FILE_BYTES})")
             return None
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except OSError as exc:
         check.fail(None, f"cannot read the file: {exc.strerror or exc}")
         return None
     digest = hashlib.blake2b(raw, digest_size=16).digest()
-    return FileStamp(found.st_mtime_ns, found.st_size, digest), raw
+    return FileStamp(found.st_size, digest), raw
 
 
 def file_text(raw: bytes, check: FileCheck) -> str | None:

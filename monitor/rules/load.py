@@ -1,9 +1,9 @@
 """The rules folder → a validated `RuleSet`, read again after an edit file by file.
 
 Owns the folder-level checks (rule ids unique, referenced actors declared) and the per-file
-cache of a `RuleFolder`: a file whose stamp (modification time, size, content digest) is
-unchanged is not parsed or validated again, and the cross-file checks are redone from the
-cached results. Reading one file is files.py's job, one rule rule.py's, actors actors.py's.
+cache of a `RuleFolder`: a file whose stamp (size and content digest) is unchanged is not
+parsed or validated again, and the cross-file checks are redone from the cached results.
+Reading one file is files.py's job, one rule rule.py's, actors actors.py's.
 """
 
 from __future__ import annotations
@@ -66,9 +66,13 @@ def needs_entities(rules: RuleSet) -> bool:
 
 def rule_files(folder: Path) -> list[Path]:
     """The rule files in `folder` that `load_rules` reads (actors.yaml apart)."""
+    return [folder / name for name in _rule_names(folder)]
+
+
+def _rule_names(folder: Path) -> list[str]:
     # Editors leave dot-files (".x.yaml.swp", ".#x.yaml") next to the real ones: skip them.
     with os.scandir(folder) as entries:
-        names = sorted(
+        return sorted(
             entry.name
             for entry in entries
             if entry.name.endswith((".yaml", ".yml"))
@@ -77,7 +81,6 @@ def rule_files(folder: Path) -> list[Path]:
             # Not is_file(): a pipe or device named *.yaml is reported, not skipped silently.
             and not entry.is_dir()
         )
-    return [folder / name for name in names]
 
 
 def rule_file_texts(folder: Path) -> dict[str, str]:
@@ -140,18 +143,19 @@ class RuleFolder:
         actors: tuple[Actor, ...] = ()
         actor_ids: frozenset[str] = frozenset()
         if actors_file is not None:
-            checked, is_new = self._check(actors_file, errors, _read_actors_text, frozenset())
+            name = actors_file.name
+            checked, is_new = self._check(name, errors, _read_actors_text, frozenset())
             parsed += is_new
             if checked is not None:
-                files[actors_file.name] = checked
+                files[name] = checked
                 actors, actor_ids = checked.actors, checked.declares
         rules: list[Rule] = []
         first_seen: dict[str, str] = {}
-        for path in rule_files(self.folder):
-            checked, is_new = self._check(path, errors, _read_rule_text, actor_ids)
+        for name in _rule_names(self.folder):
+            checked, is_new = self._check(name, errors, _read_rule_text, actor_ids)
             parsed += is_new
             if checked is not None:
-                files[path.name] = checked
+                files[name] = checked
             if checked is None or checked.rule is None:
                 continue
             rule = checked.rule
@@ -165,15 +169,16 @@ class RuleFolder:
         return FolderLoad(RuleSet(tuple(rules), actors), tuple(errors), texts, parsed)
 
     def _check(
-        self, path: Path, errors: list[RuleError], read: _Reader, actor_ids: frozenset[str]
+        self, name: str, errors: list[RuleError], read: _Reader, actor_ids: frozenset[str]
     ) -> tuple[_Checked | None, bool]:
         """The file's result (from the cache when still true) and whether it was parsed now."""
-        check = FileCheck(path=str(path), errors=errors, actor_ids=actor_ids)
+        path = _joined(self.folder, name)
+        check = FileCheck(path=path, errors=errors, actor_ids=actor_ids)
         found = read_file(path, check)
         if found is None:
             return None, False
         stamp, raw = found
-        cached = self._files.get(path.name)
+        cached = self._files.get(name)
         if cached is not None and cached.stamp == stamp and _still_valid(cached, actor_ids):
             errors.extend(cached.errors)
             return cached, False
@@ -183,6 +188,14 @@ class RuleFolder:
         if text is None:
             return None, True
         return read(text, stamp, check), True
+
+
+def _joined(folder: Path, name: str) -> str:
+    """`str(folder / name)` without building a Path (a reload names every file of the folder)."""
+    base = str(folder)
+    if base == ".":
+        return name
+    return base + name if base.endswith(os.sep) else base + os.sep + name
 
 
 def _still_valid(cached: _Checked, actor_ids: frozenset[str]) -> bool:

@@ -6,6 +6,8 @@ happens in `rules.load_rules` when something changed. Pure apart from `stat`.
 
 from __future__ import annotations
 
+import fnmatch
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,10 +27,16 @@ class RulesWatch:
 def rules_snapshot(folder: Path) -> Snapshot:
     """Names, sizes and modification times of the rule files."""
     entries = []
-    for path in sorted(folder.glob("*.y*ml")):
+    try:
+        with os.scandir(folder) as found:
+            # Plain names, not Paths: at 10,000 files every reload check pays per file.
+            names = sorted(fnmatch.filter((entry.name for entry in found), "*.y*ml"))
+    except (FileNotFoundError, NotADirectoryError):
+        return ()
+    for name in names:
         try:
-            stat = path.stat()
+            stat = os.stat(os.path.join(folder, name))
         except FileNotFoundError:
             continue
-        entries.append((path.name, stat.st_size, stat.st_mtime_ns))
+        entries.append((name, stat.st_size, stat.st_mtime_ns))
     return tuple(entries)
