@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.report import RESULTS_ENV, Result, format_table, load_recorded
 
-BENCHMARKS = ("poll", "match", "nlp", "render", "store", "realnews", "e2e")
+BENCHMARKS = ("poll", "match", "nlp", "render", "store", "realnews", "rules", "e2e")
 ROOT = Path(__file__).resolve().parent.parent
 
 
