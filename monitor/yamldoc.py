@@ -9,6 +9,7 @@ reads files and knows no schema.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from types import ModuleType
@@ -172,6 +173,8 @@ _FLOAT = re.compile(
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
 
 
+# Rule files repeat the same words and numbers: each spelling is resolved once per process.
+@functools.lru_cache(maxsize=1 << 16)
 def _plain_scalar(value: str) -> object:
     """A plain scalar's value, when it is one ruamel reads as a plain Python value."""
     if value in _NULL:

@@ -7,6 +7,7 @@ the declared actor ids and the rule's fields; it must not read files or match an
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from monitor.model import FIELDS, ActorRef, Clause, Term
@@ -33,6 +34,8 @@ ITEM_KEYS = (*ITEM_HEADS, *ITEM_MODIFIERS)
 MAX_DEPTH = 12
 
 ClauseItem = Term | ActorRef | Clause
+# Desks reuse the same words in thousands of rules: check each spelling once per process.
+_has_words = functools.lru_cache(maxsize=1 << 16)(has_words)
 
 
 def read_fields(
@@ -217,7 +220,7 @@ class ItemReader:
         return ActorRef(actor_id=actor_id)
 
     def _term(self, text: str, key: str, line: int, *, is_exact: bool) -> Term | None:
-        if not has_words(text):
+        if not _has_words(text):
             self.check.fail(
                 line,
                 f"term '{text}' has no words to look for (expected letters or digits)",
