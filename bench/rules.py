@@ -6,7 +6,7 @@ Rules come from `bench.workload.write_rule_set` (desk-style rules drawn from the
 corpus, with its actors). Timed in CPU seconds (`time.process_time`), medians of 3 runs with
 min–max, exactly what the daemon's reload thread runs (`rules_snapshot`, `RuleFolder.load`,
 `compile_rules`):
-  cold        a new RuleFolder: every file read, parsed and validated; then compiled
+  cold        a fresh process: every file read, parsed and validated; then compiled
   touched     one file's modification time changed, its content not (a save without edits)
   edited      one rule's terms changed
   broken      one rule saved with an invalid priority (the error names file and line)
@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,12 +39,17 @@ ROUNDS = 3
 # Targets at 10,000 files (issue 10, item 6): load + validate, with compile, one edit.
 COLD_LOAD_S, COLD_TOTAL_S, EDIT_S = 2.0, 3.0, 0.3
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.rules", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1,000 files only")
+    parser.add_argument("--cold-once", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.cold_once:
+        print(json.dumps(_cold_once(args.cold_once)))
+        return
     print(f"CPU seconds, median of {ROUNDS} (min–max)\n")
     print(f"{'files':>7}  {'step':<34} {'median':>8}  {'min–max':<15} parsed")
     for size in QUICK_SIZES if args.quick else SIZES:
@@ -55,15 +63,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _measure(size: int, folder: Path) -> None:
-    cold_load, cold_compile = [], []
-    for _ in range(ROUNDS):
-        cache = RuleFolder(folder)
-        seconds, loaded = _timed(functools.partial(_reload, cache))
-        assert not loaded.errors, loaded.errors[:3]
-        cold_load.append(seconds)
-        cold_compile.append(_timed(functools.partial(compile_rules, loaded.rules))[0])
+    # Each cold round in a fresh process, as a daemon starts: no warm caches of any kind.
+    colds = [_cold_in_new_process(folder) for _ in range(ROUNDS)]
+    cold_load = [cold["load_s"] for cold in colds]
+    cold_compile = [cold["compile_s"] for cold in colds]
     totals = [a + b for a, b in zip(cold_load, cold_compile, strict=True)]
-    _row(size, "cold: load + validate", cold_load, loaded.parsed)
+    _row(size, "cold: load + validate", cold_load, int(colds[0]["parsed"]))
     _row(size, "cold: compile", cold_compile, None)
     _row(size, "cold: load + validate + compile", totals, None)
     victim = sorted(folder.glob("w*.yaml"))[size // 2]
@@ -74,6 +79,8 @@ def _measure(size: int, folder: Path) -> None:
         "edited": (lambda i: victim.write_text(good.replace("match:", f"tags: [t{i}]\nmatch:")), 1),
         "broken": (lambda i: victim.write_text(good + f"priority: urgent{i}\n"), 1),
     }
+    cache = RuleFolder(folder)
+    cache.load()
     results = {}
     for name, (edit, parsed) in edits.items():
         results[name] = _edit_rounds(cache, edit, parsed)
@@ -93,6 +100,19 @@ def _measure(size: int, folder: Path) -> None:
             for r, goal in zip(headline, meets, strict=True)
         ]
     record(*headline)
+
+
+def _cold_in_new_process(folder: Path) -> dict[str, float]:
+    command = [sys.executable, "-m", "bench.rules", "--cold-once", str(folder)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
+    return dict(json.loads(done.stdout))
+
+
+def _cold_once(folder: Path) -> dict[str, float]:
+    load_s, loaded = _timed(functools.partial(_reload, RuleFolder(folder)))
+    assert not loaded.errors, loaded.errors[:3]
+    compile_s = _timed(functools.partial(compile_rules, loaded.rules))[0]
+    return {"load_s": load_s, "compile_s": compile_s, "parsed": loaded.parsed}
 
 
 def _edit_rounds(cache: RuleFolder, edit: Callable[[int], object], parsed: int) -> list[float]:
