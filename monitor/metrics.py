@@ -46,6 +46,11 @@ class Metrics:
         self.articles = Counter(
             "monitor_articles_ingested", "New articles stored", registry=self.registry
         )
+        self.articles_matched = Counter(
+            "monitor_articles_matched",
+            "Articles whose analysis and matching finished, whether or not a rule fired",
+            registry=self.registry,
+        )
         self.matches = Counter(
             "monitor_matches", "Rule matches by rule", ["rule_id"], registry=self.registry
         )

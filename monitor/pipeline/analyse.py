@@ -108,6 +108,7 @@ class Analyser:
                     break
                 with self.metrics.cpu("store"):
                     self._store.save_matches([article.key for article in analysed], matches, now)
+                self.metrics.articles_matched.inc(len(analysed))
                 self._count(matches)
                 total += len(matches)
             return total
