@@ -42,25 +42,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import monitor.match
 from bench import newsroom
-from bench.e2e_probe import STAGES, Probe, Raw, Sample, raw_nlp_rate
+from bench.e2e_probe import STAGES, Probe, Raw, Receiver, Sample, raw_nlp_rate
 from bench.report import Result, format_table, record
 from bench.workload import write_rule_set
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL_EVERY_S = 10
 SAMPLE_S = 3.0
-# A Standard Webhooks secret; the receiver verifies every request with it.
-SECRET = "whsec_YmVuY2gtd2ViaG9vay1zZWNyZXQtb2YtMzItYnl0ZXM="
 # The daemon analyses at most this many articles per round (monitor.pipeline.analyse).
 MATCH_BATCH = 64
 # Selective NER (an entity gate in monitor.match) lets the daemon beat raw spaCy with NER.
@@ -80,46 +76,6 @@ class Plan:
 
 FULL = Plan(10_000, (2, 4, 8, 16, 32, 64, 128), 15, 60, 3, 240, 3)
 QUICK = Plan(1_000, (4, 16, 64), 12, 24, 1, 96, 1)
-
-
-class Receiver:
-    """The subscription's webhook: when each article's alert arrived, and bad signatures."""
-
-    def __init__(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        from standardwebhooks import Webhook
-
-        self.arrived: dict[str, tuple[float, float]] = {}  # link -> (received, published)
-        self.bad_signatures = 0
-        checker, receiver = Webhook(SECRET), self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                now = time.time()
-                try:
-                    checker.verify(body, {k.lower(): v for k, v in self.headers.items()})
-                except Exception:
-                    receiver.bad_signatures += 1
-                for article in json.loads(body).get("articles", []):
-                    link = article.get("url") or ""
-                    published = parse_qs(urlparse(link).query).get("pub")
-                    if published and link not in receiver.arrived:
-                        receiver.arrived[link] = (now, int(published[0]) / 1000)
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +142,7 @@ def write_config(folder: Path, feeds: int, port: int, hook: str) -> Path:
         "    immediate: low",
         "    max_items: 5000",
         # The receiver is on loopback, which the address guard refuses unless told.
-        f"    to: {{webhook: {{url: '{hook}', secret: '{SECRET}', allow_private: true}}}}",
+        f"    to: {{webhook: {{url: '{hook}', secret: '{Receiver.SECRET}', allow_private: true}}}}",
     ]
     path = folder / "config.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,5 +1,6 @@
 """What bench.e2e reads from outside the daemon: its /metrics and /proc (CPU and memory of the
-daemon and its NLP workers), and the raw spaCy ceiling it is compared with.
+daemon and its NLP workers), the webhooks it sends, and the raw spaCy ceiling it is compared
+with.
 
 The raw measure runs `nlp.pipe` in 2 spawned processes on the texts the daemon annotates (each
 article's title, summary and body, truncated as `nlp.max_chars` does), with the pipeline
@@ -9,6 +10,7 @@ daemon's batch size; nothing is converted or matched. Each process is warmed up 
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import re
@@ -18,7 +20,11 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from standardwebhooks import Webhook
 
 from monitor.model import FIELDS, Article
 from monitor.nlp import ENTITY_COMPONENTS
@@ -131,6 +137,45 @@ def _read(path: Path) -> str:
         return path.read_text()
     except OSError:  # the process ended between listing and reading
         return ""
+
+
+class Receiver:
+    """The subscription's webhook: when each article's alert arrived, and bad signatures
+    (each request is checked with the `standardwebhooks` library, not the daemon's code)."""
+
+    SECRET = "whsec_YmVuY2gtd2ViaG9vay1zZWNyZXQtb2YtMzItYnl0ZXM="
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, tuple[float, float]] = {}  # link -> (received, published)
+        self.bad_signatures = 0
+        checker, receiver = Webhook(self.SECRET), self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                now = time.time()
+                try:
+                    checker.verify(body, {k.lower(): v for k, v in self.headers.items()})
+                except Exception:
+                    receiver.bad_signatures += 1
+                for article in json.loads(body).get("articles", []):
+                    link = article.get("url") or ""
+                    published = parse_qs(urlparse(link).query).get("pub")
+                    if published and link not in receiver.arrived:
+                        receiver.arrived[link] = (now, int(published[0]) / 1000)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # --- the raw spaCy ceiling -------------------------------------------------------------
