@@ -15,12 +15,12 @@ matching finished and whose verdict is stored, whether or not a rule fired. Rate
 least-squares slope of that counter, scraped every SAMPLE_S, over a step's measured window.
 
 Saturation: the publication rate goes 2, 4, 8, ... 128 a second (--quick: 4, 16, 64); each
-step publishes for 15 s (--quick 12 s) before its window of 60 s (24 s) opens. A step falls behind when its matched rate
-is under 95% of the published rate, or when the analysis backlog (ingested minus matched)
-grows over the window by more than one analysis batch and 5% of what was published. The
-headline is the highest matched rate of any step; the full run then repeats the saturated
-step twice more (saturation rate: median of 3, min-max), --quick takes its one window's rate
-and cuts the window in thirds for the spread.
+step publishes for 15 s (--quick 12 s) before its window of 60 s (24 s) opens. A step falls
+behind when its matched rate is under 95% of the published rate, or when the analysis backlog
+(ingested minus matched) grows over the window by more than one analysis batch and 5% of what
+was published. The headline is the highest matched rate of any step; the full run then
+repeats the saturated step twice more (saturation rate: median of 3, min-max), --quick takes
+its one window's rate and cuts the window in thirds for the spread.
 
 Then, in the same run: latency from publication (the link's `?pub=`) to the webhook for
 articles published in a window at half the saturated rate, each waited for up to 2 polls; raw
