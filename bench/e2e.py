@@ -53,7 +53,7 @@ from pathlib import Path
 import monitor.match
 from bench import newsroom
 from bench.e2e_probe import STAGES, Probe, Raw, Receiver, Sample, raw_nlp_rate
-from bench.report import Result, format_table, record
+from bench.report import Result, format_table, measured, record
 from bench.workload import write_rule_set
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -305,14 +305,6 @@ def _stories(database: Path) -> tuple[int, int]:
     return int(articles), int(stories)
 
 
-def _spread(values: list[float], unit: str = "", digits: int = 1) -> str:
-    """Median (min-max) of `values`, or the one value."""
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}{unit}"
-    low, mid, high = min(values), statistics.median(values), max(values)
-    return f"{mid:.{digits}f}{unit} ({low:.{digits}f}-{high:.{digits}f})"
-
-
 def _results(
     bench: Run, raw: Raw, memory: tuple[float, float], stories: tuple[int, int]
 ) -> list[Result]:
@@ -325,16 +317,16 @@ def _results(
     ratio = bench.capacity / statistics.median(raw.with_ner)
     rows = [
         Result(name, "highest rate kept up with (published/s)", f"{max(kept_up, default=0):g}"),
-        Result(name, HEADLINE, f"{best:.2f}"),
+        Result(name, HEADLINE, f"{best:.2f}", median=best, unit="articles/s", runs=1),
         Result(name, "matched/s at saturation", f"{bench.capacity:.2f}"),
-        Result(name, f"matched/s at saturation, spread over {how}", _spread(capacity, "", 2)),
-        Result(name, "raw nlp.pipe with NER, 2 processes (articles/s)", _spread(raw.with_ner)),
+        measured(name, f"matched/s at saturation, spread over {how}", capacity, "articles/s"),
+        measured(name, "raw nlp.pipe with NER, 2 processes", raw.with_ner, "articles/s"),
         Result(
             name, "daemon matched / raw with NER", f"{ratio:.2f}", f">= {target}", ratio >= target
         ),
     ]
     if raw.without_ner:
-        rows.append(Result(name, "raw nlp.pipe without NER (articles/s)", _spread(raw.without_ner)))
+        rows.append(measured(name, "raw nlp.pipe without NER", raw.without_ner, "articles/s"))
     rows += _cpu_rows(name, [*bench.steps, *bench.saturated[1:]], raw)
     rows += _latency_rows(name, bench)
     rss_mb, pss_mb = memory
@@ -376,7 +368,7 @@ def _cpu_rows(name: str, steps: list[Step], raw: Raw) -> list[Result]:
             name, "CPU ms/article: rest of the daemon process", f"{main - sum(per.values()):.2f}"
         )
     )
-    rows.append(Result(name, "CPU ms/article: raw nlp.pipe with NER", _spread(raw.with_ner_cpu_ms)))
+    rows.append(measured(name, "CPU/article: raw nlp.pipe with NER", raw.with_ner_cpu_ms, "ms"))
     return rows
 
 
