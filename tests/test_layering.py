@@ -80,6 +80,7 @@ ADAPTERS: dict[str, set[str]] = {
     "charset_normalizer": {"monitor.pipeline.replay"},
     "ftfy": {"monitor.ingest.mojibake"},
     "py3langid": {"monitor.ingest.language"},
+    "numpy": {"monitor.ingest.fingerprint"},
 }
 
 
