@@ -60,6 +60,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.nlp_articles = Counter(
+            "monitor_nlp_articles",
+            "Articles annotated, by entity recognition: yes, no, or again (run again with it)",
+            ["entities"],
+            registry=self.registry,
+        )
         self.deliveries = Gauge(
             "monitor_deliveries",
             "Deliveries in the outbox by channel and status",

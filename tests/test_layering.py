@@ -47,7 +47,7 @@ ADAPTERS: dict[str, set[str]] = {
     },
     "httpcore": {"monitor.netguard"},
     "feedparser": {"monitor.ingest.parse"},
-    "spacy": {"monitor.nlp"},
+    "spacy": {"monitor.nlp.engine"},
     "jinja2": {"monitor.deliver.render", "monitor.deliver.sandbox"},
     "markupsafe": {"monitor.deliver.render", "monitor.deliver.sandbox"},
     "css_inline": {"monitor.deliver.render"},
