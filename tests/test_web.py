@@ -84,7 +84,7 @@ def test_a_rule_page_counts_its_matches_per_day_and_links_its_feed(site):
     assert re.search(
         r'<time datetime="2023-05-27">2023-05-27</time></td><td class="count">2<', html
     )
-    assert "Articles retenus par jour, 30 derniers jours : 4" in visible(html)
+    assert "Articles retenus par jour (les 30 derniers jours qui en ont) : 4" in visible(html)
     # Only this rule's explanations: the page is about it.
     assert "Morocco-France security cooperation</a></p>" not in html
     assert get(site, "/rules/no-such-rule").status_code == 404

@@ -93,12 +93,12 @@ class BrowseTables(Database):
         )
         return _grouped(rows)
 
-    def rule_match_times(self, rule_id: str, *, since: datetime) -> list[datetime]:
-        """When each article this rule matched was published, since `since`, newest first."""
+    def rule_match_times(self, rule_id: str, *, limit: int = 5000) -> list[datetime]:
+        """When the newest `limit` articles this rule matched were published, newest first."""
         rows = self._query(
             "SELECT a.published_at FROM matches m JOIN articles a ON a.key = m.article_key "
-            "WHERE m.rule_id = ? AND a.published_at >= ? ORDER BY a.published_at DESC",
-            (rule_id, iso(since)),
+            "WHERE m.rule_id = ? ORDER BY a.published_at DESC LIMIT ?",
+            (rule_id, limit),
         )
         return [required_time(row["published_at"]) for row in rows]
 

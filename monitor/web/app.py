@@ -62,6 +62,8 @@ def build_web_app(site: Site) -> Guard:
         Route("/login", html.login_form, methods=["GET"]),
         Route("/login", html.login, methods=["POST"]),
         Route("/static/web.css", lambda _: Response(pages.style_sheet(), media_type="text/css")),
+        # Browsers ask for it on every site; no icon is no error.
+        Route("/favicon.ico", lambda _: Response(status_code=204)),
     ]
     if site.health is not None:
         routes.append(Route("/healthz", _healthz(site)))

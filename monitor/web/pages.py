@@ -7,7 +7,6 @@ that Starlette runs in its thread pool, so a slow read never holds the event loo
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import Request
@@ -76,11 +75,13 @@ class HtmlPages:
         if rule is None:
             return self.not_found(f"no rule '{rule_id}' is loaded")
         wording = self.site.wording({rule_id})
-        now = self.site.clock()
-        times = self.site.archive.rule_match_times(rule_id, since=now - timedelta(days=RULE_DAYS))
+        # The most recent days that had matches, not the calendar's: a quiet rule or an old
+        # archive still shows its rhythm.
         days: dict[str, int] = {}
-        for moment in times:
+        for moment in self.site.archive.rule_match_times(rule_id):
             day = moment.astimezone(wording.zone).date().isoformat()
+            if day not in days and len(days) == RULE_DAYS:
+                break
             days[day] = days.get(day, 0) + 1
         found, after = page_of(
             self.site.archive,
@@ -95,7 +96,7 @@ class HtmlPages:
             clause=wording.clauses.get(rule_id, ""),
             days=sorted(days.items(), reverse=True),
             most=max(days.values(), default=0),
-            total=len(times),
+            total=sum(days.values()),
             window_days=RULE_DAYS,
             articles=[article_view(item, wording) for item in found],
             next_url=_next_url(f"/rules/{rule_id}", {}, after),

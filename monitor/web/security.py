@@ -24,7 +24,7 @@ CSRF_COOKIE = "monitor_csrf"
 CSRF_FIELD = "csrf"
 # Without a token anyone can reach the server, so open paths are only the login form and
 # its style sheet; with one, every other path needs it.
-OPEN_PATHS = frozenset({"/login", "/static/web.css"})
+OPEN_PATHS = frozenset({"/login", "/static/web.css", "/favicon.ico"})
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 # No script runs (the pages work without JavaScript), nothing loads from elsewhere, and no
