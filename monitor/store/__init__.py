@@ -3,10 +3,14 @@ behind the Protocols the pipeline declares. SQLite in WAL mode, migrations as .s
 """
 
 from monitor.store.articles import Quarantined, StoryCandidate, StoryLinker
+from monitor.store.browse import MatchedArticle, MatchQuery, PageCursor
 from monitor.store.snapshots import RulesSnapshot
 from monitor.store.sqlite import Store
 
 __all__ = [
+    "MatchQuery",
+    "MatchedArticle",
+    "PageCursor",
     "Quarantined",
     "RulesSnapshot",
     "Store",
