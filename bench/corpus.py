@@ -1,8 +1,10 @@
-"""Generated press articles and watch rules for the match and NLP benchmarks.
+"""Synthetic press articles and rules from a small newsroom vocabulary, kept for the
+benchmarks that still import them (bench.nlp, bench.feedserver).
 
-Deterministic (seeded): French and English sentences built from the seed article and a small
-newsroom vocabulary, naming people, organisations and places from a fixed pool of actors;
-rule sets of any size drawing on the same pool and vocabulary, in a realistic mix of shapes.
+Deterministic (seeded): French and English sentences built from the seed article, naming
+people, organisations and places from a fixed pool of actors. Its vocabulary is a toy that
+hides real costs (issue 10): measure matching and rules on bench.workload's real corpus
+articles and desk-like rule sets instead.
 """
 
 from __future__ import annotations

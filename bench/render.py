@@ -21,7 +21,7 @@ import css_inline
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from bench.report import Result, record
+from bench.report import measured, record
 from monitor.deliver.payload import build_payload, build_slack_payload
 from monitor.deliver.render import Renderer, install_language
 from monitor.deliver.sandbox import BoundedEnvironment
@@ -43,20 +43,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else SIZES
     rounds = 5 if args.quick else 15
-    print(f"median of {rounds} rounds; ratio: against plain Jinja2 on the same digest\n")
-    print(f"{'articles':>8}  {'step':<28} {'ms':>9} {'ratio':>7}")
+    print(f"{rounds} rounds: median (min-max); ratio of medians against plain Jinja2\n")
+    print(f"{'articles':>8}  {'step':<28} {'median ms':>10} {'min':>8} {'max':>8} {'ratio':>7}")
     for size in sizes:
         digest = make_digest(size)
         steps = _steps(digest)
-        timings = {name: _median_ms(step, rounds) for name, step in steps.items()}
-        base = timings["templates, plain sandbox"]
-        for name, ms in timings.items():
-            print(f"{size:>8}  {name:<28} {ms:>9.2f} {ms / base:>6.2f}x")
+        timings = {name: _samples_ms(step, rounds) for name, step in steps.items()}
+        base = statistics.median(timings["templates, plain sandbox"])
+        for name, samples in timings.items():
+            ms = statistics.median(samples)
+            print(
+                f"{size:>8}  {name:<28} {ms:>10.2f} {min(samples):>8.2f} {max(samples):>8.2f} "
+                f"{ms / base:>6.2f}x"
+            )
         record(
-            Result(
-                "render",
-                f"{size} articles: whole render",
-                f"{timings['Renderer.render (all)']:.1f} ms",
+            measured(
+                "render", f"{size} articles: whole render", timings["Renderer.render (all)"], "ms"
             )
         )
         html_kb = len(Renderer(TEMPLATES).render(digest).html.encode()) / 1024
@@ -106,14 +108,14 @@ def _plain(loader: jinja2.BaseLoader, *, autoescape: bool) -> SandboxedEnvironme
     )
 
 
-def _median_ms(step: Callable[[], object], rounds: int) -> float:
+def _samples_ms(step: Callable[[], object], rounds: int) -> list[float]:
     step()  # warm caches (compiled templates)
     samples = []
     for _ in range(rounds):
         started = time.perf_counter()
         step()
         samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+    return samples
 
 
 def make_digest(size: int) -> Digest:

@@ -10,10 +10,12 @@ The mix (`MIX`, checked by tests/test_bench_workload.py), over every 20 consecut
 - shapes: 35% actor in context (1-3 actors + 3-6 words, a quarter of them `near: sentence`,
   30% with a `none` word), 20% topic phrases (1-3 phrases + 2-4 words, `near: sentence`, 40%
   with a nested `none` phrase), 10% proximity (words within `near: N` of an actor or word,
-  N from 5 to 30), 20% weighted (3-5 weighted words, half with an actor, half with a nested
-  `all`; `min_score` 2-4), 15% keyword lists (words, phrases, an `{exact: ACRONYM}` in 40%);
-- 40.5% of rules nest a clause (`any`/`all`/`none` inside another): phrases and proximity
-  always, the other shapes 15% of the time;
+  N from 5 to 30), 20% weighted (3-5 words weighing 1 or 2, half with an actor weighing 2,
+  15% with a nested `all`; `min_score` 3-5, so two pieces of evidence at least), 15% keyword
+  lists (2-4 phrases, an `{exact: ACRONYM}` in 40%, with any of 2-3 subject words, a `none`
+  in 30%);
+- 53% of rules nest a clause (`any`/`all`/`none` inside another): phrases, proximity and
+  keyword lists always, the other shapes 15% of the time;
 - `languages`: [fr] on 40%, [fr, en] on 10%; `sources` (1-3 corpus feed ids) on 10%;
   priority high 10%, low 20%, normal 70%;
 - actors: PER, ORG and LOC entities, 1-4 aliases (the name, its spelling without accents,
@@ -37,14 +39,14 @@ from bench.vocabulary import ENTITY_KINDS, Counted, Vocabulary, acronym_of
 from monitor.text import fold
 
 SHAPES = {"actors": 7, "phrases": 4, "proximity": 2, "weighted": 4, "keywords": 3}
-# How often the shapes that may nest a clause do (phrases and proximity always do).
+# How often the shapes that may nest a clause do (phrases, proximity and keywords always do).
 NESTING = 0.15
 MIX = {
     **{f"shape {name}": count / 20 for name, count in SHAPES.items()},
     "near: sentence": 7 / 20 * 0.25 + 4 / 20,
     "near: N": 2 / 20,
     "min_score": 4 / 20,
-    "nested clause": 6 / 20 + NESTING * 14 / 20,
+    "nested clause": 9 / 20 + NESTING * 11 / 20,
     "languages": 0.50,
     "sources": 0.10,
     "require_entity (persons)": 0.10,
@@ -170,7 +172,7 @@ class RuleWriter:
         return {"all": parts, "near": draw.rng.choice((5, 8, 10, 15, 20, 30))}, {}
 
     def _shape_weighted(self, draw: _Draws) -> tuple[dict[str, Node], dict[str, Node]]:
-        weights = [draw.rng.choice((1, 2, 3)) for _ in range(draw.rng.randint(3, 5))]
+        weights = [draw.rng.choice((1, 2)) for _ in range(draw.rng.randint(3, 5))]
         words = draw.words(len(weights))
         items: list[Node] = [
             {"term": word, "weight": weight} for word, weight in zip(words, weights, strict=False)
@@ -182,16 +184,21 @@ class RuleWriter:
         if draw.nests():
             items.append({"all": draw.words(2)})
             total += 2  # each of its words weighs 1 (docs/rules.md#weights-and-scores)
-        # Reachable by construction: the loader refuses a min_score above the total weight.
-        min_score = draw.rng.randint(2, max(2, min(4, total)))
+        # At least two pieces of evidence (no weight reaches 3 alone), and reachable by
+        # construction: the loader refuses a min_score above the total weight.
+        min_score = draw.rng.randint(3, max(3, min(5, total)))
         return {"any": items}, {"min_score": min_score}
 
     def _shape_keywords(self, draw: _Draws) -> tuple[dict[str, Node], dict[str, Node]]:
-        items: list[Node] = [*draw.words(draw.rng.randint(2, 5))]
-        items += draw.phrases(draw.rng.randint(0, 2))
+        # A list of any-of keywords is named by phrases and acronyms: a lone common word
+        # ("France") in an `any` would make the rule match half the news.
+        # A list of unrelated frequent phrases alone ("Donald Trump", "derniers jours") woke on
+        # 14% of ~500-word bodies: desks pair a watch list with the subject it is about.
+        items: list[Node] = [*draw.phrases(draw.rng.randint(2, 4))]
         if draw.rng.random() < 0.4:
             items.append({"exact": self._acronyms.draw(draw.rng, 1)[0]})
-        match: dict[str, Node] = {"any": items}
+        subject = draw.words(draw.rng.randint(2, 3))
+        match: dict[str, Node] = {"all": [{"any": items}, {"any": subject}]}
         if draw.nests():
             match["none"] = [{"all": draw.words(2)}]
         elif draw.rng.random() < 0.3:

@@ -62,24 +62,35 @@ def item_text(article: Article) -> str:
 
 
 def vocabulary(articles: Sequence[Article]) -> Vocabulary:
-    """Content words (4+ letters, not stop words, in 2+ items) and 2-3 word phrases (3+ items)."""
+    """Content words (4+ letters, not stop words, in 2+ items), 2-3 word phrases and acronyms
+    (in 3+ items), counted on the items' distinct passages: a feed's boilerplate ("venez
+    déposer vos vidéos") and a story syndicated to several feeds count once."""
     word_df: Counter[str] = Counter()
     phrase_df: Counter[str] = Counter()
-    spellings: dict[str, Counter[str]] = {}
     acronym_df: Counter[str] = Counter()
+    spellings: dict[str, Counter[str]] = {}
+    lower_words: set[str] = set()
+    passages: set[str] = set()
     for article in articles:
         seen_words: set[str] = set()
         seen_phrases: set[str] = set()
         seen_acronyms: set[str] = set()
         for segment in _BREAKS.split(item_text(article)):
+            if (passage := fold(" ".join(segment.split()))) in passages:
+                continue
+            passages.add(passage)
             tokens = _WORD.findall(segment)
             seen_acronyms.update(_acronyms(tokens))
+            lower_words.update(token for token in tokens if token.islower())
             _count_segment(tokens, seen_words, seen_phrases, spellings)
         word_df.update(seen_words)
         phrase_df.update(seen_phrases)
         acronym_df.update(seen_acronyms)
     for acronym in acronym_df:
         spellings.setdefault(acronym, Counter())[acronym] += 1
+    # A shouted headline word ("IMAGES", "NOTRE") is a word, not an acronym.
+    for acronym in [a for a in acronym_df if a.lower() in lower_words or fold(a) in _STOP]:
+        del acronym_df[acronym]
 
     def ranked(counts: Counter[str], least: int) -> tuple[Counted, ...]:
         kept = [(key, df) for key, df in counts.items() if df >= least]
@@ -87,13 +98,14 @@ def vocabulary(articles: Sequence[Article]) -> Vocabulary:
         return tuple(Counted(spellings[key].most_common(1)[0][0], df) for key, df in kept)
 
     return Vocabulary(
-        len(articles), ranked(word_df, 2), ranked(phrase_df, 3), ranked(acronym_df, 2)
+        len(articles), ranked(word_df, 2), ranked(phrase_df, 3), ranked(acronym_df, 3)
     )
 
 
 def _acronyms(tokens: list[str]) -> set[str]:
-    # "RN", "SNCF": upper case, 2-6 letters; a shouted headline word ("ALERTE") is longer.
-    return {token for token in tokens if token.isupper() and 2 <= len(token) <= 6}
+    # "RN", "SNCF": upper case, 2-6 letters.
+    bare = (_ELISION.sub("", token) for token in tokens)
+    return {token for token in bare if token.isupper() and 2 <= len(token) <= 6}
 
 
 def _count_segment(

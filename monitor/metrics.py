@@ -46,6 +46,11 @@ class Metrics:
         self.articles = Counter(
             "monitor_articles_ingested", "New articles stored", registry=self.registry
         )
+        self.articles_matched = Counter(
+            "monitor_articles_matched",
+            "Articles whose analysis and matching finished, whether or not a rule fired",
+            registry=self.registry,
+        )
         self.matches = Counter(
             "monitor_matches", "Rule matches by rule", ["rule_id"], registry=self.registry
         )
@@ -53,6 +58,12 @@ class Metrics:
             "monitor_analysis_failures",
             "Articles whose annotation or matching raised, by outcome (retry, quarantined)",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.nlp_articles = Counter(
+            "monitor_nlp_articles",
+            "Articles annotated, by entity recognition: yes, no, or again (run again with it)",
+            ["entities"],
             registry=self.registry,
         )
         self.deliveries = Gauge(

@@ -151,6 +151,8 @@ class Article:
     story_id: str | None = None
     # The tags of the article's feed (from config.yaml): a rule's `sources` may name them.
     feed_tags: tuple[str, ...] = ()
+    # MinHash of the text (monitor.ingest.text_signature); empty: never joins a story.
+    signature: bytes = b""
 
     def field_text(self, name: str) -> str:
         """The plain text of field `name` ('title', 'summary' or 'body')."""

@@ -76,3 +76,19 @@ class FetchSettings:
     host_spacing_s: float = 0.5  # least time between two request starts to one host
     max_interval_s: float = 6 * 3600.0  # the longest wait between polls (backoff ceiling)
     failing_after_s: float = 24 * 3600.0  # failing this long: reported in digests and status
+
+
+# --- the web workspace ---
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The `web:` section: where the workspace listens and how it shows times and pages."""
+
+    host: str = "127.0.0.1"
+    port: int = 9464
+    # From MONITOR_WEB_TOKEN; kept out of repr so it cannot reach a log line or a traceback.
+    token: str | None = field(default=None, repr=False)
+    timezone: str = "UTC"
+    page_size: int = 30
+    language: str = "en"  # the configuration's top-level `language`

@@ -8,6 +8,7 @@ annotator cannot be made to fail on demand).
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -154,6 +155,28 @@ def test_a_broken_annotator_stops_the_round_after_one_batch(parts, monkeypatch):
     annotator.is_broken = False
     match_pending(parts)
     assert built.store.unmatched_articles() == []
+
+
+def test_the_matched_counter_counts_every_analysed_article_and_no_failed_one(parts):
+    built, _, _ = parts
+    # "quiet" fires no rule: the counter is of articles analysed, not of articles that hit.
+    quiet = article("quiet", "Météo : du soleil sur la Bretagne")
+    quiet = replace(quiet, summary="Le soleil brille sur la côte.", fingerprint=1)
+    ingest(parts, [article("a"), article("poison", f"{POISON} JO"), quiet])
+    ingested = built.pipeline.metrics.registry.get_sample_value("monitor_articles_ingested_total")
+    assert ingested == 3
+    assert _matched(built.pipeline.metrics) == 2
+    every_rule = [rule.id for rule in built.pipeline.rules.rules]
+    hit = {a.key for a, _ in built.store.matched_since(every_rule, NOW - timedelta(days=1))}
+    assert hit == {"a"}
+    for _ in range(2):
+        match_pending(parts)  # the poison article is quarantined: never counted as matched
+    assert built.store.quarantined().count == 1
+    assert _matched(built.pipeline.metrics) == 2
+
+
+def _matched(metrics: Metrics) -> float:
+    return metrics.registry.get_sample_value("monitor_articles_matched_total") or 0.0
 
 
 def _failures(metrics: Metrics, outcome: str) -> float:

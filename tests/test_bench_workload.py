@@ -3,6 +3,7 @@ sets that load, keep their stated mix, repeat by seed and speak the corpus's lan
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from pathlib import Path
@@ -170,7 +171,8 @@ def test_terms_are_corpus_words_drawn_at_their_corpus_frequency(loaded, corpus_w
 def test_actors_are_the_corpus_s_named_entities_with_one_to_four_aliases(loaded):
     items = workload.feed_items()
     entities = {fold(e.text) for found in corpus_entities(items).values() for e in found}
-    text = fold(" ".join(f"{i.title} {i.summary} {i.body}" for i in items))
+    # Actors are written with the keyboard's apostrophe, the press prints the typographic one.
+    text = fold(" ".join(f"{i.title} {i.summary} {i.body}" for i in items)).replace("’", "'")
     assert len(loaded.actors) >= 50
     for actor in loaded.actors:
         assert fold(actor.name) in entities, actor
@@ -185,3 +187,29 @@ def test_actors_are_the_corpus_s_named_entities_with_one_to_four_aliases(loaded)
         for actor in persons
         if len(actor.name.split()[-1]) >= 4
     )
+
+
+def test_recorded_figures_come_out_as_json_with_their_numbers_and_the_machine(
+    tmp_path, monkeypatch
+):
+    from bench.report import RESULTS_ENV, Result, load_recorded, measured, record, write_json
+
+    recorded = tmp_path / "results.jsonl"
+    monkeypatch.setenv(RESULTS_ENV, str(recorded))
+    # The positional form other benchmarks use keeps working beside the numbers.
+    record(
+        Result("store", "rows", "1,000", "<= 2,000", True),
+        measured("match", "CPU per article", [2.0, 1.0, 4.0], "ms", target="<= 5 ms", met=True),
+    )
+    output = tmp_path / "bench.json"
+    write_json(output, load_recorded(str(recorded)), command="python -m bench", failed=["e2e"])
+    document = json.loads(output.read_text(encoding="utf-8"))
+    assert document["schema"] == "monitor.bench/1"
+    assert document["command"] == "python -m bench" and document["failed"] == ["e2e"]
+    assert set(document["machine"]) == {"cpu", "cores", "ram_mb", "python", "platform"}
+    assert document["machine"]["cores"] >= 1 and document["machine"]["cpu"]
+    plain, timed = document["results"]
+    assert plain["value"] == "1,000" and plain["met"] is True and plain["median"] is None
+    assert timed["value"] == "2.00 (1.00–4.00) ms"
+    assert (timed["median"], timed["min"], timed["max"]) == (2.0, 1.0, 4.0)
+    assert timed["unit"] == "ms" and timed["runs"] == 3

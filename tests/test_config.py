@@ -136,6 +136,7 @@ def documented_keys(section: str) -> set[str]:
         ("`nlp`", "NlpSpec"),
         ("`delivery`", "DeliverySpec"),
         ("`health`", "HealthSpec"),
+        ("`web`", "WebSpec"),
     ],
 )
 def test_every_setting_is_documented_and_every_documented_setting_exists(section, spec):

@@ -17,7 +17,7 @@ from random import Random
 import pytest
 
 from monitor.app import Service, build_parts
-from monitor.app.health import HealthServer
+from monitor.app.wiring import build_web_server
 from monitor.config import load_config
 from monitor.model import Feed, FeedState
 from monitor.rules import load_rules
@@ -446,8 +446,14 @@ def test_healthz_fails_when_the_dispatcher_or_the_polls_stall(project, feeds):
 
     async def scenario() -> None:
         service = start_service(config, clock)
-        server = HealthServer(
-            host="127.0.0.1", port=0, health=service.health, metrics=lambda: (b"", "text/plain")
+        server = build_web_server(
+            lambda: service.config,
+            service.parts.store,
+            lambda: service.pipeline.rules,
+            clock=clock,
+            listen=("127.0.0.1", 0),
+            health=service.health,
+            metrics=lambda: (b"", "text/plain"),
         )
         await server.start()
         try:

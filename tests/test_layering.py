@@ -47,8 +47,8 @@ ADAPTERS: dict[str, set[str]] = {
     },
     "httpcore": {"monitor.netguard"},
     "feedparser": {"monitor.ingest.parse"},
-    "spacy": {"monitor.nlp"},
-    "jinja2": {"monitor.deliver.render", "monitor.deliver.sandbox"},
+    "spacy": {"monitor.nlp.engine"},
+    "jinja2": {"monitor.deliver.render", "monitor.deliver.sandbox", "monitor.web.templates"},
     "markupsafe": {"monitor.deliver.render", "monitor.deliver.sandbox"},
     "css_inline": {"monitor.deliver.render"},
     "babel": {"monitor.deliver.i18n"},
@@ -60,8 +60,16 @@ ADAPTERS: dict[str, set[str]] = {
         "monitor.store.articles",
         "monitor.store.matches",
         "monitor.store.outbox",
+        "monitor.store.browse",
     },
     "apscheduler": {"monitor.app.service"},
+    "starlette": {
+        "monitor.web.app",
+        "monitor.web.pages",
+        "monitor.web.security",
+        "monitor.web.server",
+    },
+    "uvicorn": {"monitor.web.server"},
     "prometheus_client": {"monitor.metrics"},
     "pydantic": {"monitor.config.load", "monitor.config.problems", "monitor.config.schema"},
     "ruamel": {
@@ -78,6 +86,7 @@ ADAPTERS: dict[str, set[str]] = {
     "charset_normalizer": {"monitor.pipeline.replay"},
     "ftfy": {"monitor.ingest.mojibake"},
     "py3langid": {"monitor.ingest.language"},
+    "numpy": {"monitor.ingest.fingerprint"},
 }
 
 

@@ -159,7 +159,8 @@ def test_a_reload_that_adds_an_entity_checked_actor_switches_entities_on(tmp_pat
         made.annotator.entity_flags.clear()
         made.store.forget_matches_since(NOW - timedelta(days=1))
         made.match_pending(NOW)
-        assert made.annotator.entity_flags and all(made.annotator.entity_flags)
+        # NER runs for the articles naming Lerner (monitor.match.entity_gate), not for all
+        assert True in made.annotator.entity_flags
         assert any(m["rule"] == "who" for m in observed(made)["matches"])
     finally:
         made.close()

@@ -2,12 +2,13 @@
 
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from monitor.errors import StoreError
-from monitor.ingest import STORY_WINDOW, NearDuplicates, probe_keys
+from monitor.ingest import STORY_WINDOW, NearDuplicates, band_keys, text_signature
 from monitor.model import Article, Delivery, FeedState, Hit, Match, Message, Priority
 from monitor.store import Quarantined, Store
 from monitor.targets import WebhookTarget
@@ -39,6 +40,37 @@ def article(key: str, **changes) -> Article:
     )
     values.update(changes)
     return Article(**values)
+
+
+# A wire story as regional papers run it (about 80 words, like the corpus's items).
+WIRE = (
+    "Le ministre de l'Intérieur a présenté mardi à Rabat le dispositif de sécurité prévu pour "
+    "les Jeux olympiques de Paris. Les services marocains enverront des policiers et des "
+    "spécialistes du renseignement, comme lors de la Coupe du monde au Qatar. La coopération "
+    "entre les deux pays, longtemps suspendue par la crise des visas, reprend ainsi sur le "
+    "terrain. Une délégation française est attendue à Casablanca le mois prochain pour "
+    "préparer les patrouilles mixtes dans les gares et les aéroports, a précisé le ministère."
+)
+OTHER = (
+    "La sécheresse qui frappe le sud de l'Espagne depuis trois ans menace les récoltes "
+    "d'olives : les coopératives andalouses annoncent une production en baisse de moitié et "
+    "des prix record dans les supermarchés européens avant l'été."
+)
+
+
+def edited(text: str, first: int, count: int) -> str:
+    """`text` with `count` words from the `first` rewritten, as a desk edits a wire copy."""
+    words = text.split()
+    first = first if first >= 0 else len(words) + first
+    for position in range(first, first + count):
+        words[position] = f"mot{position}"
+    return " ".join(words)
+
+
+def signed(key: str, text: str, **changes) -> Article:
+    """An article whose summary is `text`, signed the way normalize signs articles."""
+    plain = article(key, summary=text, **changes)
+    return replace(plain, signature=text_signature(f"{plain.title} {plain.summary} {plain.body}"))
 
 
 def match(key: str, rule_id: str = "jo2024-security", priority=Priority.HIGH) -> Match:
@@ -99,9 +131,9 @@ def test_guidless_entries_of_one_feed_sharing_a_link_are_different_articles(stor
 
 
 def test_near_duplicates_share_a_story_id(store):
-    original = article("a", fingerprint=0b1011 << 40)
-    copy = article("b", fingerprint=(0b1011 << 40) | 0b111)  # 3 bits apart
-    other = article("c", fingerprint=(1 << 64) - 1)
+    original = signed("a", WIRE)
+    copy = signed("b", edited(WIRE, 10, 2))
+    other = signed("c", OTHER)
     stored = add(store, [original, copy, other], NOW)
     assert [a.story_id for a in stored] == ["a", "a", "c"]
     assert [store.article(key).story_id for key in "abc"] == ["a", "a", "c"]
@@ -130,7 +162,7 @@ def delivery(delivery_id: str, keys: tuple[str, ...]) -> Delivery:
 
 
 def test_an_enqueued_story_is_never_offered_to_the_subscription_again(store):
-    add(store, [article("a", fingerprint=1 << 20), article("b", fingerprint=1 << 20)], NOW)
+    add(store, [signed("a", WIRE), signed("b", WIRE + " (avec AFP)")], NOW)
     store.save_matches(["a", "b"], [match("a"), match("b")], NOW)
     store.enqueue([delivery("d1", ("a",))], ["a"])
     # b is a copy of a's story: delivering a covers it.
@@ -242,54 +274,86 @@ def test_health_facts(store):
 # --- near-duplicate index ------------------------------------------------------------
 
 
-def band_rows(path) -> list[tuple[int, int, str]]:
+def index_rows(path) -> tuple[set[str], int]:
+    """The articles that have a sketch, and how many band rows there are."""
     raw = sqlite3.connect(path)
     try:
-        return raw.execute(
-            "SELECT band, key, article_key FROM fingerprint_bands ORDER BY 1"
-        ).fetchall()
+        sketched = {row[0] for row in raw.execute("SELECT article_key FROM story_sketches")}
+        (bands,) = raw.execute("SELECT COUNT(*) FROM story_bands").fetchone()
+        return sketched, bands
     finally:
         raw.close()
 
 
-def test_a_copy_joins_the_nearest_story_even_when_its_high_bits_differ(store):
-    # Negative as a signed 64-bit integer: the store must keep the bands unsigned.
-    seed = 0xF0F0_1234_5678_9ABC
-    far = article("far", fingerprint=seed ^ 0b1111111)  # 7 bits from the seed
-    near = article("near", fingerprint=seed ^ (0b11 << 62) ^ (0b11 << 46))  # 4 bits, 11 from far
+def test_a_copy_joins_the_most_similar_story(store):
+    far = signed("far", edited(WIRE, 0, 20))  # its first 20 words rewritten: similar
+    near = signed("near", edited(WIRE, -6, 6))  # its last 6: more similar; far from `far`
     add(store, [far])
     add(store, [near], NOW + timedelta(minutes=1))
     assert store.article("near").story_id == "near"
-    found = store.candidates_for(probe_keys(seed), NOW - STORY_WINDOW)
+    keys = band_keys(text_signature(f"title copy {WIRE} body"))
+    found = store.candidates_for(keys, NOW - STORY_WINDOW)
     assert {story for _, story, _ in found} == {"far", "near"}
-    assert store.candidates_for(probe_keys(seed), NOW + timedelta(minutes=2)) == []
-    copy = article("copy", fingerprint=seed)  # 7 bits from far, 4 from near
+    assert store.candidates_for(keys, NOW + timedelta(minutes=2)) == []
+    copy = signed("copy", WIRE)
     (stored,) = add(store, [copy], NOW + timedelta(minutes=2))
     assert stored.story_id == "near"
-    assert store.article("copy").fingerprint == seed
+    assert store.article("copy").signature == copy.signature
 
 
 def test_a_copy_of_an_article_older_than_the_window_starts_a_new_story(store):
-    one, other = 0x0F0F_0F0F_0F0F_0F0F, 0xF0F0_F0F0_F0F0_F0F0
-    add(store, [article("old", fingerprint=one)], NOW - STORY_WINDOW - timedelta(hours=1))
-    add(store, [article("recent", fingerprint=other)], NOW - STORY_WINDOW + timedelta(hours=1))
-    stored = add(store, [article("a", fingerprint=one), article("b", fingerprint=other)])
+    add(store, [signed("old", WIRE)], NOW - STORY_WINDOW - timedelta(hours=1))
+    add(store, [signed("recent", OTHER)], NOW - STORY_WINDOW + timedelta(hours=1))
+    stored = add(store, [signed("a", WIRE), signed("b", OTHER)])
     assert [a.story_id for a in stored] == ["a", "recent"]
 
 
 def test_articles_without_words_are_never_indexed_nor_linked(store, tmp_path):
-    stored = add(store, [article("a", fingerprint=0), article("b", fingerprint=0)])
+    stored = add(store, [signed("a", "", title="", body=""), signed("b", "…", title="", body="")])
+    assert [a.signature for a in stored] == [b"", b""]
     assert [a.story_id for a in stored] == ["a", "b"]
-    assert band_rows(tmp_path / "monitor.db") == []
+    assert index_rows(tmp_path / "monitor.db") == (set(), 0)
 
 
-def test_retention_deletes_the_band_rows_with_their_articles(store, tmp_path):
-    add(store, [article("old", fingerprint=1 << 20)], NOW - timedelta(days=100))
+def test_a_lookup_reads_only_the_copies_however_many_articles_are_stored(store):
+    many = [signed(f"n{n}", f"{OTHER} Dépêche numéro {n} du fil régional.") for n in range(300)]
+    add(store, [signed("wire", WIRE), *many[1:]])
+    found = store.candidates_for(band_keys(signed("x", WIRE).signature), NOW - STORY_WINDOW)
+    assert [story for _, story, _ in found] == ["wire"]
+
+
+def test_retention_deletes_the_index_rows_with_their_articles(store, tmp_path):
+    add(store, [signed("old", WIRE)], NOW - timedelta(days=100))
     store.save_matches(["old"], [], NOW - timedelta(days=100))
-    add(store, [article("new", fingerprint=1 << 50)])
-    assert {row[2] for row in band_rows(tmp_path / "monitor.db")} == {"old", "new"}
+    add(store, [signed("new", OTHER)])
+    assert index_rows(tmp_path / "monitor.db") == ({"old", "new"}, 40)
     assert store.purge_before(NOW - timedelta(days=90)) == 1
-    assert {row[2] for row in band_rows(tmp_path / "monitor.db")} == {"new"}
+    assert index_rows(tmp_path / "monitor.db") == ({"new"}, 20)
+
+
+def lookup_plans(store, article: Article) -> list[str]:
+    """SQLite's plan for each read `add_articles` makes while storing `article`."""
+    reads: list[str] = []
+    store._db.set_trace_callback(reads.append)  # the SQL as run, with its values
+    try:
+        add(store, [article])
+    finally:
+        store._db.set_trace_callback(None)
+    return [
+        " / ".join(row[3] for row in store._db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        for sql in reads
+        if sql.lstrip().upper().startswith("SELECT")
+    ]
+
+
+def test_every_lookup_on_insert_goes_through_an_index(store):
+    add(store, [signed(f"n{n}", f"{OTHER} {n}") for n in range(50)])
+    store._db.execute("ANALYZE")
+    plans = lookup_plans(store, signed("new", WIRE, url="https://news.example/new"))
+    assert len(plans) == 4, plans  # key, URL spellings, content hash, band keys
+    for plan in plans:
+        assert "SCAN" not in plan, plan
+        assert "USING" in plan, plan
 
 
 # --- the analysis queue --------------------------------------------------------------
@@ -464,7 +528,7 @@ def test_a_version_3_database_migrates_forward_with_its_data(tmp_path):
     at = datetime(2026, 6, 1, 11, 0, tzinfo=UTC)
     store = Store(path)
     try:
-        assert store.schema_version() == 6
+        assert store.schema_version() == 7
         state = store.feed_state("seed-fr")
         assert (state.etag, state.moved_to, state.ttl_s) == (
             '"v1"',
@@ -483,15 +547,18 @@ def test_a_version_3_database_migrates_forward_with_its_data(tmp_path):
         assert [g["display"] for g in store.gone_endpoints()] == ["hooks.example"]
         assert store.coverage_gaps(since=at) == [("seed-fr", at, at)]
         assert store.notes() == {"rules_loaded_at": "2026-06-01T11:00:00.000000+00:00"}
-        # The band index was built for the stored articles: a copy arriving after the
-        # upgrade still joins the old story.
-        (copy,) = add(store, [article("copy", fingerprint=V3_FINGERPRINT ^ 0b101)], at)
-        assert copy.story_id == "old"
+        # Articles stored before migration 7 have no MinHash (SQL cannot compute one): a
+        # copy arriving after the upgrade starts a new story, and copies of it join it.
+        text = "Old story s b"
+        (copy,) = add(store, [replace(signed("copy", ""), signature=text_signature(text))], at)
+        assert copy.story_id == "copy"
+        (again,) = add(store, [replace(signed("again", ""), signature=text_signature(text))], at)
+        assert again.story_id == "copy"
     finally:
         store.close()
     reopened = Store(path)
     try:
-        assert reopened.schema_version() == 6
+        assert reopened.schema_version() == 7
     finally:
         reopened.close()
 

@@ -1,5 +1,6 @@
 """The daemon and its composition root: wiring the concrete stages from a `Config`, the
-service (dispatcher, jobs, reloads, signals), status, the store lock and the health endpoint.
+service (dispatcher, jobs, reloads, signals, the web server), status, the store lock, and
+the workspace without the daemon (`monitor web`, `monitor export`).
 """
 
 from monitor.app.service import Service, utc_now
@@ -12,14 +13,19 @@ from monitor.app.wiring import (
     channel_errors,
     rules_for_start,
     template_errors,
+    web_errors,
 )
+from monitor.app.workspace import export_matches, serve_workspace
 
-# The CLI reaches the pipeline's one-shot commands, and the start-up check of the XML
-# parser feeds go through, via the app layer.
+# The CLI reaches the pipeline's one-shot commands, the start-up check of the XML parser
+# feeds go through and the export formats, via the app layer.
 from monitor.ingest import expat_problem
 from monitor.pipeline import replay_files, replay_paths, test_rule
+from monitor.web import EXPORT_COLUMNS, FORMATS
 
 __all__ = [
+    "EXPORT_COLUMNS",
+    "FORMATS",
     "Service",
     "StartRules",
     "build_annotator",
@@ -28,11 +34,14 @@ __all__ = [
     "channel_errors",
     "collect_status",
     "expat_problem",
+    "export_matches",
     "format_status",
     "replay_files",
     "replay_paths",
     "rules_for_start",
+    "serve_workspace",
     "template_errors",
     "test_rule",
     "utc_now",
+    "web_errors",
 ]

@@ -1,8 +1,8 @@
 """The daemon: one feed dispatcher and a few APScheduler jobs that call the pipeline,
-reloads, signals, health.
+reloads, signals, the web server (workspace, health, metrics).
 
-It owns the event loop and the lifetime of the store, the HTTP client and the health
-endpoint. Every job and poll catches what it does not expect, logs it with a traceback
+It owns the event loop and the lifetime of the store, the HTTP client and the web
+server. Every job and poll catches what it does not expect, logs it with a traceback
 and carries on: one broken feed or subscription never stops the rest.
 """
 
@@ -21,7 +21,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app.background import BackgroundJob
 from monitor.app.dispatch import FeedDispatcher
-from monitor.app.health import HealthServer
 from monitor.app.lock import StoreLock
 from monitor.app.rulesbook import RulesBook, RulesRead
 from monitor.app.verdict import HealthFacts, health_body, health_verdict
@@ -30,6 +29,7 @@ from monitor.app.wiring import (
     build_outbox,
     build_parts,
     build_renderer,
+    build_web_server,
 )
 from monitor.config import Config, load_config, reference_problems
 from monitor.errors import ConfigError, MonitorError, RuleSetError
@@ -39,6 +39,7 @@ from monitor.model import Feed, RuleSet
 from monitor.pipeline import DeliverReport, PollReport
 from monitor.rules import RulesWatch, rules_snapshot
 from monitor.schedule import PollPolicy
+from monitor.web import WebServer
 
 # How often the dispatcher looks for due feeds: the most a due feed waits for its poll.
 DISPATCH_EVERY_S = 2.0
@@ -127,7 +128,7 @@ class Service:
             "deliver", self._guarded("deliver", self._deliver), is_stopping=self._stop.is_set
         )
         self._scheduler: AsyncIOScheduler | None = None
-        self._health: HealthServer | None = None
+        self._web: WebServer | None = None
         self.dispatcher = FeedDispatcher(
             self.parts.store,
             clock=clock,
@@ -136,8 +137,8 @@ class Service:
         )
 
     async def close(self) -> None:
-        if self._health is not None:
-            await self._health.close()
+        if self._web is not None:
+            await self._web.close()
         await self.parts.close()
         self._lock.release()
 
@@ -152,7 +153,7 @@ class Service:
         """Schedule the jobs and run until SIGTERM or SIGINT; SIGHUP reloads everything."""
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
-        await self._start_health()
+        await self._start_web()
         scheduler = AsyncIOScheduler(timezone=UTC, event_loop=loop)
         self._scheduler = scheduler
         self.dispatcher.restart()
@@ -163,7 +164,7 @@ class Service:
         self._add_job("rules", self.reload_rules_if_changed, RULES_CHECK_EVERY_S, start)
         self._add_job("retention", self._purge_old_articles, RETENTION_EVERY_S, start)
         scheduler.start()
-        health = self._health.address if self._health else None
+        web = self._web.url if self._web else None
         log_event(
             _log,
             logging.INFO,
@@ -172,7 +173,8 @@ class Service:
             subscriptions=len(self.config.subscriptions),
             rules=len(self.pipeline.rules.rules),
             store=str(self.config.store_path),
-            health_url=f"http://{health[0]}:{health[1]}/healthz" if health else None,
+            web_url=web,
+            health_url=f"{web}/healthz" if web else None,
         )
         await self._stop.wait()
         # Stop starting jobs, let running ones finish within the budget, then cancel
@@ -291,21 +293,21 @@ class Service:
 
         return run
 
-    # --- health ----------------------------------------------------------------------
+    # --- web server and health --------------------------------------------------------
 
-    async def _start_health(self) -> None:
-        if self.config.health_listen is None:
+    async def _start_web(self) -> None:
+        if self.config.web is None:
             return
-        host, port = self.config.health_listen
-        server = HealthServer(host=host, port=port, health=self.health, metrics=self._exposition)
-        try:
-            await server.start()
-        except OSError as exc:
-            raise MonitorError(
-                f"health: cannot listen on {host}:{port} ({exc.strerror}); "
-                "change health.listen in the config or set it to null"
-            ) from exc
-        self._health = server
+        server = build_web_server(
+            lambda: self.config,
+            self.parts.store,
+            lambda: self.pipeline.rules,
+            clock=self._clock,
+            health=self.health,
+            metrics=self._exposition,
+        )
+        await server.start()
+        self._web = server
 
     def health(self, now: datetime | None = None) -> tuple[bool, dict[str, Any]]:
         """The verdict at `now` (default: the service's clock): failing when polling stalled,

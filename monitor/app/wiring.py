@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import random
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from monitor.config import Config
 from monitor.deliver import (
@@ -25,7 +27,7 @@ from monitor.deliver import (
     mailing_list,
     target_problems,
 )
-from monitor.errors import RuleSetError
+from monitor.errors import ConfigError, RuleSetError
 from monitor.ingest import Fetcher
 from monitor.metrics import Metrics
 from monitor.model import Delivery, RuleSet
@@ -33,8 +35,10 @@ from monitor.nlp import Annotator
 from monitor.pipeline import ArticleAnnotator, Pipeline
 from monitor.rules import load_rules
 from monitor.schedule import PollPolicy
+from monitor.settings import WebSettings
 from monitor.store import RulesSnapshot, Store
 from monitor.targets import WebhookTarget
+from monitor.web import Pages, Site, WebServer, build_web_app, listen_problem
 
 
 @dataclass(slots=True)
@@ -137,6 +141,55 @@ def build_renderer(config: Config) -> RendererBySubscription:
         if subscription.templates
     }
     return RendererBySubscription(default, overrides)
+
+
+def build_web_server(
+    config: Callable[[], Config],
+    store: Store,
+    rules: Callable[[], RuleSet],
+    *,
+    clock: Callable[[], datetime],
+    listen: tuple[str, int] | None = None,
+    health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
+    metrics: Callable[[], tuple[bytes, str]] | None = None,
+) -> WebServer:
+    """The workspace on `listen` (default: `web.listen`) over `store`; not started yet.
+
+    Raises ConfigError when the address needs a token that MONITOR_WEB_TOKEN does not give,
+    or the templates in `templates/web/` are not usable. `config` and `rules` are read at
+    each request, so the daemon's reloads show.
+    """
+    first = config()
+    settings = first.web or WebSettings()
+    if listen is not None:
+        settings = replace(settings, host=listen[0], port=listen[1])
+    problem = listen_problem(settings.host, settings.port, settings.token)
+    if problem is not None:
+        raise ConfigError(problem, path=str(first.path))
+    site = Site(
+        archive=store,
+        rules=rules,
+        feeds=lambda: config().feeds,
+        subscriptions=lambda: config().subscriptions,
+        settings=settings,
+        templates_dir=first.templates_dir / "web",
+        clock=clock,
+        health=health,
+        metrics=metrics,
+    )
+    setting = "--listen" if listen is not None else "web.listen"
+    return WebServer(build_web_app(site), host=settings.host, port=settings.port, setting=setting)
+
+
+def web_errors(config: Config) -> list[str]:
+    """Why the daemon's web server would refuse to start: an address that needs a token
+    MONITOR_WEB_TOKEN does not give, or unusable templates in `templates/web/`."""
+    if config.web is None:
+        return []
+    problem = listen_problem(config.web.host, config.web.port, config.web.token)
+    if problem is not None:
+        return [f"{config.path}: {problem}"]
+    return Pages(config.templates_dir / "web", config.web.language).problems()
 
 
 def template_errors(config: Config) -> list[str]:

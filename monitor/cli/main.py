@@ -32,6 +32,7 @@ from monitor.app import (
     rules_for_start,
     template_errors,
     utc_now,
+    web_errors,
 )
 from monitor.cli.common import (
     EXIT_BROKEN_PIPE,
@@ -43,8 +44,10 @@ from monitor.cli.common import (
     print_error,
 )
 from monitor.cli.delivery import NoAnnotator, add_delivery_commands
+from monitor.cli.export import add_export_commands
 from monitor.cli.feeds import add_feed_commands
 from monitor.cli.rules import add_rule_commands
+from monitor.cli.web import add_web_command
 from monitor.cli.webhook import add_webhook_commands
 from monitor.config import Config, load_config, reference_problems
 from monitor.errors import ConfigError, ConfigErrors, InputError, MonitorError, RuleSetError
@@ -128,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     add_feed_commands(commands)
     add_rule_commands(commands)
     add_webhook_commands(commands)
+    add_web_command(commands)
+    add_export_commands(commands)
     return parser
 
 
@@ -137,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     # The daemon starts on the last good rules when rules/ is broken (check never does).
     start = rules_for_start(config)
-    problems = template_errors(config) + channel_errors(config)
+    problems = template_errors(config) + channel_errors(config) + web_errors(config)
     if problems:
         for problem in problems:
             print_error(problem)
@@ -202,7 +207,7 @@ def _check(args: argparse.Namespace) -> int:
     errors = rule_errors(config.rules_dir)
     for error in errors:
         print_error(str(error))
-    problems = template_errors(config) + channel_errors(config)
+    problems = template_errors(config) + channel_errors(config) + web_errors(config)
     rules = None if errors else load_rules(config.rules_dir)
     if rules is not None:
         # Names are checked against a rule set only when it loaded whole, or every rule in a

@@ -30,11 +30,19 @@ from monitor.config.schema import (
 )
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.model import Feed, Priority, Subscription
-from monitor.settings import DeliverySettings, FetchSettings, NlpSettings, SmtpSettings
+from monitor.settings import (
+    DeliverySettings,
+    FetchSettings,
+    NlpSettings,
+    SmtpSettings,
+    WebSettings,
+)
 from monitor.targets import ChannelTarget
 from monitor.yamldoc import YamlRefused, parse_yaml
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# The web workspace's access token: only from the environment, never from config.yaml.
+WEB_TOKEN_VARIABLE = "MONITOR_WEB_TOKEN"
 
 
 # --- the frozen result --------------------------------------------------------
@@ -57,7 +65,7 @@ class Config:
     delivery: DeliverySettings
     retention_s: float
     stop_budget_s: float
-    health_listen: tuple[str, int] | None  # host, port; None when the endpoint is off
+    web: WebSettings | None  # None when the web server (pages, /healthz, /metrics) is off
     # Secrets a read-only command could not read ("FILE:LINE: secret ... (needed by KEY)").
     missing_secrets: tuple[str, ...] = ()
     # The line of each key and list item in config.yaml, by place: ("feeds", 0, "url") → 12.
@@ -83,7 +91,7 @@ def load_config(
     data = _read_yaml(path, shown)
     secrets = _Secrets(environ, shown)
     data = secrets.expand(data)
-    errors = _duplicate_ids(data, shown)
+    errors = _duplicate_ids(data, shown) + _web_and_health(data, shown)
     try:
         spec = ConfigSpec.model_validate(data)
     except ValidationError as exc:
@@ -96,7 +104,7 @@ def load_config(
         errors.sort(key=lambda error: error.line or 0)
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
     assert spec is not None  # no errors means the document validated
-    config = _build(spec, path.resolve(), password)
+    config = _build(spec, path.resolve(), password, environ.get(WEB_TOKEN_VARIABLE) or None)
     return replace(
         config,
         missing_secrets=tuple(str(error) for error in secrets.missing),
@@ -195,6 +203,38 @@ def _duplicate_ids(data: Any, shown: str) -> list[ConfigError]:
     return errors
 
 
+def _web_and_health(data: Any, shown: str) -> list[ConfigError]:
+    if isinstance(data, Mapping) and "web" in data and "health" in data:
+        return [
+            ConfigError(
+                "'health' is the old name of 'web': keep only 'web' (move 'listen' into it)",
+                path=shown,
+                line=line_of(data, ("health",)),
+            )
+        ]
+    return []
+
+
+def _build_web(spec: ConfigSpec, token: str | None) -> WebSettings | None:
+    """`web:`, or the deprecated `health:` (its `listen`; `health: null` turns the server off)."""
+    if "health" in spec.model_fields_set:
+        if spec.health is None:
+            return None
+        host, port = _listen_address(spec.health.listen)
+        return WebSettings(host=host, port=port, token=token, language=spec.language)
+    if spec.web is None:
+        return None
+    host, port = _listen_address(spec.web.listen)
+    return WebSettings(
+        host=host,
+        port=port,
+        token=token,
+        timezone=spec.web.timezone,
+        page_size=spec.web.page_size,
+        language=spec.language,
+    )
+
+
 def _key_lines(data: Any) -> dict[tuple[str | int, ...], int]:
     """The line of every key and list item in the document, by its place."""
     lines: dict[tuple[str | int, ...], int] = {}
@@ -217,7 +257,7 @@ def _key_lines(data: Any) -> dict[tuple[str | int, ...], int]:
     return lines
 
 
-def _build(spec: ConfigSpec, path: Path, password: str | None) -> Config:
+def _build(spec: ConfigSpec, path: Path, password: str | None, web_token: str | None) -> Config:
     base_dir = path.parent
     subscriptions = tuple(
         _build_subscription(sub, base_dir, spec.language) for sub in spec.subscriptions
@@ -244,7 +284,7 @@ def _build(spec: ConfigSpec, path: Path, password: str | None) -> Config:
         ),
         retention_s=parse_duration_s(spec.retention),
         stop_budget_s=parse_duration_s(spec.stop_budget),
-        health_listen=_listen_address(spec.health.listen) if spec.health else None,
+        web=_build_web(spec, web_token),
     )
 
 

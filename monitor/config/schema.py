@@ -334,15 +334,36 @@ class DeliverySpec(Strict):
     retry_delays: list[str | int] = ["5s", "5m", "30m", "2h", "5h", "10h", "10h"]
 
 
+_LISTEN = r"^\[?[0-9A-Za-z.:-]*\]?:\d{1,5}$"
+
+
 class HealthSpec(Strict):
-    listen: str = Field(default="127.0.0.1:9464", pattern=r"^\[?[0-9A-Za-z.:-]*\]?:\d{1,5}$")
+    """The deprecated spelling of `web`: `health.listen` is read as `web.listen`."""
+
+    listen: str = Field(default="127.0.0.1:9464", pattern=_LISTEN)
+
+
+class WebSpec(Strict):
+    listen: str = Field(default="127.0.0.1:9464", pattern=_LISTEN)
+    timezone: str = "UTC"
+    page_size: int = Field(default=30, ge=5, le=500)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (use an IANA name)") from None
+        return value
 
 
 class ConfigSpec(Strict):
     store: str = "var/monitor.db"
     retention: str | int = "90d"
     stop_budget: str | int = "20s"
-    health: HealthSpec | None = HealthSpec()
+    web: WebSpec | None = WebSpec()
+    health: HealthSpec | None = HealthSpec()  # deprecated alias of `web` (see load.py)
     rules: str = "rules"
     templates: str = "templates"
     language: Literal["fr", "en"] = "en"

@@ -6,14 +6,15 @@ full text. Never reads the store, never matches.
 from monitor.ingest.extract import extract_full_text, page_text
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.fingerprint import (
-    NEAR_DUPLICATE_BITS,
+    NEAR_DUPLICATE_SIMILARITY,
     STORY_WINDOW,
     NearDuplicates,
     StoryCandidate,
     band_keys,
     content_fingerprint,
     pick_story,
-    probe_keys,
+    similarity,
+    text_signature,
 )
 from monitor.ingest.language import detect_language
 from monitor.ingest.mojibake import repair_mojibake
@@ -21,7 +22,7 @@ from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parse import expat_problem, parse_feed
 
 __all__ = [
-    "NEAR_DUPLICATE_BITS",
+    "NEAR_DUPLICATE_SIMILARITY",
     "STORY_WINDOW",
     "Fetcher",
     "NearDuplicates",
@@ -35,6 +36,7 @@ __all__ = [
     "page_text",
     "parse_feed",
     "pick_story",
-    "probe_keys",
     "repair_mojibake",
+    "similarity",
+    "text_signature",
 ]

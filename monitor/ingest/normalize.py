@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
-from monitor.ingest.fingerprint import content_fingerprint
+from monitor.ingest.fingerprint import content_fingerprint, text_signature
 from monitor.ingest.language import detect_language
 from monitor.ingest.mojibake import repair_mojibake
 from monitor.model import Article, Feed, ParsedFeed, RawEntry
@@ -325,6 +325,7 @@ def _normalize_entry(
         or detect_language(f"{title}\n{summary or body}"),
         content_hash=content_hash,
         fingerprint=content_fingerprint(f"{title} {summary} {body}"),
+        signature=text_signature(f"{title} {summary} {body}"),
     )
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.logs import log_crash, log_event
-from monitor.match import CompiledRules, compile_rules, evaluate
+from monitor.match import CompiledRules, EntityGate, compile_rules, entity_gate, evaluate
 from monitor.metrics import Metrics
 from monitor.model import Annotations, Article, Feed, Match, RuleSet
 
@@ -75,13 +75,15 @@ class Analyser:
         self._match_lock = asyncio.Lock()
         self.rules = rules
         self._compiled: CompiledRules = compile_rules(rules)
+        self._gate: EntityGate = entity_gate(rules)
 
     def use_rules(self, rules: RuleSet, compiled: CompiledRules | None = None) -> None:
         """Swap in a validated rule set (`compiled` from it, if already compiled off the event
         loop); takes effect for articles matched from now on."""
         if compiled is None:
             compiled = compile_rules(rules)
-        self.rules, self._compiled = rules, compiled
+        gate = entity_gate(rules)
+        self.rules, self._compiled, self._gate = rules, compiled, gate
 
     async def match_pending(self, now: datetime) -> int:
         """Annotate and match every stored article not matched yet; return the match count.
@@ -110,6 +112,7 @@ class Analyser:
                     break
                 with self.metrics.cpu("store"):
                     self._store.save_matches([article.key for article in analysed], matches, now)
+                self.metrics.articles_matched.inc(len(analysed))
                 self._count(matches)
                 total += len(matches)
             return total
@@ -132,11 +135,9 @@ class Analyser:
     async def _analyse(self, articles: Sequence[Article]) -> list[Match]:
         # One rule set for the whole batch: a reload mid-batch must not match with rules
         # whose entity needs the annotation did not serve.
-        compiled = self._compiled
+        compiled, gate = self._compiled, self._gate
         # spaCy is CPU-bound: keep it off the event loop that polls feeds.
-        notes = await asyncio.to_thread(
-            self._annotate, articles, with_entities=compiled.needs_entities
-        )
+        notes = await asyncio.to_thread(self._annotate, articles, gate)
         with self.metrics.cpu("match"):
             return [
                 match
@@ -192,9 +193,53 @@ class Analyser:
                 score=match.score,
             )
 
-    def _annotate(self, articles: Sequence[Article], *, with_entities: bool) -> list[Annotations]:
+    def _annotate(self, articles: Sequence[Article], gate: EntityGate) -> list[Annotations]:
         with self.metrics.cpu("nlp"):
-            return self._annotator.annotate(articles, with_entities=with_entities)
+            notes, counts = annotate_gated(self._annotator, articles, gate)
+        for entities, count in counts.items():
+            self.metrics.nlp_articles.labels(entities=entities).inc(count)
+        return notes
+
+
+def annotate_gated(
+    annotator: ArticleAnnotator, articles: Sequence[Article], gate: EntityGate
+) -> tuple[list[Annotations], dict[str, int]]:
+    """Annotate `articles`, with entities only where `gate` says a rule may need them.
+
+    Returns the annotations in article order and how many articles ran NER: "yes" (the text
+    test asked for it), "no", and "again" (annotated a second time, with NER, because the
+    matcher's own patterns found an entity-requiring alias the text test did not foresee).
+    """
+    wanted = [gate.needs_entities(article) for article in articles]
+    notes: list[Annotations | None] = [None] * len(articles)
+    with_them = [index for index, is_wanted in enumerate(wanted) if is_wanted]
+    without = [index for index, is_wanted in enumerate(wanted) if not is_wanted]
+    _annotate_into(notes, annotator, articles, with_them, with_entities=True)
+    _annotate_into(notes, annotator, articles, without, with_entities=False)
+    again = [index for index in without if gate.missed(_present(notes[index]))]
+    _annotate_into(notes, annotator, articles, again, with_entities=True)
+    counts = {"yes": len(with_them), "no": len(without) - len(again), "again": len(again)}
+    return [_present(note) for note in notes], counts
+
+
+def _annotate_into(
+    notes: list[Annotations | None],
+    annotator: ArticleAnnotator,
+    articles: Sequence[Article],
+    indexes: Sequence[int],
+    *,
+    with_entities: bool,
+) -> None:
+    if indexes:
+        chosen = [articles[index] for index in indexes]
+        found = annotator.annotate(chosen, with_entities=with_entities)
+        for index, note in zip(indexes, found, strict=True):
+            notes[index] = note
+
+
+def _present(note: Annotations | None) -> Annotations:
+    assert note is not None, "every article is annotated once before it is read"
+    return note
 
 
 def _error_text(exc: Exception) -> str:

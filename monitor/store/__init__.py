@@ -2,12 +2,15 @@
 behind the Protocols the pipeline declares. SQLite in WAL mode, migrations as .sql files.
 """
 
-from monitor.store.articles import CANDIDATE_LIMIT, Quarantined, StoryCandidate, StoryLinker
+from monitor.store.articles import Quarantined, StoryCandidate, StoryLinker
+from monitor.store.browse import MatchedArticle, MatchQuery, PageCursor
 from monitor.store.snapshots import RulesSnapshot
 from monitor.store.sqlite import Store
 
 __all__ = [
-    "CANDIDATE_LIMIT",
+    "MatchQuery",
+    "MatchedArticle",
+    "PageCursor",
     "Quarantined",
     "RulesSnapshot",
     "Store",

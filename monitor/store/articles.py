@@ -8,6 +8,7 @@ scheme in `monitor.ingest`) names the band keys and picks the story among candid
 from __future__ import annotations
 
 import sqlite3
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,29 +24,19 @@ from monitor.store.db import (
     unsigned64,
 )
 
-# A hard bound on the rows one near-duplicate lookup reads, whatever the volume. Unrelated
-# articles make up 0.84% of the window (monitor/ingest/fingerprint.py), so the bound bites
-# past about 2.4 million articles in the window (Europe Media Monitor's 300,000 a day for
-# the 7-day window is 2.1 million); the rows past it are then not considered.
-CANDIDATE_LIMIT = 20_000
-
-# (fingerprint, story_id, stored_at) of a stored article sharing a probed band key.
-StoryCandidate = tuple[int, str, datetime]
+# (signature, story_id, stored_at) of a stored article sharing a band key.
+StoryCandidate = tuple[bytes, str, datetime]
 
 
 class StoryLinker(Protocol):
     """The near-duplicate scheme the store persists but does not decide."""
 
-    def band_keys(self, fingerprint: int) -> tuple[int, ...]:
-        """The key stored in each band (position = band); empty: never indexed."""
+    def band_keys(self, signature: bytes) -> tuple[int, ...]:
+        """The signed 32-bit key of each band; empty: never indexed."""
         ...
 
-    def probe_keys(self, fingerprint: int) -> tuple[tuple[int, ...], ...]:
-        """Per band, the keys a lookup reads."""
-        ...
-
-    def pick_story(self, fingerprint: int, candidates: Sequence[StoryCandidate]) -> str | None:
-        """The story the fingerprint joins, if any."""
+    def pick_story(self, signature: bytes, candidates: Sequence[StoryCandidate]) -> str | None:
+        """The story the signature joins, if any."""
         ...
 
 
@@ -86,32 +77,31 @@ class ArticleTables(Database):
             for article in articles:
                 if _is_known(db, article):
                     continue
-                candidates = _candidates(db, linker.probe_keys(article.fingerprint), story_since)
-                story_id = linker.pick_story(article.fingerprint, candidates) or article.key
+                keys = linker.band_keys(article.signature)
+                candidates = _candidates(db, keys, story_since)
+                story_id = linker.pick_story(article.signature, candidates) or article.key
                 stored = replace(article, story_id=story_id)
                 _insert(db, stored, now)
-                db.executemany(
-                    "INSERT INTO fingerprint_bands (band, key, article_key, fingerprint, "
-                    "story_id, stored_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (band, key, stored.key, signed64(stored.fingerprint), story_id, iso(now))
-                        for band, key in enumerate(linker.band_keys(stored.fingerprint))
-                    ],
-                )
+                if keys:
+                    _index(db, stored, keys, now)
                 added.append(stored)
         return added
 
-    def candidates_for(
-        self, probe_keys: Sequence[Sequence[int]], since: datetime
-    ) -> list[StoryCandidate]:
-        """Articles stored since `since` under any of the keys (per band); one that shares
-        several bands comes once per band."""
+    def candidates_for(self, band_keys: Sequence[int], since: datetime) -> list[StoryCandidate]:
+        """Articles stored since `since` under any of the band keys, each once."""
         with self._lock:
-            return _candidates(self._db, probe_keys, since)
+            return _candidates(self._db, band_keys, since)
 
     def article(self, key: str) -> Article | None:
-        rows = self._query("SELECT * FROM articles WHERE key = ?", (key,))
-        return article_of(rows[0]) if rows else None
+        rows = self._query(
+            "SELECT articles.*, story_sketches.signature FROM articles "
+            "LEFT JOIN story_sketches ON story_sketches.article_key = articles.key "
+            "WHERE articles.key = ?",
+            (key,),
+        )
+        if not rows:
+            return None
+        return replace(article_of(rows[0]), signature=bytes(rows[0]["signature"] or b""))
 
     # --- the analysis queue ------------------------------------------------------
 
@@ -158,7 +148,7 @@ class ArticleTables(Database):
 
     def purge_before(self, cutoff: datetime) -> int:
         """Forget articles stored before `cutoff` (matched or quarantined), with their
-        matches and band rows; return how many.
+        matches, signatures and band rows; return how many.
 
         The `delivered` rows stay, so a story that comes back after the purge is
         still not sent twice; articles of a pending delivery are kept.
@@ -171,7 +161,15 @@ class ArticleTables(Database):
                     SELECT 1 FROM deliveries d, json_each(d.article_keys) k
                     WHERE d.status = 'pending' AND k.value = articles.key)
             """
-            for table in ("matches", "fingerprint_bands"):
+            sketches = db.execute(
+                f"SELECT id, band_keys FROM story_sketches WHERE article_key IN ({doomed})",
+                (iso(cutoff),),
+            ).fetchall()
+            db.executemany(
+                "DELETE FROM story_bands WHERE key = ? AND sketch_id = ?",
+                [(key, row[0]) for row in sketches for key in _unpacked(row[1])],
+            )
+            for table in ("matches", "story_sketches"):
                 db.execute(f"DELETE FROM {table} WHERE article_key IN ({doomed})", (iso(cutoff),))
             cursor = db.execute(f"DELETE FROM articles WHERE key IN ({doomed})", (iso(cutoff),))
             return cursor.rowcount
@@ -229,27 +227,48 @@ def _is_sibling(row: sqlite3.Row, article: Article) -> bool:
 
 
 def _candidates(
-    db: sqlite3.Connection, probe_keys: Sequence[Sequence[int]], since: datetime
+    db: sqlite3.Connection, band_keys: Sequence[int], since: datetime
 ) -> list[StoryCandidate]:
-    probes = [(band, keys) for band, keys in enumerate(probe_keys) if keys]
-    if not probes:
+    if not band_keys:
         return []
-    # One indexed IN list per band on the (band, key) primary key, whose rows carry what the
-    # pick needs (no join back to articles). UNION ALL and no ORDER BY: deduplicating and
-    # sorting in SQL doubled the cost, and an article found in two bands picks the same.
-    banded = " UNION ALL ".join(
-        "SELECT fingerprint, story_id, stored_at FROM fingerprint_bands "
-        f"WHERE band = ? AND key IN ({marks(len(keys))}) AND stored_at >= ?"
-        for _, keys in probes
-    )
-    params = [value for band, keys in probes for value in (band, *keys, iso(since))]
+    # Equality seeks on the band primary key, then each sketch by its rowid: CROSS JOIN
+    # keeps that order (SQLite never reorders it), so a small or freshly analysed table is
+    # never scanned instead. The window is checked on those few rows.
     cursor = db.cursor()
-    cursor.row_factory = None  # plain tuples: a lookup may read thousands of rows
-    rows = cursor.execute(f"{banded} LIMIT ?", (*params, CANDIDATE_LIMIT)).fetchall()
+    cursor.row_factory = None
+    rows = cursor.execute(
+        "SELECT sketch.id, sketch.signature, sketch.story_id, sketch.stored_at "
+        "FROM story_bands AS band CROSS JOIN story_sketches AS sketch "
+        f"ON sketch.id = band.sketch_id WHERE band.key IN ({marks(len(band_keys))}) "
+        "AND sketch.stored_at >= ?",
+        (*band_keys, iso(since)),
+    ).fetchall()
+    # A copy shares many bands with its original: read it once.
+    unique = {sketch_id: rest for sketch_id, *rest in rows}
     return [
-        (unsigned64(fingerprint), story_id, required_time(stored_at))
-        for fingerprint, story_id, stored_at in rows
+        (bytes(signature), story_id, required_time(at))
+        for signature, story_id, at in unique.values()
     ]
+
+
+def _index(db: sqlite3.Connection, article: Article, keys: Sequence[int], now: datetime) -> None:
+    cursor = db.execute(
+        "INSERT INTO story_sketches (article_key, story_id, stored_at, signature, band_keys) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (article.key, article.story_id, iso(now), article.signature, _packed(keys)),
+    )
+    db.executemany(
+        "INSERT OR IGNORE INTO story_bands (key, sketch_id) VALUES (?, ?)",
+        [(key, cursor.lastrowid) for key in keys],
+    )
+
+
+def _packed(keys: Sequence[int]) -> bytes:
+    return struct.pack(f"<{len(keys)}i", *keys)
+
+
+def _unpacked(blob: bytes) -> tuple[int, ...]:
+    return struct.unpack(f"<{len(blob) // 4}i", blob)
 
 
 def _insert(db: sqlite3.Connection, article: Article, now: datetime) -> None:

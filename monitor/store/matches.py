@@ -110,7 +110,7 @@ class MatchTables(Database):
     ) -> list[tuple[Article, list[Match]]]:
         by_article: dict[str, list[Match]] = {}
         for row in rows:
-            by_article.setdefault(row["article_key"], []).append(_match(row))
+            by_article.setdefault(row["article_key"], []).append(match_of(row))
         result: list[tuple[Article, list[Match]]] = []
         for key, matches in list(by_article.items())[:limit]:
             found = self._query("SELECT * FROM articles WHERE key = ?", (key,))
@@ -119,7 +119,8 @@ class MatchTables(Database):
         return result
 
 
-def _match(row: sqlite3.Row) -> Match:
+def match_of(row: sqlite3.Row) -> Match:
+    """The match a row of the `matches` table holds (any query selecting its columns)."""
     hits = tuple(Hit(**item) for item in json.loads(row["hits"]))
     return Match(
         rule_id=row["rule_id"],

@@ -1,31 +1,25 @@
-"""The spaCy stage: articles in, `Annotations` (sentences, folded tokens, lemmas, entities) out.
+"""The spaCy adapter: one pipeline per language, and the conversion of Docs to `Annotations`.
 
 spaCy stays inside this module: a `Doc` never leaves it. fr_core_news_sm is loaded once per
-process, lazily, without the parser, and shared by every `Annotator` in that process; languages
+process, lazily, without the parser, and shared by every engine in that process; languages
 without a model get a blank pipeline with a rule-based sentencizer. A line break in a field's
-text (a paragraph, heading, list item or `<br>` once normalised) always ends a sentence. With
-`workers` > 1 the work runs in a pool of processes, each loading the model once. It does not
-match rules and does no I/O beyond loading the model.
+text (a paragraph, heading, list item or `<br>` once normalised) always ends a sentence. It
+does not match rules, and does no I/O beyond loading the model.
 """
 
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import re
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from monitor.model import FIELDS, AnnotatedField, Annotations, Article, Entity, Token
-from monitor.settings import NlpSettings
 from monitor.text import fold, language_code, truncate
 
 # Languages with a trained pipeline; every other language gets `spacy.blank`.
@@ -42,7 +36,6 @@ ENTITY_COMPONENTS = ("ner",)
 HARD_BREAKS_COMPONENT = "monitor_hard_breaks"
 # What normalisation leaves between blocks, and what a plain text's lines end with.
 _LINE_BREAK_CHARS = re.compile("[\n\r\u2028\u2029]")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The loaded models are shared by every engine in the process, so one lock serialises their use:
 # memory zones must not interleave, and threads gain little on CPU-bound spaCy anyway.
 _PIPELINE_LOCK = threading.RLock()
@@ -57,133 +50,7 @@ class _FieldJob:
     text: str
 
 
-class Annotator:
-    """Annotate articles with one spaCy pipeline per language, in-process or in a worker pool.
-
-    Each call says whether the entity recognizer runs (the compiled rules know whether any
-    rule needs entities). Call `close()` when done if `workers` > 1.
-    """
-
-    def __init__(
-        self,
-        *,
-        max_chars: int = 20_000,
-        batch_size: int = 8,
-        default_language: str = "fr",
-        workers: int = 1,
-    ) -> None:
-        self.max_chars = max_chars
-        self.batch_size = batch_size
-        self.default_language = language_code(default_language) or "fr"
-        self.workers = max(1, workers)
-        self._engine = _Engine(max_chars, batch_size, self.default_language)
-        self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.RLock()
-
-    @classmethod
-    def from_settings(cls, settings: NlpSettings) -> Annotator:
-        """The annotator the `nlp:` section describes."""
-        return cls(
-            max_chars=settings.max_chars, batch_size=settings.batch_size, workers=settings.workers
-        )
-
-    def annotate(self, articles: Sequence[Article], *, with_entities: bool) -> list[Annotations]:
-        """Annotate `articles` in batches; the result is in the same order.
-
-        Entity recognition (about half the cost) runs only `with_entities`.
-        """
-        if not articles:
-            return []
-        if self.workers == 1:
-            return self._engine.annotate(articles, with_entities)
-        with self._lock:
-            try:
-                return self._annotate_in_pool(articles, with_entities)
-            except BrokenProcessPool:
-                # A worker died (killed, out of memory): start fresh ones and try once more.
-                self._close_pool()
-                return self._annotate_in_pool(articles, with_entities)
-
-    def annotate_text(
-        self, text: str, *, language: str = "fr", key: str = "text", with_entities: bool = True
-    ) -> Annotations:
-        """Annotate a bare text as one 'body' field (for `monitor test-rule --text`)."""
-        language = language_code(language) or self.default_language
-        article = text_article(text, language=language, key=key)
-        return self.annotate([article], with_entities=with_entities)[0]
-
-    def warm_up(self) -> None:
-        """Load the default language's model now (in every worker), not on the first article."""
-        if self.workers == 1:
-            self._engine.pipeline(self.default_language)
-            return
-        with self._lock:
-            # n tasks submitted at once start n workers, each loading the model in its initializer
-            languages = [self.default_language] * self.workers
-            list(self._started_pool().map(_load_in_worker, languages))
-
-    def close(self) -> None:
-        """Stop the worker processes, if any."""
-        with self._lock:
-            self._close_pool()
-
-    def __enter__(self) -> Annotator:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def _annotate_in_pool(
-        self, articles: Sequence[Article], with_entities: bool
-    ) -> list[Annotations]:
-        pool = self._started_pool()
-        # About four chunks per worker keep them all busy to the end even when one gets the
-        # longer articles; a chunk of up to two batches still amortises the pickling round trip.
-        size = max(1, min(-(-len(articles) // (4 * self.workers)), 2 * self.batch_size))
-        chunks = [list(articles[start : start + size]) for start in range(0, len(articles), size)]
-        entities = [with_entities] * len(chunks)
-        results = pool.map(_annotate_in_worker, chunks, entities)
-        return [notes for chunk in results for notes in chunk]
-
-    def _started_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # spawn, not fork: the daemon has threads (asyncio, APScheduler) that fork would copy
-            # mid-flight; each worker imports spaCy and loads the model once in `_start_worker`.
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(self.max_chars, self.batch_size, self.default_language),
-            )
-        return self._pool
-
-    def _close_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-
-def text_article(text: str, *, language: str = "fr", key: str = "text") -> Article:
-    """A bare text as an article with only a body, from no feed (for `monitor test-rule`)."""
-    return Article(
-        key=key,
-        feed_id="",
-        url=None,
-        guid=None,
-        title="",
-        summary="",
-        body=text,
-        published_at=_EPOCH,
-        fetched_at=_EPOCH,
-        language=language,
-        content_hash="",
-    )
-
-
-# --- the work, in whichever process runs it ------------------------------------------------
-
-
-class _Engine:
+class Engine:
     """One pipeline per language, loaded on first use; converts Docs to model types."""
 
     def __init__(self, max_chars: int, batch_size: int, default_language: str) -> None:
@@ -243,25 +110,6 @@ class _Engine:
                 docs = nlp.pipe(texts, batch_size=self.batch_size, disable=skipped)
                 fields = [_annotated_field(job.name, d) for job, d in zip(jobs, docs, strict=True)]
             return fields, has_entities
-
-
-_WORKER_ENGINE: _Engine | None = None
-
-
-def _start_worker(max_chars: int, batch_size: int, default_language: str) -> None:
-    global _WORKER_ENGINE  # one engine per worker process, built once by the pool initializer
-    _WORKER_ENGINE = _Engine(max_chars, batch_size, default_language)
-    _WORKER_ENGINE.pipeline(default_language)
-
-
-def _annotate_in_worker(articles: list[Article], with_entities: bool) -> list[Annotations]:
-    assert _WORKER_ENGINE is not None, "the pool initializer builds the engine"
-    return _WORKER_ENGINE.annotate(articles, with_entities)
-
-
-def _load_in_worker(language: str) -> bool:
-    assert _WORKER_ENGINE is not None, "the pool initializer builds the engine"
-    return bool(_WORKER_ENGINE.pipeline(language))
 
 
 def load_pipeline(language: str) -> Language:

@@ -1,0 +1,29 @@
+"""The analyst's workspace: one ASGI app (Starlette) with the match pages, Atom feeds, the
+export, /healthz and /metrics, served by uvicorn inside the daemon or by `monitor web`.
+
+Reads the store and the rules; never writes, matches or sends. Only the login form posts.
+"""
+
+from monitor.web.app import build_web_app
+from monitor.web.export import EXPORT_COLUMNS, FORMATS, export_rows, export_text
+from monitor.web.security import is_loopback, listen_problem
+from monitor.web.server import WebServer
+from monitor.web.site import Filters, MatchArchive, Site, every_match, since_moment
+from monitor.web.templates import Pages
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "FORMATS",
+    "Filters",
+    "MatchArchive",
+    "Pages",
+    "Site",
+    "WebServer",
+    "build_web_app",
+    "every_match",
+    "export_rows",
+    "export_text",
+    "is_loopback",
+    "listen_problem",
+    "since_moment",
+]

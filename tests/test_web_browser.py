@@ -1,0 +1,134 @@
+"""The workspace in a real browser: Playwright drives Debian's Chromium against `monitor web`
+(a real process on a loopback port) over a store filled by a real `monitor run --once`.
+
+It finds the seed alert with its highlighted sentence, opens the story and the rule, follows
+the rule's Atom link and parses the feed; no page logs an error (a CSP refusal would).
+Skipped, saying why, where Chromium is not installed (`apt-get install chromium`).
+`MONITOR_UPDATE_SCREENSHOT=1` rewrites docs/img/web-desktop.png and docs/img/web-phone.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from tests.conftest import MONITOR, ROOT
+from tests.web_harness import seed_project
+
+CHROMIUM = Path("/usr/bin/chromium")
+PICTURES = ROOT / "docs" / "img"
+VIEWS = (("desktop", 1100, 900), ("phone", 390, 844))
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Chromium is not installed at /usr/bin/chromium (Debian: apt-get install -y "
+    "chromium); Playwright cannot download its own browser here",
+)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """`monitor web --listen 127.0.0.1:0` on the seeded project, and the address it printed."""
+    project = seed_project(tmp_path_factory.mktemp("browser"), hostile=False)
+    process = subprocess.Popen(
+        [*MONITOR, "web", "--listen", "127.0.0.1:0"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with selectors.DefaultSelector() as waiting:
+            assert process.stdout is not None
+            waiting.register(process.stdout, selectors.EVENT_READ)
+            assert waiting.select(timeout=120), "monitor web printed no address"
+            line = process.stdout.readline()
+        found = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
+        assert found, line + (process.stderr.read() if process.poll() is not None else "")
+        yield found.group(1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=30)
+        assert process.returncode == 0, errors
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            # Root in containers; the pages are our own, on loopback.
+            args=["--no-sandbox", "--disable-gpu"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def test_an_analyst_finds_the_alert_opens_its_story_and_rule_and_follows_the_feed(
+    workspace, browser
+):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.goto(workspace)
+    assert page.title() == "Articles retenus récemment · monitor"
+
+    alert = page.locator(
+        "article.entry", has_text="France and Morocco step up intelligence sharing"
+    )
+    assert alert.count() == 1
+    marked = alert.locator(".match").first.locator("mark").all_inner_texts()
+    assert marked[:3] == ["security", "Paris 2024", "Olympic Games"]
+    assert "Pourquoi cet article" in alert.inner_text()
+
+    alert.get_by_role("link", name="le sujet").click()
+    page.wait_for_load_state()
+    assert page.url.startswith(workspace + "stories/")
+    assert page.locator("h1").inner_text() == (
+        "France and Morocco step up intelligence sharing ahead of Paris 2024 Olympics"
+    )
+    assert "1 exemplaire de ce sujet\u202f: Wire (English service)" in page.inner_text("main")
+    assert page.locator("article.entry mark").count() >= 3
+
+    page.get_by_role("link", name="JO 2024 security").first.click()
+    page.wait_for_load_state()
+    assert page.url == workspace + "rules/jo2024-security"
+    assert page.locator("table.days tr").count() >= 2
+
+    feed_url = page.locator('link[rel="alternate"][type="application/atom+xml"]').get_attribute(
+        "href"
+    )
+    assert feed_url == "/feeds/rules/jo2024-security.atom"
+    response = page.request.get(workspace.rstrip("/") + feed_url)
+    assert response.ok
+    feed = feedparser.parse(response.body())
+    assert not feed.bozo and feed.feed.title == "JO 2024 security" and len(feed.entries) >= 3
+    assert errors == []
+
+
+@pytest.mark.parametrize(("view", "width", "height"), VIEWS)
+def test_the_front_page_is_readable_on_a_desktop_and_a_phone(
+    workspace, browser, tmp_path, view, width, height
+):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(workspace)
+    # Nothing wider than the screen: no sideways scrolling on a phone.
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    assert page.locator("mark").first.is_visible()
+    picture = tmp_path / f"web-{view}.png"
+    page.screenshot(path=str(picture), full_page=False)
+    assert picture.stat().st_size > 10_000
+    if os.environ.get("MONITOR_UPDATE_SCREENSHOT"):
+        shutil.copy(picture, PICTURES / f"web-{view}.png")
