@@ -10,11 +10,11 @@ link carries its publication time in milliseconds (`?pub=`), for the webhook rec
 
 The text is the corpus's (`bench.workload.long_articles`, ~500-word bodies, each joining
 consecutive items of one feed; one paragraph per item). Published copies must not fold into
-one story by the near-duplicate check (SimHash of word 3-shingles, <= 10 differing bits of 64),
+one story by the near-duplicate check (MinHash of word 3-shingles, estimated similarity >= 0.55),
 so article n keeps the lead paragraph of body n % len(pool) and a random third of that body's
 other paragraphs, fills up to ~500 words with paragraphs of other bodies and shuffles them, all
 seeded by n; paragraphs over LONGEST_PARAGRAPH words are left out. Two articles on the same body
-share about a quarter of their text, which puts their fingerprints ~20 bits apart;
+share about a quarter of their text, well under the similarity at which copies join;
 `tests/test_bench_newsroom.py` checks real copies.
 """
 

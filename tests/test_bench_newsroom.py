@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from bench import newsroom, workload
-from monitor.ingest import NEAR_DUPLICATE_BITS, normalize_entries, parse_feed
+from monitor.ingest import NEAR_DUPLICATE_SIMILARITY, normalize_entries, parse_feed, similarity
 from monitor.model import Feed, FetchResult
 
 needs_corpus = pytest.mark.skipif(
@@ -50,13 +50,13 @@ def test_every_copy_is_500_words_of_corpus_text_and_a_story_of_its_own():
     assert 450 <= statistics.median(words) <= 700
     corpus = {item.title for item in workload.feed_items()}
     assert all(a.title in corpus for a in articles)
-    # As the store would link them: a copy within NEAR_DUPLICATE_BITS of an earlier one
-    # joins its story, and its alert is folded into the earlier one's.
+    # As the store would link them: a copy as similar as NEAR_DUPLICATE_SIMILARITY to an
+    # earlier one joins its story, and its alert is folded into the earlier one's.
     folded = [
         a.key
         for index, a in enumerate(articles)
         if any(
-            (a.fingerprint ^ b.fingerprint).bit_count() <= NEAR_DUPLICATE_BITS
+            similarity(a.signature, b.signature) >= NEAR_DUPLICATE_SIMILARITY
             for b in articles[:index]
         )
     ]
