@@ -27,9 +27,9 @@ from html import escape
 from pathlib import Path
 
 from bench.corpus import actor_pool, make_articles
+from bench.workload import CORPUS_DIR
 
 ITEMS_PER_FEED = 20
-CORPUS_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "fr-feeds"
 
 # An answer: the bytes to write, or None to answer nothing (the client times out).
 Respond = Callable[[str, dict[str, str]], bytes | None]
@@ -135,7 +135,9 @@ class CorpusItem:
 
 @functools.cache
 def corpus_items() -> tuple[CorpusItem, ...]:
-    """Every item of the real French corpus: title and summary as published."""
+    """Every item of the real French corpus: title and summary as published (the markup
+    included, which is what the parser is timed on; `bench.workload.feed_items` has them
+    normalised)."""
     if not CORPUS_DIR.is_dir():
         raise SystemExit(f"bench: the corpus is not beside the repository ({CORPUS_DIR})")
     items = []

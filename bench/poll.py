@@ -2,7 +2,8 @@
 
     python -m bench.poll            # 1,000 and 10,000 feeds, 3 rounds each
     python -m bench.poll --quick    # 1,000 feeds only
-    python -m bench.poll --profile  # one 10,000-feed round under cProfile, its top functions
+    python -m bench.poll --profile  # one 10,000-feed round under cProfile (CPU time)
+    python -m bench.poll --sizes 10000 --rounds 1   # one size, fewer rounds
 
 What is timed is `Service.dispatch()` and the polls it starts, as `monitor run` wires them
 (`app.build_parts`, `app.Service`): the dispatcher picks the due feeds from the states it
@@ -293,7 +294,13 @@ def _summarise(size: int, rounds: Sequence[RoundResult]) -> list[Result]:
 
 
 async def _run_size(
-    folder: Path, size: int, port: int, server_pid: int, server_now_s: float, profile: bool
+    folder: Path,
+    size: int,
+    port: int,
+    server_pid: int,
+    server_now_s: float,
+    profile: bool,
+    rounds_wanted: int,
 ) -> list[Result]:
     bench = Bench(folder, size, port, server_pid, server_now_s)
     try:
@@ -311,7 +318,7 @@ async def _run_size(
             stats.sort_stats("cumulative").print_stats(40)
             print(out.getvalue())
             return []
-        rounds = [await bench.round() for _ in range(ROUNDS)]
+        rounds = [await bench.round() for _ in range(rounds_wanted)]
     finally:
         await bench.close()
     _print_rounds(rounds)
@@ -341,7 +348,7 @@ def _start_server(folder: Path, server_now_s: float) -> tuple[subprocess.Popen[b
     return server, int(port_file.read_text().split()[0])
 
 
-def _run_sizes(sizes: Sequence[int], *, profile: bool) -> list[Result]:
+def _run_sizes(sizes: Sequence[int], *, profile: bool, rounds: int) -> list[Result]:
     """Each size with its own feed server, daemon and store."""
     server_now_s = NOW.timestamp()
     results: list[Result] = []
@@ -352,7 +359,7 @@ def _run_sizes(sizes: Sequence[int], *, profile: bool) -> list[Result]:
             server, port = _start_server(folder, server_now_s)
             try:
                 results += asyncio.run(
-                    _run_size(folder, size, port, server.pid, server_now_s, profile)
+                    _run_size(folder, size, port, server.pid, server_now_s, profile, rounds)
                 )
             finally:
                 server.terminate()
@@ -366,7 +373,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="1,000 feeds only")
     parser.add_argument("--profile", action="store_true", help="profile one 10,000-feed round")
-    parser.add_argument("--sizes", type=int, nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs="*", help="feed counts (default 1,000 10,000)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed rounds per size")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([10_000] if args.profile else [1_000] if args.quick else [1_000, 10_000])
     # One INFO line per poll, formatted as `monitor run` writes them, into /dev/null.
@@ -375,9 +383,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         for handler in logging.getLogger("monitor").handlers:
             if isinstance(handler, logging.StreamHandler):
                 handler.setStream(sink)
-        results = _run_sizes(sizes, profile=args.profile)
+        results = _run_sizes(sizes, profile=args.profile, rounds=args.rounds)
     if len(sizes) > 1:
-        print(f"{ROUNDS} rounds per size; each size has its own feed server, daemon and store")
+        print(f"{args.rounds} rounds per size; each size has its own feed server, daemon and store")
     record(*results)
 
 
