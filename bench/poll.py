@@ -2,7 +2,9 @@
 
     python -m bench.poll            # 1,000 and 10,000 feeds, 3 rounds each
     python -m bench.poll --quick    # 1,000 feeds only
-    python -m bench.poll --profile  # one 10,000-feed round under cProfile (CPU time)
+    python -m bench.poll --profile  # one 10,000-feed round under cProfile (CPU time; its
+                                    # overhead can push fetches past their 5 s deadline:
+                                    # `--profile --sizes 1000` keeps the round realistic)
     python -m bench.poll --sizes 10000 --rounds 1   # one size, fewer rounds
 
 What is timed is `Service.dispatch()` and the polls it starts, as `monitor run` wires them
