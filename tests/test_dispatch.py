@@ -520,7 +520,7 @@ def test_an_unexpected_error_in_a_poll_is_counted_logged_and_raised_when_strict(
 ):
     config = write_config(project, feeds, {"city": ("/ok/city.xml", "1h")})
 
-    async def broken_poll(feed, now):
+    async def broken_poll(feed, now, **_):
         raise RuntimeError("a bug in the pipeline")
 
     async def scenario(strict: bool) -> Service:
@@ -643,6 +643,45 @@ def test_a_forward_clock_jump_polls_each_feed_once_not_a_burst(project, feeds):
                 await dispatch(service)
                 clock.advance(2)
             assert [feeds.hits[f"/ok/{name}.xml"] for name in names] == [2, 2, 2]
+        finally:
+            await service.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_poll_starts_from_the_state_the_dispatcher_holds_and_hands_back_the_one_it_stored(
+    project, feeds
+):
+    config = write_config(
+        project, feeds, {"city": ("/ok/city.xml", "10m"), "busy": ("/busy.xml", "10m")}
+    )
+    clock = Clock(NOW)
+
+    async def scenario() -> None:
+        service = start_service(config, clock)
+        store = service.parts.store
+        reads: list[str] = []
+        read_state = store.feed_state
+
+        def counted_read(feed_id: str):
+            reads.append(feed_id)
+            return read_state(feed_id)
+
+        store.feed_state = counted_read  # the seam: count the store's reads of one state
+        try:
+            await dispatch(service)
+            clock.advance(30)  # the two first polls are spread over 30 s
+            await dispatch(service)
+            assert sorted(reads) == ["busy", "city"]  # never polled: nothing held yet
+            reads.clear()
+            for _ in range(2):
+                clock.advance(3601)  # past the busy host's Retry-After
+                await dispatch(service)
+            assert reads == []
+            held = dict(service.dispatcher.states())
+            assert held == {feed_id: read_state(feed_id) for feed_id in ("busy", "city")}
+            assert held["busy"].error_streak == 3  # each poll went on from the last one's state
+            assert feeds.hits == Counter({"/ok/city.xml": 3, "/busy.xml": 3})
         finally:
             await service.close()
 

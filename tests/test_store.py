@@ -208,6 +208,32 @@ def test_feed_state_round_trips(store):
     assert store.feed_state("seed-fr") == state
 
 
+def test_a_feed_state_commits_without_waiting_for_the_disk_and_articles_still_do(tmp_path):
+    path = tmp_path / "monitor.db"
+    store = Store(path)
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)  # the seam: what SQLite is asked to run
+    try:
+        store.save_feed_state(FeedState(feed_id="seed-fr", etag='"v1"'))
+        saved_with = list(statements)
+        statements.clear()
+        add(store, [article("a")], NOW)
+    finally:
+        store.close()
+
+    # SQLite syncs a WAL commit only under synchronous=FULL (2); NORMAL (1) leaves it to the
+    # next synced commit or checkpoint. A poll's state is rewritten at every poll.
+    insert = next(i for i, sql in enumerate(saved_with) if "INTO feed_state" in sql)
+    assert "PRAGMA synchronous = NORMAL" in saved_with[:insert]
+    assert saved_with[-1] == "PRAGMA synchronous = 2"
+    assert not any("synchronous" in sql for sql in statements)  # articles: FULL, as opened
+    reopened = Store(path)
+    try:
+        assert reopened.feed_state("seed-fr") == FeedState(feed_id="seed-fr", etag='"v1"')
+    finally:
+        reopened.close()
+
+
 def test_state_survives_reopening(tmp_path):
     first = Store(tmp_path / "monitor.db")
     add(first, [article("a")], NOW)

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import random
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,14 @@ from monitor.settings import FetchSettings
 from monitor.store import Store
 
 StartPoll = Callable[[Feed], Coroutine[Any, Any, None]]
+
+
+@dataclass(slots=True)
+class PollInFlight:
+    """One poll's view of its feed's state: as stored when it began, and as it stored it."""
+
+    state: FeedState | None
+    saved: FeedState | None = None
 
 
 class FeedDispatcher:
@@ -89,17 +97,25 @@ class FeedDispatcher:
         return started
 
     @contextlib.contextmanager
-    def polling(self, feed_id: str) -> Iterator[None]:
-        """Wrap one poll: it counts as finished when the block ends without an exception."""
+    def polling(self, feed_id: str) -> Iterator[PollInFlight]:
+        """Wrap one poll: it counts as finished when the block ends without an exception.
+
+        The poll starts from the state held here and hands back the one it stored (`saved`),
+        so neither is read from the store again.
+        """
+        poll = PollInFlight(self._feed_states().get(feed_id))
         try:
-            yield
+            yield poll
         except asyncio.CancelledError:
             raise  # cut off at shutdown: the store may be closed already
         except Exception:
             self._refresh_state(feed_id)
             raise
         self.activity = replace(self.activity, last_poll_done_at=self._clock())
-        self._refresh_state(feed_id)
+        if poll.saved is None:
+            self._refresh_state(feed_id)
+        else:
+            self._feed_states()[feed_id] = poll.saved
 
     def replan(
         self, old_feeds: Mapping[str, Feed], feeds: Sequence[Feed], fetch: FetchSettings

@@ -242,8 +242,9 @@ class Service:
 
     def _start_poll(self, feed: Feed) -> Coroutine[Any, Any, None]:
         async def poll() -> None:
-            with self.dispatcher.polling(feed.id):
-                report = await self.pipeline.ingest_feed(feed, self._clock())
+            with self.dispatcher.polling(feed.id) as polling:
+                report = await self.pipeline.ingest_feed(feed, self._clock(), state=polling.state)
+                polling.saved = report.state
             self.metrics.record_feed(feed.id, report.status, self.dispatcher.states().get(feed.id))
             if report.new_articles:
                 # Analysis, then immediate alerts, run beside the polls: the feed is free

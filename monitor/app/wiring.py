@@ -67,10 +67,12 @@ def build_parts(
     annotator: ArticleAnnotator | None = None,
     rng: random.Random | None = None,
     metrics: Metrics | None = None,
+    fetcher: Fetcher | None = None,
 ) -> Parts:
-    """Open the store and create every stage; the caller calls `Parts.close()`."""
+    """Open the store and create every stage; the caller calls `Parts.close()` (which closes
+    a `fetcher` passed in too)."""
     store = Store(config.store_path)
-    fetcher = build_fetcher(config)
+    fetcher = fetcher or build_fetcher(config)
     outbox = build_outbox(config, store, rng=rng)
     renderer = build_renderer(config)
     owned = None

@@ -87,6 +87,7 @@ class PollReport:
     new_articles: int = 0
     error: str | None = None
     entries: int = 0
+    state: FeedState | None = None  # the feed's state as this poll stored it
 
 
 class FeedPoller:
@@ -111,9 +112,15 @@ class FeedPoller:
         self._full_text_max_chars = full_text_max_chars
         self._rng = rng or random.Random()
 
-    async def poll(self, feed: Feed, now: datetime) -> PollReport:
-        """Fetch one feed and keep its new articles (unmatched). Never raises for a bad feed."""
-        state = self._store.feed_state(feed.id) or FeedState(feed_id=feed.id)
+    async def poll(
+        self, feed: Feed, now: datetime, *, state: FeedState | None = None
+    ) -> PollReport:
+        """Fetch one feed and keep its new articles (unmatched). Never raises for a bad feed.
+
+        `state` is the feed's stored state when the caller holds it; without it, it is read.
+        """
+        if state is None:
+            state = self._store.feed_state(feed.id) or FeedState(feed_id=feed.id)
         # Follow a recorded permanent redirect, unless the operator changed the URL since.
         moved_to = moved_url(feed, state)
         target = replace(feed, url=moved_to) if moved_to else feed
@@ -139,7 +146,7 @@ class FeedPoller:
         added = self.add_articles(articles, now)
         if parsed is not None and state.error_streak > 0:
             self._note_coverage_gap(feed, state, parsed, now)
-        self._save_success(feed, state, result, parsed, body_sha256, now)
+        saved = self._save_success(feed, state, result, parsed, body_sha256, now)
         log_event(
             _log,
             logging.INFO,
@@ -158,6 +165,7 @@ class FeedPoller:
             "unchanged" if unchanged else "new",
             new_articles=len(added),
             entries=len(articles),
+            state=saved,
         )
 
     def add_articles(self, articles: Sequence[Article], now: datetime) -> list[Article]:
@@ -177,7 +185,7 @@ class FeedPoller:
         parsed: ParsedFeed | None,
         body_sha256: str | None,
         now: datetime,
-    ) -> None:
+    ) -> FeedState:
         moved_to = result.redirected_permanently_to
         if moved_to and without_credentials(moved_to) != state.moved_to:
             log_event(
@@ -189,19 +197,19 @@ class FeedPoller:
                 moved_to=moved_to,
                 hint="update the url in the config",
             )
-        self._store.save_feed_state(
-            state_after_success(
-                state,
-                feed,
-                result,
-                now=now,
-                body_sha256=body_sha256,
-                ttl_s=parsed.ttl_s if parsed else None,
-                recent_published=self._store.recent_published(feed.id),
-                policy=self._poll_policy,
-                rng=self._rng,
-            )
+        saved = state_after_success(
+            state,
+            feed,
+            result,
+            now=now,
+            body_sha256=body_sha256,
+            ttl_s=parsed.ttl_s if parsed else None,
+            recent_published=self._store.recent_published(feed.id),
+            policy=self._poll_policy,
+            rng=self._rng,
         )
+        self._store.save_feed_state(saved)
+        return saved
 
     def _note_coverage_gap(
         self, feed: Feed, state: FeedState, parsed: ParsedFeed, now: datetime
@@ -259,4 +267,4 @@ class FeedPoller:
         )
         self.metrics.polls.labels(outcome="failed").inc()
         self.metrics.feed_error_streak.labels(feed_id=feed.id).set(failed.error_streak)
-        return PollReport(feed.id, "failed", error=str(exc))
+        return PollReport(feed.id, "failed", error=str(exc), state=failed)

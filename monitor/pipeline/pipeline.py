@@ -16,7 +16,7 @@ from typing import Protocol
 from monitor.deliver import Outbox
 from monitor.match import CompiledRules
 from monitor.metrics import Metrics
-from monitor.model import Article, Feed, RuleSet, Subscription
+from monitor.model import Article, Feed, FeedState, RuleSet, Subscription
 from monitor.pipeline.analyse import Analyser, AnalysisQueue, ArticleAnnotator
 from monitor.pipeline.deliver import Deliverer, DeliverReport, DigestRenderer, DigestStore
 from monitor.pipeline.ingest import FeedFetcher, FeedPoller, PollReport, PollStore
@@ -117,9 +117,14 @@ class Pipeline:
         due = self.feeds if force else due_feeds(self.feeds, states, now, in_flight=())
         return list(await asyncio.gather(*(self.poll(feed, now) for feed in due)))
 
-    async def ingest_feed(self, feed: Feed, now: datetime) -> PollReport:
-        """Poll one feed and store what it brought, unmatched. Never raises for a bad feed."""
-        return await self._poller.poll(feed, now)
+    async def ingest_feed(
+        self, feed: Feed, now: datetime, *, state: FeedState | None = None
+    ) -> PollReport:
+        """Poll one feed and store what it brought, unmatched. Never raises for a bad feed.
+
+        `state` is the feed's stored state when the caller holds it (the dispatcher does).
+        """
+        return await self._poller.poll(feed, now, state=state)
 
     async def poll(self, feed: Feed, now: datetime) -> PollReport:
         """Poll one feed and match what it brought. Never raises for a bad feed."""
