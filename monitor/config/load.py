@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from monitor.config.problems import config_problems, key_path, line_of
 from monitor.config.schema import (
     MAX_CONFIG_BYTES,
+    MAX_CONFIG_VALUES,
     TARGET_READERS,
     ChannelSpec,
     ConfigSpec,
@@ -38,7 +39,7 @@ from monitor.settings import (
     WebSettings,
 )
 from monitor.targets import ChannelTarget
-from monitor.yamldoc import YamlRefused, parse_yaml
+from monitor.yamldoc import LineList, LineMap, YamlRefused, parse_yaml_lines
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # The web workspace's access token: only from the environment, never from config.yaml.
@@ -115,14 +116,14 @@ def load_config(
 def _read_yaml(path: Path, shown: str) -> Any:
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError("file is larger than 1 MiB", path=shown)
+            raise ConfigError(f"file is larger than {MAX_CONFIG_BYTES >> 20} MiB", path=shown)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("file not found (pass --config PATH)", path=shown) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", path=shown) from None
     try:
-        data = parse_yaml(text)
+        data = parse_yaml_lines(text, max_nodes=MAX_CONFIG_VALUES)
     except YamlRefused as refused:
         raise ConfigError(refused.problem, path=shown, line=refused.line) from None
     if data is None:
@@ -240,18 +241,14 @@ def _key_lines(data: Any) -> dict[tuple[str | int, ...], int]:
     lines: dict[tuple[str | int, ...], int] = {}
 
     def walk(node: Any, place: tuple[str | int, ...]) -> None:
-        lc = getattr(node, "lc", None)
-        if isinstance(node, Mapping):
-            items: list[tuple[str | int, Any]] = [(str(key), node[key]) for key in node]
-        elif isinstance(node, list):
-            items = list(enumerate(node))
-        else:
-            return
-        for key, value in items:
-            if lc is not None:
-                position = lc.item(key) if isinstance(key, int) else lc.key(key)
-                lines[(*place, key)] = position[0] + 1
-            walk(value, (*place, key))
+        if isinstance(node, LineMap):
+            for key, value in node.items():
+                lines[(*place, str(key))] = node.key_lines.get(key, node.line)
+                walk(value, (*place, str(key)))
+        elif isinstance(node, LineList):
+            for index, value in enumerate(node):
+                lines[(*place, index)] = node.item_lines[index]
+                walk(value, (*place, index))
 
     walk(data, ())
     return lines

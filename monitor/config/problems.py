@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from monitor.errors import ConfigError
+from monitor.yamldoc import LineList, LineMap
 
 # What a value "should be", by pydantic error type: one noun each, so that a value refused by
 # every branch of `str | int` reads "should be text or a whole number".
@@ -89,13 +90,11 @@ def line_of(data: Any, location: tuple[Any, ...]) -> int | None:
     line: int | None = 1
     node = data
     for part in location:
-        lc = getattr(node, "lc", None)
         try:
-            if lc is not None:
-                if isinstance(node, Mapping) and part in node:
-                    line = lc.key(part)[0] + 1
-                elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                    line = lc.item(part)[0] + 1
+            if isinstance(node, LineMap) and part in node:
+                line = node.key_lines.get(part, node.line)
+            elif isinstance(node, LineList) and isinstance(part, int) and part < len(node):
+                line = node.item_lines[part]
             node = node[part]
         except (KeyError, IndexError, TypeError):
             break

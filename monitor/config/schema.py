@@ -30,7 +30,10 @@ from monitor.settings import FetchSettings
 from monitor.targets import AppriseTarget, ChannelTarget, EmailTarget, FolderTarget, WebhookTarget
 from monitor.urls import feed_url_problem, web_url_problem
 
-MAX_CONFIG_BYTES = 1024 * 1024
+# A desk with 10,000 feeds writes a config.yaml of ~1.5 MB and ~200,000 values (about 20 a
+# feed); the caps leave room for ten times that while a billion-laughs file stays refused.
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+MAX_CONFIG_VALUES = 2_000_000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
