@@ -3,6 +3,7 @@ behind the Protocols the pipeline declares. SQLite in WAL mode, migrations as .s
 """
 
 from monitor.store.articles import CANDIDATE_LIMIT, Quarantined, StoryCandidate, StoryLinker
+from monitor.store.samples import SampleTables
 from monitor.store.snapshots import RulesSnapshot
 from monitor.store.sqlite import Store
 
@@ -10,6 +11,7 @@ __all__ = [
     "CANDIDATE_LIMIT",
     "Quarantined",
     "RulesSnapshot",
+    "SampleTables",
     "Store",
     "StoryCandidate",
     "StoryLinker",

@@ -13,8 +13,11 @@ from monitor.store.feeds import FeedTables
 from monitor.store.matches import MatchTables
 from monitor.store.notes import NoteTables
 from monitor.store.outbox import OutboxTables
+from monitor.store.samples import SampleTables
 from monitor.store.snapshots import SnapshotTables
 
 
-class Store(FeedTables, ArticleTables, MatchTables, OutboxTables, NoteTables, SnapshotTables):
+class Store(
+    FeedTables, ArticleTables, MatchTables, OutboxTables, NoteTables, SnapshotTables, SampleTables
+):
     """A SQLite database in WAL mode, safe to call from the event loop and worker threads."""
