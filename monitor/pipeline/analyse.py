@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.logs import log_crash, log_event
-from monitor.match import CompiledRules, compile_rules, evaluate
+from monitor.match import SAMPLE_ARTICLES, CompiledRules, compile_rules, evaluate, term_frequencies
 from monitor.metrics import Metrics
 from monitor.model import Annotations, Article, Feed, Match, RuleSet
 
@@ -39,6 +39,10 @@ class AnalysisQueue(Protocol):
     """The store as the analyser sees it: articles waiting, their matches, their failures."""
 
     def unmatched_articles(self, limit: int = ...) -> list[Article]: ...
+
+    def recent_article_texts(self, limit: int) -> list[str]:
+        """What the presearch counts word frequencies on: the newest articles' texts."""
+        ...
 
     def save_matches(
         self, article_keys: Sequence[str], matches: Sequence[Match], now: datetime
@@ -74,11 +78,14 @@ class Analyser:
         self.feeds = tuple(feeds)
         self._match_lock = asyncio.Lock()
         self.rules = rules
-        self._compiled: CompiledRules = compile_rules(rules)
+        frequencies = term_frequencies(store.recent_article_texts(SAMPLE_ARTICLES))
+        self._compiled: CompiledRules = compile_rules(
+            rules, frequencies=frequencies, observer=metrics
+        )
 
     def use_rules(self, rules: RuleSet) -> None:
         """Swap in a validated rule set; takes effect for articles matched from now on."""
-        compiled = compile_rules(rules)
+        compiled = compile_rules(rules, previous=self._compiled)
         self.rules, self._compiled = rules, compiled
 
     async def match_pending(self, now: datetime) -> int:
