@@ -80,9 +80,10 @@ class CompiledRules:
             self._fresh_patterns = len(self.index.patterns)
         same_counts = reused is not None and reused.frequencies is frequencies
         self._shares: list[float] = list(reused._shares) if reused and same_counts else []
+        known, index = len(self._shares), self.index
         self._shares += [
-            pattern_share(pattern, frequencies)
-            for pattern in self.index.patterns[len(self._shares) :]
+            pattern_share(pattern, forms, frequencies)
+            for pattern, forms in zip(index.patterns[known:], index.forms[known:], strict=True)
         ]
         old: dict[str, Anchor] = reused._anchors if reused and same_counts else {}
         chooser = AnchorChooser(self._shares.__getitem__)

@@ -1,9 +1,10 @@
 """How common each word and word pair is in recent articles: the presearch's cost model.
 
-`term_frequencies(texts)` counts, over a sample of stored article texts, in how many texts each
-folded word occurs, and each adjacent pair of common words; `pattern_share` turns those counts
-into the share of articles a pattern can occur in. Units are the pattern index's (words as
-`text.term_words` folds them). Pure: the caller reads the texts from the store.
+`term_frequencies(texts)` counts, over a sample of stored article texts, in how many texts
+each folded word occurs, and each adjacent pair of common words; `pattern_share` turns those
+counts into the share of articles a pattern (its `patterns.spelling_forms`) can occur in.
+Units are the pattern index's: words as `text.term_words` folds them. Pure: the caller reads
+the texts from the store.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from monitor.match.patterns import Pattern, spelling_forms
+from monitor.match.patterns import Pattern
 from monitor.text import fold, term_words
 
 # Articles sampled to estimate frequencies: enough for a word in 0.1% of articles to be seen
@@ -74,7 +75,9 @@ def term_frequencies(texts: Iterable[str]) -> TermFrequencies:
     return TermFrequencies(count, dict(words), dict(pairs), common)
 
 
-def pattern_share(pattern: Pattern, frequencies: TermFrequencies) -> float:
+def pattern_share(
+    pattern: Pattern, forms: Iterable[tuple[tuple[str, ...], ...]], frequencies: TermFrequencies
+) -> float:
     """The share of articles that may hold `pattern`, an upper estimate (at most 1).
 
     Each spelling costs its rarest word, or its rarest counted pair of neighbouring words,
@@ -84,7 +87,7 @@ def pattern_share(pattern: Pattern, frequencies: TermFrequencies) -> float:
     if not frequencies.is_informed:
         return GUESS_WORD if len(pattern.words) == 1 and not pattern.is_exact else GUESS_PHRASE
     total = 0.0
-    for positions in spelling_forms(pattern):
+    for positions in forms:
         # Exact patterns keep their case; the counts are of folded words.
         folded = [tuple(dict.fromkeys(fold(form) for form in forms)) for forms in positions]
         share = min(sum(frequencies.word_share(form) for form in forms) for forms in folded)

@@ -67,11 +67,14 @@ class PatternIndex:
         "_ids",
         "_joinable",
         "_vocabulary",
+        "forms",
         "patterns",
     )
 
     def __init__(self) -> None:
         self.patterns: list[Pattern] = []
+        #: Per pattern, `spelling_forms(pattern)`: what frequency.py estimates its share from.
+        self.forms: list[list[tuple[tuple[str, ...], ...]]] = []
         self._ids: dict[tuple[tuple[str, ...], bool, float | None, tuple[str, ...]], int] = {}
         self._asked: dict[tuple[str, bool, float | None, tuple[str, ...]], int | None] = {}
         self._folded: _Table = {}
@@ -109,8 +112,10 @@ class PatternIndex:
         pattern_id = self._asked[asked] = self._ids[identity] = len(self.patterns)
         pattern = Pattern(words, is_exact, fuzzy, text.strip(), inflect)
         self.patterns.append(pattern)
+        spellings = spelling_forms(pattern)
+        self.forms.append(spellings)
         table = self._exact if is_exact else self._folded if fuzzy is None else self._fuzzy
-        for spelling, forms in zip(_spellings(pattern), spelling_forms(pattern), strict=True):
+        for spelling, forms in zip(_spellings(pattern), spellings, strict=True):
             for variant in itertools.product(*forms):
                 if not is_exact and spelling is words:
                     # Only words as written and their forms: a variant glued from two
