@@ -7,6 +7,7 @@ one rule file costs that file plus re-keying the presearch. Pure: no I/O.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -153,12 +154,20 @@ def compile_rules(
     if previous is not None:
         frequencies = previous.frequencies if frequencies is None else frequencies
         observer = previous.observer if observer is None else observer
-    return CompiledRules(
-        rules,
-        frequencies=NO_FREQUENCIES if frequencies is None else frequencies,
-        previous=previous,
-        observer=observer,
-    )
+    # Compiling makes a few objects per pattern and leaf and frees almost none: the cycle
+    # collector's passes over them found nothing and cost about 40% of the compile.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return CompiledRules(
+            rules,
+            frequencies=NO_FREQUENCIES if frequencies is None else frequencies,
+            previous=previous,
+            observer=observer,
+        )
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _reusable(previous: CompiledRules | None) -> CompiledRules | None:

@@ -74,13 +74,20 @@ class AnchorChooser:
             return [(self.leaf_share(node), node.pattern_ids)]
         if node.op == "none":
             return []
-        parts = [self._required(child) for child in node.children]
         if node.op == "all":
-            return [required for part in parts for required in part]
-        if not all(parts):
-            return []  # a branch that needs nothing holds the `any` alone
-        union = sorted({pattern_id for part in parts for pattern_id in min(part)[1]})
-        return [(_group_share(union, self._share_of), tuple(union))]
+            needed: list[tuple[float, Group]] = []
+            for child in node.children:
+                needed += self._required(child)
+            return needed
+        share, union = 0.0, set[int]()
+        for child in node.children:
+            part = self._required(child)
+            if not part:
+                return []  # a branch that needs nothing holds the `any` alone
+            rarest = min(part)
+            share += rarest[0]
+            union.update(rarest[1])
+        return [(min(1.0, share), tuple(sorted(union)))]
 
 
 def choose_anchor(plan: RulePlan, share_of: ShareOf) -> Anchor:
