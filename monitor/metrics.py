@@ -119,6 +119,21 @@ class Metrics:
             "1 while the daemon runs on the last good rules saved in the store",
             registry=self.registry,
         )
+        # Buckets in rules: the presearch should wake about as many rules as match, whatever
+        # the size of the rule set (docs/decisions.md#presearch).
+        rule_buckets = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 5_000)
+        self.rules_woken = Histogram(
+            "monitor_rules_woken_per_article",
+            "Rules the presearch woke (and evaluation then judged) per article matched",
+            buckets=rule_buckets,
+            registry=self.registry,
+        )
+        self.rules_matched = Histogram(
+            "monitor_rules_matched_per_article",
+            "Rules that matched per article matched",
+            buckets=rule_buckets,
+            registry=self.registry,
+        )
         self.build_info = Gauge(
             "monitor_build_info",
             "The running monitor's version",
@@ -136,6 +151,11 @@ class Metrics:
             yield
         finally:
             self.stage_cpu.labels(stage=stage).inc(time.thread_time() - started)
+
+    def observe_presearch(self, woken: int, matched: int) -> None:
+        """Count one article's rules woken by the presearch and rules matched."""
+        self.rules_woken.observe(woken)
+        self.rules_matched.observe(matched)
 
     def set_delivery_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Refresh the outbox gauges from the store's counts by (channel, status)."""

@@ -436,8 +436,11 @@ def test_a_rule_is_woken_only_by_its_rarest_required_part():
     common = Clause("any", (Term("maroc"),))
     rare = Clause("any", (Term("cellule terroriste"),))
     compiled = compile_rules(RuleSet(rules=(one_rule("r", common, rare),)))
+    assert compiled.anchor("r").groups[0] == compiled.plan("r").leaves[1].pattern_ids
     assert compiled.candidates(compiled.index.find(word_notes("maroc maroc maroc"))) == []
-    found = compiled.index.find(word_notes("une cellule terroriste"))
+    # The other required part is checked too (a pair key): the rare part alone cannot hold.
+    assert compiled.candidates(compiled.index.find(word_notes("une cellule terroriste"))) == []
+    found = compiled.index.find(word_notes("une cellule terroriste au maroc"))
     assert [plan.rule.id for plan in compiled.candidates(found)] == ["r"]
 
 

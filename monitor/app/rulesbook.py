@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -63,9 +63,14 @@ class RulesBook:
             self._folder = RuleFolder(folder)
         return self._folder.load()
 
-    def read_if_changed(self, folder: Path, before: Snapshot | None) -> RulesRead | None:
-        """In a worker thread: the folder's rules, compiled, if it changed since `before`
-        (always, when `before` is None); None when unchanged."""
+    def read_if_changed(
+        self,
+        folder: Path,
+        before: Snapshot | None,
+        compile: Callable[[RuleSet], CompiledRules] = compile_rules,
+    ) -> RulesRead | None:
+        """In a worker thread: the folder's rules, compiled by `compile`, if it changed since
+        `before` (always, when `before` is None); None when unchanged."""
         started = time.thread_time()
         snapshot = rules_snapshot(folder)
         is_changed = before is None or snapshot != before
@@ -74,7 +79,7 @@ class RulesBook:
         loaded = self.read(folder)
         if not is_changed:
             return None  # the read only warmed the cache: the running rules are these
-        compiled = None if loaded.errors else compile_rules(loaded.rules)
+        compiled = None if loaded.errors else compile(loaded.rules)
         return RulesRead(snapshot, loaded, compiled, time.thread_time() - started)
 
     def reject(self, refused: RuleSetError, *, kept: int) -> None:

@@ -350,7 +350,9 @@ class Service:
         parse only the files they touch."""
         async with self._rules_lock:
             folder, before = self.config.rules_dir, self.rules_watch.snapshot
-            read = await asyncio.to_thread(self.rules_book.read_if_changed, folder, before)
+            read = await asyncio.to_thread(
+                self.rules_book.read_if_changed, folder, before, self.pipeline.compile_rules
+            )
             if read is not None:
                 await self._take_rules(read)
 
@@ -366,7 +368,12 @@ class Service:
             log_event(_log, logging.ERROR, "templates.rejected", error="; ".join(problems))
             return
         async with self._rules_lock:
-            read = await asyncio.to_thread(self.rules_book.read_if_changed, config.rules_dir, None)
+            read = await asyncio.to_thread(
+                self.rules_book.read_if_changed,
+                config.rules_dir,
+                None,
+                self.pipeline.compile_rules,
+            )
             assert read is not None  # read unconditionally without a snapshot to compare
             if read.compiled is None:
                 await self._take_rules(read)  # refused: logged, and the running set stays

@@ -1,9 +1,9 @@
 """Explainable matching: compiled rules x annotated article -> `Match`es with their `Hit`s.
 
 Pure: no spaCy, no I/O, no clock. The cost of one article must not grow with the number of
-rules: one walk over the article finds every pattern (patterns.py), and only the rules woken by
-their trigger patterns (plan.py) are evaluated. A score counts only the branches that held
-(docs/rules.md#weights-and-scores); verdict.py explains a miss.
+rules: one walk over the article finds every pattern (patterns.py), and only the rules woken
+by their rarest required branches (presearch.py) are evaluated. A score counts only the
+branches that held (docs/rules.md#weights-and-scores); verdict.py explains a miss.
 """
 
 from __future__ import annotations
@@ -12,16 +12,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from monitor.match.blocks import BlockOf, block_finder
+from monitor.match.compiled import CompiledRules, compile_rules
 from monitor.match.evidence import HitMaker
 from monitor.match.patterns import Found, Spot
-from monitor.match.plan import (
-    CompiledRules,
-    Node,
-    RulePlan,
-    Wanted,
-    compile_rules,
-    primary_language,
-)
+from monitor.match.plan import Node, RulePlan, Wanted, primary_language
 from monitor.model import FIELDS, Annotations, Article, Hit, Match
 
 __all__ = ["CompiledRules", "compile_rules", "counted", "evaluate", "holds"]
@@ -44,12 +38,15 @@ def evaluate(article: Article, notes: Annotations, compiled: CompiledRules) -> l
     sources = {article.feed_id, *article.feed_tags}
     view = ArticleView(notes, found, compiled)
     matches = []
-    for plan in compiled.candidates(found):
+    woken = compiled.candidates(found)
+    for plan in woken:
         if passes_filters(plan, language, sources):
             match = _evaluate_plan(plan, article.key, view)
             if match is not None:
                 matches.append(match)
     matches.sort(key=lambda match: (-match.priority, -match.score, match.rule_id))
+    if compiled.observer is not None:
+        compiled.observer.observe_presearch(len(woken), len(matches))
     return matches
 
 
@@ -88,10 +85,6 @@ def holding(plan: RulePlan, view: ArticleView) -> Counts | None:
 
     `min_score` is not checked here: the score comes from the hits this selects.
     """
-    # Most woken rules lack another part they need: say no before locating anything.
-    present = view.found.keys()
-    if any(present.isdisjoint(group) for group in plan.required):
-        return None
     spots = view.spots(plan)
     if not all(holds(node, lambda wanted: bool(spots[wanted])) for node in plan.excluded):
         return None

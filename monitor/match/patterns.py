@@ -38,6 +38,7 @@ class Pattern:
     is_exact: bool
     fuzzy: float | None  # similarity threshold per word; None: the words themselves
     text: str  # the term or alias as first written
+    inflect: tuple[str, ...] = ()  # the languages whose inflected forms it stands for
 
 
 class Spot(NamedTuple):
@@ -58,6 +59,7 @@ class PatternIndex:
     """Every pattern of a rule set; `add` while compiling, then `find` per article."""
 
     __slots__ = (
+        "_asked",
         "_exact",
         "_folded",
         "_fuzzy",
@@ -65,12 +67,16 @@ class PatternIndex:
         "_ids",
         "_joinable",
         "_vocabulary",
+        "forms",
         "patterns",
     )
 
     def __init__(self) -> None:
         self.patterns: list[Pattern] = []
+        #: Per pattern, `spelling_forms(pattern)`: what frequency.py estimates its share from.
+        self.forms: list[list[tuple[tuple[str, ...], ...]]] = []
         self._ids: dict[tuple[tuple[str, ...], bool, float | None, tuple[str, ...]], int] = {}
+        self._asked: dict[tuple[str, bool, float | None, tuple[str, ...]], int | None] = {}
         self._folded: _Table = {}
         self._exact: _Table = {}
         self._fuzzy: _Table = {}
@@ -91,23 +97,26 @@ class PatternIndex:
         With `inflect` languages, a plain (not exact, not fuzzy) pattern also stands for the
         inflected forms of its words in those languages (lexicon.py).
         """
-        words = term_words(text, is_exact=is_exact)
-        if not words:
-            return None
         fuzzy = None if is_exact else fuzzy
         inflect = () if is_exact or fuzzy is not None else inflect
+        # Rule sets repeat their terms: the text as written skips splitting it again.
+        asked = (text, is_exact, fuzzy, inflect)
+        if asked in self._asked:
+            return self._asked[asked]
+        words = term_words(text, is_exact=is_exact)
         identity = (words, is_exact, fuzzy, inflect)
-        pattern_id = self._ids.get(identity)
-        if pattern_id is not None:
+        pattern_id = self._ids.get(identity) if words else None
+        if pattern_id is not None or not words:
+            self._asked[asked] = pattern_id
             return pattern_id
-        pattern_id = len(self.patterns)
-        self._ids[identity] = pattern_id
-        self.patterns.append(Pattern(words, is_exact, fuzzy, text.strip()))
+        pattern_id = self._asked[asked] = self._ids[identity] = len(self.patterns)
+        pattern = Pattern(words, is_exact, fuzzy, text.strip(), inflect)
+        self.patterns.append(pattern)
+        spellings = spelling_forms(pattern)
+        self.forms.append(spellings)
         table = self._exact if is_exact else self._folded if fuzzy is None else self._fuzzy
-        # An exact term is compared as written; any other also as its variants, each with
-        # its inflected forms.
-        for spelling in (words,) if is_exact else (words, *term_variants(words)):
-            for variant in _variants(spelling, inflect):
+        for spelling, forms in zip(_spellings(pattern), spellings, strict=True):
+            for variant in itertools.product(*forms):
                 if not is_exact and spelling is words:
                     # Only words as written and their forms: a variant glued from two
                     # ("cyberattaque" for "cyber attaque") already meets the two words in the
@@ -181,11 +190,24 @@ class PatternIndex:
                 yield from _walk_fuzzy_from(first, self._fuzzy, words, forms_of, self.patterns)
 
 
-def _variants(words: tuple[str, ...], languages: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
-    """`words` as written, then with each word replaced by its inflected forms."""
+def _spellings(pattern: Pattern) -> tuple[tuple[str, ...], ...]:
+    """An exact term as written; any other also as its variants (`text.term_variants`)."""
+    words = pattern.words
+    return (words,) if pattern.is_exact else (words, *term_variants(words))
+
+
+def spelling_forms(pattern: Pattern) -> list[tuple[tuple[str, ...], ...]]:
+    """Per spelling of `pattern`, the forms each of its words stands for, as written first.
+
+    The word tuples the index keys the pattern under are the products of these forms.
+    """
+    return [_forms(spelling, pattern.inflect) for spelling in _spellings(pattern)]
+
+
+def _forms(words: tuple[str, ...], languages: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """Each word with its inflected forms, the later words alone past MAX_VARIANTS tuples."""
     if not languages:
-        yield words
-        return
+        return tuple((word,) for word in words)
     choices: list[tuple[str, ...]] = []
     count = 1
     for word in words:
@@ -194,7 +216,7 @@ def _variants(words: tuple[str, ...], languages: tuple[str, ...]) -> Iterator[tu
             forms = (word,)
         count *= len(forms)
         choices.append(forms)
-    yield from itertools.product(*choices)
+    return tuple(choices)
 
 
 def _walk(

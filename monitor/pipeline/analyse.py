@@ -15,7 +15,15 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.logs import log_crash, log_event
-from monitor.match import CompiledRules, EntityGate, compile_rules, entity_gate, evaluate
+from monitor.match import (
+    SAMPLE_ARTICLES,
+    CompiledRules,
+    EntityGate,
+    compile_rules,
+    entity_gate,
+    evaluate,
+    term_frequencies,
+)
 from monitor.metrics import Metrics
 from monitor.model import Annotations, Article, Feed, Match, RuleSet
 
@@ -39,6 +47,10 @@ class AnalysisQueue(Protocol):
     """The store as the analyser sees it: articles waiting, their matches, their failures."""
 
     def unmatched_articles(self, limit: int = ...) -> list[Article]: ...
+
+    def recent_article_texts(self, limit: int) -> list[str]:
+        """What the presearch counts word frequencies on: the newest articles' texts."""
+        ...
 
     def save_matches(
         self, article_keys: Sequence[str], matches: Sequence[Match], now: datetime
@@ -74,14 +86,22 @@ class Analyser:
         self.feeds = tuple(feeds)
         self._match_lock = asyncio.Lock()
         self.rules = rules
-        self._compiled: CompiledRules = compile_rules(rules)
+        frequencies = term_frequencies(store.recent_article_texts(SAMPLE_ARTICLES))
+        self._compiled: CompiledRules = compile_rules(
+            rules, frequencies=frequencies, observer=metrics
+        )
         self._gate: EntityGate = entity_gate(rules)
 
+    def compile(self, rules: RuleSet) -> CompiledRules:
+        """`rules` compiled against the running set, keeping its word counts and the plans of
+        the rules that did not change; safe in a worker thread (it only reads the running set)."""
+        return compile_rules(rules, previous=self._compiled)
+
     def use_rules(self, rules: RuleSet, compiled: CompiledRules | None = None) -> None:
-        """Swap in a validated rule set (`compiled` from it, if already compiled off the event
-        loop); takes effect for articles matched from now on."""
+        """Swap in a validated rule set (`compiled` from it by `compile`, if already compiled
+        off the event loop); takes effect for articles matched from now on."""
         if compiled is None:
-            compiled = compile_rules(rules)
+            compiled = self.compile(rules)
         gate = entity_gate(rules)
         self.rules, self._compiled, self._gate = rules, compiled, gate
 

@@ -103,6 +103,11 @@ class Pipeline:
             feeds=feeds, subscriptions=subscriptions, renderer=renderer, outbox=outbox
         )
 
+    def compile_rules(self, rules: RuleSet) -> CompiledRules:
+        """`rules` compiled for `use_rules`, reusing what the running set compiled; safe in a
+        worker thread."""
+        return self.analyser.compile(rules)
+
     def use_rules(self, rules: RuleSet, compiled: CompiledRules | None = None) -> None:
         """Swap in a validated rule set (and its `compile_rules`, if compiled already); takes
         effect for articles matched from now on."""

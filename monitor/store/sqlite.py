@@ -14,6 +14,7 @@ from monitor.store.feeds import FeedTables
 from monitor.store.matches import MatchTables
 from monitor.store.notes import NoteTables
 from monitor.store.outbox import OutboxTables
+from monitor.store.samples import SampleTables
 from monitor.store.snapshots import SnapshotTables
 
 
@@ -25,5 +26,6 @@ class Store(
     NoteTables,
     SnapshotTables,
     BrowseTables,
+    SampleTables,
 ):
     """A SQLite database in WAL mode, safe to call from the event loop and worker threads."""
