@@ -245,6 +245,20 @@ def test_state_survives_reopening(tmp_path):
         second.close()
 
 
+def test_every_connection_keeps_a_64_mb_page_cache_and_sorts_in_memory(tmp_path):
+    # The memory docs/operations.md promises the store: 64 MB of cache, on a new file and on
+    # one reopened (pragmas belong to the connection, not the file).
+    for _ in range(2):
+        opened = Store(tmp_path / "monitor.db")
+        try:
+            (cache,) = opened._db.execute("PRAGMA cache_size").fetchone()
+            (temp_store,) = opened._db.execute("PRAGMA temp_store").fetchone()
+        finally:
+            opened.close()
+        assert -cache * 1024 == 64 * 1024 * 1024
+        assert temp_store == 2  # MEMORY
+
+
 def test_a_file_that_is_not_a_database_is_refused_not_replaced(tmp_path):
     path = tmp_path / "monitor.db"
     path.write_bytes(b"this is not sqlite" * 100)

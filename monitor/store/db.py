@@ -22,6 +22,11 @@ from monitor.errors import StoreError
 
 # How long a write waits for another writer before it fails as busy.
 _BUSY_TIMEOUT_MS = 5000
+# SQLite's page cache, per connection (the default is 2 MB). 64 MB holds the interior pages
+# of every index of a 5-million-article store, so a lookup or insert reads at most its leaf
+# page from the OS instead of walking each B-tree through it; bounded, it is the store's
+# whole heap (see docs/operations.md, store sizing, and docs/decisions.md, band index).
+CACHE_BYTES = 64 * 1024 * 1024
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -66,6 +71,10 @@ class Database:
             self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA foreign_keys = ON")
+            # Negative: a size in KiB, not a page count, so it holds whatever the page size.
+            self._db.execute(f"PRAGMA cache_size = -{CACHE_BYTES // 1024}")
+            # Sorts and temporary indexes (migrations, retention) stay off the disk.
+            self._db.execute("PRAGMA temp_store = MEMORY")
             self._migrate()
         except StoreError:
             self._db.close()
