@@ -185,6 +185,10 @@ def test_worker_pool_gives_the_same_annotations(annotator):
         pooled.warm_up()
         assert pooled.annotate(articles, with_entities=True) == expected
         assert pooled.annotate_text("La sécurité.") == annotator.annotate_text("La sécurité.")
+        # Batches submitted together share the workers and come back whole and in order.
+        first = pooled.submit(articles[:3], with_entities=True)
+        second = pooled.submit(articles[3:], with_entities=True)
+        assert first.result() + second.result() == expected
         # A worker killed mid-run (out of memory, say) is replaced on the next call.
         workers = multiprocessing.active_children()
         assert len(workers) == 2

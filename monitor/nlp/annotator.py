@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 
@@ -45,6 +45,8 @@ class Annotator:
         self.workers = max(1, workers)
         self._engine = Engine(max_chars, batch_size, self.default_language)
         self._pool: ProcessPoolExecutor | None = None
+        # Guards starting and replacing the pool only: submissions from several threads
+        # must interleave in the pool's queue, or no batch overlaps another.
         self._lock = threading.RLock()
 
     @classmethod
@@ -57,19 +59,28 @@ class Annotator:
     def annotate(self, articles: Sequence[Article], *, with_entities: bool) -> list[Annotations]:
         """Annotate `articles` in batches; the result is in the same order.
 
-        Entity recognition (about half the cost) runs only `with_entities`.
+        Entity recognition (about half the cost) runs only `with_entities`. Safe to call from
+        several threads at once: their chunks share the pool's queue.
         """
-        if not articles:
-            return []
-        if self.workers == 1:
-            return self._engine.annotate(articles, with_entities)
-        with self._lock:
-            try:
-                return self._annotate_in_pool(articles, with_entities)
-            except BrokenProcessPool:
-                # A worker died (killed, out of memory): start fresh ones and try once more.
-                self._close_pool()
-                return self._annotate_in_pool(articles, with_entities)
+        pool, notes = self._submit(articles, with_entities)
+        try:
+            return notes.result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): start fresh ones and try once more.
+            self._replace_broken_pool(pool)
+            return self._submit(articles, with_entities)[1].result()
+
+    def submit(
+        self, articles: Sequence[Article], *, with_entities: bool
+    ) -> Future[list[Annotations]]:
+        """Start annotating `articles`; the future holds what `annotate` would return.
+
+        With workers the call returns at once and the chunks queue behind those submitted
+        before, so the caller can use earlier results while the workers go on. In-process
+        the work is done before the call returns. A dead worker fails the future with
+        `BrokenProcessPool` (`annotate` retries once instead).
+        """
+        return self._submit(articles, with_entities)[1]
 
     def annotate_text(
         self, text: str, *, language: str = "fr", key: str = "text", with_entities: bool = True
@@ -107,18 +118,6 @@ class Annotator:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _annotate_in_pool(
-        self, articles: Sequence[Article], with_entities: bool
-    ) -> list[Annotations]:
-        pool = self._started_pool()
-        # About four chunks per worker keep them all busy to the end even when one gets the
-        # longer articles; a chunk of up to two batches still amortises the pickling round trip.
-        size = max(1, min(-(-len(articles) // (4 * self.workers)), 2 * self.batch_size))
-        chunks = [list(articles[start : start + size]) for start in range(0, len(articles), size)]
-        entities = [with_entities] * len(chunks)
-        results = pool.map(_annotate_in_worker, chunks, entities)
-        return [notes for chunk in results for notes in chunk]
-
     def _started_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # Not a plain fork: the daemon has threads (asyncio, APScheduler) that fork would
@@ -133,6 +132,39 @@ class Annotator:
                 initargs=(self.max_chars, self.batch_size, self.default_language),
             )
         return self._pool
+
+    def _submit(
+        self, articles: Sequence[Article], with_entities: bool
+    ) -> tuple[ProcessPoolExecutor | None, Future[list[Annotations]]]:
+        """The pool used (None in-process) and the future of the annotations."""
+        if self.workers == 1 or not articles:
+            done: Future[list[Annotations]] = Future()
+            try:
+                done.set_result(self._engine.annotate(articles, with_entities) if articles else [])
+            except Exception as exc:
+                done.set_exception(exc)
+            return None, done
+        with self._lock:
+            pool = self._started_pool()
+            # About four chunks per worker keep them all busy to the end even when one gets
+            # the longer articles; a chunk of up to two batches still amortises the round trip.
+            size = max(1, min(-(-len(articles) // (4 * self.workers)), 2 * self.batch_size))
+            chunks = [
+                list(articles[start : start + size]) for start in range(0, len(articles), size)
+            ]
+            try:
+                parts = [pool.submit(_annotate_in_worker, chunk, with_entities) for chunk in chunks]
+            except BrokenProcessPool as exc:
+                failed: Future[list[Annotations]] = Future()
+                failed.set_exception(exc)
+                return pool, failed
+        return pool, _joined(parts)
+
+    def _replace_broken_pool(self, broken: ProcessPoolExecutor | None) -> None:
+        with self._lock:
+            # Several threads may meet the same dead pool: the first one replaces it.
+            if broken is not None and self._pool is broken:
+                self._close_pool()
 
     def _close_pool(self) -> None:
         if self._pool is not None:
@@ -167,6 +199,26 @@ def _start_worker(max_chars: int, batch_size: int, default_language: str) -> Non
     global _WORKER_ENGINE  # one engine per worker process, built once by the pool initializer
     _WORKER_ENGINE = Engine(max_chars, batch_size, default_language)
     _WORKER_ENGINE.pipeline(default_language)
+
+
+def _joined(parts: list[Future[list[Annotations]]]) -> Future[list[Annotations]]:
+    """One future for the chunks' results in order; it fails as soon as one chunk fails."""
+    joined: Future[list[Annotations]] = Future()
+    lock = threading.Lock()
+
+    def on_done(part: Future[list[Annotations]]) -> None:
+        with lock:
+            if joined.done():
+                return
+            error = CancelledError() if part.cancelled() else part.exception()
+            if error is not None:
+                joined.set_exception(error)
+            elif all(one.done() for one in parts):
+                joined.set_result([notes for one in parts for notes in one.result()])
+
+    for part in parts:
+        part.add_done_callback(on_done)
+    return joined
 
 
 def _annotate_in_worker(articles: list[Article], with_entities: bool) -> list[Annotations]:

@@ -1,18 +1,22 @@
 """Analyse stored articles: pending queue → nlp → match → store the matches.
 
-Runs the annotator off the event loop and the matcher on the compiled rules in force;
-a rule swap takes effect for the next batch. Stores matches before anything is sent.
-An article whose analysis keeps raising is quarantined so the queue goes on.
+Annotation runs in threads that feed the NLP workers, matching and the analysis's store
+writes in one thread of their own, so the event loop that polls feeds and answers /healthz
+never waits on either. With a pool of workers, the next batches are annotated while one is
+matched. Stores matches before anything is sent; an article whose analysis keeps raising is
+quarantined so the queue goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from dataclasses import replace
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from monitor.logs import log_crash, log_event
 from monitor.match import (
@@ -33,7 +37,11 @@ MATCH_BATCH = 64
 # Failed analyses after which an article is taken out of the queue for good: enough to
 # ride out a worker restart, few enough that a poison article costs little.
 MAX_ANALYSIS_ATTEMPTS = 3
+# Articles whose matches are stored in one transaction (a batch's matches took 0.4 s to
+# store at 1,000 rules, holding the store's lock that long).
+SAVE_CHUNK = 8
 _log = logging.getLogger("monitor.pipeline.analyse")
+_T = TypeVar("_T")
 
 
 class ArticleAnnotator(Protocol):
@@ -65,8 +73,27 @@ class AnalysisQueue(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Articles on their way through the analysis, with the rules they are analysed by."""
+
+    articles: tuple[Article, ...]
+    compiled: CompiledRules
+    gate: EntityGate
+    notes: asyncio.Future[list[Annotations]]
+
+    @property
+    def keys(self) -> list[str]:
+        return [article.key for article in self.articles]
+
+
 class Analyser:
-    """Annotates and matches what the store holds unmatched, one batch at a time."""
+    """Annotates and matches what the store holds unmatched, batch by batch, off the loop.
+
+    With an annotator that has worker processes (`workers` > 1), up to `workers` batches
+    are being annotated while the oldest annotated one is matched; batches are matched and
+    stored in the order they were read.
+    """
 
     def __init__(
         self,
@@ -85,12 +112,20 @@ class Analyser:
         self.metrics = metrics
         self.feeds = tuple(feeds)
         self._match_lock = asyncio.Lock()
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
         self.rules = rules
         frequencies = term_frequencies(store.recent_article_texts(SAMPLE_ARTICLES))
         self._compiled: CompiledRules = compile_rules(
             rules, frequencies=frequencies, observer=metrics
         )
         self._gate: EntityGate = entity_gate(rules)
+        # In-process annotation has no second process to overlap with: one batch at a time.
+        workers = getattr(annotator, "workers", 1)
+        self.in_flight = workers if isinstance(workers, int) and workers > 1 else 1
+        # Each annotating thread mostly waits for the workers' answer.
+        self._nlp_threads = ThreadPoolExecutor(self.in_flight, thread_name_prefix="monitor-nlp")
+        # One thread: batches are matched and stored in order, never two at once.
+        self._match_thread = ThreadPoolExecutor(1, thread_name_prefix="monitor-match")
 
     def compile(self, rules: RuleSet) -> CompiledRules:
         """`rules` compiled against the running set, keeping its word counts and the plans of
@@ -99,7 +134,7 @@ class Analyser:
 
     def use_rules(self, rules: RuleSet, compiled: CompiledRules | None = None) -> None:
         """Swap in a validated rule set (`compiled` from it by `compile`, if already compiled
-        off the event loop); takes effect for articles matched from now on."""
+        off the event loop); batches read from the store from now on use it."""
         if compiled is None:
             compiled = self.compile(rules)
         gate = entity_gate(rules)
@@ -111,85 +146,161 @@ class Analyser:
         A batch that raises is retried one article at a time, so a poison article costs
         only itself an attempt, at most one per round (see `_charge`).
         """
-        async with self._match_lock:
+        async with self._round_lock():
             total = 0
-            tags = {feed.id: feed.tags for feed in self.feeds}
             failed: set[str] = set()
-            while stored := self._next_batch(failed):
-                # Feed tags live in the config, not the store: a rule's `sources` may name them.
-                articles = [replace(a, feed_tags=tags.get(a.feed_id, ())) for a in stored]
-                try:
-                    analysed, matches = articles, await self._analyse(articles)
-                except Exception as exc:
-                    if self._strict:
-                        raise
-                    analysed, matches = await self._after_failure(articles, exc, now)
-                    kept = {article.key for article in analysed}
-                    failed.update(a.key for a in articles if a.key not in kept)
-                if not analysed:
-                    # Nothing in the batch went through: more likely the annotator than the
-                    # articles. Stop the round rather than charge the whole queue an attempt.
-                    break
-                with self.metrics.cpu("store"):
-                    self._store.save_matches([article.key for article in analysed], matches, now)
-                self.metrics.articles_matched.inc(len(analysed))
-                self._count(matches)
-                total += len(matches)
+            batches: deque[_Batch] = deque()
+            try:
+                await self._start_batches(batches, failed)
+                while batches:
+                    batch = batches.popleft()
+                    analysed, matches = await self._finish(batch, batches, failed, now)
+                    if not analysed:
+                        # Nothing in the batch went through: more likely the annotator than
+                        # the articles. Stop the round rather than charge the whole queue.
+                        break
+                    await self._in_match_thread(self._save, analysed, matches, now)
+                    total += len(matches)
+                    await self._start_batches(batches, failed)
+            finally:
+                for left in batches:
+                    # Abandoned (strict raise, a stopped round): their articles stay pending.
+                    left.notes.add_done_callback(_ignore_outcome)
             return total
 
-    def _next_batch(self, failed: set[str]) -> list[Article]:
-        """The oldest pending articles, without those that already failed this round."""
-        pending = self._store.unmatched_articles(limit=MATCH_BATCH + len(failed))
-        return [article for article in pending if article.key not in failed][:MATCH_BATCH]
+    def _round_lock(self) -> asyncio.Lock:
+        """The lock that keeps rounds one at a time, for the running loop.
 
-    async def _after_failure(
-        self, articles: Sequence[Article], exc: Exception, now: datetime
+        An asyncio lock belongs to the loop it first waited on, and the CLI and the tests run
+        one analyser under several `asyncio.run` calls in turn.
+        """
+        loop = asyncio.get_running_loop()
+        if self._lock_loop is not loop:
+            self._match_lock, self._lock_loop = asyncio.Lock(), loop
+        return self._match_lock
+
+    async def _finish(
+        self, batch: _Batch, batches: deque[_Batch], failed: set[str], now: datetime
     ) -> tuple[list[Article], list[Match]]:
-        """What analyses of a batch that raised `exc`: each article alone, or charge the one."""
-        if len(articles) == 1:
-            self._charge(articles[0], _error_text(exc), now)
-            return [], []
-        log_crash(_log, "analysis.batch_failed", articles=len(articles), retry="one by one")
-        return await self._analyse_one_by_one(articles, now)
+        """Await the batch's annotations and match them: the articles that went through."""
+        try:
+            notes = await batch.notes
+        except Exception as exc:
+            return await self._recover(batch, exc, failed, now)
+        if self.in_flight > 1:
+            # Its annotation is done: the workers take the next batches while it is matched.
+            # In-process there is no one to take them: spaCy would only slow the matcher.
+            await self._start_batches(batches, failed, batch)
+        try:
+            return list(batch.articles), await self._in_match_thread(self._evaluate, batch, notes)
+        except Exception as exc:
+            return await self._recover(batch, exc, failed, now)
 
-    async def _analyse(self, articles: Sequence[Article]) -> list[Match]:
-        # One rule set for the whole batch: a reload mid-batch must not match with rules
-        # whose entity needs the annotation did not serve.
-        compiled, gate = self._compiled, self._gate
-        # spaCy is CPU-bound: keep it off the event loop that polls feeds.
-        notes = await asyncio.to_thread(self._annotate, articles, gate)
+    async def _recover(
+        self, batch: _Batch, exc: Exception, failed: set[str], now: datetime
+    ) -> tuple[list[Article], list[Match]]:
+        """Analyse a batch that raised `exc` again, article by article (raise it when strict)."""
+        if self._strict:
+            raise exc
+        analysed, matches = await self._after_failure(batch, exc, now)
+        kept = {article.key for article in analysed}
+        failed.update(key for key in batch.keys if key not in kept)
+        return analysed, matches
+
+    async def _start_batches(
+        self, batches: deque[_Batch], failed: set[str], current: _Batch | None = None
+    ) -> None:
+        """Read pending articles and start annotating them, up to `in_flight` batches queued."""
+        wanted = self.in_flight - len(batches)
+        if wanted <= 0:
+            return
+        under_way = [*batches, current] if current is not None else batches
+        taken = failed.union(key for batch in under_way for key in batch.keys)
+        pending = await self._in_match_thread(self._next_articles, taken, wanted * MATCH_BATCH)
+        # Feed tags live in the config, not the store: a rule's `sources` may name them.
+        tags = {feed.id: feed.tags for feed in self.feeds}
+        articles = [replace(a, feed_tags=tags.get(a.feed_id, ())) for a in pending]
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(articles), MATCH_BATCH):
+            chosen = tuple(articles[start : start + MATCH_BATCH])
+            # One rule set for the whole batch: a reload mid-batch must not match with rules
+            # whose entity needs the annotation did not serve.
+            compiled, gate = self._compiled, self._gate
+            notes = loop.run_in_executor(self._nlp_threads, self._annotate, chosen, gate)
+            batches.append(_Batch(chosen, compiled, gate, notes))
+
+    def _next_articles(self, taken: set[str], count: int) -> list[Article]:
+        """The oldest pending articles, without those failed this round or under way."""
+        pending = self._store.unmatched_articles(limit=count + len(taken))
+        return [article for article in pending if article.key not in taken][:count]
+
+    async def _in_match_thread(self, work: Callable[..., _T], *args: object) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._match_thread, work, *args)
+
+    def _evaluate(self, batch: _Batch, notes: Sequence[Annotations]) -> list[Match]:
         with self.metrics.cpu("match"):
             return [
                 match
-                for article, note in zip(articles, notes, strict=True)
-                for match in evaluate(article, note, compiled)
+                for article, note in zip(batch.articles, notes, strict=True)
+                for match in evaluate(article, note, batch.compiled)
             ]
 
+    def _save(self, analysed: Sequence[Article], matches: Sequence[Match], now: datetime) -> None:
+        """Store the matches and mark their articles matched, a few articles per transaction.
+
+        Each transaction holds the store's one lock, which the loop needs too (a poll's
+        writes, the /healthz write probe): short ones keep it from waiting behind a batch.
+        """
+        by_article: dict[str, list[Match]] = {article.key: [] for article in analysed}
+        for match in matches:
+            by_article[match.article_key].append(match)
+        keys = list(by_article)
+        for start in range(0, len(keys), SAVE_CHUNK):
+            chunk = keys[start : start + SAVE_CHUNK]
+            found = [match for key in chunk for match in by_article[key]]
+            with self.metrics.cpu("store"):
+                self._store.save_matches(chunk, found, now)
+            self.metrics.articles_matched.inc(len(chunk))
+            self._count(found)
+
+    async def _after_failure(
+        self, batch: _Batch, exc: Exception, now: datetime
+    ) -> tuple[list[Article], list[Match]]:
+        """What analyses of a batch that raised `exc`: each article alone, or charge the one."""
+        if len(batch.articles) == 1:
+            await self._charge(batch.articles[0], _error_text(exc), now)
+            return [], []
+        log_crash(_log, "analysis.batch_failed", articles=len(batch.articles), retry="one by one")
+        return await self._analyse_one_by_one(batch, now)
+
     async def _analyse_one_by_one(
-        self, articles: Sequence[Article], now: datetime
+        self, batch: _Batch, now: datetime
     ) -> tuple[list[Article], list[Match]]:
         """The articles that analyse alone and their matches; each failure costs its article
         an attempt, and MAX_ANALYSIS_ATTEMPTS of them quarantine it."""
+        loop = asyncio.get_running_loop()
         analysed: list[Article] = []
         matches: list[Match] = []
-        for article in articles:
+        for article in batch.articles:
             try:
-                matches += await self._analyse([article])
+                notes = await loop.run_in_executor(
+                    self._nlp_threads, self._annotate, (article,), batch.gate
+                )
+                alone = replace(batch, articles=(article,))
+                matches += await self._in_match_thread(self._evaluate, alone, notes)
             except Exception as exc:
-                self._charge(article, _error_text(exc), now)
+                await self._charge(article, _error_text(exc), now)
             else:
                 analysed.append(article)
         return analysed, matches
 
-    def _charge(self, article: Article, error: str, now: datetime) -> None:
+    async def _charge(self, article: Article, error: str, now: datetime) -> None:
         """Count the failure on the article, quarantine it at the limit; log the traceback.
 
         Called from an `except` block: `log_crash` picks up the exception in flight.
         """
-        attempts = self._store.record_analysis_failure(article.key, error)
+        attempts = await self._in_match_thread(self._record_failure, article, error, now)
         is_quarantined = attempts >= MAX_ANALYSIS_ATTEMPTS
-        if is_quarantined:
-            self._store.quarantine(article.key, now)
         outcome = "quarantined" if is_quarantined else "retry"
         self.metrics.analysis_failures.labels(outcome=outcome).inc()
         log_crash(
@@ -200,6 +311,12 @@ class Analyser:
             attempts=attempts,
             outcome=outcome,
         )
+
+    def _record_failure(self, article: Article, error: str, now: datetime) -> int:
+        attempts = self._store.record_analysis_failure(article.key, error)
+        if attempts >= MAX_ANALYSIS_ATTEMPTS:
+            self._store.quarantine(article.key, now)
+        return attempts
 
     def _count(self, matches: Sequence[Match]) -> None:
         for match in matches:
@@ -260,6 +377,12 @@ def _annotate_into(
 def _present(note: Annotations | None) -> Annotations:
     assert note is not None, "every article is annotated once before it is read"
     return note
+
+
+def _ignore_outcome(notes: asyncio.Future[list[Annotations]]) -> None:
+    """Retrieve an abandoned batch's outcome, so asyncio does not report it as unhandled."""
+    if not notes.cancelled():
+        notes.exception()
 
 
 def _error_text(exc: Exception) -> str:
