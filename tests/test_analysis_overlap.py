@@ -23,10 +23,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-from monitor.app.health import HealthServer
 
 from bench.workload import CORPUS_DIR, long_articles, rule_set
 from monitor.app import Service, build_parts
+from monitor.app.wiring import build_web_server
 from monitor.config import load_config
 from monitor.model import Annotations, Article
 from monitor.pipeline import analyse
@@ -167,8 +167,14 @@ def test_health_and_polls_answer_while_a_large_batch_is_analysed(
     async def scenario() -> None:
         report = await service.pipeline.ingest_feed(feeds["long"], NOW)
         assert report.new_articles == LONG_ARTICLES, report
-        server = HealthServer(
-            host="127.0.0.1", port=0, health=service.health, metrics=lambda: (b"", "text/plain")
+        server = build_web_server(
+            lambda: service.config,
+            service.parts.store,
+            lambda: service.pipeline.rules,
+            clock=lambda: NOW,
+            listen=("127.0.0.1", 0),
+            health=service.health,
+            metrics=lambda: (b"", "text/plain"),
         )
         await server.start()
         probe, done = LagProbe(), asyncio.Event()
