@@ -38,6 +38,15 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
+def known_time_zone(value: str) -> str:
+    """`value` if it names an IANA time zone; else ValueError saying so."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone '{value}' (use an IANA name)") from None
+    return value
+
+
 def parse_duration_s(value: str | int | float) -> float:
     """Read '90s', '5m', '2h', '1d' or a bare number of seconds."""
     if isinstance(value, int | float):
@@ -248,11 +257,7 @@ class SubscriptionSpec(Strict):
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone '{value}' (use an IANA name)") from None
-        return value
+        return known_time_zone(value)
 
     @field_validator("schedule")
     @classmethod
@@ -354,11 +359,7 @@ class WebSpec(Strict):
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone '{value}' (use an IANA name)") from None
-        return value
+        return known_time_zone(value)
 
 
 class ConfigSpec(Strict):
