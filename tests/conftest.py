@@ -29,6 +29,13 @@ from monitor.logs import KeyValueFormatter
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITOR = [sys.executable, "-m", "monitor.cli"]
+# Debian's browser, for the screenshot and workspace tests (.ci/run installs it as root).
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Chromium is not installed at /usr/bin/chromium (Debian: apt-get install -y "
+    "chromium; .ci/run installs it); Playwright cannot download its own browser here",
+)
 
 
 @pytest.fixture(autouse=True)

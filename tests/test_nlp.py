@@ -4,17 +4,15 @@ import multiprocessing
 import os
 import random
 import signal
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from monitor.model import Article
 from monitor.nlp import Annotator, text_article
+from tests.articles import body_article
 from tests.fixtures_nlp import shared_annotator
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "raw" / "000_1cc6efedb35eb3c5.txt"
-NOW = datetime(2024, 7, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +28,7 @@ def seed_body(annotator):
 
 
 def make_article(key, *, title="", summary="", body="", language="fr"):
-    return Article(
-        key=key,
-        feed_id="seed-fr",
-        url=None,
-        guid=None,
-        title=title,
-        summary=summary,
-        body=body,
-        published_at=NOW,
-        fetched_at=NOW,
-        language=language,
-        content_hash="0",
-    )
+    return body_article(body, title=title, summary=summary, language=language, key=key)
 
 
 def test_seed_sentences_are_trimmed_char_spans(seed_body):

@@ -18,19 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CHROMIUM, ROOT, needs_chromium
 from tests.test_email_delivery import SEED_TITLES, seed_message
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 PICTURES = ROOT / "docs" / "img"
 # (name, window width, height): a desktop mail client's reading pane and a phone.
 VIEWS = (("desktop", 900, 1640), ("phone", 390, 1640))
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="headless Chromium is not installed at /usr/bin/chromium "
-    "(Debian: apt-get install -y chromium); see docs/screenshot.md",
-)
+pytestmark = needs_chromium
 
 
 def screenshot(

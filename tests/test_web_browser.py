@@ -15,23 +15,17 @@ import selectors
 import shutil
 import signal
 import subprocess
-from pathlib import Path
 
 import feedparser
 import pytest
 
-from tests.conftest import MONITOR, ROOT
+from tests.conftest import CHROMIUM, MONITOR, ROOT, needs_chromium
 from tests.web_harness import seed_project
 
-CHROMIUM = Path("/usr/bin/chromium")
 PICTURES = ROOT / "docs" / "img"
 VIEWS = (("desktop", 1100, 900), ("phone", 390, 844))
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Chromium is not installed at /usr/bin/chromium (Debian: apt-get install -y "
-    "chromium); Playwright cannot download its own browser here",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
