@@ -339,6 +339,23 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowUpPolicy:
+    """When a story already sent to a subscription earns one "story developing" update."""
+
+    outlets: int | None = None  # this many outlets new since the story was last sent
+    new_actor: bool = False  # or an actor of the rules that was not in what was sent
+
+
+@dataclass(frozen=True, slots=True)
+class StoryCoverage:
+    """What one story holds for one subscription: its outlets and the actors matched in it."""
+
+    story_id: str
+    outlets: frozenset[str]  # feed ids carrying a copy
+    actors: frozenset[str]  # actor ids in the hits of its matches on the subscription's rules
+
+
+@dataclass(frozen=True, slots=True)
 class Subscription:
     """Who receives which rules' matches, when, and how."""
 
@@ -353,16 +370,37 @@ class Subscription:
     title: str | None = None
     templates: str | None = None  # a folder whose templates override the configured ones
     language: str = "en"  # what its messages are worded in: "fr" | "en"
+    follow_up: FollowUpPolicy | None = None  # None: a story is sent once, never followed up
+
+
+@dataclass(frozen=True, slots=True)
+class StoryCopy:
+    """Another outlet's copy of a digest entry's story."""
+
+    outlet: str  # the feed's title
+    url: str | None
+    published_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Developing:
+    """What a story already sent gained since it was last sent (a follow-up's reason)."""
+
+    outlet_count: int  # outlets carrying it now
+    new_outlets: tuple[str, ...]  # feed titles new since it was last sent
+    new_actors: tuple[str, ...]  # actor names new since it was last sent
 
 
 @dataclass(frozen=True, slots=True)
 class DigestEntry:
-    """One article in a digest with the matches that put it there."""
+    """One story in a digest: its lead article with the matches that put it there."""
 
     article: Article
     matches: tuple[Match, ...]
     feed_title: str = ""
     also_in: tuple[str, ...] = ()  # other outlets that carried the same story
+    copies: tuple[StoryCopy, ...] = ()  # one per other outlet, earliest copy first
+    developing: Developing | None = None  # set on a follow-up of a story already sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,7 +408,7 @@ class Digest:
     """What one delivery says: an immediate alert or a scheduled digest."""
 
     subscription_id: str
-    kind: str  # "immediate" | "digest"
+    kind: str  # "immediate" | "digest" | "developing" (an alert of follow-ups only)
     created_at: datetime
     timezone: str
     entries: tuple[DigestEntry, ...]
@@ -378,6 +416,7 @@ class Digest:
     feed_problems: tuple[str, ...] = ()
     rule_clauses: tuple[tuple[str, str], ...] = ()  # (rule id, its clause in words)
     language: str = "en"  # the subscription's language: labels, dates, the clause's words
+    developing: tuple[DigestEntry, ...] = ()  # stories already sent that grew since
 
 
 @dataclass(frozen=True, slots=True)

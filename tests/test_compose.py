@@ -1,5 +1,6 @@
 """What a subscription receives: its rules, one entry per story, ordered, bounded."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from monitor.deliver.compose import (
@@ -60,6 +61,34 @@ def test_copies_of_a_story_collapse_under_the_earliest_with_also_in():
         ("orig", "Le Courrier de Rabat", ("Wire",)),
         ("other", "Wire", ()),
     ]
+
+
+def test_a_story_shows_once_with_each_other_outlet_linked_and_every_rule_any_copy_matched():
+    actor_rule = Match("actors", "Actors", "late", Priority.NORMAL, 1.0, ())
+    found = [
+        (article("late", "sud", "s1", 1), [match("late", Priority.HIGH, 1), actor_rule]),
+        (article("lead", "courrier", "s1", 5), [match("lead", Priority.HIGH, 3)]),
+        (article("again", "sud", "s1", 0), [match("again", Priority.HIGH, 1)]),
+        (article("wire", "wire", "s1", 2), [match("wire", Priority.HIGH, 2)]),
+    ]
+    titles = {"wire": "Wire", "courrier": "Le Courrier", "sud": "Sud Presse"}
+    (entry,) = collapse_stories(found, titles)
+    assert entry.article.key == "lead"  # the earliest report leads
+    assert [(c.outlet, c.url) for c in entry.copies] == [
+        ("Sud Presse", "https://news.example/late"),  # an outlet once, by its first copy
+        ("Wire", "https://news.example/wire"),
+    ]
+    assert [(m.rule_id, m.article_key) for m in entry.matches] == [
+        ("r", "lead"),  # the lead's own match of a rule several copies matched
+        ("actors", "late"),  # a rule only a later copy matched
+    ]
+
+
+def test_on_a_publication_time_tie_the_copy_fetched_first_leads():
+    first, second = article("first", "a", "s", 1), article("second", "b", "s", 1)
+    second = replace(second, fetched_at=first.fetched_at - timedelta(minutes=5))
+    found = [(first, [match("first", Priority.HIGH, 1)]), (second, [])]
+    assert collapse_stories(found, {})[0].article.key == "second"
 
 
 def test_entries_are_ordered_by_priority_then_score_then_recency():

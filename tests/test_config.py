@@ -7,7 +7,7 @@ import pytest
 
 from monitor.config.load import load_config, parse_duration_s
 from monitor.errors import ConfigError
-from monitor.model import Priority
+from monitor.model import FollowUpPolicy, Priority
 from monitor.settings import FetchSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,6 +131,7 @@ def documented_keys(section: str) -> set[str]:
         ("Top level", "ConfigSpec"),
         ("`feeds[]`", "FeedSpec"),
         ("`subscriptions[]`", "SubscriptionSpec"),
+        ("`subscriptions[].follow_up`", "FollowUpSpec"),
         ("`smtp`", "SmtpSpec"),
         ("`fetch`", "FetchSpec"),
         ("`nlp`", "NlpSpec"),
@@ -156,6 +157,40 @@ def test_a_bad_schedule_is_named_with_its_line(tmp_path):
         load_config(path)
     assert caught.value.line == 3
     assert "hour" in str(caught.value)
+
+
+def follow_up_config(tmp_path: Path, follow_up: str) -> Path:
+    return write(
+        tmp_path,
+        "subscriptions:\n  - id: s\n    immediate: high\n    to: {folder: out}\n"
+        f"    follow_up: {follow_up}\n",
+    )
+
+
+def test_follow_ups_are_off_unless_asked_for_and_read_as_asked(tmp_path):
+    plain = write(tmp_path, "subscriptions:\n  - id: s\n    immediate: high\n    to: {folder: o}\n")
+    assert load_config(plain).subscriptions[0].follow_up is None
+    (sub,) = load_config(follow_up_config(tmp_path, "{outlets: 3}")).subscriptions
+    assert sub.follow_up == FollowUpPolicy(outlets=3, new_actor=False)
+    (sub,) = load_config(follow_up_config(tmp_path, "{new_actor: true}")).subscriptions
+    assert sub.follow_up == FollowUpPolicy(outlets=None, new_actor=True)
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "said"),
+    [
+        ("{}", "set 'outlets' (how many new outlets, e.g. 3), 'new_actor: true', or both"),
+        ("{outlets: 0}", "follow_up.outlets: should be at least 1"),
+        ("{outlets: three}", "should be a whole number, got 'three'"),
+        ("{outlet: 3}", "outlet"),
+        ("{new_actor: maybe}", "should be true or false, got 'maybe'"),
+    ],
+)
+def test_a_wrong_follow_up_is_named_with_its_line_and_what_to_write(tmp_path, follow_up, said):
+    with pytest.raises(ConfigError) as caught:
+        load_config(follow_up_config(tmp_path, follow_up))
+    assert caught.value.line == 5
+    assert "follow_up" in str(caught.value) and said in str(caught.value)
 
 
 SCHEDULES = [

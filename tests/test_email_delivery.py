@@ -190,7 +190,7 @@ def test_the_seed_digest_arrives_as_a_readable_multipart_email(smtp, store):
     for title in SEED_TITLES:
         assert title in text and title in html
     assert "mercredi 14 juin 2023, 08:00 (heure de Paris)" in text  # the recipient's zone
-    assert "aussi dans\u202f: Wire (English service)" in text
+    assert "Aussi couvert par 1 média\u202f:\n   - Wire (English service)" in text
     assert "<mark style=" in html and "<style" not in html and "<script" not in html
     assert [d.status for d in store.deliveries()] == ["sent"]
 

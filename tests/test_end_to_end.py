@@ -87,7 +87,7 @@ def test_the_syndicated_copy_is_folded_into_the_original_story(first_run):
     _, text, _ = read_message(after_first[0])
     (copy,) = [item for item in EXPECTED if item.get("role") == "syndicated-copy"]
     assert copy["title_text"] not in text
-    assert "aussi dans\u202f: " in text  # the shipped subscriptions read French
+    assert "Aussi couvert par 1 média\u202f:" in text  # the shipped subscriptions read French
 
 
 def test_a_second_run_sends_nothing_new(first_run):

@@ -145,7 +145,8 @@ def test_a_french_subscription_reads_french(renderer, kind):
     for body in (message.text, message.html):
         assert "mardi 1 décembre 2026, 08:00 (heure de Paris)" in body  # 07:00 UTC
         assert "vendredi 26 juillet 2024, 09:30 (heure de Paris)" in body
-        assert f"aussi dans{NNBSP}: Wire (French service)" in body
+        assert f"Aussi couvert par 1 média{NNBSP}:" in body
+        assert "Wire (French service)" in body
         assert "3 articles" in body and "1 article" in body  # per message, per rule
     assert f"Pourquoi cet article{NNBSP}:" in message.html
     assert "Lire sur news.example.fr →" in message.html

@@ -61,6 +61,7 @@ ADAPTERS: dict[str, set[str]] = {
         "monitor.store.matches",
         "monitor.store.outbox",
         "monitor.store.browse",
+        "monitor.store.follow_ups",
     },
     "apscheduler": {"monitor.app.service"},
     "starlette": {

@@ -140,7 +140,7 @@ def test_both_parts_explain_the_match(renderer, kind):
         assert "JO 2024 security" in body
         assert "https://news.example.fr/jo-securite" in body
         assert "Le Monde Afrique" in body
-        assert "also in: Wire (French service)" in body
+        assert "Also covered by 1 outlet:" in body and "Wire (French service)" in body
         # 07:30 UTC shown in the subscription's time zone
         assert "Friday 26 July 2024, 09:30 (Paris time)" in body
     assert (

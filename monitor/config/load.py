@@ -30,7 +30,7 @@ from monitor.config.schema import (
     parse_duration_s,
 )
 from monitor.errors import ConfigError, ConfigErrors
-from monitor.model import Feed, Priority, Subscription
+from monitor.model import Feed, FollowUpPolicy, Priority, Subscription
 from monitor.settings import (
     DeliverySettings,
     FetchSettings,
@@ -333,6 +333,11 @@ def _build_subscription(spec: SubscriptionSpec, base_dir: Path, language: str) -
         title=spec.title,
         templates=str(_resolve(base_dir, spec.templates)) if spec.templates else None,
         language=spec.language or language,
+        follow_up=(
+            FollowUpPolicy(outlets=spec.follow_up.outlets, new_actor=spec.follow_up.new_actor)
+            if spec.follow_up
+            else None
+        ),
     )
 
 

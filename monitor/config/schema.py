@@ -230,6 +230,23 @@ TARGET_READERS: dict[str, Callable[[Any], ChannelTarget]] = {
 }
 
 
+class FollowUpSpec(Strict):
+    """When a story already sent earns one "story developing" update (off unless set)."""
+
+    outlets: int | None = Field(default=None, ge=1, le=1000)
+    new_actor: bool = False
+
+    @model_validator(mode="after")
+    def _check_some_trigger(self) -> FollowUpSpec:
+        if self.outlets is None and not self.new_actor:
+            raise ValueError(
+                "follow_up says neither when to follow a story up: set 'outlets' (how many "
+                "new outlets, e.g. 3), 'new_actor: true', or both; remove 'follow_up' to "
+                "send each story once"
+            )
+        return self
+
+
 class SubscriptionSpec(Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     title: str | None = None
@@ -242,6 +259,7 @@ class SubscriptionSpec(Strict):
     send_empty: bool = False
     templates: str | None = None
     language: Literal["fr", "en"] | None = None  # None: the top-level `language`
+    follow_up: FollowUpSpec | None = None
 
     @field_validator("to", mode="before")
     @classmethod

@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from monitor.deliver.channels.mime import MailingList
-from monitor.model import Article, Digest, DigestEntry, Match, RuleSet, Subscription
+from monitor.model import (
+    Article,
+    Developing,
+    Digest,
+    DigestEntry,
+    Match,
+    RuleSet,
+    StoryCopy,
+    Subscription,
+)
 
 
 def rule_ids_for(rules: RuleSet, subscription: Subscription) -> set[str]:
@@ -42,8 +52,10 @@ def compose_digest(
     feed_problems: Sequence[str],
     now: datetime,
     rule_clauses: Sequence[tuple[str, str]] = (),
+    developing: Sequence[DigestEntry] = (),
 ) -> Digest:
-    """A digest (or immediate alert) of `found`, one entry per story, at most max_items."""
+    """A digest (or immediate alert) of `found`, one entry per story, at most max_items;
+    `developing` are follow-ups of stories already sent (`developing_entry`)."""
     entries = collapse_stories(found, feed_titles)[: subscription.max_items]
     return Digest(
         subscription_id=subscription.id,
@@ -55,6 +67,7 @@ def compose_digest(
         feed_problems=tuple(feed_problems) if kind == "digest" else (),
         rule_clauses=tuple(rule_clauses),
         language=subscription.language,
+        developing=tuple(developing[: subscription.max_items]),
     )
 
 
@@ -65,24 +78,68 @@ def collapse_stories(
     by_story: dict[str, list[tuple[Article, Sequence[Match]]]] = {}
     for article, matches in found:
         by_story.setdefault(article.story_id or article.key, []).append((article, matches))
-    entries: list[DigestEntry] = []
-    for copies in by_story.values():
-        copies.sort(key=lambda pair: pair[0].published_at)
-        lead, matches = copies[0]
-        lead_source = feed_titles.get(lead.feed_id, lead.feed_id)
-        others = sorted({feed_titles.get(a.feed_id, a.feed_id) for a, _ in copies[1:]})
-        entries.append(
-            DigestEntry(
-                article=lead,
-                matches=tuple(sorted(matches, key=match_order)),
-                feed_title=lead_source,
-                also_in=tuple(other for other in others if other != lead_source),
-            )
-        )
+    entries = [story_entry(copies, feed_titles) for copies in by_story.values()]
     entries.sort(
         key=lambda entry: (match_order(entry.matches[0]), -entry.article.published_at.timestamp())
     )
     return entries
+
+
+def story_entry(
+    copies: Sequence[tuple[Article, Sequence[Match]]], feed_titles: Mapping[str, str]
+) -> DigestEntry:
+    """The entry of one story's copies (at least one of which matched).
+
+    The earliest copy leads (on a tie, the one fetched first, then the longer text): the
+    first report, which stays the lead as later copies arrive, so an alert and the
+    follow-up or digest after it show the same one.
+    Each other outlet shows once, by its earliest copy. The story carries every rule any
+    copy matched: the lead's own match where it has one, else the best copy's.
+    """
+    ordered = sorted(
+        copies,
+        key=lambda pair: (
+            pair[0].published_at,
+            pair[0].fetched_at,
+            -len(pair[0].summary) - len(pair[0].body),
+        ),
+    )
+    lead = ordered[0][0]
+    lead_source = feed_titles.get(lead.feed_id, lead.feed_id)
+    by_outlet: dict[str, StoryCopy] = {}
+    for article, _ in ordered[1:]:
+        outlet = feed_titles.get(article.feed_id, article.feed_id)
+        if outlet != lead_source and outlet not in by_outlet:
+            by_outlet[outlet] = StoryCopy(outlet, article.url, article.published_at)
+    by_rule: dict[str, Match] = {}
+    for _, matches in ordered:
+        for match in sorted(matches, key=match_order):
+            by_rule.setdefault(match.rule_id, match)
+    return DigestEntry(
+        article=lead,
+        matches=tuple(sorted(by_rule.values(), key=match_order)),
+        feed_title=lead_source,
+        also_in=tuple(sorted(by_outlet)),
+        copies=tuple(by_outlet[outlet] for outlet in sorted(by_outlet)),
+    )
+
+
+def developing_entry(
+    copies: Sequence[tuple[Article, Sequence[Match]]],
+    feed_titles: Mapping[str, str],
+    *,
+    new_outlets: Sequence[str],
+    new_actors: Sequence[str],
+) -> DigestEntry:
+    """A follow-up's entry: the story as it stands, and what it gained since it was sent
+    (`new_outlets` as feed ids, `new_actors` as names)."""
+    entry = story_entry(copies, feed_titles)
+    developing = Developing(
+        outlet_count=len({article.feed_id for article, _ in copies}),
+        new_outlets=tuple(sorted(feed_titles.get(feed, feed) for feed in new_outlets)),
+        new_actors=tuple(new_actors),
+    )
+    return replace(entry, developing=developing)
 
 
 def match_order(match: Match) -> tuple[int, float]:

@@ -33,7 +33,13 @@ _SLACK_SECTION_CHARS = 2900
 _SLACK_HEADER_CHARS = 150
 # The header block's block_id names the event, so the webhook channel can send the right
 # `x-monitor-event` for a Slack body too (Slack shows nothing of a block_id).
-SLACK_EVENT_BLOCK_IDS = {"alert": "monitor-alert", "digest": "monitor-digest"}
+SLACK_EVENT_BLOCK_IDS = {
+    "alert": "monitor-alert",
+    "digest": "monitor-digest",
+    "story.developing": "monitor-developing",
+}
+# The event each digest kind is sent as (`type`, and the `x-monitor-event` header).
+EVENT_TYPES = {"immediate": "alert", "digest": "digest", "developing": "story.developing"}
 
 
 def build_body(digest: Digest, payload_format: str = "standard") -> bytes:
@@ -60,12 +66,23 @@ def build_payload(digest: Digest) -> bytes:
     return _dump(
         {
             "schema": WEBHOOK_SCHEMA,
-            "type": "alert" if digest.kind == "immediate" else "digest",
+            "type": EVENT_TYPES.get(digest.kind, "digest"),
             "subscription": digest.subscription_id,
             "created_at": iso_utc(digest.created_at),
             "articles": [_payload_article(entry) for entry in ordered_entries(digest.entries)],
+            "developing": [_payload_developing(entry) for entry in digest.developing],
         }
     )
+
+
+def _payload_developing(entry: DigestEntry) -> dict[str, object]:
+    developing = entry.developing
+    return {
+        **_payload_article(entry),
+        "outlets": developing.outlet_count if developing else 1 + len(entry.also_in),
+        "new_outlets": list(developing.new_outlets) if developing else [],
+        "new_actors": list(developing.new_actors) if developing else [],
+    }
 
 
 def _payload_article(entry: DigestEntry) -> dict[str, object]:
@@ -76,6 +93,10 @@ def _payload_article(entry: DigestEntry) -> dict[str, object]:
         "url": article.url,
         "source": source_name(entry),
         "also_in": list(entry.also_in),
+        "also_covered": [
+            {"source": copy.outlet, "url": copy.url, "published_at": iso_utc(copy.published_at)}
+            for copy in entry.copies
+        ],
         "published_at": iso_utc(article.published_at),
         "rules": [_payload_rule(match) for match in ordered_matches(entry.matches)],
     }
@@ -105,13 +126,14 @@ def _payload_rule(match: Match) -> dict[str, object]:
 def build_slack_payload(digest: Digest) -> bytes:
     """A Slack incoming-webhook message: `text` for any Slack-compatible receiver, `blocks`
     for Slack itself. Feed text is escaped so a title cannot ping @channel or forge links."""
-    ordered = ordered_entries(digest.entries)
+    # Follow-ups after the new stories: they were sent once already.
+    ordered = [*ordered_entries(digest.entries), *digest.developing]
     shown = ordered[:SLACK_MAX_ENTRIES]
     words = words_for(digest.language)
     title = _slack_title(digest, len(ordered), words)
     zone = recipient_zone(digest.timezone)
     lines = [f"*{_slack_escape(title)}*"]
-    event = "alert" if digest.kind == "immediate" else "digest"
+    event = EVENT_TYPES.get(digest.kind, "digest")
     blocks: list[dict[str, object]] = [
         {
             "type": "header",
@@ -133,7 +155,9 @@ def build_slack_payload(digest: Digest) -> bytes:
 def _slack_title(digest: Digest, count: int, words: Words) -> str:
     name = one_line(digest.title) or digest.subscription_id
     articles = words.ngettext("%(count)s article", "%(count)s articles", count) % {"count": count}
-    if digest.kind == "immediate":
+    if digest.kind == "developing":
+        title = words.gettext("Story developing: %(subscription)s (%(articles)s)")
+    elif digest.kind == "immediate":
         title = words.gettext("Alert: %(subscription)s (%(articles)s)")
     else:
         title = words.gettext("%(subscription)s: %(articles)s")
@@ -157,6 +181,9 @@ def _slack_entry(entry: DigestEntry, zone: tzinfo, words: Words) -> str:
     if entry.also_in:
         outlets = ", ".join(one_line(outlet) for outlet in entry.also_in)
         meta.append(words.gettext("also in: %(outlets)s") % {"outlets": outlets})
+    if entry.developing and entry.developing.new_outlets:
+        outlets = ", ".join(one_line(outlet) for outlet in entry.developing.new_outlets)
+        meta.append(words.gettext("new: %(outlets)s") % {"outlets": outlets})
     lines = [heading, _slack_escape(" · ".join(meta))]
     if best is not None:
         snippet = _slack_snippet(entry, best)

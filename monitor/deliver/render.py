@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -31,7 +31,17 @@ from monitor.deliver.sandbox import (
 from monitor.deliver.sanitize import clean_document
 from monitor.deliver.view import DigestView, build_view
 from monitor.errors import ConfigError
-from monitor.model import Article, Digest, DigestEntry, Hit, Match, Message, Priority
+from monitor.model import (
+    Article,
+    Developing,
+    Digest,
+    DigestEntry,
+    Hit,
+    Match,
+    Message,
+    Priority,
+    StoryCopy,
+)
 
 __all__ = ["TEMPLATE_NAMES", "WEBHOOK_SCHEMA", "Renderer", "RendererBySubscription"]
 
@@ -126,7 +136,7 @@ class Renderer:
         # Undefined variables only show up when rendering, so try every template once, in
         # every language (a `{% trans %}` placeholder is checked against its catalog).
         for language in LANGUAGES:
-            for kind in ("immediate", "digest"):
+            for kind in ("immediate", "digest", "developing"):
                 try:
                     self.render(_sample_digest(kind, language))
                 except ConfigError as exc:
@@ -222,16 +232,21 @@ def _sample_digest(kind: str, language: str = DEFAULT_LANGUAGE) -> Digest:
     )
     match = Match("sample-rule", "Sample rule", "sample", Priority.HIGH, 1.0, hits)
     other = Match("other-rule", "Other rule", "sample", Priority.LOW, 0.5, hits[:1])
+    copy = StoryCopy("Other feed", "https://example.net/copy", moment)
+    entry = DigestEntry(
+        article, (match, other), "Sample feed", also_in=("Other feed",), copies=(copy,)
+    )
     return Digest(
         subscription_id="sample",
         kind=kind,
         created_at=moment,
         timezone="Europe/Paris",
-        entries=(DigestEntry(article, (match, other), "Sample feed", also_in=("Other feed",)),),
+        entries=() if kind == "developing" else (entry,),
         title="Sample",
         feed_problems=("sample-feed: server error (503 status code)",),
         rule_clauses=(("sample-rule", "sécurité and (JO 2024 or Paris 2024)"),),
         language=language,
+        developing=(replace(entry, developing=Developing(4, ("Other feed",), ("Hammouchi",))),),
     )
 
 

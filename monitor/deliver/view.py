@@ -23,8 +23,10 @@ from monitor.model import Digest, DigestEntry, Match, Priority
 from monitor.text import one_line, truncate
 
 __all__ = [
+    "DevelopingView",
     "DigestView",
     "EntryView",
+    "OutletLink",
     "ReasonView",
     "RuleGroupView",
     "SnippetPart",
@@ -68,6 +70,14 @@ class ReasonView:
 
 
 @dataclass(frozen=True, slots=True)
+class OutletLink:
+    """Another outlet that covered the story, linked to its copy."""
+
+    name: str
+    url: str | None  # only http(s) links; None when the copy has no safe link
+
+
+@dataclass(frozen=True, slots=True)
 class EntryView:
     """One article under the first rule of the digest that matched it, ready to display."""
 
@@ -84,6 +94,17 @@ class EntryView:
     score: float
     also_in: tuple[str, ...] = ()  # other outlets that carried the same story
     also_matched: tuple[ReasonView, ...] = ()  # the other rules that matched it, and why
+    also_covered: tuple[OutletLink, ...] = ()  # the other outlets, each linked to its copy
+
+
+@dataclass(frozen=True, slots=True)
+class DevelopingView:
+    """A story already sent that grew since: the story as it stands and what is new."""
+
+    entry: EntryView  # under the best rule it matched; the others are in entry.also_matched
+    outlet_count: int  # outlets carrying it now
+    new_outlets: tuple[str, ...]  # outlets new since it was last sent
+    new_actors: tuple[str, ...]  # actors new since it was last sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +130,15 @@ class DigestView:
     rules: str  # the names of the rules that matched, most urgent first, as in the subject
     language: str  # "fr" | "en": the HTML `lang` and the catalog every label came from
     subscription_id: str
-    kind: str  # "immediate" | "digest"
-    is_alert: bool
+    kind: str  # "immediate" | "digest" | "developing"
+    is_alert: bool  # an immediate alert or a follow-up alert
+    is_developing: bool  # a follow-up alert: only stories already sent that grew
     created: str
     timezone: str
     article_count: int
     groups: tuple[RuleGroupView, ...]
     feed_problems: tuple[str, ...]
+    developing: tuple[DevelopingView, ...] = ()  # follow-ups, after the new stories
 
 
 def build_view(digest: Digest) -> DigestView:
@@ -125,17 +148,31 @@ def build_view(digest: Digest) -> DigestView:
     groups = _rule_groups(digest, zone, words)
     return DigestView(
         subject=build_subject(digest, groups, words),
-        heading=_heading(digest, groups),
+        heading=_heading(digest, groups, words),
         rules=rule_names(groups),
         language=digest.language,
         subscription_id=digest.subscription_id,
         kind=digest.kind,
-        is_alert=digest.kind == "immediate",
+        is_alert=digest.kind in ("immediate", "developing"),
+        is_developing=digest.kind == "developing",
         created=local_time(digest.created_at, zone, digest.language),
         timezone=digest.timezone,
         article_count=len(digest.entries),
         groups=groups,
         feed_problems=tuple(one_line(problem) for problem in digest.feed_problems),
+        developing=tuple(
+            _developing_view(entry, zone, words) for entry in digest.developing if entry.matches
+        ),
+    )
+
+
+def _developing_view(entry: DigestEntry, zone: tzinfo, words: Words) -> DevelopingView:
+    developing = entry.developing
+    return DevelopingView(
+        entry=_entry_view(entry, ordered_matches(entry.matches)[0], zone, words),
+        outlet_count=developing.outlet_count if developing else 1 + len(entry.also_in),
+        new_outlets=tuple(one_line(name) for name in developing.new_outlets) if developing else (),
+        new_actors=tuple(one_line(name) for name in developing.new_actors) if developing else (),
     )
 
 
@@ -205,12 +242,20 @@ def _entry_view(entry: DigestEntry, match: Match, zone: tzinfo, words: Words) ->
         found_in=reason.found_in,
         score=round(match.score, 3),
         also_in=tuple(one_line(outlet) for outlet in entry.also_in),
+        also_covered=_outlet_links(entry),
         also_matched=tuple(
             _reason(other, words)
             for other in ordered_matches(entry.matches)
             if other.rule_id != match.rule_id
         ),
     )
+
+
+def _outlet_links(entry: DigestEntry) -> tuple[OutletLink, ...]:
+    if entry.copies:
+        return tuple(OutletLink(one_line(copy.outlet), linkable(copy.url)) for copy in entry.copies)
+    # An entry built with outlet names only (a custom caller): named, not linked.
+    return tuple(OutletLink(one_line(outlet), None) for outlet in entry.also_in)
 
 
 def _reason(match: Match, words: Words) -> ReasonView:
@@ -258,7 +303,9 @@ def build_subject(digest: Digest, groups: Sequence[RuleGroupView], words: Words)
         "count": format_number(count, words.language)
     }
     names = rule_names(groups)
-    if digest.kind == "immediate":
+    if digest.kind == "developing":
+        subject = _developing_subject(digest, words)
+    elif digest.kind == "immediate":
         subject = (
             words.gettext("%(rules)s: %(articles)s") % {"rules": names, "articles": articles}
             if names
@@ -266,20 +313,46 @@ def build_subject(digest: Digest, groups: Sequence[RuleGroupView], words: Words)
         )
     else:
         title = one_line(digest.title) or digest.subscription_id
-        subject = (
-            words.gettext("%(title)s — %(rules)s: %(articles)s")
-            % {"title": title, "rules": names, "articles": articles}
-            if names
-            else words.gettext("%(title)s: no new articles") % {"title": title}
-        )
+        if names:
+            subject = words.gettext("%(title)s — %(rules)s: %(articles)s") % {
+                "title": title,
+                "rules": names,
+                "articles": articles,
+            }
+        elif digest.developing:
+            subject = words.gettext("%(title)s: %(developing)s") % {
+                "title": title,
+                "developing": _stories_developing(len(digest.developing), words),
+            }
+        else:
+            subject = words.gettext("%(title)s: no new articles") % {"title": title}
     # The names and title are one line already; one_line here would turn the catalog's
     # narrow no-break spaces (French typography) into plain ones.
     return truncate(subject, MAX_SUBJECT_CHARS, marker="…")
 
 
-def _heading(digest: Digest, groups: Sequence[RuleGroupView]) -> str:
+def _developing_subject(digest: Digest, words: Words) -> str:
+    """'Story developing: <title>' for one story, 'N stories developing' for more."""
+    if len(digest.developing) == 1:
+        return words.gettext("Story developing: %(title)s") % {
+            "title": headline(digest.developing[0])
+        }
+    return _stories_developing(len(digest.developing), words)
+
+
+def _stories_developing(count: int, words: Words) -> str:
+    return words.ngettext("%(count)s story developing", "%(count)s stories developing", count) % {
+        "count": format_number(count, words.language)
+    }
+
+
+def _heading(digest: Digest, groups: Sequence[RuleGroupView], words: Words) -> str:
     if digest.kind == "immediate" and groups:
         return rule_names(groups)
+    if digest.kind == "developing" and digest.developing:
+        if len(digest.developing) == 1:
+            return _title(digest.developing[0].article.title, words)
+        return _stories_developing(len(digest.developing), words)
     return one_line(digest.title) or digest.subscription_id
 
 

@@ -30,14 +30,17 @@ from monitor.model import (
     Article,
     Delivery,
     Digest,
+    DigestEntry,
     Feed,
     FeedState,
     Match,
     Message,
     Priority,
     RuleSet,
+    StoryCoverage,
     Subscription,
 )
+from monitor.pipeline.follow_up import follow_ups_due, sending_coverage
 from monitor.rules import rule_clauses
 from monitor.schedule import PollPolicy, health_report, is_digest_due, parse_schedule
 
@@ -75,7 +78,16 @@ class DigestStore(Protocol):
         story_ids: Iterable[str],
         *,
         digest_run_at: datetime | None = ...,
+        coverage: Sequence[StoryCoverage] = ...,
     ) -> None: ...
+
+    def grown_since_sent(
+        self, subscription_id: str, since: datetime
+    ) -> list[tuple[StoryCoverage, datetime]]: ...
+
+    def story_copies(
+        self, story_ids: Iterable[str], rule_ids: Iterable[str]
+    ) -> dict[str, list[tuple[Article, list[Match]]]]: ...
 
     def feed_states(self) -> list[FeedState]: ...
 
@@ -171,6 +183,7 @@ class Deliverer:
             enqueued += self._enqueue_digest(
                 subscription, "immediate", now, min_priority=subscription.immediate
             )
+            enqueued += self._enqueue_follow_up_alert(subscription, now)
         if subscription.schedule is not None:
             cron = parse_schedule(subscription.schedule, subscription.timezone)
             last_run_at = self._store.last_digest_at(subscription.id)
@@ -194,17 +207,23 @@ class Deliverer:
         `since`, when given); with `include_delivered`, every story matched since then."""
         rule_ids = rule_ids_for(self.rules, subscription)
         limit = subscription.max_items * 4
+        developing: list[DigestEntry] = []
         if include_delivered:
             found = self._store.matched_since(rule_ids, since or now, limit=limit)
         else:
             found = self._store.undelivered(
                 subscription.id, rule_ids, min_priority=min_priority, limit=limit, since=since
             )
+            if kind == "digest":
+                # Follow-ups an alert did not send already wait for the digest.
+                developing = follow_ups_due(
+                    self._store, subscription, rule_ids, self._feed_titles(), now
+                )
         return compose_digest(
             subscription,
             kind,
             found,
-            feed_titles={feed.id: feed.title or feed.id for feed in self.feeds},
+            feed_titles=self._feed_titles(),
             # Only digests show feed health (compose drops it from immediate alerts).
             feed_problems=self.feed_health(now) if kind == "digest" else (),
             rule_clauses=rule_clauses(
@@ -213,7 +232,36 @@ class Deliverer:
                 gettext=clause_words(subscription.language),
             ),
             now=now,
+            developing=developing,
         )
+
+    def _feed_titles(self) -> dict[str, str]:
+        return {feed.id: feed.title or feed.id for feed in self.feeds}
+
+    def _enqueue_follow_up_alert(self, subscription: Subscription, now: datetime) -> list[str]:
+        """One "story developing" alert for every story due a follow-up (none when the
+        subscription's `follow_up` is off). With a digest too, a story no rule at the alert
+        priority matched waits for the digest, as its first sending did."""
+        developing = follow_ups_due(
+            self._store,
+            subscription,
+            rule_ids_for(self.rules, subscription),
+            self._feed_titles(),
+            now,
+            min_priority=subscription.immediate if subscription.schedule is not None else None,
+        )
+        if not developing:
+            return []
+        digest = compose_digest(
+            subscription,
+            "developing",
+            (),
+            feed_titles=self._feed_titles(),
+            feed_problems=(),
+            now=now,
+            developing=developing,
+        )
+        return self._enqueue(subscription, digest, now)
 
     def feed_health(self, now: datetime) -> list[str]:
         """The feed-health lines for digests and `monitor status` (three reads in all)."""
@@ -245,18 +293,32 @@ class Deliverer:
         since: datetime | None = None,
     ) -> list[str]:
         digest = self.build_digest(subscription, kind, now, min_priority=min_priority, since=since)
-        is_empty = not digest.entries
+        is_empty = not digest.entries and not digest.developing
         if is_empty and (kind == "immediate" or not subscription.send_empty):
             if kind == "digest":
                 self._store.set_last_digest_at(subscription.id, now)
             return []
+        return self._enqueue(subscription, digest, now)
+
+    def _enqueue(self, subscription: Subscription, digest: Digest, now: datetime) -> list[str]:
+        """Render `digest` once per body format and commit one outbox row per channel, with
+        the stories it carries and what each story's sending covered (for follow-ups)."""
+        kind = digest.kind
+        is_empty = not digest.entries and not digest.developing
         # One rendering per webhook body format the subscription's channels ask for.
         formats = {payload_format(channel) for channel in subscription.channels}
         messages = {fmt: self._renderer.render(digest, payload_format=fmt) for fmt in formats}
-        keys = tuple(sorted(entry.article.key for entry in digest.entries))
+        keys = tuple(sorted(entry.article.key for entry in (*digest.entries, *digest.developing)))
+        # A follow-up's lead is the article sent before: its outlets tell two follow-ups apart.
+        id_parts = (
+            *keys,
+            *sorted(f"{e.article.key}+{','.join(e.also_in)}" for e in digest.developing),
+        )
         deliveries = [
             Delivery(
-                id=delivery_id(subscription.id, kind, position, keys, now if is_empty else None),
+                id=delivery_id(
+                    subscription.id, kind, position, id_parts, now if is_empty else None
+                ),
                 subscription_id=subscription.id,
                 # What the store keeps: no secret, apprise URLs redacted.
                 channel=redact_channel(channel),
@@ -267,7 +329,17 @@ class Deliverer:
             for position, channel in enumerate(subscription.channels)
         ]
         stories = {entry.article.story_id or entry.article.key for entry in digest.entries}
-        self._store.enqueue(deliveries, stories, digest_run_at=now if kind == "digest" else None)
+        coverage = sending_coverage(
+            self._store,
+            (*digest.entries, *digest.developing),
+            rule_ids_for(self.rules, subscription),
+        )
+        self._store.enqueue(
+            deliveries,
+            stories,
+            digest_run_at=now if kind == "digest" else None,
+            coverage=coverage,
+        )
         for delivery in deliveries:
             log_event(
                 _log,
@@ -278,5 +350,6 @@ class Deliverer:
                 channel=delivery.channel.kind,
                 kind=kind,
                 articles=len(keys),
+                developing=len(digest.developing),
             )
         return [delivery.id for delivery in deliveries]

@@ -1,8 +1,15 @@
 """When things are due, with `now` passed in: which feeds to poll (rhythm, backoff, hints,
-first-poll spread), when digests run (cron through croniter), feed-health verdicts. Pure.
+first-poll spread), when digests run (cron through croniter), feed-health verdicts, and
+when a story already sent is due a follow-up. Pure.
 """
 
 from monitor.cron import is_digest_due, parse_schedule
+from monitor.schedule.follow_up import (
+    FOLLOW_UP_WINDOW,
+    FollowUpDue,
+    actor_ids,
+    follow_up_due,
+)
 from monitor.schedule.health import (
     PollingActivity,
     PollingHealth,
@@ -22,12 +29,16 @@ from monitor.schedule.polling import (
 )
 
 __all__ = [
+    "FOLLOW_UP_WINDOW",
+    "FollowUpDue",
     "PollPolicy",
     "PollingActivity",
     "PollingHealth",
+    "actor_ids",
     "clamp_next_polls",
     "coverage_gap",
     "due_feeds",
+    "follow_up_due",
     "health_report",
     "is_digest_due",
     "moved_url",

@@ -11,8 +11,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from monitor.model import Delivery, Message
+from monitor.model import Delivery, Message, StoryCoverage
 from monitor.store.db import Database, iso, parse_time, required_time
+from monitor.store.follow_ups import record_coverage
 from monitor.targets import ChannelTarget, target_from_json, target_to_json
 
 
@@ -37,8 +38,10 @@ class OutboxTables(Database):
         story_ids: Iterable[str],
         *,
         digest_run_at: datetime | None = None,
+        coverage: Sequence[StoryCoverage] = (),
     ) -> None:
-        """Record deliveries and the stories they carry in one transaction (before any send)."""
+        """Record deliveries and the stories they carry in one transaction (before any send),
+        with what each story's sending covered (`coverage`, for follow-ups)."""
         stories = sorted(set(story_ids))
         with self._transaction() as db:
             for delivery in deliveries:
@@ -62,6 +65,14 @@ class OutboxTables(Database):
                 db.executemany(
                     "INSERT OR IGNORE INTO delivered VALUES (?, ?, ?)",
                     [(deliveries[0].subscription_id, story, deliveries[0].id) for story in stories],
+                )
+            if deliveries and coverage:
+                record_coverage(
+                    db,
+                    deliveries[0].subscription_id,
+                    deliveries[0].id,
+                    coverage,
+                    deliveries[0].created_at,
                 )
             if digest_run_at is not None and deliveries:
                 db.execute(
