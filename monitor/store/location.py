@@ -43,22 +43,28 @@ def store_location(where: Path | str) -> StoreLocation:
     if name in POSTGRESQL_SCHEMES:
         return StoreLocation("postgresql", shown_postgres_url(where), conninfo=where)
     raise StoreError(
-        f"store: unknown kind of store '{name}' in {shown_postgres_url(where)}; "
-        "use sqlite:///PATH or postgresql://USER@HOST/DATABASE"
+        f"store: unknown kind of store '{name}' in '{_without_credentials(where)}'; "
+        "use sqlite:///PATH or postgresql://HOST:PORT/DATABASE"
     )
 
 
 def shown_postgres_url(url: str) -> str:
-    """`url` as messages show it: `postgresql://user@host:port/db`, never the password."""
+    """`url` as messages show it, never with its password: `PostgreSQL database 'db' on
+    host:port as user 'name'` (no `scheme://user@`, which log redaction would mask)."""
     parts = urlsplit(url)
     query = parse_qs(parts.query)
-    host = parts.hostname or (query.get("host") or ["local socket"])[0]
+    host = parts.hostname or (query.get("host") or ["the local socket"])[0]
     port = parts.port if _has_valid_port(url) else None
     user = unquote(parts.username) if parts.username else None
     database = unquote(parts.path.lstrip("/")) or (query.get("dbname") or [""])[0]
     where = f"{host}:{port}" if port else host
-    who = f"{user}@" if user else ""
-    return f"'{parts.scheme}://{who}{where}/{database}'"
+    who = f" as user '{user}'" if user else ""
+    return f"PostgreSQL database '{database}' on {where}{who}"
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def _has_valid_port(url: str) -> bool:

@@ -215,6 +215,24 @@ class PostgresConnection:
         return True
 
 
+def probe(conninfo: str, shown: str) -> None:
+    """Connect, ask the schema version and leave; StoreError saying why it failed."""
+    try:
+        with psycopg.connect(conninfo, connect_timeout=_CONNECT_TIMEOUT_S) as conn:
+            # A new, empty database is fine: the daemon migrates it at start.
+            found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except psycopg.errors.UndefinedTable:
+        found = None
+    except psycopg.Error as exc:
+        raise StoreError(connect_problem(shown, exc)) from None
+    version, known = int(found[0]) if found else 0, len(migrations("postgresql"))
+    if version > known:
+        raise StoreError(
+            f"store: {shown} has schema version {version}, newer than this monitor "
+            f"understands ({known}); upgrade monitor"
+        )
+
+
 def connect_problem(shown: str, exc: psycopg.Error) -> str:
     """Why connecting to `shown` failed, and what to check; never the password."""
     reason = _one_line(exc)
