@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID
 
 from monitor.cli.main import main as monitor_main
 from monitor.logs import KeyValueFormatter
+from tests.pg_server import PASSWORD as PG_PASSWORD
 from tests.pg_server import pg_databases, pg_server, pg_url
 
 __all__ = ["pg_databases", "pg_server", "pg_url"]  # fixtures, shared with every test file
@@ -64,6 +65,28 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'monitor.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_project(
+    request: pytest.FixtureRequest, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The shipped project on each backend: as shipped (a SQLite file), or with `store:` a
+    new, empty PostgreSQL database over 127.0.0.1 and its password in PGPASSWORD (which
+    `run_monitor`'s processes inherit)."""
+    if request.param == "postgresql":
+        databases = request.getfixturevalue("pg_databases")
+        use_store(project, databases.server.tcp_url(databases.create(migrated=False)))
+        monkeypatch.setenv("PGPASSWORD", PG_PASSWORD)
+    return project
+
+
+def use_store(project: Path, store: str) -> None:
+    """Point the project's config.yaml at `store` instead of its SQLite file."""
+    config = project / "config.yaml"
+    text = config.read_text("utf-8")
+    assert "store: var/monitor.db" in text
+    config.write_text(text.replace("store: var/monitor.db", f"store: {store}", 1), "utf-8")
 
 
 def raw_rows(store_url: str, sql: str) -> list[tuple]:

@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, use_store
 from tests.pg_server import PASSWORD
 
 SECRET = "pw-never-shown"
-
-
-def use_store(project: Path, store: str) -> None:
-    config = project / "config.yaml"
-    text = config.read_text("utf-8")
-    assert "store: var/monitor.db" in text
-    config.write_text(text.replace("store: var/monitor.db", f"store: {store}", 1), "utf-8")
 
 
 def files_in(project: Path) -> set[Path]:
