@@ -11,6 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# --- the store ---
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """Where the store lives: a SQLite file, or a PostgreSQL database by URL."""
+
+    # What `monitor.store.open_store` is given: `sqlite:///ABSOLUTE/PATH` or the
+    # `postgresql://` URL as written, which may carry a password: kept out of the repr.
+    url: str = field(repr=False)
+    path: Path | None  # the SQLite file; None for a PostgreSQL server
+    shown: str  # for messages and logs: the path, or the URL without a password
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.path is not None
+
+
 # --- delivery ---
 
 

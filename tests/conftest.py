@@ -7,6 +7,7 @@ import contextlib
 import io
 import logging
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ from functools import partial
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 from cryptography import x509
@@ -26,6 +28,10 @@ from cryptography.x509.oid import NameOID
 
 from monitor.cli.main import main as monitor_main
 from monitor.logs import KeyValueFormatter
+from tests.pg_server import PASSWORD as PG_PASSWORD
+from tests.pg_server import pg_databases, pg_server, pg_url
+
+__all__ = ["pg_databases", "pg_server", "pg_url"]  # fixtures, shared with every test file
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITOR = [sys.executable, "-m", "monitor.cli"]
@@ -50,6 +56,52 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite the golden files under tests/golden/ from this run",
     )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store of each backend: a SQLite file in tmp_path, or a migrated database of
+    its own on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'monitor.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_project(
+    request: pytest.FixtureRequest, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The shipped project on each backend: as shipped (a SQLite file), or with `store:` a
+    new, empty PostgreSQL database over 127.0.0.1 and its password in PGPASSWORD (which
+    `run_monitor`'s processes inherit)."""
+    if request.param == "postgresql":
+        databases = request.getfixturevalue("pg_databases")
+        use_store(project, databases.server.tcp_url(databases.create(migrated=False)))
+        monkeypatch.setenv("PGPASSWORD", PG_PASSWORD)
+    return project
+
+
+def use_store(project: Path, store: str) -> None:
+    """Point the project's config.yaml at `store` instead of its SQLite file."""
+    config = project / "config.yaml"
+    text = config.read_text("utf-8")
+    assert "store: var/monitor.db" in text
+    config.write_text(text.replace("store: var/monitor.db", f"store: {store}", 1), "utf-8")
+
+
+def raw_rows(store_url: str, sql: str) -> list[tuple]:
+    """Rows as the database itself holds them, read on a connection of its own (not the
+    store's): what another program, a backup or an attacker with the file would see."""
+    if store_url.startswith("sqlite:///"):
+        raw = sqlite3.connect(store_url.removeprefix("sqlite:///"))
+        try:
+            with raw:  # commits a write
+                return [tuple(row) for row in raw.execute(sql)]
+        finally:
+            raw.close()
+    with psycopg.connect(store_url) as connection:  # commits a write
+        cursor = connection.execute(sql)
+        return [tuple(row) for row in cursor] if cursor.description else []
 
 
 @pytest.fixture

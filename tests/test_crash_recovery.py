@@ -3,6 +3,7 @@ Message-ID, never to a loss (docs/delivery.md).
 
 The SMTP server (aiosmtpd on 127.0.0.1) accepts the message with 250, then SIGKILLs the
 daemon when it says QUIT, that is after the 250 and before the outbox marks the row sent.
+On both store backends: the SQLite file and a real PostgreSQL server.
 """
 
 import email
@@ -47,7 +48,8 @@ def smtp_server():
     controller.stop()
 
 
-def test_a_crash_after_the_250_resends_once_with_the_same_message_id(project, smtp_server):
+def test_a_crash_after_the_250_resends_once_with_the_same_message_id(store_project, smtp_server):
+    project = store_project
     handler, port = smtp_server
     config = project / "config.yaml"
     text = config.read_text("utf-8").replace(

@@ -54,15 +54,8 @@ ADAPTERS: dict[str, set[str]] = {
     "babel": {"monitor.deliver.i18n"},
     "nh3": {"monitor.deliver.sanitize"},
     "apprise": {"monitor.deliver.channels.apprise"},
-    "sqlite3": {
-        "monitor.store.db",
-        "monitor.store.feeds",
-        "monitor.store.articles",
-        "monitor.store.matches",
-        "monitor.store.outbox",
-        "monitor.store.browse",
-        "monitor.store.follow_ups",
-    },
+    "sqlite3": {"monitor.store.db", "monitor.store.sqlite_db"},
+    "psycopg": {"monitor.store.postgres_db"},
     "apscheduler": {"monitor.app.service"},
     "starlette": {
         "monitor.web.app",

@@ -1,4 +1,5 @@
-"""The outbox retries with backoff, dead-letters permanent failures, never drops silently."""
+"""The outbox retries with backoff, dead-letters permanent failures, never drops silently;
+on both store backends (SQLite and a real PostgreSQL server)."""
 
 import asyncio
 import json
@@ -40,7 +41,14 @@ class ScriptedChannel:
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(store_url):
+    opened = Store(store_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
     opened = Store(tmp_path / "monitor.db")
     yield opened
     opened.close()
@@ -245,7 +253,9 @@ OLD_ROWS = {
 
 
 @pytest.mark.parametrize("kind", ["folder", "webhook"])
-def test_a_row_written_by_the_old_code_still_loads_and_sends(store, tmp_path, kind):
+def test_a_row_written_by_the_old_code_still_loads_and_sends(sqlite_store, tmp_path, kind):
+    # The old code only ever wrote SQLite files.
+    store = sqlite_store
     enqueue(store)
     raw = sqlite3.connect(tmp_path / "monitor.db")
     try:

@@ -1,4 +1,6 @@
-"""The SQLite store: dedupe, story linking, crash-safe matching, the outbox rows."""
+"""The store on both backends (SQLite and a real PostgreSQL server): dedupe, story linking,
+crash-safe matching, the outbox rows; and what only SQLite has (pragmas, query plans,
+its old schemas)."""
 
 import json
 import sqlite3
@@ -13,6 +15,7 @@ from monitor.model import Article, Delivery, FeedState, Hit, Match, Message, Pri
 from monitor.store import Quarantined, Store
 from monitor.store.db import migrations
 from monitor.targets import WebhookTarget
+from tests.conftest import raw_rows
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HOOK_SECRET = "whsec_c3RvcmUtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXMhIQ=="
@@ -80,8 +83,8 @@ def match(key: str, rule_id: str = "jo2024-security", priority=Priority.HIGH) ->
 
 
 @pytest.fixture
-def store(tmp_path):
-    opened = Store(tmp_path / "monitor.db")
+def store(store_url):
+    opened = Store(store_url)
     yield opened
     opened.close()
 
@@ -185,13 +188,9 @@ def test_outbox_rows_move_from_pending_to_sent_or_dead(store):
     assert not store.requeue("d1", NOW)  # sent stays sent
 
 
-def test_secrets_are_not_written_to_the_database(store, tmp_path):
+def test_secrets_are_not_written_to_the_database(store, store_url):
     store.enqueue([delivery("d1", ("a",))], [])
-    raw = sqlite3.connect(tmp_path / "monitor.db")
-    try:
-        (channel,) = raw.execute("SELECT channel FROM deliveries").fetchone()
-    finally:
-        raw.close()
+    [(channel,)] = raw_rows(store_url, "SELECT channel FROM deliveries")
     assert "secret" not in channel
     assert HOOK_SECRET.removeprefix("whsec_") not in channel
     assert store.delivery("d1").channel.secret is None
@@ -235,11 +234,11 @@ def test_a_feed_state_commits_without_waiting_for_the_disk_and_articles_still_do
         reopened.close()
 
 
-def test_state_survives_reopening(tmp_path):
-    first = Store(tmp_path / "monitor.db")
+def test_state_survives_reopening(store_url):
+    first = Store(store_url)
     add(first, [article("a")], NOW)
     first.close()
-    second = Store(tmp_path / "monitor.db")
+    second = Store(store_url)
     try:
         assert add(second, [article("a")], NOW) == []
     finally:
@@ -268,15 +267,11 @@ def test_a_file_that_is_not_a_database_is_refused_not_replaced(tmp_path):
     assert path.read_bytes() == b"this is not sqlite" * 100
 
 
-def test_a_newer_schema_is_refused(tmp_path):
-    path = tmp_path / "monitor.db"
-    Store(path).close()
-    raw = sqlite3.connect(path)
-    with raw:
-        raw.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    raw.close()
+def test_a_newer_schema_is_refused(store_url):
+    Store(store_url).close()
+    raw_rows(store_url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="newer than this monitor understands"):
-        Store(path)
+        Store(store_url)
 
 
 def test_retention_forgets_old_articles_but_never_resends_their_story(store):
@@ -315,15 +310,11 @@ def test_health_facts(store):
 # --- near-duplicate index ------------------------------------------------------------
 
 
-def index_rows(path) -> tuple[set[str], int]:
+def index_rows(store_url) -> tuple[set[str], int]:
     """The articles that have a sketch, and how many band rows there are."""
-    raw = sqlite3.connect(path)
-    try:
-        sketched = {row[0] for row in raw.execute("SELECT article_key FROM story_sketches")}
-        (bands,) = raw.execute("SELECT COUNT(*) FROM story_bands").fetchone()
-        return sketched, bands
-    finally:
-        raw.close()
+    sketched = {row[0] for row in raw_rows(store_url, "SELECT article_key FROM story_sketches")}
+    [(bands,)] = raw_rows(store_url, "SELECT COUNT(*) FROM story_bands")
+    return sketched, bands
 
 
 def test_a_copy_joins_the_most_similar_story(store):
@@ -349,11 +340,11 @@ def test_a_copy_of_an_article_older_than_the_window_starts_a_new_story(store):
     assert [a.story_id for a in stored] == ["a", "recent"]
 
 
-def test_articles_without_words_are_never_indexed_nor_linked(store, tmp_path):
+def test_articles_without_words_are_never_indexed_nor_linked(store, store_url):
     stored = add(store, [signed("a", "", title="", body=""), signed("b", "…", title="", body="")])
     assert [a.signature for a in stored] == [b"", b""]
     assert [a.story_id for a in stored] == ["a", "b"]
-    assert index_rows(tmp_path / "monitor.db") == (set(), 0)
+    assert index_rows(store_url) == (set(), 0)
 
 
 def test_a_lookup_reads_only_the_copies_however_many_articles_are_stored(store):
@@ -363,13 +354,13 @@ def test_a_lookup_reads_only_the_copies_however_many_articles_are_stored(store):
     assert [story for _, story, _ in found] == ["wire"]
 
 
-def test_retention_deletes_the_index_rows_with_their_articles(store, tmp_path):
+def test_retention_deletes_the_index_rows_with_their_articles(store, store_url):
     add(store, [signed("old", WIRE)], NOW - timedelta(days=100))
     store.save_matches(["old"], [], NOW - timedelta(days=100))
     add(store, [signed("new", OTHER)])
-    assert index_rows(tmp_path / "monitor.db") == ({"old", "new"}, 40)
+    assert index_rows(store_url) == ({"old", "new"}, 40)
     assert store.purge_before(NOW - timedelta(days=90)) == 1
-    assert index_rows(tmp_path / "monitor.db") == ({"new"}, 20)
+    assert index_rows(store_url) == ({"new"}, 20)
 
 
 def lookup_plans(store, article: Article) -> list[str]:
@@ -387,10 +378,14 @@ def lookup_plans(store, article: Article) -> list[str]:
     ]
 
 
-def test_every_lookup_on_insert_goes_through_an_index(store):
-    add(store, [signed(f"n{n}", f"{OTHER} {n}") for n in range(50)])
-    store._db.execute("ANALYZE")
-    plans = lookup_plans(store, signed("new", WIRE, url="https://news.example/new"))
+def test_every_lookup_on_insert_goes_through_an_index(tmp_path):
+    store = Store(tmp_path / "monitor.db")  # SQLite's planner, SQLite's plans
+    try:
+        add(store, [signed(f"n{n}", f"{OTHER} {n}") for n in range(50)])
+        store._db.execute("ANALYZE")
+        plans = lookup_plans(store, signed("new", WIRE, url="https://news.example/new"))
+    finally:
+        store.close()
     assert len(plans) == 4, plans  # key, URL spellings, content hash, band keys
     for plan in plans:
         assert "SCAN" not in plan, plan
@@ -626,16 +621,15 @@ def test_a_failing_migration_leaves_the_database_at_its_last_version(tmp_path):
         raw.close()
 
 
-def test_the_rules_snapshot_is_replaced_as_a_whole_and_survives_a_reopen(tmp_path):
-    path = tmp_path / "monitor.db"
-    store = Store(path)
+def test_the_rules_snapshot_is_replaced_as_a_whole_and_survives_a_reopen(store_url):
+    store = Store(store_url)
     try:
         assert store.rules_snapshot() is None
         store.save_rules_snapshot({"a.yaml": "id: a\n", "actors.yaml": "[]\n"}, NOW)
         store.save_rules_snapshot({"b.yaml": "id: b\n"}, NOW + timedelta(hours=1))
     finally:
         store.close()
-    reopened = Store(path)
+    reopened = Store(store_url)
     try:
         snapshot = reopened.rules_snapshot()
         assert snapshot is not None

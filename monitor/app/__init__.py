@@ -12,6 +12,7 @@ from monitor.app.wiring import (
     build_parts,
     channel_errors,
     rules_for_start,
+    store_errors,
     template_errors,
     web_errors,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "replay_paths",
     "rules_for_start",
     "serve_workspace",
+    "store_errors",
     "template_errors",
     "test_rule",
     "utc_now",

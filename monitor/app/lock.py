@@ -70,3 +70,17 @@ class StoreLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+class NoStoreLock:
+    """A PostgreSQL store's stand-in for `StoreLock`: nothing to take or release.
+
+    Until leases share feeds, analysis and the outbox between daemons, two daemons on one
+    database would both poll and both deliver; docs/operations.md says to run one.
+    """
+
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass

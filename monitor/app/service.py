@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app.background import BackgroundJob
 from monitor.app.dispatch import FeedDispatcher
-from monitor.app.lock import StoreLock
+from monitor.app.lock import NoStoreLock, StoreLock
 from monitor.app.rulesbook import RulesBook, RulesRead
 from monitor.app.verdict import HealthFacts, health_body, health_verdict
 from monitor.app.wiring import (
@@ -84,7 +84,11 @@ class Service:
         # from run_forever instead of being logged and carried past.
         self._strict = strict
         self.crash: BaseException | None = None
-        self._lock = StoreLock(config.store_path)
+        # One daemon per SQLite file. A PostgreSQL store has no such lock until leases share
+        # the work (docs/operations.md, PostgreSQL store): run one daemon per database.
+        self._lock: StoreLock | NoStoreLock = (
+            StoreLock(config.store_path) if config.store_path else NoStoreLock()
+        )
         self._lock.acquire()
         try:
             self.metrics = Metrics()
@@ -97,7 +101,7 @@ class Service:
             self.parts.store.close()
             self._lock.release()
             raise MonitorError(
-                f"store: '{config.store_path}' failed its integrity check ({problem}); "
+                f"store: '{config.store.shown}' failed its integrity check ({problem}); "
                 "restore it from a backup, the daemon will not overwrite it"
             )
         self.pipeline = self.parts.pipeline
@@ -172,7 +176,7 @@ class Service:
             feeds=len(self.config.feeds),
             subscriptions=len(self.config.subscriptions),
             rules=len(self.pipeline.rules.rules),
-            store=str(self.config.store_path),
+            store=self.config.store.shown,
             web_url=web,
             health_url=f"{web}/healthz" if web else None,
         )
@@ -323,7 +327,7 @@ class Service:
             states=self.dispatcher.states(),
             polling_problem=polling.problem,
             is_store_writable=self.parts.store.is_writable(),
-            store_path=str(self.config.store_path),
+            store_path=self.config.store.shown,
             rules_error=self.rules_watch.last_error,
             is_on_snapshot=self.rules_book.is_on_snapshot,
         )
@@ -410,7 +414,7 @@ class Service:
             await asyncio.to_thread(self.rules_book.save_snapshot, texts, now)
 
     def _apply_config(self, config: Config) -> None:
-        if config.store_path != self.config.store_path:
+        if config.store != self.config.store:
             log_event(_log, logging.WARNING, "config.restart_needed", setting="store")
         old_feeds = {feed.id: feed for feed in self.config.feeds}
         self.pipeline.reconfigure(

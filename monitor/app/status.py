@@ -66,10 +66,9 @@ def collect_status(
     quarantined = store.quarantined()
     pending = store.deliveries("pending")
     dead = store.deliveries("dead")
-    daemon_pid = StoreLock(config.store_path).holder()
     return {
         "generated_at": now,
-        "daemon": {"running": daemon_pid is not None, "pid": daemon_pid},
+        "daemon": _daemon(config),
         "feeds": feeds,
         "feed_health": health,
         "subscriptions": subscriptions,
@@ -92,6 +91,15 @@ def collect_status(
             "snapshot_saved_at": store.notes().get("rules_snapshot"),
         },
     }
+
+
+def _daemon(config: Config) -> dict[str, Any]:
+    """Whether a daemon holds the SQLite store's lock; on PostgreSQL, which has no daemon
+    lock until leases exist, running is None: not known from here."""
+    if config.store_path is None:
+        return {"running": None, "pid": None}
+    pid = StoreLock(config.store_path).holder()
+    return {"running": pid is not None, "pid": pid}
 
 
 def _rule_file_health(folder: Path) -> dict[str, Any]:
@@ -129,6 +137,8 @@ def format_status(report: dict[str, Any]) -> str:
     lines = [
         f"DAEMON  running (pid {daemon['pid']})"
         if daemon["running"]
+        else "DAEMON  not known (a PostgreSQL store has no daemon lock)"
+        if daemon["running"] is None
         else "DAEMON  not running (no process holds the store lock)",
         "",
         "FEEDS",

@@ -36,7 +36,7 @@ from monitor.pipeline import ArticleAnnotator, Pipeline
 from monitor.rules import load_rules
 from monitor.schedule import PollPolicy
 from monitor.settings import WebSettings
-from monitor.store import RulesSnapshot, Store
+from monitor.store import RulesSnapshot, Store, open_store, store_problem
 from monitor.targets import WebhookTarget
 from monitor.web import Pages, Site, WebServer, build_web_app, listen_problem
 
@@ -71,7 +71,7 @@ def build_parts(
 ) -> Parts:
     """Open the store and create every stage; the caller calls `Parts.close()` (which closes
     a `fetcher` passed in too)."""
-    store = Store(config.store_path)
+    store = open_store(config.store.url)
     fetcher = fetcher or build_fetcher(config)
     outbox = build_outbox(config, store, rng=rng)
     renderer = build_renderer(config)
@@ -199,6 +199,16 @@ def template_errors(config: Config) -> list[str]:
     return build_renderer(config).template_errors()
 
 
+def store_errors(config: Config) -> list[str]:
+    """Why the configured store cannot be used (unknown kind, server unreachable, login
+    refused, database missing), as 'config.yaml:LINE: problem'; never its password."""
+    problem = store_problem(config.store.url)
+    if problem is None:
+        return []
+    line = config.line_of("store")
+    return [f"{config.path}{f':{line}' if line else ''}: {problem}"]
+
+
 def channel_errors(config: Config) -> list[str]:
     """Channel settings the channels themselves refuse (apprise URLs they cannot use, email
     without an smtp section), as 'config.yaml: subscription ID: problem'."""
@@ -246,9 +256,9 @@ def rules_for_start(config: Config) -> StartRules:
 
 
 def _snapshot_rules(config: Config) -> tuple[RuleSet, RulesSnapshot] | None:
-    if not config.store_path.is_file():
+    if config.store_path is not None and not config.store_path.is_file():
         return None
-    store = Store(config.store_path)
+    store = open_store(config.store.url)
     try:
         snapshot = store.rules_snapshot()
     finally:

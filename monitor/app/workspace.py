@@ -18,17 +18,18 @@ from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.settings import WebSettings
 from monitor.store import MatchQuery, Store
+from monitor.store import open_store as open_store_at
 from monitor.web import Filters, Site, every_match, export_rows, export_text, since_moment
 
 
-def open_store(config: Config) -> Store:
+def existing_store(config: Config) -> Store:
     """The configured store, which must exist already (the daemon creates it)."""
-    if not config.store_path.is_file():
+    if config.store_path is not None and not config.store_path.is_file():
         raise MonitorError(
             f"store: '{config.store_path}' does not exist yet; run `monitor run --once` "
             "(or the daemon) first to fill it"
         )
-    return Store(config.store_path)
+    return open_store_at(config.store.url)
 
 
 async def serve_workspace(
@@ -40,7 +41,7 @@ async def serve_workspace(
 ) -> None:
     """Serve the pages until SIGTERM or SIGINT; `on_ready` gets the address to open."""
     rules = rules_for_start(config).rules
-    store = open_store(config)
+    store = existing_store(config)
     try:
         server = build_web_server(lambda: config, store, lambda: rules, clock=clock, listen=listen)
         await server.start()
@@ -73,7 +74,7 @@ def export_matches(
     The same rows and columns as `/api/matches` (docs/web.md#export).
     """
     rules = rules_for_start(config).rules
-    store = open_store(config)
+    store = existing_store(config)
     try:
         site = Site(
             archive=store,

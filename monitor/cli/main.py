@@ -30,6 +30,7 @@ from monitor.app import (
     replay_files,
     replay_paths,
     rules_for_start,
+    store_errors,
     template_errors,
     utc_now,
     web_errors,
@@ -140,6 +141,12 @@ def _run(args: argparse.Namespace) -> int:
     if _has_unsafe_xml_parser():
         return EXIT_RUNTIME
     config = load_config(args.config)
+    # Before the rules: a broken rules folder falls back to the snapshot in the store.
+    unusable = store_errors(config)
+    for problem in unusable:
+        print_error(problem)
+    if unusable:
+        return EXIT_INVALID
     # The daemon starts on the last good rules when rules/ is broken (check never does).
     start = rules_for_start(config)
     problems = template_errors(config) + channel_errors(config) + web_errors(config)
@@ -208,6 +215,7 @@ def _check(args: argparse.Namespace) -> int:
     for error in errors:
         print_error(str(error))
     problems = template_errors(config) + channel_errors(config) + web_errors(config)
+    problems += store_errors(config)
     rules = None if errors else load_rules(config.rules_dir)
     if rules is not None:
         # Names are checked against a rule set only when it loaded whole, or every rule in a

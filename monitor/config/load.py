@@ -30,12 +30,14 @@ from monitor.config.schema import (
     parse_duration_s,
 )
 from monitor.errors import ConfigError, ConfigErrors
+from monitor.logs import redact
 from monitor.model import Feed, FollowUpPolicy, Priority, Subscription
 from monitor.settings import (
     DeliverySettings,
     FetchSettings,
     NlpSettings,
     SmtpSettings,
+    StoreSettings,
     WebSettings,
 )
 from monitor.targets import ChannelTarget
@@ -55,7 +57,7 @@ class Config:
 
     path: Path
     base_dir: Path
-    store_path: Path
+    store: StoreSettings
     rules_dir: Path
     templates_dir: Path
     feeds: tuple[Feed, ...]
@@ -71,6 +73,11 @@ class Config:
     missing_secrets: tuple[str, ...] = ()
     # The line of each key and list item in config.yaml, by place: ("feeds", 0, "url") → 12.
     key_lines: Mapping[tuple[str | int, ...], int] = field(default_factory=dict, compare=False)
+
+    @property
+    def store_path(self) -> Path | None:
+        """The SQLite store's file; None when the store is a PostgreSQL server."""
+        return self.store.path
 
     def line_of(self, *place: str | int) -> int | None:
         """The line of `place` in config.yaml, e.g. `line_of("subscriptions", 0, "rules", 1)`."""
@@ -262,7 +269,7 @@ def _build(spec: ConfigSpec, path: Path, password: str | None, web_token: str | 
     return Config(
         path=path,
         base_dir=base_dir,
-        store_path=_resolve(base_dir, spec.store.removeprefix("sqlite:///")),
+        store=_build_store(spec.store, base_dir),
         rules_dir=_resolve(base_dir, spec.rules),
         templates_dir=_resolve(base_dir, spec.templates),
         feeds=tuple(_build_feed(feed, base_dir) for feed in spec.feeds),
@@ -297,6 +304,14 @@ def _build_fetch(spec: FetchSpec) -> FetchSettings:
         max_interval_s=parse_duration_s(spec.max_interval),
         failing_after_s=parse_duration_s(spec.failing_after),
     )
+
+
+def _build_store(value: str, base_dir: Path) -> StoreSettings:
+    """A path or `sqlite:///PATH` (relative to config.yaml's folder), or a server's URL."""
+    if value.split("://", 1)[0].lower() in ("postgresql", "postgres"):
+        return StoreSettings(url=value, path=None, shown=redact(value))
+    path = _resolve(base_dir, value.removeprefix("sqlite:///"))
+    return StoreSettings(url=f"sqlite:///{path}", path=path, shown=str(path))
 
 
 def _resolve(base_dir: Path, value: str) -> Path:

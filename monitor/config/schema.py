@@ -380,8 +380,28 @@ class WebSpec(Strict):
         return known_time_zone(value)
 
 
+# `scheme://` at the start of a store setting; without one it is a SQLite file's path.
+_STORE_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+STORE_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
 class ConfigSpec(Strict):
     store: str = "var/monitor.db"
+
+    @field_validator("store")
+    @classmethod
+    def _check_store(cls, value: str) -> str:
+        scheme = _STORE_SCHEME.match(value)
+        if scheme is not None and scheme.group(1).lower() not in STORE_SCHEMES:
+            # Not the URL itself: it may carry a password.
+            raise ValueError(
+                f"unknown kind of store '{scheme.group(1)}'; use a file path, "
+                "sqlite:///PATH or postgresql://HOST:PORT/DATABASE"
+            )
+        if value.startswith("sqlite://") and not value.startswith("sqlite:///"):
+            raise ValueError("a SQLite store is written sqlite:///PATH (three slashes)")
+        return value
+
     retention: str | int = "90d"
     stop_budget: str | int = "20s"
     web: WebSpec | None = WebSpec()

@@ -7,7 +7,6 @@ scheme in `monitor.ingest`) names the band keys and picks the story among candid
 
 from __future__ import annotations
 
-import sqlite3
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +22,7 @@ from monitor.store.db import (
     signed64,
     unsigned64,
 )
+from monitor.store.dialect import Dialect, Row, Session
 
 # (signature, story_id, stored_at) of a stored article sharing a band key.
 StoryCandidate = tuple[bytes, str, datetime]
@@ -78,7 +78,7 @@ class ArticleTables(Database):
                 if _is_known(db, article):
                     continue
                 keys = linker.band_keys(article.signature)
-                candidates = _candidates(db, keys, story_since)
+                candidates = _candidates(db, self.dialect, keys, story_since)
                 story_id = linker.pick_story(article.signature, candidates) or article.key
                 stored = replace(article, story_id=story_id)
                 _insert(db, stored, now)
@@ -89,8 +89,8 @@ class ArticleTables(Database):
 
     def candidates_for(self, band_keys: Sequence[int], since: datetime) -> list[StoryCandidate]:
         """Articles stored since `since` under any of the band keys, each once."""
-        with self._lock:
-            return _candidates(self._db, band_keys, since)
+        with self._reading() as db:
+            return _candidates(db, self.dialect, band_keys, since)
 
     def article(self, key: str) -> Article | None:
         rows = self._query(
@@ -154,11 +154,11 @@ class ArticleTables(Database):
         still not sent twice; articles of a pending delivery are kept.
         """
         with self._transaction() as db:
-            doomed = """
+            doomed = f"""
                 SELECT key FROM articles WHERE stored_at < ?
                 AND (matched_at IS NOT NULL OR quarantined_at IS NOT NULL)
                 AND NOT EXISTS (
-                    SELECT 1 FROM deliveries d, json_each(d.article_keys) k
+                    SELECT 1 FROM deliveries d, {self.dialect.json_values("d.article_keys", "k")}
                     WHERE d.status = 'pending' AND k.value = articles.key)
             """
             sketches = db.execute(
@@ -175,7 +175,7 @@ class ArticleTables(Database):
             return cursor.rowcount
 
 
-def _is_known(db: sqlite3.Connection, article: Article) -> bool:
+def _is_known(db: Session, article: Article) -> bool:
     if db.execute("SELECT 1 FROM articles WHERE key = ?", (article.key,)).fetchone():
         return True
     if article.url:
@@ -213,7 +213,7 @@ def _url_spellings(url: str) -> list[str]:
     ]
 
 
-def _is_sibling(row: sqlite3.Row, article: Article) -> bool:
+def _is_sibling(row: Row, article: Article) -> bool:
     # Guid-less entries of one feed that share a link but differ in both title and text
     # are different articles (normalize.py keys them apart); any other copy of the URL is
     # the same page, edited or not.
@@ -227,39 +227,37 @@ def _is_sibling(row: sqlite3.Row, article: Article) -> bool:
 
 
 def _candidates(
-    db: sqlite3.Connection, band_keys: Sequence[int], since: datetime
+    db: Session, dialect: Dialect, band_keys: Sequence[int], since: datetime
 ) -> list[StoryCandidate]:
     if not band_keys:
         return []
-    # Equality seeks on the band primary key, then each sketch by its rowid: CROSS JOIN
-    # keeps that order (SQLite never reorders it), so a small or freshly analysed table is
+    # Equality seeks on the band primary key, then each sketch by its id: SQLite's CROSS
+    # JOIN keeps that order (it never reorders it), so a small or freshly analysed table is
     # never scanned instead. The window is checked on those few rows.
-    cursor = db.cursor()
-    cursor.row_factory = None
-    rows = cursor.execute(
+    rows = db.execute(
         "SELECT sketch.id, sketch.signature, sketch.story_id, sketch.stored_at "
-        "FROM story_bands AS band CROSS JOIN story_sketches AS sketch "
+        f"FROM story_bands AS band {dialect.ordered_join} story_sketches AS sketch "
         f"ON sketch.id = band.sketch_id WHERE band.key IN ({marks(len(band_keys))}) "
         "AND sketch.stored_at >= ?",
         (*band_keys, iso(since)),
     ).fetchall()
     # A copy shares many bands with its original: read it once.
-    unique = {sketch_id: rest for sketch_id, *rest in rows}
+    unique = {row[0]: (row[1], row[2], row[3]) for row in rows}
     return [
         (bytes(signature), story_id, required_time(at))
         for signature, story_id, at in unique.values()
     ]
 
 
-def _index(db: sqlite3.Connection, article: Article, keys: Sequence[int], now: datetime) -> None:
-    cursor = db.execute(
+def _index(db: Session, article: Article, keys: Sequence[int], now: datetime) -> None:
+    sketch_id = db.execute(
         "INSERT INTO story_sketches (article_key, story_id, stored_at, signature, band_keys) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
         (article.key, article.story_id, iso(now), article.signature, _packed(keys)),
-    )
+    ).fetchone()[0]
     db.executemany(
-        "INSERT OR IGNORE INTO story_bands (key, sketch_id) VALUES (?, ?)",
-        [(key, cursor.lastrowid) for key in keys],
+        "INSERT INTO story_bands (key, sketch_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [(key, sketch_id) for key in keys],
     )
 
 
@@ -271,7 +269,7 @@ def _unpacked(blob: bytes) -> tuple[int, ...]:
     return struct.unpack(f"<{len(blob) // 4}i", blob)
 
 
-def _insert(db: sqlite3.Connection, article: Article, now: datetime) -> None:
+def _insert(db: Session, article: Article, now: datetime) -> None:
     db.execute(
         "INSERT INTO articles (key, feed_id, url, guid, title, summary, body, published_at, "
         "fetched_at, language, content_hash, fingerprint, story_id, stored_at) "
@@ -295,7 +293,7 @@ def _insert(db: sqlite3.Connection, article: Article, now: datetime) -> None:
     )
 
 
-def article_of(row: sqlite3.Row) -> Article:
+def article_of(row: Row) -> Article:
     """The article a row of the `articles` table holds."""
     return Article(
         key=row["key"],

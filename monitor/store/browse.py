@@ -7,7 +7,6 @@ Never writes, never evaluates a rule: it reads what the matcher stored, a page a
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Any
 from monitor.model import Article, Match, Priority
 from monitor.store.articles import article_of
 from monitor.store.db import Database, iso, marks, required_time
+from monitor.store.dialect import Row
 from monitor.store.matches import match_of
 
 
@@ -69,9 +69,9 @@ class BrowseTables(Database):
             FROM articles a JOIN matches m ON m.article_key = a.key
             WHERE a.key IN (
                 SELECT a.key FROM articles a JOIN matches m ON m.article_key = a.key
-                WHERE {" AND ".join(where) or "1"}
+                WHERE {" AND ".join(where) or "1 = 1"}
                 GROUP BY a.key ORDER BY a.published_at DESC, a.key LIMIT ?)
-              AND {_match_conditions(query)[0] or "1"}
+              AND {_match_conditions(query)[0] or "1 = 1"}
             ORDER BY a.published_at DESC, a.key, m.priority DESC, m.score DESC, m.rule_id
             """,
             (*params, limit, *_match_conditions(query)[1]),
@@ -135,7 +135,7 @@ def _match_conditions(query: MatchQuery) -> tuple[str, Sequence[Any]]:
     return " AND ".join(clauses), values
 
 
-def _grouped(rows: list[sqlite3.Row]) -> list[MatchedArticle]:
+def _grouped(rows: list[Row]) -> list[MatchedArticle]:
     articles: dict[str, Article] = {}
     matches: dict[str, list[Match]] = {}
     latest: dict[str, datetime | None] = {}

@@ -7,17 +7,37 @@ Persists what the schedule decided; never decides when a feed is due or failing.
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
 
 from monitor.logs import redact
 from monitor.model import FeedState
-from monitor.store.db import Database, iso, parse_time, required_time, sha256
+from monitor.store.db import Database, iso, marks, parse_time, required_time, sha256
+from monitor.store.dialect import Row
 
 # How many recent publication times describe a feed's rhythm.
 RECENT_PUBLISHED = 20
+# The `feed_state` columns a save writes, the key first.
+_STATE_COLUMNS = (
+    "feed_id",
+    "etag",
+    "last_modified",
+    "body_sha256",
+    "last_polled_at",
+    "last_success_at",
+    "last_error",
+    "last_error_at",
+    "error_streak",
+    "next_poll_at",
+    "moved_from",
+    "moved_to",
+    "ttl_s",
+)
+_SAVE_STATE = (
+    f"INSERT INTO feed_state ({', '.join(_STATE_COLUMNS)}) "
+    f"VALUES ({marks(len(_STATE_COLUMNS))}) ON CONFLICT (feed_id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _STATE_COLUMNS[1:])
+)
 
 
 class FeedTables(Database):
@@ -32,12 +52,9 @@ class FeedTables(Database):
 
     def save_feed_state(self, state: FeedState) -> None:
         """Replace the feed's state; committed atomically, without waiting for the disk."""
-        with self._transaction_without_sync() as db:
+        with self._transaction(durable=False) as db:
             db.execute(
-                "INSERT OR REPLACE INTO feed_state (feed_id, etag, last_modified, body_sha256, "
-                "last_polled_at, last_success_at, last_error, last_error_at, error_streak, "
-                "next_poll_at, moved_from, moved_to, ttl_s) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _SAVE_STATE,
                 (
                     state.feed_id,
                     state.etag,
@@ -55,23 +72,6 @@ class FeedTables(Database):
                     state.ttl_s,
                 ),
             )
-
-    @contextmanager
-    def _transaction_without_sync(self) -> Iterator[sqlite3.Connection]:
-        # Every poll rewrites its feed's state: 10,000 fsyncs a round stall the event loop
-        # ~3.5 ms each (bench/poll.py). In WAL mode, synchronous=NORMAL still commits
-        # atomically and survives a crash of the process; a power cut may lose the states
-        # written since the last synced commit, so those feeds are fetched once more with
-        # older validators and their known articles deduplicated.
-        # See https://sqlite.org/pragma.html#pragma_synchronous.
-        with self._lock:
-            synchronous = self._db.execute("PRAGMA synchronous").fetchone()[0]
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            try:
-                with self._transaction() as db:
-                    yield db
-            finally:
-                self._db.execute(f"PRAGMA synchronous = {int(synchronous)}")
 
     def recent_published(self, feed_id: str, limit: int = RECENT_PUBLISHED) -> list[datetime]:
         """Publication times of the feed's newest stored articles (its rhythm)."""
@@ -92,19 +92,7 @@ class FeedTables(Database):
         wanted = sorted(set(feed_ids))
         if not wanted:
             return {}
-        # Per feed, a correlated LIMIT on the (feed_id, published_at) index: the query reads
-        # `limit` rows a feed however long the archive (a window function would rank it all).
-        rows = self._query(
-            """
-            WITH wanted (feed_id) AS (SELECT value FROM json_each(?))
-            SELECT wanted.feed_id, articles.published_at FROM wanted JOIN articles
-            ON articles.rowid IN (
-                SELECT newest.rowid FROM articles AS newest WHERE newest.feed_id = wanted.feed_id
-                ORDER BY newest.published_at DESC LIMIT ?)
-            ORDER BY wanted.feed_id, articles.published_at DESC
-            """,
-            (json.dumps(wanted), limit),
-        )
+        rows = self._query(self.dialect.newest_published_per_feed, (json.dumps(wanted), limit))
         found: dict[str, list[datetime]] = {}
         for row in rows:
             found.setdefault(str(row["feed_id"]), []).append(required_time(row["published_at"]))
@@ -116,7 +104,8 @@ class FeedTables(Database):
         """Remember a window in which a failing feed may have dropped articles."""
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO coverage_gaps VALUES (?, ?, ?, ?)",
+                "INSERT INTO coverage_gaps VALUES (?, ?, ?, ?) ON CONFLICT (feed_id, gap_from) "
+                "DO UPDATE SET gap_to = excluded.gap_to, recorded_at = excluded.recorded_at",
                 (feed_id, iso(gap[0]), iso(gap[1]), iso(now)),
             )
 
@@ -136,7 +125,9 @@ class FeedTables(Database):
         """Remember that `url` answered 410: nothing more is sent to it until it changes."""
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO gone_endpoints VALUES (?, ?, ?, ?)",
+                "INSERT INTO gone_endpoints VALUES (?, ?, ?, ?) ON CONFLICT (url_sha256) "
+                "DO UPDATE SET display = excluded.display, gone_at = excluded.gone_at, "
+                "error = excluded.error",
                 (sha256(url), display, iso(now), error),
             )
 
@@ -158,7 +149,7 @@ class FeedTables(Database):
         )
 
 
-def _feed_state(row: sqlite3.Row) -> FeedState:
+def _feed_state(row: Row) -> FeedState:
     return FeedState(
         feed_id=row["feed_id"],
         etag=row["etag"],

@@ -9,13 +9,13 @@ ISO-8601 text times compared as text.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from monitor.model import Article, Match, StoryCoverage
 from monitor.store.articles import article_of
 from monitor.store.db import Database, iso, marks, required_time
+from monitor.store.dialect import Row, Session
 from monitor.store.matches import match_of
 
 # Stories per IN list: far under every backend's limit on bound parameters.
@@ -85,7 +85,7 @@ class FollowUpTables(Database):
 
 
 def record_coverage(
-    db: sqlite3.Connection,
+    db: Session,
     subscription_id: str,
     delivery_id: str,
     coverage: Sequence[StoryCoverage],
@@ -116,7 +116,7 @@ def record_coverage(
     )
 
 
-def _coverage(row: sqlite3.Row) -> StoryCoverage:
+def _coverage(row: Row) -> StoryCoverage:
     return StoryCoverage(
         story_id=row["story_id"],
         outlets=frozenset(json.loads(row["outlets"])),

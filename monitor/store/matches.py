@@ -7,7 +7,6 @@ Persists what the matcher found; never evaluates a rule.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -15,6 +14,7 @@ from datetime import datetime
 from monitor.model import Article, Hit, Match, Priority
 from monitor.store.articles import article_of
 from monitor.store.db import Database, iso, marks
+from monitor.store.dialect import Row
 
 
 class MatchTables(Database):
@@ -26,7 +26,10 @@ class MatchTables(Database):
         """Record the matches and mark every article in `article_keys` as matched."""
         with self._transaction() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO matches VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO matches VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (article_key, rule_id) DO UPDATE SET rule_name = excluded.rule_name, "
+                "priority = excluded.priority, score = excluded.score, hits = excluded.hits, "
+                "matched_at = excluded.matched_at",
                 [
                     (
                         match.article_key,
@@ -105,9 +108,7 @@ class MatchTables(Database):
         )
         return self._with_articles(rows, limit)
 
-    def _with_articles(
-        self, rows: list[sqlite3.Row], limit: int
-    ) -> list[tuple[Article, list[Match]]]:
+    def _with_articles(self, rows: list[Row], limit: int) -> list[tuple[Article, list[Match]]]:
         by_article: dict[str, list[Match]] = {}
         for row in rows:
             by_article.setdefault(row["article_key"], []).append(match_of(row))
@@ -119,7 +120,7 @@ class MatchTables(Database):
         return result
 
 
-def match_of(row: sqlite3.Row) -> Match:
+def match_of(row: Row) -> Match:
     """The match a row of the `matches` table holds (any query selecting its columns)."""
     hits = tuple(Hit(**item) for item in json.loads(row["hits"]))
     return Match(

@@ -17,7 +17,9 @@ class NoteTables(Database):
                 db.execute("DELETE FROM meta WHERE key = ?", (f"note:{key}",))
             else:
                 db.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"note:{key}", value)
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (f"note:{key}", value),
                 )
 
     def notes(self) -> dict[str, str]:

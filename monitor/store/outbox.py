@@ -7,14 +7,19 @@ Persists what the outbox and the pipeline decided; never sends and never retries
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from monitor.model import Delivery, Message, StoryCoverage
 from monitor.store.db import Database, iso, parse_time, required_time
+from monitor.store.dialect import Row
 from monitor.store.follow_ups import record_coverage
 from monitor.targets import ChannelTarget, target_from_json, target_to_json
+
+_SAVE_DIGEST_RUN = (
+    "INSERT INTO digest_runs VALUES (?, ?) "
+    "ON CONFLICT (subscription_id) DO UPDATE SET last_run_at = excluded.last_run_at"
+)
 
 
 class OutboxTables(Database):
@@ -28,9 +33,7 @@ class OutboxTables(Database):
 
     def set_last_digest_at(self, subscription_id: str, at: datetime) -> None:
         with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO digest_runs VALUES (?, ?)", (subscription_id, iso(at))
-            )
+            db.execute(_SAVE_DIGEST_RUN, (subscription_id, iso(at)))
 
     def enqueue(
         self,
@@ -46,8 +49,9 @@ class OutboxTables(Database):
         with self._transaction() as db:
             for delivery in deliveries:
                 db.execute(
-                    "INSERT OR IGNORE INTO deliveries VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL)",
+                    "INSERT INTO deliveries VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL) "
+                    "ON CONFLICT DO NOTHING",
                     (
                         delivery.id,
                         delivery.subscription_id,
@@ -63,7 +67,7 @@ class OutboxTables(Database):
                 )
             if deliveries:
                 db.executemany(
-                    "INSERT OR IGNORE INTO delivered VALUES (?, ?, ?)",
+                    "INSERT INTO delivered VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     [(deliveries[0].subscription_id, story, deliveries[0].id) for story in stories],
                 )
             if deliveries and coverage:
@@ -75,10 +79,7 @@ class OutboxTables(Database):
                     deliveries[0].created_at,
                 )
             if digest_run_at is not None and deliveries:
-                db.execute(
-                    "INSERT OR REPLACE INTO digest_runs VALUES (?, ?)",
-                    (deliveries[0].subscription_id, iso(digest_run_at)),
-                )
+                db.execute(_SAVE_DIGEST_RUN, (deliveries[0].subscription_id, iso(digest_run_at)))
 
     def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
         rows = self._query(
@@ -104,8 +105,8 @@ class OutboxTables(Database):
     def delivery_counts(self) -> dict[tuple[str, str], int]:
         """Outbox rows by (channel kind, status)."""
         rows = self._query(
-            "SELECT json_extract(channel, '$.kind') AS kind, status, COUNT(*) AS n "
-            "FROM deliveries GROUP BY kind, status"
+            f"SELECT {self.dialect.json_text('channel', 'kind')} AS kind, status, "
+            "COUNT(*) AS n FROM deliveries GROUP BY kind, status"
         )
         return {(str(row["kind"]), str(row["status"])): int(row["n"]) for row in rows}
 
@@ -146,7 +147,7 @@ def _channel_json(channel: ChannelTarget) -> str:
     return json.dumps(target_to_json(channel))
 
 
-def _delivery(row: sqlite3.Row) -> Delivery:
+def _delivery(row: Row) -> Delivery:
     return Delivery(
         id=row["id"],
         subscription_id=row["subscription_id"],

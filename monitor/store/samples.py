@@ -13,8 +13,9 @@ class SampleTables(Database):
 
     def recent_article_texts(self, limit: int) -> list[str]:
         """Title, summary and body of the `limit` articles stored last, one string each."""
-        # rowid follows insertion: the newest rows without a sort or an extra index.
         rows = self._query(
-            "SELECT title, summary, body FROM articles ORDER BY rowid DESC LIMIT ?", (limit,)
+            "SELECT title, summary, body FROM articles "
+            f"ORDER BY {self.dialect.newest_articles} LIMIT ?",
+            (limit,),
         )
         return [f"{row['title']}\n{row['summary']}\n{row['body']}" for row in rows]

@@ -1,17 +1,20 @@
-"""The SQLite store: one class offering every table's SQL over one connection.
+"""The store: one class offering every table's SQL, on SQLite or PostgreSQL, and the one
+way to open it from a store URL.
 
 Each concern's SQL lives in its own module (feeds, articles, matches, outbox, notes,
-rules snapshot, the workspace's reads, follow-ups) on
-the shared connection of `db.py`; this module only puts them together. The stages see it
-through the Protocols they declare, so another backend can stand in.
+rules snapshot, the workspace's reads) on the connection of `db.py`, whichever backend it
+is; this module only puts them together. The stages see it through the Protocols they
+declare.
 """
 
 from __future__ import annotations
 
+from monitor.errors import StoreError
 from monitor.store.articles import ArticleTables
 from monitor.store.browse import BrowseTables
 from monitor.store.feeds import FeedTables
 from monitor.store.follow_ups import FollowUpTables
+from monitor.store.location import store_location
 from monitor.store.matches import MatchTables
 from monitor.store.notes import NoteTables
 from monitor.store.outbox import OutboxTables
@@ -30,4 +33,32 @@ class Store(
     SampleTables,
     FollowUpTables,
 ):
-    """A SQLite database in WAL mode, safe to call from the event loop and worker threads."""
+    """Every table's SQL on one database, safe to call from the event loop and worker threads."""
+
+
+def open_store(url: str) -> Store:
+    """The store at `url` (`sqlite:///PATH` or `postgresql://USER@HOST/DB`), migrated.
+
+    Raises StoreError naming the store (never its password) when the URL is of another
+    kind, the server cannot be reached or refuses the login, or the database is missing:
+    a wrong URL never falls back to a local file.
+    """
+    return Store(url)
+
+
+def store_problem(url: str) -> str | None:
+    """Why the store at `url` cannot be used, or None; changes nothing (for `check`).
+
+    A PostgreSQL server is asked whether it lets us in; a SQLite file is created on first
+    run, so only its URL is checked.
+    """
+    try:
+        location = store_location(url)
+        if location.backend == "postgresql":
+            # Imported here: psycopg is loaded only where PostgreSQL is used.
+            from monitor.store.postgres_db import probe
+
+            probe(location.conninfo, location.shown)
+    except StoreError as exc:
+        return str(exc)
+    return None
