@@ -1,7 +1,7 @@
 """The SQLite store: one class offering every table's SQL over one connection.
 
 Each concern's SQL lives in its own module (feeds, articles, matches, outbox, notes,
-rules snapshot, the workspace's reads) on
+rules snapshot, the workspace's reads, archive search) on
 the shared connection of `db.py`; this module only puts them together. The stages see it
 through the Protocols they declare, so another backend can stand in.
 """
@@ -15,6 +15,7 @@ from monitor.store.matches import MatchTables
 from monitor.store.notes import NoteTables
 from monitor.store.outbox import OutboxTables
 from monitor.store.samples import SampleTables
+from monitor.store.search import SearchTables
 from monitor.store.snapshots import SnapshotTables
 
 
@@ -27,5 +28,6 @@ class Store(
     SnapshotTables,
     BrowseTables,
     SampleTables,
+    SearchTables,
 ):
     """A SQLite database in WAL mode, safe to call from the event loop and worker threads."""
