@@ -168,6 +168,8 @@ def test_a_query_that_cannot_run_says_why(text, says):
         "{securite}",
         "col1:x + y",
         '\\"',
+        '"AND" "NOT" jo',
+        '"OR"',
     ],
 )
 def test_fts5_syntax_in_the_input_is_only_ever_words(store, text):
