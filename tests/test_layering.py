@@ -60,6 +60,7 @@ ADAPTERS: dict[str, set[str]] = {
     "starlette": {
         "monitor.web.app",
         "monitor.web.pages",
+        "monitor.web.search",
         "monitor.web.security",
         "monitor.web.server",
     },

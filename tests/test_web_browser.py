@@ -2,7 +2,8 @@
 (a real process on a loopback port) over a store filled by a real `monitor run --once`.
 
 It finds the seed alert with its highlighted sentence, opens the story and the rule, follows
-the rule's Atom link and parses the feed; no page logs an error (a CSP refusal would).
+the rule's Atom link and parses the feed, and searches the archive for a name; no page logs
+an error (a CSP refusal would).
 Skipped, saying why, where Chromium is not installed (`apt-get install chromium`).
 `MONITOR_UPDATE_SCREENSHOT=1` rewrites docs/img/web-desktop.png and docs/img/web-phone.png.
 """
@@ -109,6 +110,41 @@ def test_an_analyst_finds_the_alert_opens_its_story_and_rule_and_follows_the_fee
     feed = feedparser.parse(response.body())
     assert not feed.bozo and feed.feed.title == "JO 2024 security" and len(feed.entries) >= 3
     assert errors == []
+
+
+def test_an_analyst_searches_the_archive_for_a_name_and_sees_it_highlighted(workspace, browser):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.goto(workspace)
+    page.get_by_role("link", name="Rechercher", exact=True).click()
+    page.wait_for_load_state()
+    assert page.url == workspace + "search"
+    page.get_by_label("Mots").fill("hammouchi")
+    page.get_by_role("button", name="Rechercher").click()
+    page.wait_for_load_state()
+    assert page.url.startswith(workspace + "search?q=hammouchi")
+    assert "4 articles trouvés" in page.inner_text("main")
+    first = page.locator("article.result").first
+    assert first.locator("mark").first.inner_text() == "Hammouchi"
+    assert first.locator("mark").first.is_visible()
+    assert "Retenu par" in first.inner_text()
+    assert errors == []
+    # A malformed query is answered on the page (status 400), with the form to fix it.
+    page.get_by_label("Mots").fill('"JO 2024')
+    page.get_by_role("button", name="Rechercher").click()
+    page.wait_for_load_state()
+    assert "ne sont pas fermés" in page.locator("p.problem").inner_text()
+    assert page.get_by_label("Mots").input_value() == '"JO 2024'
+
+
+def test_the_search_results_fit_a_phone(workspace, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(workspace + "search?q=Hammouchi")
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert page.locator("article.result mark").first.is_visible()
 
 
 @pytest.mark.parametrize(("view", "width", "height"), VIEWS)

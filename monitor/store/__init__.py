@@ -1,24 +1,42 @@
 """All SQL: feed state, articles and stories, matches, the outbox and the delivery ledger,
 behind the Protocols the pipeline declares. SQLite in WAL mode or PostgreSQL, chosen by the
-store URL (`open_store`); migrations as .sql files per backend.
+store URL (`open_store`); migrations as .sql files per backend. Also the archive search
+(its query language and full-text index).
 """
 
 from monitor.store.articles import Quarantined, StoryCandidate, StoryLinker
 from monitor.store.browse import MatchedArticle, MatchQuery, PageCursor
 from monitor.store.samples import SampleTables
+from monitor.store.search import SEARCH_ORDERS, ArticleSearch, FoundArticle, SearchOrder
+from monitor.store.search_query import (
+    SearchQuery,
+    SearchSnippet,
+    SearchSyntaxError,
+    SearchTerm,
+    parse_search,
+)
 from monitor.store.snapshots import RulesSnapshot
 from monitor.store.sqlite import Store, open_store, store_problem
 
 __all__ = [
+    "SEARCH_ORDERS",
+    "ArticleSearch",
+    "FoundArticle",
     "MatchQuery",
     "MatchedArticle",
     "PageCursor",
     "Quarantined",
     "RulesSnapshot",
     "SampleTables",
+    "SearchOrder",
+    "SearchQuery",
+    "SearchSnippet",
+    "SearchSyntaxError",
+    "SearchTerm",
     "Store",
     "StoryCandidate",
     "StoryLinker",
     "open_store",
+    "parse_search",
     "store_problem",
 ]

@@ -2,9 +2,9 @@
 way to open it from a store URL.
 
 Each concern's SQL lives in its own module (feeds, articles, matches, outbox, notes,
-rules snapshot, the workspace's reads) on the connection of `db.py`, whichever backend it
-is; this module only puts them together. The stages see it through the Protocols they
-declare.
+rules snapshot, the workspace's reads, archive search, follow-ups) on the connection of
+`db.py`, whichever backend it is; this module only puts them together. The stages see it
+through the Protocols they declare.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from monitor.store.matches import MatchTables
 from monitor.store.notes import NoteTables
 from monitor.store.outbox import OutboxTables
 from monitor.store.samples import SampleTables
+from monitor.store.search import SearchTables
 from monitor.store.snapshots import SnapshotTables
 
 
@@ -32,6 +33,7 @@ class Store(
     BrowseTables,
     SampleTables,
     FollowUpTables,
+    SearchTables,
 ):
     """Every table's SQL on one database, safe to call from the event loop and worker threads."""
 

@@ -1,5 +1,6 @@
-"""The analyst's workspace: one ASGI app (Starlette) with the match pages, Atom feeds, the
-export, /healthz and /metrics, served by uvicorn inside the daemon or by `monitor web`.
+"""The analyst's workspace: one ASGI app (Starlette) with the match pages, archive search,
+Atom feeds, the export, /healthz and /metrics, served by uvicorn inside the daemon or by
+`monitor web`.
 
 Reads the store and the rules; never writes, matches or sends. Only the login form posts.
 """

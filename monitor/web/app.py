@@ -1,8 +1,9 @@
 """The ASGI app: the URL scheme (docs/web.md), Atom feeds, the export API, health, metrics.
 
-Builds one Starlette app from a `Site`: the HTML pages (pages.py), `/feeds/…atom`,
-`/api/matches`, the style sheet, and, when the daemon serves it, `/healthz` and `/metrics`,
-all behind the security guard. Read-only: the only POST is the login form.
+Builds one Starlette app from a `Site`: the HTML pages (pages.py), archive search
+(search.py), `/feeds/…atom`, `/api/matches`, the style sheet, and, when the daemon serves
+it, `/healthz` and `/metrics`, all behind the security guard. Read-only: the only POST is
+the login form.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from monitor.web.atom import (
 )
 from monitor.web.export import FORMATS, MEDIA_TYPES, export_rows, export_text
 from monitor.web.pages import HtmlPages
+from monitor.web.search import SearchPages
 from monitor.web.security import Guard, Keys
 from monitor.web.site import Filters, Site, every_match, page_of, since_moment
 from monitor.web.templates import Pages
@@ -52,13 +54,16 @@ def build_web_app(site: Site) -> Guard:
     keys = Keys.create(site.settings.token)
     html = HtmlPages(site, pages, keys)
     feeds = _Feeds(site, pages)
+    search = SearchPages(site, html.page)
     routes = [
         Route("/", html.matches),
         Route("/rules/{rule_id}", html.rule),
         Route("/stories/{story_id}", html.story),
+        Route("/search", search.page),
         Route("/feeds/rules/{rule_id}.atom", feeds.rule),
         Route("/feeds/subscriptions/{subscription_id}.atom", feeds.subscription),
         Route("/api/matches", feeds.export),
+        Route("/api/search", search.api),
         Route("/login", html.login_form, methods=["GET"]),
         Route("/login", html.login, methods=["POST"]),
         Route("/static/web.css", lambda _: Response(pages.style_sheet(), media_type="text/css")),

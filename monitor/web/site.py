@@ -19,7 +19,7 @@ from monitor.deliver import clause_words, rule_ids_for
 from monitor.model import Feed, Priority, RuleSet, Subscription
 from monitor.rules import rule_clauses
 from monitor.settings import WebSettings
-from monitor.store import MatchedArticle, MatchQuery, PageCursor
+from monitor.store import ArticleSearch, FoundArticle, MatchedArticle, MatchQuery, PageCursor
 from monitor.web.views import Wording
 
 PRIORITIES = ("high", "normal", "low")
@@ -36,6 +36,12 @@ class MatchArchive(Protocol):
     def story_articles(self, story_id: str, *, limit: int = ...) -> list[MatchedArticle]: ...
 
     def rule_match_times(self, rule_id: str, *, limit: int = ...) -> list[datetime]: ...
+
+    def search_articles(
+        self, search: ArticleSearch, *, limit: int, offset: int = ...
+    ) -> list[FoundArticle]: ...
+
+    def count_search(self, search: ArticleSearch) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
