@@ -18,7 +18,7 @@ from monitor.errors import StoreError
 from monitor.ingest import STORY_WINDOW, NearDuplicates, normalize_entries, parse_feed
 from monitor.model import Article, Feed, FetchResult, Hit, Match, Priority
 from monitor.store import ArticleSearch, SearchSyntaxError, Store, parse_search
-from monitor.store.db import migrations
+from monitor.store.schema import migrations
 from monitor.store.search import search_sql
 from monitor.store.search_query import fold_word, term_spans
 from tests.articles import body_article
@@ -236,18 +236,22 @@ def test_the_search_reads_the_full_text_index_never_the_whole_table(store):
 
 def test_an_upgraded_store_indexes_the_articles_it_already_had(tmp_path):
     path = tmp_path / "monitor.db"
-    store = Store(path)
-    add(store, [article("rabat", "Abdellatif Hammouchi à Rabat.")])
-    store.close()
-    # The database as the previous version left it: no search tables, one version lower.
+    # The database as the previous version left it: every migration before the search
+    # index, with an article already stored.
+    search_version = next(v for v, name, _ in migrations() if "article_search" in name)
     raw = sqlite3.connect(path)
     with raw:
-        for trigger in ("insert", "delete", "update"):
-            raw.execute(f"DROP TRIGGER article_search_{trigger}")
-        raw.execute("DROP TABLE article_search")
-        raw.execute("DROP TABLE article_search_rows")
+        raw.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        for version, _, script in migrations():
+            if version < search_version:
+                raw.executescript(script)
+        raw.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(search_version - 1),))
         raw.execute(
-            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(len(migrations()) - 1),)
+            "INSERT INTO articles (key, feed_id, title, summary, body, published_at, fetched_at,"
+            " content_hash, fingerprint, story_id, stored_at) VALUES"
+            " ('rabat', 'f', 'Rabat', '', 'Abdellatif Hammouchi à Rabat.', ?, ?, 'h', 0,"
+            " 'rabat', ?)",
+            (NOW.isoformat(),) * 3,
         )
     raw.close()
     reopened = Store(path)

@@ -13,7 +13,7 @@ from monitor.errors import StoreError
 from monitor.ingest import STORY_WINDOW, NearDuplicates, band_keys, text_signature
 from monitor.model import Article, Delivery, FeedState, Hit, Match, Message, Priority
 from monitor.store import Quarantined, Store
-from monitor.store.db import migrations
+from monitor.store.schema import migrations
 from monitor.targets import WebhookTarget
 from tests.conftest import raw_rows
 
