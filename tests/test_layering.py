@@ -61,10 +61,12 @@ ADAPTERS: dict[str, set[str]] = {
         "monitor.store.matches",
         "monitor.store.outbox",
         "monitor.store.browse",
+        "monitor.store.feedback",
     },
     "apscheduler": {"monitor.app.service"},
     "starlette": {
         "monitor.web.app",
+        "monitor.web.feedback",
         "monitor.web.pages",
         "monitor.web.security",
         "monitor.web.server",

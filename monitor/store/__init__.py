@@ -4,11 +4,15 @@ behind the Protocols the pipeline declares. SQLite in WAL mode, migrations as .s
 
 from monitor.store.articles import Quarantined, StoryCandidate, StoryLinker
 from monitor.store.browse import MatchedArticle, MatchQuery, PageCursor
+from monitor.store.feedback import VERDICTS, FeedbackRecord, FeedbackTally
 from monitor.store.samples import SampleTables
 from monitor.store.snapshots import RulesSnapshot
 from monitor.store.sqlite import Store
 
 __all__ = [
+    "VERDICTS",
+    "FeedbackRecord",
+    "FeedbackTally",
     "MatchQuery",
     "MatchedArticle",
     "PageCursor",

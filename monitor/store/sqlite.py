@@ -1,7 +1,7 @@
 """The SQLite store: one class offering every table's SQL over one connection.
 
 Each concern's SQL lives in its own module (feeds, articles, matches, outbox, notes,
-rules snapshot, the workspace's reads) on
+rules snapshot, the workspace's reads, feedback) on
 the shared connection of `db.py`; this module only puts them together. The stages see it
 through the Protocols they declare, so another backend can stand in.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from monitor.store.articles import ArticleTables
 from monitor.store.browse import BrowseTables
+from monitor.store.feedback import FeedbackTables
 from monitor.store.feeds import FeedTables
 from monitor.store.matches import MatchTables
 from monitor.store.notes import NoteTables
@@ -27,5 +28,6 @@ class Store(
     SnapshotTables,
     BrowseTables,
     SampleTables,
+    FeedbackTables,
 ):
     """A SQLite database in WAL mode, safe to call from the event loop and worker threads."""
