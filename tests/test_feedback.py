@@ -1,15 +1,22 @@
 """Analysts' feedback in the store and what it changes: verdicts per (article, rule) that a
-later click replaces, and a muted story that is never delivered again (a real
-`monitor run --once` and `monitor digest send` into the folder outbox)."""
+later click replaces, a rule's precision counted from the stored votes, a muted story that
+is never delivered again (a real `monitor run --once` and `monitor digest send` into the
+folder outbox), `monitor status` naming the worst rules, and `monitor export feedback`."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from monitor.store import MatchQuery, Store
+from monitor.web import FEEDBACK_COLUMNS
+from monitor.web.verdicts import rule_precision
 from tests.conftest import run_cli
 from tests.web_harness import seed_project
 
@@ -62,6 +69,39 @@ def test_a_verdict_is_per_article_and_rule_and_a_later_click_replaces_it(seeded)
             store.record_verdict(TWICE_TOLD, JO, "maybe", NOW)
     finally:
         store.close()
+
+
+def test_precision_is_relevant_over_all_votes_per_week_and_overall(seeded):
+    store = open_store(seeded)
+    try:
+        keys = matches_of(store, MOROCCO)
+        assert len(keys) == 4  # 27 May (twice), 2 June, 7 June
+        for key, verdict in zip(
+            keys, ["relevant", "not_relevant", "relevant", "relevant"], strict=True
+        ):
+            assert store.record_verdict(key, MOROCCO, verdict, NOW)
+        tally = store.feedback_tallies()[MOROCCO]
+        assert (tally.relevant, tally.not_relevant, tally.votes) == (3, 1, 4)
+        assert tally.precision == 0.75
+        precision = rule_precision(store.rule_verdicts(MOROCCO), ZoneInfo("Europe/Paris"))
+    finally:
+        store.close()
+    assert precision.overall.percent == 75 and precision.overall.votes == 4
+    # Weeks start on Monday, newest first: 5 June (7 June), 29 May (2 June), 22 May (27 May).
+    assert [(line.week, line.relevant, line.not_relevant) for line in precision.weeks] == [
+        ("2023-06-05", 1, 0),
+        ("2023-05-29", 1, 0),
+        ("2023-05-22", 1, 1),
+    ]
+    assert precision.weeks[2].percent == 50
+
+
+def test_percentages_round_half_up_and_need_a_vote():
+    from monitor.web import PrecisionLine
+
+    assert PrecisionLine("", 1, 7).percent == 13  # 12.5 %
+    assert PrecisionLine("", 2, 1).percent == 67
+    assert PrecisionLine("", 0, 0).percent is None
 
 
 # --- a muted story is never delivered again ----------------------------------------------
@@ -165,3 +205,75 @@ def test_an_unmuted_story_is_owed_again_and_a_story_must_exist_to_be_muted(seede
         assert TWICE_TOLD in owed
     finally:
         store.close()
+
+
+# --- monitor status and monitor export feedback ---------------------------------------
+
+
+def _vote(project: Path) -> None:
+    """Morocco rule: 2 relevant, 3 not (5 votes: ranked); JO rule: 1 relevant (unranked)."""
+    store = open_store(project)
+    try:
+        keys = [
+            item.article.key
+            for item in store.matched_page(MatchQuery(rule_ids=(MOROCCO,)), limit=100)
+        ]
+        assert len(keys) == 5
+        for key, verdict in zip(keys, ["relevant", "relevant"] + ["not_relevant"] * 3, strict=True):
+            assert store.record_verdict(key, MOROCCO, verdict, NOW)
+        assert store.record_verdict(TWICE_TOLD, JO, "relevant", NOW, by="analyst@desk")
+        assert store.mute_story(TWICE_TOLD, NOW + timedelta(minutes=5), rule_id=JO)
+    finally:
+        store.close()
+
+
+def test_status_lists_the_rules_with_the_worst_feedback_precision_with_their_counts(tmp_path):
+    project = seed_project(tmp_path, hostile=True)
+    _vote(project)
+    result = run_cli(project, "status")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert (
+        "FEEDBACK  6 votes on 2 rules; worst precision among rules with at least 5 votes:" in text
+    )
+    row = next(line for line in text.splitlines() if line.lstrip().startswith(MOROCCO))
+    assert row.split() == [MOROCCO, "40", "%", "2", "3", "5"]
+    assert "1 rules with fewer votes are not ranked yet" in text
+    report = json.loads(run_cli(project, "status", "--json").stdout)
+    (worst,) = report["feedback"]["worst_rules"]
+    assert worst["rule_id"] == MOROCCO and worst["precision"] == 0.4 and worst["votes"] == 5
+
+
+def test_status_says_when_no_one_has_voted(seeded):
+    result = run_cli(seeded, "status")
+    assert "FEEDBACK  no vote yet" in result.stdout
+
+
+def test_export_feedback_writes_every_verdict_and_mute_with_its_columns(tmp_path):
+    project = seed_project(tmp_path, hostile=True)
+    _vote(project)
+    result = run_cli(project, "export", "feedback", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert tuple(rows[0]) == FEEDBACK_COLUMNS
+    records = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    assert len(records) == 7  # six verdicts and one mute
+    mute = records[0]  # the newest decision comes first
+    assert mute["action"] == "muted" and mute["story_id"] == TWICE_TOLD
+    assert mute["rule_id"] == JO and mute["rule_name"] == "JO 2024 security"
+    jo = next(r for r in records if r["action"] == "relevant" and r["rule_id"] == JO)
+    assert jo["article_key"] == TWICE_TOLD and jo["decided_by"] == "analyst@desk"
+    assert jo["title"] == "Le réchauffement des relations franco-marocaines se confirme"
+    assert jo["published_at"].startswith("2023-05-27T09:15")
+    hostile = next(r for r in records if "script" in r["title"])
+    assert hostile["title"] == 'La DGST et le Maroc <script>alert("title")</script>'
+
+    lines = run_cli(project, "export", "feedback", "--format", "jsonl", "--rule", JO).stdout
+    parsed = [json.loads(line) for line in lines.splitlines()]
+    assert {row["rule_id"] for row in parsed} == {JO} and len(parsed) == 2
+    document = json.loads(run_cli(project, "export", "feedback", "--format", "json").stdout)
+    assert document["schema"] == "monitor.feedback/1"
+    tallies = {rule["rule_id"]: rule for rule in document["rules"]}
+    assert tallies[MOROCCO]["precision"] == 0.4 and tallies[JO]["votes"] == 1
+    later = run_cli(project, "export", "feedback", "--since", "2023-06-14T12:01:00+00:00")
+    assert [row[1] for row in csv.reader(io.StringIO(later.stdout))] == ["action", "muted"]
