@@ -59,6 +59,7 @@ ADAPTERS: dict[str, set[str]] = {
     "apscheduler": {"monitor.app.service"},
     "starlette": {
         "monitor.web.app",
+        "monitor.web.feedback",
         "monitor.web.pages",
         "monitor.web.search",
         "monitor.web.security",

@@ -2,8 +2,8 @@
 (a real process on a loopback port) over a store filled by a real `monitor run --once`.
 
 It finds the seed alert with its highlighted sentence, opens the story and the rule, follows
-the rule's Atom link and parses the feed, and searches the archive for a name; no page logs
-an error (a CSP refusal would).
+the rule's Atom link and parses the feed, searches the archive for a name, and marks a match
+"not relevant" and sees it on the page; no page logs an error (a CSP refusal would).
 Skipped, saying why, where Chromium is not installed (`apt-get install chromium`).
 `MONITOR_UPDATE_SCREENSHOT=1` rewrites docs/img/web-desktop.png and docs/img/web-phone.png.
 """
@@ -138,6 +138,32 @@ def test_an_analyst_searches_the_archive_for_a_name_and_sees_it_highlighted(work
     page.wait_for_load_state()
     assert "ne sont pas fermés" in page.locator("p.problem").inner_text()
     assert page.get_by_label("Mots").input_value() == '"JO 2024'
+
+
+def test_an_analyst_marks_a_match_not_relevant_and_sees_it_on_the_page(workspace, browser):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.goto(workspace + "rules/jo2024-security")
+    alert = page.locator(
+        "article.entry", has_text="France and Morocco step up intelligence sharing"
+    )
+    alert.get_by_role("button", name="Non pertinent", exact=True).click()
+    page.wait_for_load_state()
+    # Back on the same page (a plain form, a 303 back), the verdict shown and changeable.
+    assert page.url.startswith(workspace + "rules/jo2024-security")
+    alert = page.locator(
+        "article.entry", has_text="France and Morocco step up intelligence sharing"
+    )
+    assert "Jugé non pertinent" in alert.inner_text()
+    assert alert.get_by_role("button", name="Pertinent", exact=True).is_visible()
+    assert "0\u202f% pertinents\u202f: 0 sur 1 avis" in page.inner_text("main")
+    alert.get_by_role("button", name="Retirer mon avis").click()
+    page.wait_for_load_state()
+    assert "Jugé" not in page.inner_text("main")
+    assert errors == []
 
 
 def test_the_search_results_fit_a_phone(workspace, browser):

@@ -16,7 +16,7 @@ from monitor.app.wiring import (
     template_errors,
     web_errors,
 )
-from monitor.app.workspace import export_matches, serve_workspace
+from monitor.app.workspace import export_feedback, export_matches, serve_workspace
 
 # The CLI reaches the pipeline's one-shot commands, the start-up check of the XML parser
 # feeds go through and the export formats, via the app layer.
@@ -35,6 +35,7 @@ __all__ = [
     "channel_errors",
     "collect_status",
     "expat_problem",
+    "export_feedback",
     "export_matches",
     "format_status",
     "replay_files",

@@ -1,5 +1,6 @@
 """What `monitor status` shows: whether a daemon runs, feeds' health, subscriptions' next
-runs (in their own time zone), the rule files on disk, quarantined articles, the outbox.
+runs (in their own time zone), the rule files on disk, the rules analysts judge worst,
+quarantined articles, the outbox.
 
 Reads the store and the running configuration; changes nothing. Kept apart from
 the CLI so that the health endpoint can serve the same facts. Every URL and error it
@@ -17,10 +18,17 @@ from monitor.app.lock import StoreLock
 from monitor.config import Config
 from monitor.deliver import rule_ids_for
 from monitor.logs import redact
+from monitor.model import RuleSet
 from monitor.pipeline import Pipeline
 from monitor.rules import rule_errors, rule_files
 from monitor.schedule import moved_url, parse_schedule
 from monitor.store import Store
+from monitor.web import PrecisionLine
+
+# A rule is ranked by its feedback precision only from this many votes: below it, one
+# unlucky vote would put a good rule at the top of the list.
+MIN_VOTES = 5
+WORST_RULES = 5
 
 
 def collect_status(
@@ -90,6 +98,35 @@ def collect_status(
             "error": _redacted(store.notes().get("rules_error")),
             "snapshot_saved_at": store.notes().get("rules_snapshot"),
         },
+        "feedback": _feedback_ranking(store, pipeline.rules),
+    }
+
+
+def _feedback_ranking(store: Store, rules: RuleSet) -> dict[str, Any]:
+    """The rules with the worst measured precision (from MIN_VOTES votes), with counts."""
+    tallies = store.feedback_tallies()
+    names = {rule.id: rule.name for rule in rules.rules}
+    ranked = sorted(
+        (tally.precision or 0.0, -tally.votes, rule_id, tally)
+        for rule_id, tally in tallies.items()
+        if tally.votes >= MIN_VOTES
+    )
+    return {
+        "min_votes": MIN_VOTES,
+        "votes": sum(tally.votes for tally in tallies.values()),
+        "rules_with_votes": len(tallies),
+        "worst_rules": [
+            {
+                "rule_id": rule_id,
+                "rule_name": names.get(rule_id, ""),
+                "relevant": tally.relevant,
+                "not_relevant": tally.not_relevant,
+                "votes": tally.votes,
+                "precision": tally.precision,
+            }
+            for _, _, rule_id, tally in ranked[:WORST_RULES]
+        ],
+        "unranked_rules": len(tallies) - len(ranked),
     }
 
 
@@ -193,6 +230,7 @@ def format_status(report: dict[str, Any]) -> str:
         lines.append("  the daemon kept its last good rules because of:")
     if rules["error"]:
         lines += [f"  {line}" for line in str(rules["error"]).splitlines()]
+    lines += _feedback_lines(report["feedback"])
     analysis = report["analysis"]
     lines += ["", f"ANALYSIS  quarantined: {analysis['quarantined']}"]
     if analysis["quarantined"]:
@@ -217,6 +255,34 @@ def format_status(report: dict[str, Any]) -> str:
             f"attempts={row['attempts']}  {row['last_error'] or ''}"
         )
     return "\n".join(lines)
+
+
+def _feedback_lines(feedback: dict[str, Any]) -> list[str]:
+    if not feedback["votes"]:
+        return ["", "FEEDBACK  no vote yet (mark matches relevant or not in the workspace)"]
+    lines = [
+        "",
+        f"FEEDBACK  {feedback['votes']} votes on {feedback['rules_with_votes']} rules; "
+        f"worst precision among rules with at least {feedback['min_votes']} votes:",
+    ]
+    rows = [
+        [
+            row["rule_id"],
+            f"{PrecisionLine('', row['relevant'], row['not_relevant']).percent} %",
+            str(row["relevant"]),
+            str(row["not_relevant"]),
+            str(row["votes"]),
+        ]
+        for row in feedback["worst_rules"]
+    ]
+    if rows:
+        header = ["rule", "precision", "relevant", "not relevant", "votes"]
+        lines += ["  " + line for line in _table(header, rows)]
+    else:
+        lines.append("  (none yet)")
+    if feedback["unranked_rules"]:
+        lines.append(f"  {feedback['unranked_rules']} rules with fewer votes are not ranked yet")
+    return lines
 
 
 def _when(moment: datetime | None) -> str:

@@ -178,6 +178,7 @@ def build_web_server(
         clock=clock,
         health=health,
         metrics=metrics,
+        feedback=store,
     )
     setting = "--listen" if listen is not None else "web.listen"
     return WebServer(build_web_app(site), host=settings.host, port=settings.port, setting=setting)

@@ -1,5 +1,5 @@
-"""The workspace without the daemon: `monitor web` (serve the pages read-only) and
-`monitor export matches` (write matches for a period).
+"""The workspace without the daemon: `monitor web` (serve the pages; the only write is the
+analysts' feedback), `monitor export matches` and `monitor export feedback`.
 
 Opens the configured store beside a running daemon or alone, never takes the daemon's lock
 and never writes a match, a delivery or a feed state.
@@ -19,7 +19,15 @@ from monitor.errors import MonitorError
 from monitor.settings import WebSettings
 from monitor.store import MatchQuery, Store
 from monitor.store import open_store as open_store_at
-from monitor.web import Filters, Site, every_match, export_rows, export_text, since_moment
+from monitor.web import (
+    Filters,
+    Site,
+    every_match,
+    export_rows,
+    export_text,
+    feedback_text,
+    since_moment,
+)
 
 
 def existing_store(config: Config) -> Store:
@@ -97,6 +105,34 @@ def export_matches(
             published_since=moment,
         )
         for piece in export_text(export_rows(every_match(store, query), site.wording()), fmt):
+            out.write(piece)
+    finally:
+        store.close()
+
+
+def export_feedback(
+    config: Config, out: TextIO, *, since: str | None, fmt: str, now: datetime, rule: str = ""
+) -> None:
+    """Write the analysts' verdicts and mutes given since `since` (all when None) to `out`.
+
+    The same rows and columns as `/api/feedback` (docs/web.md#feedback).
+    """
+    moment = since_moment(since, now) if since else None
+    rules = rules_for_start(config).rules
+    store = existing_store(config)
+    try:
+        records = [
+            record
+            for record in store.feedback_records(moment)
+            if not rule or record.rule_id == rule
+        ]
+        tallies = {
+            rule_id: tally
+            for rule_id, tally in store.feedback_tallies().items()
+            if not rule or rule_id == rule
+        }
+        names = {item.id: item.name for item in rules.rules}
+        for piece in feedback_text(records, tallies, names, fmt):
             out.write(piece)
     finally:
         store.close()

@@ -1,4 +1,4 @@
-"""`monitor web`: the analyst's workspace, read-only, without the daemon.
+"""`monitor web`: the analyst's workspace without the daemon; its only write is feedback.
 
 Serves the same pages, Atom feeds and export as the daemon's web server over the configured
 store and prints the address to open; stops on Ctrl-C or SIGTERM. Parsing and exit codes
@@ -20,7 +20,7 @@ from monitor.config import load_config
 def add_web_command(commands: Any) -> None:
     """Register `web` on the top-level sub-command parser."""
     web = commands.add_parser(
-        "web", help="serve the workspace (matches, Atom feeds, export) read-only"
+        "web", help="serve the workspace (matches, Atom feeds, export, feedback) without the daemon"
     )
     add_config_option(web)
     web.add_argument(
@@ -45,7 +45,7 @@ def _web(args: argparse.Namespace) -> int:
     config = load_config(args.config, require_secrets=False)
 
     def ready(url: str) -> None:
-        print(f"monitor web: open {url} (read-only; Ctrl-C stops)", flush=True)
+        print(f"monitor web: open {url} (it changes only feedback; Ctrl-C stops)", flush=True)
 
     asyncio.run(serve_workspace(config, listen=args.listen, clock=utc_now, on_ready=ready))
     print("monitor web: stopped", file=sys.stderr)

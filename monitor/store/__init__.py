@@ -6,6 +6,7 @@ store URL (`open_store`); migrations as .sql files per backend. Also the archive
 
 from monitor.store.articles import Quarantined, StoryCandidate, StoryLinker
 from monitor.store.browse import MatchedArticle, MatchQuery, PageCursor
+from monitor.store.feedback import VERDICTS, FeedbackRecord, FeedbackTally
 from monitor.store.samples import SampleTables
 from monitor.store.search import SEARCH_ORDERS, ArticleSearch, FoundArticle, SearchOrder
 from monitor.store.search_query import (
@@ -20,7 +21,10 @@ from monitor.store.sqlite import Store, open_store, store_problem
 
 __all__ = [
     "SEARCH_ORDERS",
+    "VERDICTS",
     "ArticleSearch",
+    "FeedbackRecord",
+    "FeedbackTally",
     "FoundArticle",
     "MatchQuery",
     "MatchedArticle",

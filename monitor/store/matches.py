@@ -1,5 +1,5 @@
 """SQL for the matches: saving them with the articles they settle, and reading what each
-subscription is owed (by story, never twice) or what matched recently.
+subscription is owed (by story, never twice, never a muted one) or what matched recently.
 
 Persists what the matcher found; never evaluates a rule.
 """
@@ -15,6 +15,9 @@ from monitor.model import Article, Hit, Match, Priority
 from monitor.store.articles import article_of
 from monitor.store.db import Database, iso, marks
 from monitor.store.dialect import Row
+
+# A story an analyst muted in the workspace is owed to no one (store/feedback.py keeps them).
+_NOT_MUTED = "NOT EXISTS (SELECT 1 FROM muted_stories s WHERE s.story_id = a.story_id)"
 
 
 class MatchTables(Database):
@@ -75,7 +78,7 @@ class MatchTables(Database):
         since: datetime | None = None,
     ) -> list[tuple[Article, list[Match]]]:
         """Matched articles of these rules whose story this subscription has not received
-        (matched since `since`, when given)."""
+        and no analyst muted (matched since `since`, when given)."""
         wanted = sorted(set(rule_ids))
         if not wanted:
             return []
@@ -85,6 +88,7 @@ class MatchTables(Database):
             WHERE m.rule_id IN ({marks(len(wanted))}) AND m.priority >= ? AND m.matched_at >= ?
               AND NOT EXISTS (SELECT 1 FROM delivered d
                               WHERE d.subscription_id = ? AND d.story_id = a.story_id)
+              AND {_NOT_MUTED}
             ORDER BY a.published_at DESC
             """,
             (*wanted, int(min_priority), iso(since) or "", subscription_id),
@@ -94,14 +98,15 @@ class MatchTables(Database):
     def matched_since(
         self, rule_ids: Iterable[str], since: datetime, *, limit: int = 200
     ) -> list[tuple[Article, list[Match]]]:
-        """Articles matched by these rules since `since`, delivered or not (for previews)."""
+        """Articles matched by these rules since `since`, delivered or not (for previews),
+        except muted stories: a digest never shows them again."""
         wanted = sorted(set(rule_ids))
         if not wanted:
             return []
         rows = self._query(
             f"""
             SELECT m.* FROM matches m JOIN articles a ON a.key = m.article_key
-            WHERE m.rule_id IN ({marks(len(wanted))}) AND m.matched_at >= ?
+            WHERE m.rule_id IN ({marks(len(wanted))}) AND m.matched_at >= ? AND {_NOT_MUTED}
             ORDER BY a.published_at DESC
             """,
             (*wanted, iso(since)),

@@ -2,9 +2,9 @@
 way to open it from a store URL.
 
 Each concern's SQL lives in its own module (feeds, articles, matches, outbox, notes,
-rules snapshot, the workspace's reads, archive search, follow-ups) on the connection of
-`db.py`, whichever backend it is; this module only puts them together. The stages see it
-through the Protocols they declare.
+rules snapshot, the workspace's reads, archive search, follow-ups, feedback) on the
+connection of `db.py`, whichever backend it is; this module only puts them together. The
+stages see it through the Protocols they declare.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from monitor.errors import StoreError
 from monitor.store.articles import ArticleTables
 from monitor.store.browse import BrowseTables
+from monitor.store.feedback import FeedbackTables
 from monitor.store.feeds import FeedTables
 from monitor.store.follow_ups import FollowUpTables
 from monitor.store.location import store_location
@@ -34,6 +35,7 @@ class Store(
     SampleTables,
     FollowUpTables,
     SearchTables,
+    FeedbackTables,
 ):
     """Every table's SQL on one database, safe to call from the event loop and worker threads."""
 

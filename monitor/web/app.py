@@ -1,9 +1,9 @@
 """The ASGI app: the URL scheme (docs/web.md), Atom feeds, the export API, health, metrics.
 
 Builds one Starlette app from a `Site`: the HTML pages (pages.py), archive search
-(search.py), `/feeds/…atom`, `/api/matches`, the style sheet, and, when the daemon serves
-it, `/healthz` and `/metrics`, all behind the security guard. Read-only: the only POST is
-the login form.
+(search.py), `/feeds/…atom`, `/api/matches`, the feedback routes (feedback.py), the style
+sheet, and, when the daemon serves it, `/healthz` and `/metrics`, all behind the security
+guard. The only writes are the analysts' feedback; the other POST is the login form.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from monitor.web.atom import (
     newest,
 )
 from monitor.web.export import FORMATS, MEDIA_TYPES, export_rows, export_text
+from monitor.web.feedback import FeedbackHandlers
 from monitor.web.pages import HtmlPages
 from monitor.web.search import SearchPages
 from monitor.web.security import Guard, Keys
@@ -70,6 +71,13 @@ def build_web_app(site: Site) -> Guard:
         # Browsers ask for it on every site; no icon is no error.
         Route("/favicon.ico", lambda _: Response(status_code=204)),
     ]
+    if site.feedback is not None:
+        feedback = FeedbackHandlers(site, keys, html.page)
+        routes += [
+            Route("/feedback", feedback.form, methods=["POST"]),
+            Route("/api/feedback", feedback.api_post, methods=["POST"]),
+            Route("/api/feedback", feedback.api_get, methods=["GET"]),
+        ]
     if site.health is not None:
         routes.append(Route("/healthz", _healthz(site)))
     if site.metrics is not None:

@@ -78,16 +78,25 @@ def export_rows(found: Iterable[MatchedArticle], wording: Wording) -> Iterator[d
             }
 
 
-def export_text(rows: Iterable[dict[str, Any]], fmt: str) -> Iterator[str]:
-    """The rows spelled in `fmt` ('csv', 'jsonl' or 'json'), a piece at a time."""
+def export_text(
+    rows: Iterable[dict[str, Any]],
+    fmt: str,
+    *,
+    columns: tuple[str, ...] = EXPORT_COLUMNS,
+    schema: str = EXPORT_SCHEMA,
+    name: str = "matches",
+) -> Iterator[str]:
+    """The rows spelled in `fmt` ('csv', 'jsonl' or 'json'), a piece at a time.
+
+    The matches' columns and schema unless told otherwise (the feedback export's)."""
     if fmt == "csv":
-        yield from _csv(rows)
+        yield from _csv(rows, columns)
     elif fmt == "jsonl":
         for row in rows:
             yield json.dumps(row, ensure_ascii=False) + "\n"
     elif fmt == "json":
-        yield f'{{"schema": "{EXPORT_SCHEMA}", "columns": {json.dumps(list(EXPORT_COLUMNS))}, '
-        yield '"matches": ['
+        yield f'{{"schema": "{schema}", "columns": {json.dumps(list(columns))}, '
+        yield f'"{name}": ['
         for position, row in enumerate(rows):
             yield ("," if position else "") + "\n" + json.dumps(row, ensure_ascii=False)
         yield "\n]}\n"
@@ -95,12 +104,12 @@ def export_text(rows: Iterable[dict[str, Any]], fmt: str) -> Iterator[str]:
         raise ValueError(f"unknown export format '{fmt}' (use one of {', '.join(FORMATS)})")
 
 
-def _csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+def _csv(rows: Iterable[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(row[column]) for column in EXPORT_COLUMNS])
+        writer.writerow([_cell(row[column]) for column in columns])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

@@ -1,4 +1,5 @@
-"""The workspace's HTML pages: recent matches by story, one rule, one story, the login form.
+"""The workspace's HTML pages: recent matches by story, one rule (with its measured
+precision), one story, the login form.
 
 Each handler reads the archive through the `Site`, builds views and renders one template;
 every page works without JavaScript and links its Atom feeds. Handlers are plain functions
@@ -13,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from monitor.store import MatchQuery, PageCursor
+from monitor.web.feedback import back_path, csrf_token, keep_csrf, page_marks
 from monitor.web.security import CSRF_COOKIE, SESSION_COOKIE, Keys, cookies_of, csrf_problem
 from monitor.web.site import Filters, Site, decode_cursor, encode_cursor, page_of
 from monitor.web.templates import Pages
+from monitor.web.verdicts import rule_precision
 from monitor.web.views import article_view, story_views
 
 RULE_DAYS = 30
@@ -30,10 +33,23 @@ class HtmlPages:
         self.pages = pages
         self.keys = keys
 
-    def page(self, name: str, *, status: int = 200, **context: object) -> HTMLResponse:
+    def page(
+        self, name: str, *, status: int = 200, request: Request | None = None, **context: object
+    ) -> HTMLResponse:
+        """Render a page; given the request, its feedback buttons get their CSRF token."""
         context.setdefault("feeds_alternate", ())
         context.setdefault("has_login", self.keys.token is not None)
-        return HTMLResponse(self.pages.render(name, **context), status_code=status)
+        token = ""
+        if request is not None and self.site.feedback is not None:
+            token = csrf_token(self.keys, request)
+        context.setdefault("csrf", token)
+        context.update(
+            has_feedback=bool(token), back=back_path(request) if request is not None else "/"
+        )
+        response = HTMLResponse(self.pages.render(name, **context), status_code=status)
+        if request is not None and token:
+            keep_csrf(response, token, request)
+        return response
 
     def not_found(self, what: str) -> HTMLResponse:
         return self.page("error.html.j2", status=404, status_code=404, message=what)
@@ -51,7 +67,8 @@ class HtmlPages:
         rules = self.site.rules()
         return self.page(
             "matches.html.j2",
-            stories=story_views(found, self.site.wording()),
+            request=request,
+            stories=story_views(found, self.site.wording(), page_marks(self.site.feedback, found)),
             filters=filters,
             problems=problems,
             next_url=_next_url("/", filters.as_params(), after),
@@ -90,15 +107,22 @@ class HtmlPages:
             decode_cursor(request.query_params.get("after", "")),
         )
         feed_url = f"/feeds/rules/{rule_id}.atom"
+        marks = page_marks(self.site.feedback, found)
         return self.page(
             "rule.html.j2",
+            request=request,
+            precision=(
+                rule_precision(self.site.feedback.rule_verdicts(rule_id), wording.zone)
+                if self.site.feedback is not None
+                else None
+            ),
             rule=rule,
             clause=wording.clauses.get(rule_id, ""),
             days=sorted(days.items(), reverse=True),
             most=max(days.values(), default=0),
             total=sum(days.values()),
             window_days=RULE_DAYS,
-            articles=[article_view(item, wording) for item in found],
+            articles=[article_view(item, wording, marks) for item in found],
             next_url=_next_url(f"/rules/{rule_id}", {}, after),
             feed_url=feed_url,
             feeds_alternate=((rule.name, feed_url),),
@@ -110,8 +134,8 @@ class HtmlPages:
         found = self.site.archive.story_articles(story_id)
         if not found:
             return self.not_found(f"no story '{story_id}' is stored")
-        (story,) = story_views(found, self.site.wording())
-        return self.page("story.html.j2", story=story)
+        (story,) = story_views(found, self.site.wording(), page_marks(self.site.feedback, found))
+        return self.page("story.html.j2", request=request, story=story)
 
     def login_form(self, request: Request) -> Response:
         if self.keys.token is None:
@@ -152,7 +176,8 @@ class HtmlPages:
             response.set_cookie(
                 CSRF_COOKIE,
                 csrf,
-                path="/login",
+                # The whole site's: the feedback buttons double-submit the same token.
+                path="/",
                 httponly=True,
                 samesite="strict",
                 secure=request.url.scheme == "https",

@@ -1,13 +1,14 @@
 """What one workspace serves and how a request's query string becomes a store query.
 
-Owns the `Site` the app is built from (the archive, the live rules, the configured feeds and
-subscriptions, the settings), the filters of the match pages (feed, tag, language, priority,
-dates, rule), the page cursor, and the `since` of exports. No HTTP, no templates.
+Owns the `Site` the app is built from (the archive, the feedback book, the live rules, the
+configured feeds and subscriptions, the settings), the filters of the match pages (feed,
+tag, language, priority, dates, rule), the page cursor, and the `since` of exports. No
+HTTP, no templates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -19,7 +20,15 @@ from monitor.deliver import clause_words, rule_ids_for
 from monitor.model import Feed, Priority, RuleSet, Subscription
 from monitor.rules import rule_clauses
 from monitor.settings import WebSettings
-from monitor.store import ArticleSearch, FoundArticle, MatchedArticle, MatchQuery, PageCursor
+from monitor.store import (
+    ArticleSearch,
+    FeedbackRecord,
+    FeedbackTally,
+    FoundArticle,
+    MatchedArticle,
+    MatchQuery,
+    PageCursor,
+)
 from monitor.web.views import Wording
 
 PRIORITIES = ("high", "normal", "low")
@@ -44,6 +53,38 @@ class MatchArchive(Protocol):
     def count_search(self, search: ArticleSearch) -> int: ...
 
 
+class FeedbackBook(Protocol):
+    """The store's feedback SQL the workspace reads and writes (`Store` has it)."""
+
+    def record_verdict(
+        self, article_key: str, rule_id: str, verdict: str, now: datetime, *, by: str | None = ...
+    ) -> bool: ...
+
+    def clear_verdict(self, article_key: str, rule_id: str) -> bool: ...
+
+    def mute_story(
+        self,
+        story_id: str,
+        now: datetime,
+        *,
+        article_key: str | None = ...,
+        rule_id: str | None = ...,
+        by: str | None = ...,
+    ) -> bool: ...
+
+    def unmute_story(self, story_id: str) -> bool: ...
+
+    def muted_story_ids(self, story_ids: Iterable[str]) -> set[str]: ...
+
+    def verdicts_for(self, article_keys: Iterable[str]) -> dict[tuple[str, str], str]: ...
+
+    def feedback_tallies(self) -> dict[str, FeedbackTally]: ...
+
+    def rule_verdicts(self, rule_id: str) -> list[tuple[datetime, str]]: ...
+
+    def feedback_records(self, since: datetime | None = ...) -> list[FeedbackRecord]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
     """Everything the web app reads; the daemon passes its live rules, `monitor web` its own."""
@@ -59,6 +100,8 @@ class Site:
     # The daemon's /healthz verdict and /metrics exposition; None under `monitor web`.
     health: Callable[[], tuple[bool, dict[str, Any]]] | None = None
     metrics: Callable[[], tuple[bytes, str]] | None = None
+    # Where analysts' verdicts and mutes go; None: the pages show no feedback buttons.
+    feedback: FeedbackBook | None = None
 
     def wording(self, rule_ids: set[str] | None = None) -> Wording:
         """Names and clauses in the workspace's language (every rule's, unless narrowed)."""

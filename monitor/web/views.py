@@ -1,8 +1,9 @@
 """Stored matches → what the workspace pages, Atom feeds and exports show of them.
 
 Owns the explanation of one match as the digests give it (the sentence with its hits
-marked, why in words, the clause in words, the aliases found) and the grouping of a page
-by story. Pure: no store, no clock, no markup; escaping is the template's job.
+marked, why in words, the clause in words, the aliases found, the analysts' verdict) and
+the grouping of a page by story. Pure: no store, no clock, no markup; escaping is the
+template's job.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ class Wording:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackMarks:
+    """What analysts said about the articles on a page: verdicts and muted stories."""
+
+    verdicts: Mapping[tuple[str, str], str]  # (article key, rule id) → verdict
+    muted: frozenset[str]  # story ids
+
+
+NO_MARKS = FeedbackMarks(verdicts={}, muted=frozenset())
+
+
+@dataclass(frozen=True, slots=True)
 class MatchView:
     """Why one rule matched one article."""
 
@@ -52,6 +64,7 @@ class MatchView:
     actors: tuple[str, ...]
     # "DGST (DGSN-DGST)": the alias found, for the actor the rule names (when they differ).
     aliases: tuple[str, ...]
+    verdict: str | None = None  # the analysts' "relevant" | "not_relevant", if given
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +82,7 @@ class ArticleView:
     published: str  # in the workspace's zone and language
     published_iso: str
     matches: tuple[MatchView, ...]
+    is_muted: bool = False  # its story is muted: never delivered again
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +94,9 @@ class StoryView:
     outlets: tuple[str, ...]
 
 
-def match_view(article: Article, match: Match, wording: Wording) -> MatchView:
+def match_view(
+    article: Article, match: Match, wording: Wording, marks: FeedbackMarks = NO_MARKS
+) -> MatchView:
     words = words_for(wording.language)
     priority = Priority(match.priority)
     return MatchView(
@@ -100,15 +116,19 @@ def match_view(article: Article, match: Match, wording: Wording) -> MatchView:
             if hit.actor_id is not None
             and (hit.alias or hit.matched).casefold() != hit.wanted.casefold()
         ),
+        verdict=marks.verdicts.get((article.key, match.rule_id)),
     )
 
 
-def article_view(found: MatchedArticle, wording: Wording) -> ArticleView:
+def article_view(
+    found: MatchedArticle, wording: Wording, marks: FeedbackMarks = NO_MARKS
+) -> ArticleView:
     article = found.article
+    story_id = article.story_id or article.key
     url = linkable(article.url)
     return ArticleView(
         key=article.key,
-        story_id=article.story_id or article.key,
+        story_id=story_id,
         title=one_line(article.title) or article.key,
         url=url,
         domain=(urlsplit(url).hostname or "") if url else "",
@@ -117,15 +137,18 @@ def article_view(found: MatchedArticle, wording: Wording) -> ArticleView:
         language=article.language or "",
         published=local_time(article.published_at, wording.zone, wording.language),
         published_iso=article.published_at.astimezone(UTC).isoformat(),
-        matches=tuple(match_view(article, match, wording) for match in found.matches),
+        matches=tuple(match_view(article, match, wording, marks) for match in found.matches),
+        is_muted=story_id in marks.muted,
     )
 
 
-def story_views(page: Sequence[MatchedArticle], wording: Wording) -> tuple[StoryView, ...]:
+def story_views(
+    page: Sequence[MatchedArticle], wording: Wording, marks: FeedbackMarks = NO_MARKS
+) -> tuple[StoryView, ...]:
     """The page's articles grouped by story, in the order each story first appears."""
     stories: dict[str, list[ArticleView]] = {}
     for found in page:
-        view = article_view(found, wording)
+        view = article_view(found, wording, marks)
         stories.setdefault(view.story_id, []).append(view)
     return tuple(
         StoryView(
