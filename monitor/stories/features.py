@@ -8,7 +8,6 @@ ran NER), never spaCy, the store or the clock.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -90,14 +89,14 @@ def article_terms(notes: Annotations) -> ArticleTerms:
     """The terms of an annotated article and how often each occurs, field weights applied."""
     fields = [field for field in notes.fields if field.name in FIELD_WEIGHTS]
     names = _names(fields, notes)
-    counts: Counter[str] = Counter()
+    counts: dict[str, float] = {}
     for field in fields:
         weight = FIELD_WEIGHTS[field.name]
         tokens = field.tokens[:BODY_TOKENS] if field.name == "body" else field.tokens
         for token in tokens:
             term = _term(token, names)
             if term is not None:
-                counts[term] += weight
+                counts[term] = counts.get(term, 0.0) + weight
     return ArticleTerms(
         counts=tuple(sorted(counts.items())), names=frozenset(names.intersection(counts))
     )

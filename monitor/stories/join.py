@@ -76,7 +76,7 @@ def pick_story(
         if score < max(needed, threshold):
             continue
         ranked = (-score, profile.first_seen, profile.story_id)
-        if best is None or ranked < (best[0], best[1], best[2]):
+        if best is None or ranked < best:
             best = ranked
     return StoryPick(best[2] if best else None, top, len(candidates))
 
@@ -86,9 +86,7 @@ def grown(
 ) -> StoryProfile:
     """The story's profile once the article has joined it (or a new story's first one)."""
     if profile is None:
-        return StoryProfile(
-            story_id, features.terms, features.names, 1, published_at, published_at
-        )
+        return StoryProfile(story_id, features.terms, features.names, 1, published_at, published_at)
     # A running mean of unit vectors keeps each article's say equal, so a long story's
     # profile drifts slowly and its first articles' names stay in it.
     weights = {term: weight * profile.articles for term, weight in profile.terms}
