@@ -4,6 +4,7 @@ behind the Protocols the pipeline declares. SQLite in WAL mode, migrations as .s
 
 from monitor.store.articles import Quarantined, StoryCandidate, StoryLinker
 from monitor.store.browse import MatchedArticle, MatchQuery, PageCursor
+from monitor.store.events import StoredStory, TermTally
 from monitor.store.samples import SampleTables
 from monitor.store.snapshots import RulesSnapshot
 from monitor.store.sqlite import Store
@@ -16,6 +17,8 @@ __all__ = [
     "RulesSnapshot",
     "SampleTables",
     "Store",
+    "StoredStory",
     "StoryCandidate",
     "StoryLinker",
+    "TermTally",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from monitor.store.articles import ArticleTables
 from monitor.store.browse import BrowseTables
+from monitor.store.events import EventTables
 from monitor.store.feeds import FeedTables
 from monitor.store.matches import MatchTables
 from monitor.store.notes import NoteTables
@@ -27,5 +28,6 @@ class Store(
     SnapshotTables,
     BrowseTables,
     SampleTables,
+    EventTables,
 ):
     """A SQLite database in WAL mode, safe to call from the event loop and worker threads."""
