@@ -272,6 +272,7 @@ class Service:
     async def _purge_old_articles(self) -> None:
         cutoff = self._clock() - timedelta(seconds=self.config.retention_s)
         purged = self.parts.store.purge_before(cutoff)
+        self.parts.store.purge_stories_before(cutoff)
         if purged:
             log_event(_log, logging.INFO, "store.purged", articles=purged, before=cutoff)
 

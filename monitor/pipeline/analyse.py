@@ -30,6 +30,7 @@ from monitor.match import (
 )
 from monitor.metrics import Metrics
 from monitor.model import Annotations, Article, Feed, Match, RuleSet
+from monitor.pipeline.stories import StoryStore, place_in_stories
 
 # Articles analysed per round: small enough that one busy feed does not delay the others'
 # alerts for long, large enough for spaCy's batching to pay off.
@@ -104,8 +105,11 @@ class Analyser:
         feeds: Sequence[Feed],
         metrics: Metrics,
         strict: bool = False,
+        stories: StoryStore | None = None,
     ) -> None:
         self._store = store
+        # None: articles keep the story the near-duplicate index gave them at ingest.
+        self._stories = stories
         self._annotator = annotator
         # Tests run strict: an analysis error is raised, not retried and quarantined.
         self._strict = strict
@@ -192,7 +196,9 @@ class Analyser:
             # In-process there is no one to take them: spaCy would only slow the matcher.
             await self._start_batches(batches, failed, batch)
         try:
-            return list(batch.articles), await self._in_match_thread(self._evaluate, batch, notes)
+            return list(batch.articles), await self._in_match_thread(
+                self._evaluate, batch, notes, now
+            )
         except Exception as exc:
             return await self._recover(batch, exc, failed, now)
 
@@ -237,7 +243,11 @@ class Analyser:
     async def _in_match_thread(self, work: Callable[..., _T], *args: object) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._match_thread, work, *args)
 
-    def _evaluate(self, batch: _Batch, notes: Sequence[Annotations]) -> list[Match]:
+    def _evaluate(self, batch: _Batch, notes: Sequence[Annotations], now: datetime) -> list[Match]:
+        if self._stories is not None:
+            # Before the matches are stored: deliveries go by story, one alert per event.
+            with self.metrics.cpu("stories"):
+                place_in_stories(self._stories, batch.articles, notes, now)
         with self.metrics.cpu("match"):
             return [
                 match
@@ -287,7 +297,7 @@ class Analyser:
                     self._nlp_threads, self._annotate, (article,), batch.gate
                 )
                 alone = replace(batch, articles=(article,))
-                matches += await self._in_match_thread(self._evaluate, alone, notes)
+                matches += await self._in_match_thread(self._evaluate, alone, notes, now)
             except Exception as exc:
                 await self._charge(article, _error_text(exc), now)
             else:

@@ -6,6 +6,7 @@ store URL (`open_store`); migrations as .sql files per backend. Also the archive
 
 from monitor.store.articles import Quarantined, StoryCandidate, StoryLinker
 from monitor.store.browse import MatchedArticle, MatchQuery, PageCursor
+from monitor.store.events import StoredStory, TermTally
 from monitor.store.feedback import VERDICTS, FeedbackRecord, FeedbackTally
 from monitor.store.samples import SampleTables
 from monitor.store.search import SEARCH_ORDERS, ArticleSearch, FoundArticle, SearchOrder
@@ -38,8 +39,10 @@ __all__ = [
     "SearchSyntaxError",
     "SearchTerm",
     "Store",
+    "StoredStory",
     "StoryCandidate",
     "StoryLinker",
+    "TermTally",
     "open_store",
     "parse_search",
     "store_problem",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from monitor.errors import StoreError
 from monitor.store.articles import ArticleTables
 from monitor.store.browse import BrowseTables
+from monitor.store.events import EventTables
 from monitor.store.feedback import FeedbackTables
 from monitor.store.feeds import FeedTables
 from monitor.store.follow_ups import FollowUpTables
@@ -36,6 +37,7 @@ class Store(
     FollowUpTables,
     SearchTables,
     FeedbackTables,
+    EventTables,
 ):
     """Every table's SQL on one database, safe to call from the event loop and worker threads."""
 
