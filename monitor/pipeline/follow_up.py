@@ -29,6 +29,10 @@ class FollowUpStore(Protocol):
         self, story_ids: Iterable[str], rule_ids: Iterable[str]
     ) -> dict[str, StoryCopies]: ...
 
+    def muted_story_ids(self, story_ids: Iterable[str]) -> set[str]:
+        """The stories among these that an analyst muted for every subscription."""
+        ...
+
 
 def follow_ups_due(
     store: FollowUpStore,
@@ -46,7 +50,8 @@ def follow_ups_due(
     grown = store.grown_since_sent(subscription.id, now - FOLLOW_UP_WINDOW)
     if not grown:
         return []
-    muted = muted_story_ids(store, subscription.id, now)
+    # A muted story is never followed up (docs/web.md#feedback), to anyone.
+    muted = store.muted_story_ids(sent.story_id for sent, _ in grown)
     copies = store.story_copies((sent.story_id for sent, _ in grown), rule_ids)
     entries: list[DigestEntry] = []
     for sent, _ in grown:
@@ -93,17 +98,6 @@ def coverage_of(story_id: str, copies: Sequence[tuple[Article, Sequence[Match]]]
         outlets=frozenset(article.feed_id for article, _ in copies),
         actors=actor_ids(hit for _, matches in copies for match in matches for hit in match.hits),
     )
-
-
-def muted_story_ids(store: object, subscription_id: str, now: datetime) -> set[str]:
-    """The stories the subscription's readers muted: never followed up.
-
-    TODO(issue 14): muting is another branch of this round; once its store method
-    `muted_story_ids(subscription_id, now)` is merged, declare it in `FollowUpStore` and
-    call it directly. Until then a store without it mutes nothing.
-    """
-    muted = getattr(store, "muted_story_ids", None)
-    return set(muted(subscription_id, now)) if callable(muted) else set()
 
 
 def _actor_names(matches: Iterable[Match], wanted: Iterable[str]) -> tuple[str, ...]:
