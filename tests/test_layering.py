@@ -28,7 +28,7 @@ BASE = {
     "urls",
     "yamldoc",
 }
-STAGES = {"ingest", "nlp", "match", "schedule", "store", "deliver"}
+STAGES = {"ingest", "nlp", "match", "schedule", "store", "deliver", "trends"}
 BESIDE = {"config", "rules"}
 # What each part may import, beyond the base and itself.
 ALLOWED: dict[str, set[str]] = {
