@@ -61,6 +61,7 @@ ADAPTERS: dict[str, set[str]] = {
         "monitor.store.matches",
         "monitor.store.outbox",
         "monitor.store.browse",
+        "monitor.store.spikes",
     },
     "apscheduler": {"monitor.app.service"},
     "starlette": {

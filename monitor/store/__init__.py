@@ -6,6 +6,7 @@ from monitor.store.articles import Quarantined, StoryCandidate, StoryLinker
 from monitor.store.browse import MatchedArticle, MatchQuery, PageCursor
 from monitor.store.samples import SampleTables
 from monitor.store.snapshots import RulesSnapshot
+from monitor.store.spikes import RuleStory, SpikeState
 from monitor.store.sqlite import Store
 
 __all__ = [
@@ -13,8 +14,10 @@ __all__ = [
     "MatchedArticle",
     "PageCursor",
     "Quarantined",
+    "RuleStory",
     "RulesSnapshot",
     "SampleTables",
+    "SpikeState",
     "Store",
     "StoryCandidate",
     "StoryLinker",

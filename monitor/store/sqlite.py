@@ -16,6 +16,7 @@ from monitor.store.notes import NoteTables
 from monitor.store.outbox import OutboxTables
 from monitor.store.samples import SampleTables
 from monitor.store.snapshots import SnapshotTables
+from monitor.store.spikes import SpikeTables
 
 
 class Store(
@@ -27,5 +28,6 @@ class Store(
     SnapshotTables,
     BrowseTables,
     SampleTables,
+    SpikeTables,
 ):
     """A SQLite database in WAL mode, safe to call from the event loop and worker threads."""
