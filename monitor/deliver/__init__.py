@@ -14,7 +14,13 @@ from monitor.deliver.channels import (
     redact_channel,
     target_problems,
 )
-from monitor.deliver.compose import compose_digest, delivery_id, mailing_list, rule_ids_for
+from monitor.deliver.compose import (
+    compose_digest,
+    compose_spike,
+    delivery_id,
+    mailing_list,
+    rule_ids_for,
+)
 from monitor.deliver.highlight import SnippetPart, highlight_snippet
 from monitor.deliver.i18n import clause_words, format_number, local_time, translations, words_for
 from monitor.deliver.outbox import FlushReport, Outbox
@@ -33,6 +39,7 @@ __all__ = [
     "build_channels",
     "clause_words",
     "compose_digest",
+    "compose_spike",
     "delivery_id",
     "display_url",
     "explain_match",

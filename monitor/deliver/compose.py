@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from monitor.deliver.channels.mime import MailingList
-from monitor.model import Article, Digest, DigestEntry, Match, RuleSet, Subscription
+from monitor.model import Article, Digest, DigestEntry, Match, RuleSet, SpikeAlert, Subscription
 
 
 def rule_ids_for(rules: RuleSet, subscription: Subscription) -> set[str]:
@@ -55,6 +55,20 @@ def compose_digest(
         feed_problems=tuple(feed_problems) if kind == "digest" else (),
         rule_clauses=tuple(rule_clauses),
         language=subscription.language,
+    )
+
+
+def compose_spike(subscription: Subscription, spike: SpikeAlert, *, now: datetime) -> Digest:
+    """The spike alert `subscription` receives about `spike` (kind "spike", no entries)."""
+    return Digest(
+        subscription_id=subscription.id,
+        kind="spike",
+        created_at=now,
+        timezone=subscription.timezone,
+        entries=(),
+        title=subscription.title or subscription.id,
+        language=subscription.language,
+        spike=spike,
     )
 
 

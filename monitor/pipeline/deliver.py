@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -38,6 +38,7 @@ from monitor.model import (
     RuleSet,
     Subscription,
 )
+from monitor.pipeline.spikes import SpikeStore, enqueue_spike_alerts, rule_trends
 from monitor.rules import rule_clauses
 from monitor.schedule import PollPolicy, health_report, is_digest_due, parse_schedule
 
@@ -48,7 +49,7 @@ class DigestRenderer(Protocol):
     def render(self, digest: Digest, *, payload_format: str = "standard") -> Message: ...
 
 
-class DigestStore(Protocol):
+class DigestStore(SpikeStore, Protocol):
     """What delivering reads and records: matches owed, digest runs, outbox rows, feed health."""
 
     def undelivered(
@@ -166,7 +167,7 @@ class Deliverer:
         return report
 
     def _enqueue_for(self, subscription: Subscription, now: datetime) -> list[str]:
-        enqueued: list[str] = []
+        enqueued = enqueue_spike_alerts(self._store, self._renderer, subscription, self.rules, now)
         if subscription.immediate is not None:
             enqueued += self._enqueue_digest(
                 subscription, "immediate", now, min_priority=subscription.immediate
@@ -200,7 +201,7 @@ class Deliverer:
             found = self._store.undelivered(
                 subscription.id, rule_ids, min_priority=min_priority, limit=limit, since=since
             )
-        return compose_digest(
+        digest = compose_digest(
             subscription,
             kind,
             found,
@@ -214,6 +215,11 @@ class Deliverer:
             ),
             now=now,
         )
+        if kind != "digest":
+            return digest
+        shown = {match.rule_id for entry in digest.entries for match in entry.matches}
+        trends = rule_trends(self._store, self.rules, shown, now, subscription.timezone)
+        return replace(digest, trends=trends)
 
     def feed_health(self, now: datetime) -> list[str]:
         """The feed-health lines for digests and `monitor status` (three reads in all)."""

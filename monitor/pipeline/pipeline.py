@@ -20,10 +20,11 @@ from monitor.model import Article, Feed, FeedState, RuleSet, Subscription
 from monitor.pipeline.analyse import Analyser, AnalysisQueue, ArticleAnnotator
 from monitor.pipeline.deliver import Deliverer, DeliverReport, DigestRenderer, DigestStore
 from monitor.pipeline.ingest import FeedFetcher, FeedPoller, PollReport, PollStore
+from monitor.pipeline.spikes import SpikeStore, SpikeWatch
 from monitor.schedule import PollPolicy, due_feeds
 
 
-class PipelineStore(PollStore, AnalysisQueue, DigestStore, Protocol):
+class PipelineStore(PollStore, AnalysisQueue, DigestStore, SpikeStore, Protocol):
     """Everything the three meetings need of the store (the SQLite `Store` is one)."""
 
 
@@ -68,6 +69,7 @@ class Pipeline:
             feeds=feeds,
             metrics=self.metrics,
             strict=strict,
+            spikes=SpikeWatch(store=store, metrics=self.metrics),
         )
         self.deliverer = Deliverer(
             store=store,

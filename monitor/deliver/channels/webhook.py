@@ -227,7 +227,7 @@ def parse_retry_after(value: str | None, *, now_s: float) -> float | None:
 
 
 def _event_type(payload: bytes) -> str:
-    """'alert' or 'digest', read back from the body render built, whatever its format.
+    """'alert', 'digest' or 'spike', read back from the body render built, whatever its format.
 
     The standard body says it in `type`; the Slack body in its header block's `block_id`
     (`SLACK_EVENT_BLOCK_IDS`), since Slack's own fields have no
@@ -243,7 +243,7 @@ def _event_type(payload: bytes) -> str:
     blocks = document.get("blocks")
     if kind is None and isinstance(blocks, list) and blocks and isinstance(blocks[0], dict):
         kind = SLACK_EVENTS.get(str(blocks[0].get("block_id")))
-    return kind if kind in ("alert", "digest") else "digest"
+    return kind if kind in ("alert", "digest", "spike") else "digest"
 
 
 def display_url(url: str) -> str:
