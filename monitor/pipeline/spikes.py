@@ -97,8 +97,10 @@ class SpikeWatch:
         for story in self._store.rule_stories_since([r.id for r in watched], now - reach):
             by_rule.setdefault(story.rule_id, []).append(story)
         if self._history_since is None:
-            # Articles only get older than the oldest one stored: read it once per process.
+            # Read once per process; after that every stored article passes through here.
             self._history_since = self._store.oldest_published_at()
+        if articles and self._history_since is not None:
+            self._history_since = min(self._history_since, *(a.published_at for a in articles))
         previous = self._store.spike_states()
         states: list[SpikeState] = []
         fired: list[SpikeAlert] = []
