@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import json
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
@@ -176,3 +177,31 @@ def test_the_webhook_body_is_a_spike_event():
     slack = renderer.render(_sample_digest("spike"), payload_format="slack")
     assert _event_type(slack.payload) == "spike"
     assert "34 stories from 9 outlets" in json.loads(slack.payload)["text"]
+
+
+def test_the_digest_shows_the_rule_s_stories_per_day_marked_where_a_spike_fired(
+    spike_project, smtp
+):
+    now = datetime.now(UTC)
+    feeds = spike_project / "replayed"
+    feeds.mkdir()
+    usual = [story(day, now - timedelta(days=day, minutes=20)) for day in range(1, 11)]
+    replay(spike_project, write_feed(feeds / "archive.xml", usual))
+    surge = [story(100 + i, now - timedelta(minutes=5 + 4 * i)) for i in range(8)]
+    replay(spike_project, *(write_feed(feeds / f"o{n}.xml", surge[n::4]) for n in range(4)))
+    out = spike_project / "digest.html"
+    result = run_cli(
+        spike_project, "digest", "preview", "cyber-desk", "--since", "30d", "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    html = out.read_text("utf-8")
+    assert "The last 7 days" in html
+    trend = html.split("The last 7 days")[1]
+    labels = re.findall(r'title="(\d{4}-\d\d-\d\d): (\d+)"', trend)
+    # Seven days ending today (in the subscription's zone, UTC here): one story a day, then
+    # today's eight (computed, so that a run just after midnight agrees too).
+    days = [(now.date() - timedelta(days=back)).isoformat() for back in range(6, -1, -1)]
+    dates = [at.date().isoformat() for _, _, at in (*usual, *surge)]
+    assert labels == [(day, str(dates.count(day))) for day in days]
+    assert trend.count("#b42318") == 1  # one day marked: the spike's
+    assert "a spike alert went out that day" in trend
