@@ -2,8 +2,9 @@
 stories, check the spike rules they woke against their baseline (`monitor.trends`), store
 what fired; when delivering, send each new spike to the subscriptions of its rule.
 
-One batch costs one insert, two reads and one upsert, whatever the number of articles and
-rules in it: rules are checked together, never one query per rule per article.
+One batch costs one insert, one read of the rows inside the compared windows per distinct
+(window, baseline) setting, one read of the states and one upsert, whatever the number of
+articles and rules in it: never one query per rule per article.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -32,11 +33,20 @@ from monitor.model import (
     Subscription,
 )
 from monitor.store import RuleStory, SpikeState
-from monitor.trends import SpikeCheck, StoryHit, check_spike, daily_trend, trend_start
+from monitor.trends import (
+    SpikeCheck,
+    StoryHit,
+    baseline_windows,
+    check_spike,
+    daily_trend,
+    trend_start,
+)
 
 _log = logging.getLogger("monitor.pipeline.spikes")
 # The stories a spike alert lists: those carried by the most outlets first.
 TOP_STORIES = 5
+# Where the current window's range ends: stories dated ahead of the clock still count.
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 # A spike older than this is not sent to a subscription that never had it (one added since).
 SPIKE_SEND_WITHIN = timedelta(hours=24)
 
@@ -49,6 +59,10 @@ class SpikeStore(Protocol):
     ) -> None: ...
 
     def rule_stories_since(self, rule_ids: Iterable[str], since: datetime) -> list[RuleStory]: ...
+
+    def rule_stories_between(
+        self, rule_ids: Iterable[str], ranges: Sequence[tuple[datetime, datetime]]
+    ) -> list[RuleStory]: ...
 
     def oldest_published_at(self) -> datetime | None: ...
 
@@ -92,10 +106,10 @@ class SpikeWatch:
         watched = [rule for rule in rules.rules if rule.spike is not None and rule.id in woken]
         if not watched:
             return []
-        reach = max(_reach(rule) for rule in watched)
         by_rule: dict[str, list[RuleStory]] = {}
-        for story in self._store.rule_stories_since([r.id for r in watched], now - reach):
-            by_rule.setdefault(story.rule_id, []).append(story)
+        for ranges, rule_ids in _windows_read(watched, now).items():
+            for story in self._store.rule_stories_between(rule_ids, ranges):
+                by_rule.setdefault(story.rule_id, []).append(story)
         if self._history_since is None:
             # Read once per process; after that every stored article passes through here.
             self._history_since = self._store.oldest_published_at()
@@ -202,10 +216,19 @@ class SpikeWatch:
         )
 
 
-def _reach(rule: Rule) -> timedelta:
-    """How far back a rule's check reads: its baseline and one window before it."""
-    assert rule.spike is not None, "only spike rules are checked"
-    return timedelta(seconds=rule.spike.baseline_s + rule.spike.window_s)
+def _windows_read(
+    rules: Sequence[Rule], now: datetime
+) -> dict[tuple[tuple[datetime, datetime], ...], list[str]]:
+    """The time ranges each group of rules' checks compare (the window, open-ended for
+    clocks ahead, and its baseline windows), so a check reads those rows only: one read per
+    distinct window and baseline, not one per rule."""
+    groups: dict[tuple[tuple[datetime, datetime], ...], list[str]] = {}
+    for rule in rules:
+        assert rule.spike is not None, "only spike rules are checked"
+        current = (now - timedelta(seconds=rule.spike.window_s), _FAR_FUTURE)
+        ranges = (current, *baseline_windows(rule.spike, now))
+        groups.setdefault(ranges, []).append(rule.id)
+    return groups
 
 
 class SpikeRenderer(Protocol):

@@ -82,16 +82,24 @@ class SpikeTables(Database):
             f"WHERE rule_id IN ({marks(len(wanted))}) AND published_at >= ?",
             (*wanted, iso(since)),
         )
-        return [
-            RuleStory(
-                row["rule_id"],
-                row["story_id"],
-                row["feed_id"],
-                row["article_key"],
-                required_time(row["published_at"]),
-            )
-            for row in rows
-        ]
+        return [_rule_story(row) for row in rows]
+
+    def rule_stories_between(
+        self, rule_ids: Iterable[str], ranges: Sequence[tuple[datetime, datetime]]
+    ) -> list[RuleStory]:
+        """Every (rule, story, outlet) of these rules published in one of `ranges` (from,
+        to): only the windows a check compares, in one read."""
+        wanted = sorted(set(rule_ids))
+        if not wanted or not ranges:
+            return []
+        within = " OR ".join("(published_at >= ? AND published_at < ?)" for _ in ranges)
+        bounds = [iso(moment) for pair in ranges for moment in pair]
+        rows = self._query(
+            "SELECT rule_id, story_id, feed_id, article_key, published_at FROM rule_stories "
+            f"WHERE rule_id IN ({marks(len(wanted))}) AND ({within})",
+            (*wanted, *bounds),
+        )
+        return [_rule_story(row) for row in rows]
 
     def oldest_published_at(self) -> datetime | None:
         """When the oldest stored article was published: how much history baselines have."""
@@ -178,6 +186,16 @@ class SpikeTables(Database):
                 "ON CONFLICT (subscription_id, spike_id) DO NOTHING",
                 (subscription_id, spike_id, iso(now)),
             )
+
+
+def _rule_story(row: sqlite3.Row) -> RuleStory:
+    return RuleStory(
+        row["rule_id"],
+        row["story_id"],
+        row["feed_id"],
+        row["article_key"],
+        required_time(row["published_at"]),
+    )
 
 
 def _story_json(story: SpikeStory) -> dict[str, object]:
