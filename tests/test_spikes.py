@@ -205,3 +205,19 @@ def test_the_digest_shows_the_rule_s_stories_per_day_marked_where_a_spike_fired(
     assert labels == [(day, str(dates.count(day))) for day in days]
     assert trend.count("#b42318") == 1  # one day marked: the spike's
     assert "a spike alert went out that day" in trend
+
+
+def test_metrics_show_a_rule_in_a_spike_until_its_cool_down_runs_out():
+    from monitor.app.status import effective_spike_state
+    from monitor.metrics import Metrics
+
+    metrics = Metrics()
+    now = datetime(2026, 3, 9, 12, tzinfo=UTC)
+    later = now + timedelta(hours=1)
+    metrics.set_spike_state("cyber", effective_spike_state("cooling", later, now))
+    metrics.set_spike_state("quiet-rule", effective_spike_state("quiet", None, now))
+    text = metrics.exposition().decode()
+    assert 'monitor_rule_spike{rule_id="cyber"} 1.0' in text
+    assert 'monitor_rule_spike{rule_id="quiet-rule"} 0.0' in text
+    metrics.set_spike_state("cyber", effective_spike_state("cooling", later, later))
+    assert 'monitor_rule_spike{rule_id="cyber"} 0.0' in metrics.exposition().decode()
