@@ -134,6 +134,12 @@ class Metrics:
             buckets=rule_buckets,
             registry=self.registry,
         )
+        self.rule_spike = Gauge(
+            "monitor_rule_spike",
+            "1 while a spike rule is in a surge or the cool-down after its alert, else 0",
+            ["rule_id"],
+            registry=self.registry,
+        )
         self.build_info = Gauge(
             "monitor_build_info",
             "The running monitor's version",
@@ -156,6 +162,10 @@ class Metrics:
         """Count one article's rules woken by the presearch and rules matched."""
         self.rules_woken.observe(woken)
         self.rules_matched.observe(matched)
+
+    def set_spike_state(self, rule_id: str, state: str) -> None:
+        """Mirror a spike rule's last check ("surge" and "cooling" count as in a spike)."""
+        self.rule_spike.labels(rule_id=rule_id).set(1 if state in ("surge", "cooling") else 0)
 
     def set_delivery_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Refresh the outbox gauges from the store's counts by (channel, status)."""

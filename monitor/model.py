@@ -267,6 +267,19 @@ class Actor:
 
 
 @dataclass(frozen=True, slots=True)
+class SpikeSettings:
+    """When a rule's count of distinct stories per window counts as a surge (docs/rules.md)."""
+
+    window_s: int = 3600  # the window whose count is tested
+    baseline_s: int = 14 * 86400  # how far back the usual count is learned
+    sensitivity: float = 1e-3  # the tail probability below which a count is a surge
+    min_count: int = 5  # stories in the window, at least
+    min_outlets: int = 3  # distinct feeds carrying them, at least
+    min_ratio: float = 2.0  # the count over the usual count, at least
+    cooldown_s: int = 6 * 3600  # quiet time after a spike alert
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """A validated watch rule. `clause` is the top-level `all` of the rule's `match`."""
 
@@ -281,6 +294,7 @@ class Rule:
     near: str | int | None = None  # None, "sentence", or a number of words
     source: str = ""  # "rules/file.yaml:LINE"
     min_score: float | None = None  # the summed weights of the items found must reach it
+    spike: SpikeSettings | None = None  # None: no spike alerts for this rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,11 +418,48 @@ class DigestEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class SpikeStory:
+    """One story behind a spike: its lead copy, and how many outlets carried it."""
+
+    article_key: str
+    title: str
+    url: str | None
+    feed_id: str
+    published_at: datetime
+    outlets: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeAlert:
+    """A surge of one rule's matches, as fired: the counts that made it one."""
+
+    id: str  # stable: rule id × the moment it fired
+    rule_id: str
+    rule_name: str
+    fired_at: datetime
+    window_s: int
+    count: int  # distinct stories in the window
+    outlets: int  # distinct feeds in the window
+    expected: float  # the usual count for that window
+    spread: float  # the usual count's standard deviation
+    stories: tuple[SpikeStory, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTrend:
+    """A rule's distinct stories per day (oldest first), and the days a spike fired."""
+
+    rule_id: str
+    rule_name: str
+    days: tuple[tuple[str, int, bool], ...]  # (ISO date, stories, whether a spike fired)
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     """What one delivery says: an immediate alert or a scheduled digest."""
 
     subscription_id: str
-    kind: str  # "immediate" | "digest" | "developing" (an alert of follow-ups only)
+    kind: str  # "immediate" | "digest" | "developing" (follow-ups only) | "spike"
     created_at: datetime
     timezone: str
     entries: tuple[DigestEntry, ...]
@@ -417,6 +468,8 @@ class Digest:
     rule_clauses: tuple[tuple[str, str], ...] = ()  # (rule id, its clause in words)
     language: str = "en"  # the subscription's language: labels, dates, the clause's words
     developing: tuple[DigestEntry, ...] = ()  # stories already sent that grew since
+    spike: SpikeAlert | None = None  # kind "spike": the surge this alert is about
+    trends: tuple[RuleTrend, ...] = ()  # digests: the last days' counts of their rules
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ BASE = {
     "urls",
     "yamldoc",
 }
-STAGES = {"ingest", "nlp", "match", "schedule", "store", "deliver", "stories"}
+STAGES = {"ingest", "nlp", "match", "schedule", "store", "deliver", "stories", "trends"}
 BESIDE = {"config", "rules"}
 # What each part may import, beyond the base and itself.
 ALLOWED: dict[str, set[str]] = {

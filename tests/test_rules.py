@@ -20,6 +20,7 @@ from monitor.rules.load import (
     needs_entities,
     rule_errors,
 )
+from monitor.rules.spike import SPIKE_KEYS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 SHIPPED = Path(__file__).parent.parent / "rules"
@@ -284,7 +285,8 @@ def test_relative_folder_gives_relative_paths(tmp_path, monkeypatch):
 
 def test_docs_describe_every_key():
     docs = (Path(__file__).parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
-    for key in (*RULE_KEYS, *MATCH_KEYS, *ACTOR_KEYS, *ITEM_KEYS, *ACTOR_TYPES):
+    keys = (*RULE_KEYS, *MATCH_KEYS, *ACTOR_KEYS, *ITEM_KEYS, *ACTOR_TYPES, *SPIKE_KEYS)
+    for key in keys:
         assert f"`{key}" in docs or f"`{{{key}:" in docs, key
 
 
@@ -487,6 +489,8 @@ def schema_errors(schema, text: str) -> list[str]:
 def test_schema_has_exactly_the_loader_keys(schema):
     defs = schema["$defs"]
     assert set(defs["rule"]["properties"]) == set(RULE_KEYS)
+    spike = defs["rule"]["properties"]["spike"]["oneOf"][1]["properties"]
+    assert set(spike) == set(SPIKE_KEYS)
     assert set(defs["rule"]["required"]) == {"id", "name", "match"}
     assert set(defs["match"]["properties"]) == set(MATCH_KEYS)
     assert set(defs["itemMapping"]["properties"]) == set(ITEM_KEYS)
@@ -534,3 +538,59 @@ def test_an_alias_cycle_counts_as_too_large():
     loop.append(loop)  # ruamel does not build these, but a cycle must never hang the check
     assert expanded_size({"a": loop}, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES
     assert item_line(["built", "in", "code"], 1, default=7) == 7
+
+
+# --- spike: ---------------------------------------------------------------------------------
+
+SPIKE_HEAD = RULE_HEAD + "match: {any: [a]}\nspike:\n"
+
+
+def test_spike_settings_are_read_with_their_defaults(tmp_path):
+    from monitor.model import SpikeSettings
+
+    text = SPIKE_HEAD + "  window: 30m\n  sensitivity: high\n  cooldown: 0m\n"
+    others = {
+        "all.yaml": "id: all\nname: All\nmatch: {any: [a]}\nspike: true\n",
+        "none.yaml": "id: none\nname: None\nmatch: {any: [a]}\n",
+        "num.yaml": "id: num\nname: N\nmatch: {any: [a]}\nspike: {sensitivity: 0.05, "
+        "baseline: 28d, min_count: 8, min_outlets: 1, min_ratio: 3}\n",
+    }
+    rules = load_rules(write_rules(tmp_path / "rules", {"r.yaml": text, **others}))
+    by_id = {rule.id: rule.spike for rule in rules.rules}
+    assert by_id["r"] == SpikeSettings(window_s=1800, sensitivity=1e-2, cooldown_s=0)
+    assert by_id["all"] == SpikeSettings()
+    assert by_id["none"] is None
+    assert by_id["num"] == SpikeSettings(
+        baseline_s=28 * 86400, sensitivity=0.05, min_count=8, min_outlets=1, min_ratio=3.0
+    )
+
+
+SPIKE_ERROR_CASES = [
+    (SPIKE_HEAD + "  window: 1 hour\n", 5, "spike.window", "expected a duration of at least"),
+    (SPIKE_HEAD + "  window: 5m\n", 5, "spike.window", "got a string '5m'"),
+    (SPIKE_HEAD + "  baseline: 2d\n", 5, "spike.baseline", "too short to learn"),
+    (SPIKE_HEAD + "  sensitivity: extreme\n", 5, "spike.sensitivity", "expected low, medium"),
+    (SPIKE_HEAD + "  sensitivity: 0.7\n", 5, "spike.sensitivity", "below 0.5"),
+    (SPIKE_HEAD + "  min_count: 0\n", 5, "spike.min_count", "at least 1, got a number '0'"),
+    (SPIKE_HEAD + "  min_outlets: two\n", 5, "spike.min_outlets", "got a string 'two'"),
+    (SPIKE_HEAD + "  min_ratio: 0.5\n", 5, "spike.min_ratio", "at least 1"),
+    (SPIKE_HEAD + "  cooldown: soon\n", 5, "spike.cooldown", "such as 30m, 1h or 14d"),
+    (SPIKE_HEAD + "  windw: 1h\n", 5, "spike.windw", "did you mean 'window'?"),
+    (RULE_HEAD + "match: {any: [a]}\nspike: 1h\n", 4, "spike", "expected a mapping"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "fragment"), SPIKE_ERROR_CASES)
+def test_spike_errors_name_file_line_and_key(tmp_path, text, line, key, fragment):
+    folder = write_rules(tmp_path / "rules", {"r.yaml": text})
+    error = only_error(folder)
+    assert error.path == str(folder / "r.yaml")
+    assert (error.line, error.key) == (line, key), str(error)
+    assert fragment in error.problem, str(error)
+
+
+@pytest.mark.parametrize(("text", "line", "key", "fragment"), SPIKE_ERROR_CASES)
+def test_schema_rejects_the_spike_mistakes_the_loader_rejects(schema, text, line, key, fragment):
+    if key == "spike.baseline" or "'5m'" in fragment:
+        pytest.skip("a cross-field or range check only the loader makes")
+    assert schema_errors(schema, text)

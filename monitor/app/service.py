@@ -23,6 +23,7 @@ from monitor.app.background import BackgroundJob
 from monitor.app.dispatch import FeedDispatcher
 from monitor.app.lock import NoStoreLock, StoreLock
 from monitor.app.rulesbook import RulesBook, RulesRead
+from monitor.app.status import effective_spike_state
 from monitor.app.verdict import HealthFacts, health_body, health_verdict
 from monitor.app.wiring import (
     Parts,
@@ -345,6 +346,11 @@ class Service:
 
     def _exposition(self) -> tuple[bytes, str]:
         self.metrics.set_delivery_counts(self.parts.store.delivery_counts())
+        now = self._clock()
+        for state in self.parts.store.spike_states().values():
+            # Read back from the store: the gauge survives a restart, a cool-down runs out.
+            shown = effective_spike_state(state.state, state.quiet_until, now)
+            self.metrics.set_spike_state(state.rule_id, shown)
         return self.metrics.exposition(), CONTENT_TYPE
 
     # --- reloads -----------------------------------------------------------------------

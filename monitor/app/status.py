@@ -91,6 +91,7 @@ def collect_status(
             "last_error": _redacted(quarantined.last_error),
             "last_article_key": quarantined.last_article_key,
         },
+        "spikes": spike_rows(pipeline, store, now),
         "rules": {
             **_rule_file_health(config.rules_dir),
             "count": len(pipeline.rules.rules),
@@ -137,6 +138,39 @@ def _daemon(config: Config) -> dict[str, Any]:
         return {"running": None, "pid": None}
     pid = StoreLock(config.store_path).holder()
     return {"running": pid is not None, "pid": pid}
+
+
+def spike_rows(pipeline: Pipeline, store: Store, now: datetime) -> list[dict[str, Any]]:
+    """Each spike rule's last check: its state now, its count against the usual one."""
+    states = store.spike_states()
+    rows = []
+    for rule in pipeline.rules.rules:
+        if rule.spike is None:
+            continue
+        state = states.get(rule.id)
+        rows.append(
+            {
+                "rule": rule.id,
+                "state": effective_spike_state(state.state, state.quiet_until, now)
+                if state
+                else "unchecked",
+                "count": state.count if state else None,
+                "outlets": state.outlets if state else None,
+                "expected": round(state.expected, 2) if state else None,
+                "spread": round(state.spread, 2) if state else None,
+                "checked_at": state.checked_at if state else None,
+                "last_fired_at": state.last_fired_at if state else None,
+                "quiet_until": state.quiet_until if state else None,
+            }
+        )
+    return rows
+
+
+def effective_spike_state(state: str, quiet_until: datetime | None, now: datetime) -> str:
+    """A cool-down that has run out is quiet again, whenever the rule was last checked."""
+    if state == "cooling" and (quiet_until is None or quiet_until <= now):
+        return "quiet"
+    return state
 
 
 def _rule_file_health(folder: Path) -> dict[str, Any]:
@@ -230,6 +264,22 @@ def format_status(report: dict[str, Any]) -> str:
         lines.append("  the daemon kept its last good rules because of:")
     if rules["error"]:
         lines += [f"  {line}" for line in str(rules["error"]).splitlines()]
+    if report["spikes"]:
+        lines += ["", "SPIKES"]
+        lines += _table(
+            ["rule", "state", "last count", "usually", "last fired", "quiet until"],
+            [
+                [
+                    row["rule"],
+                    row["state"],
+                    "-" if row["count"] is None else f"{row['count']} ({row['outlets']} outlets)",
+                    "-" if row["expected"] is None else f"{row['expected']:g} ± {row['spread']:g}",
+                    _when(row["last_fired_at"]),
+                    _when(row["quiet_until"]),
+                ]
+                for row in report["spikes"]
+            ],
+        )
     lines += _feedback_lines(report["feedback"])
     analysis = report["analysis"]
     lines += ["", f"ANALYSIS  quarantined: {analysis['quarantined']}"]

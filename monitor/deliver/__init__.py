@@ -16,6 +16,7 @@ from monitor.deliver.channels import (
 )
 from monitor.deliver.compose import (
     compose_digest,
+    compose_spike,
     delivery_id,
     developing_entry,
     mailing_list,
@@ -39,6 +40,7 @@ __all__ = [
     "build_channels",
     "clause_words",
     "compose_digest",
+    "compose_spike",
     "delivery_id",
     "developing_entry",
     "display_url",

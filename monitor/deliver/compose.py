@@ -19,6 +19,7 @@ from monitor.model import (
     DigestEntry,
     Match,
     RuleSet,
+    SpikeAlert,
     StoryCopy,
     Subscription,
 )
@@ -68,6 +69,20 @@ def compose_digest(
         rule_clauses=tuple(rule_clauses),
         language=subscription.language,
         developing=tuple(developing[: subscription.max_items]),
+    )
+
+
+def compose_spike(subscription: Subscription, spike: SpikeAlert, *, now: datetime) -> Digest:
+    """The spike alert `subscription` receives about `spike` (kind "spike", no entries)."""
+    return Digest(
+        subscription_id=subscription.id,
+        kind="spike",
+        created_at=now,
+        timezone=subscription.timezone,
+        entries=(),
+        title=subscription.title or subscription.id,
+        language=subscription.language,
+        spike=spike,
     )
 
 

@@ -22,7 +22,7 @@ from monitor.deliver.view import (
     recipient_zone,
     source_name,
 )
-from monitor.model import Digest, DigestEntry, Match, Priority
+from monitor.model import Digest, DigestEntry, Match, Priority, SpikeAlert
 from monitor.text import one_line, truncate
 
 WEBHOOK_SCHEMA = "monitor.digest/1"
@@ -37,9 +37,15 @@ SLACK_EVENT_BLOCK_IDS = {
     "alert": "monitor-alert",
     "digest": "monitor-digest",
     "story.developing": "monitor-developing",
+    "spike": "monitor-spike",
 }
-# The event each digest kind is sent as (`type`, and the `x-monitor-event` header).
-EVENT_TYPES = {"immediate": "alert", "digest": "digest", "developing": "story.developing"}
+# The webhook event each kind of digest is (the body's `type`, the `x-monitor-event` header).
+EVENT_TYPES = {
+    "immediate": "alert",
+    "digest": "digest",
+    "developing": "story.developing",
+    "spike": "spike",
+}
 
 
 def build_body(digest: Digest, payload_format: str = "standard") -> bytes:
@@ -63,10 +69,12 @@ def _dump(document: object) -> bytes:
 
 def build_payload(digest: Digest) -> bytes:
     """The versioned webhook body (schema monitor.digest/1), as UTF-8 JSON bytes."""
+    if digest.spike is not None:
+        return _dump(_spike_payload(digest, digest.spike))
     return _dump(
         {
             "schema": WEBHOOK_SCHEMA,
-            "type": EVENT_TYPES.get(digest.kind, "digest"),
+            "type": EVENT_TYPES[digest.kind],
             "subscription": digest.subscription_id,
             "created_at": iso_utc(digest.created_at),
             "articles": [_payload_article(entry) for entry in ordered_entries(digest.entries)],
@@ -82,6 +90,37 @@ def _payload_developing(entry: DigestEntry) -> dict[str, object]:
         "outlets": developing.outlet_count if developing else 1 + len(entry.also_in),
         "new_outlets": list(developing.new_outlets) if developing else [],
         "new_actors": list(developing.new_actors) if developing else [],
+    }
+
+
+def _spike_payload(digest: Digest, spike: SpikeAlert) -> dict[str, object]:
+    return {
+        "schema": WEBHOOK_SCHEMA,
+        "type": "spike",
+        "subscription": digest.subscription_id,
+        "created_at": iso_utc(digest.created_at),
+        "spike": {
+            "id": spike.id,
+            "rule": {"id": spike.rule_id, "name": spike.rule_name},
+            "fired_at": iso_utc(spike.fired_at),
+            "window_s": spike.window_s,
+            "count": spike.count,
+            "outlets": spike.outlets,
+            "expected": round(spike.expected, 3),
+            "spread": round(spike.spread, 3),
+            "stories": [
+                {
+                    "key": story.article_key,
+                    "title": story.title,
+                    "url": story.url,
+                    "source": story.feed_id,
+                    "published_at": iso_utc(story.published_at),
+                    "outlets": story.outlets,
+                }
+                for story in spike.stories
+            ],
+        },
+        "articles": [],
     }
 
 
@@ -126,10 +165,12 @@ def _payload_rule(match: Match) -> dict[str, object]:
 def build_slack_payload(digest: Digest) -> bytes:
     """A Slack incoming-webhook message: `text` for any Slack-compatible receiver, `blocks`
     for Slack itself. Feed text is escaped so a title cannot ping @channel or forge links."""
+    words = words_for(digest.language)
+    if digest.spike is not None:
+        return _dump(_slack_spike(digest.spike, words))
     # Follow-ups after the new stories: they were sent once already.
     ordered = [*ordered_entries(digest.entries), *digest.developing]
     shown = ordered[:SLACK_MAX_ENTRIES]
-    words = words_for(digest.language)
     title = _slack_title(digest, len(ordered), words)
     zone = recipient_zone(digest.timezone)
     lines = [f"*{_slack_escape(title)}*"]
@@ -150,6 +191,38 @@ def build_slack_payload(digest: Digest) -> bytes:
         lines.append(more)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
     return _dump({"text": "\n\n".join(lines), "blocks": blocks})
+
+
+def _slack_spike(spike: SpikeAlert, words: Words) -> dict[str, object]:
+    title = truncate(
+        words.gettext("Spike: %(rule)s") % {"rule": one_line(spike.rule_name)},
+        _SLACK_HEADER_CHARS,
+        marker="…",
+    )
+    lines = [
+        words.ngettext(
+            "%(count)s story from %(outlets)s outlets",
+            "%(count)s stories from %(outlets)s outlets",
+            spike.count,
+        )
+        % {"count": spike.count, "outlets": spike.outlets}
+    ]
+    for story in spike.stories:
+        url = linkable(story.url)
+        name = _slack_escape(one_line(story.title) or words.gettext("(untitled)"))
+        lines.append(f"• <{_slack_url(url)}|{name}>" if url else f"• {name}")
+    text = truncate("\n".join(lines), _SLACK_SECTION_CHARS, marker="…")
+    return {
+        "text": f"*{_slack_escape(title)}*\n\n{text}",
+        "blocks": [
+            {
+                "type": "header",
+                "block_id": SLACK_EVENT_BLOCK_IDS["spike"],
+                "text": {"type": "plain_text", "text": title},
+            },
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        ],
+    }
 
 
 def _slack_title(digest: Digest, count: int, words: Words) -> str:

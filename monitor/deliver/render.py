@@ -29,6 +29,7 @@ from monitor.deliver.sandbox import (
     RenderLimitError,
 )
 from monitor.deliver.sanitize import clean_document
+from monitor.deliver.spikeview import with_spike_and_trends
 from monitor.deliver.view import DigestView, build_view
 from monitor.errors import ConfigError
 from monitor.model import (
@@ -40,6 +41,9 @@ from monitor.model import (
     Match,
     Message,
     Priority,
+    RuleTrend,
+    SpikeAlert,
+    SpikeStory,
     StoryCopy,
 )
 
@@ -50,7 +54,11 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "digest.txt.j2",
     "alert.html.j2",
     "alert.txt.j2",
+    "spike.html.j2",
+    "spike.txt.j2",
 )
+# The templates each kind of message renders with.
+_PREFIXES = {"immediate": "alert", "digest": "digest", "spike": "spike"}
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +112,8 @@ class Renderer:
 
         `payload_format` is the webhook body: 'standard' (monitor.digest/1) or 'slack'.
         """
-        view = build_view(digest)
-        prefix = "alert" if view.is_alert else "digest"
+        view = with_spike_and_trends(build_view(digest), digest)
+        prefix = _PREFIXES[digest.kind]
         try:
             payload = build_body(digest, payload_format)
         except ValueError as exc:
@@ -136,7 +144,7 @@ class Renderer:
         # Undefined variables only show up when rendering, so try every template once, in
         # every language (a `{% trans %}` placeholder is checked against its catalog).
         for language in LANGUAGES:
-            for kind in ("immediate", "digest", "developing"):
+            for kind in ("immediate", "digest", "developing", "spike"):
                 try:
                     self.render(_sample_digest(kind, language))
                 except ConfigError as exc:
@@ -186,7 +194,7 @@ class Renderer:
         try:
             inlined = self._inliner.inline(document)
         except (css_inline.InlineError, ValueError) as exc:
-            name = f"{'alert' if view.is_alert else 'digest'}.html.j2"
+            name = f"{_PREFIXES[view.kind]}.html.j2"
             raise ConfigError(f"invalid CSS: {exc}", path=self._display_path(name)) from exc
         return clean_document(inlined, title=view.subject)
 
@@ -247,7 +255,19 @@ def _sample_digest(kind: str, language: str = DEFAULT_LANGUAGE) -> Digest:
         rule_clauses=(("sample-rule", "sécurité and (JO 2024 or Paris 2024)"),),
         language=language,
         developing=(replace(entry, developing=Developing(4, ("Other feed",), ("Hammouchi",))),),
+        spike=_sample_spike(article, moment) if kind == "spike" else None,
+        trends=(_sample_trend(),) if kind == "digest" else (),
     )
+
+
+def _sample_spike(article: Article, moment: datetime) -> SpikeAlert:
+    story = SpikeStory(article.key, article.title, article.url, article.feed_id, moment, 3)
+    return SpikeAlert("sample", "sample-rule", "Sample rule", moment, 3600, 34, 9, 3, 2, (story,))
+
+
+def _sample_trend() -> RuleTrend:
+    days = tuple((f"2024-07-{day:02d}", day % 4, day == 26) for day in range(20, 27))
+    return RuleTrend("sample-rule", "Sample rule", days)
 
 
 class RendererBySubscription:

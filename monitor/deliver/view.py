@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,6 +22,10 @@ from monitor.deliver.i18n import Words, format_number, local_time, words_for
 from monitor.logs import log_event
 from monitor.model import Digest, DigestEntry, Match, Priority
 from monitor.text import one_line, truncate
+
+if TYPE_CHECKING:
+    # spikeview builds on this module; the view only names its types.
+    from monitor.deliver.spikeview import SpikeView, TrendView
 
 __all__ = [
     "DevelopingView",
@@ -130,7 +135,7 @@ class DigestView:
     rules: str  # the names of the rules that matched, most urgent first, as in the subject
     language: str  # "fr" | "en": the HTML `lang` and the catalog every label came from
     subscription_id: str
-    kind: str  # "immediate" | "digest" | "developing"
+    kind: str  # "immediate" | "digest" | "developing" | "spike"
     is_alert: bool  # an immediate alert or a follow-up alert
     is_developing: bool  # a follow-up alert: only stories already sent that grew
     created: str
@@ -139,6 +144,8 @@ class DigestView:
     groups: tuple[RuleGroupView, ...]
     feed_problems: tuple[str, ...]
     developing: tuple[DevelopingView, ...] = ()  # follow-ups, after the new stories
+    spike: SpikeView | None = None  # kind "spike": the surge, explained
+    trends: tuple[TrendView, ...] = ()  # digests: each rule's stories per day, as bars
 
 
 def build_view(digest: Digest) -> DigestView:

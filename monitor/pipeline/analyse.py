@@ -30,6 +30,7 @@ from monitor.match import (
 )
 from monitor.metrics import Metrics
 from monitor.model import Annotations, Article, Feed, Match, RuleSet
+from monitor.pipeline.spikes import SpikeWatch
 from monitor.pipeline.stories import StoryStore, place_in_stories
 
 # Articles analysed per round: small enough that one busy feed does not delay the others'
@@ -106,10 +107,12 @@ class Analyser:
         metrics: Metrics,
         strict: bool = False,
         stories: StoryStore | None = None,
+        spikes: SpikeWatch | None = None,
     ) -> None:
         self._store = store
         # None: articles keep the story the near-duplicate index gave them at ingest.
         self._stories = stories
+        self._spikes = spikes
         self._annotator = annotator
         # Tests run strict: an analysis error is raised, not retried and quarantined.
         self._strict = strict
@@ -272,6 +275,10 @@ class Analyser:
                 self._store.save_matches(chunk, found, now)
             self.metrics.articles_matched.inc(len(chunk))
             self._count(found)
+        if self._spikes is not None:
+            # Once per batch, after its matches are stored: one read for all its spike rules.
+            with self.metrics.cpu("spikes"):
+                self._spikes.check(self.rules, analysed, matches, now)
 
     async def _after_failure(
         self, batch: _Batch, exc: Exception, now: datetime

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -41,6 +41,7 @@ from monitor.model import (
     Subscription,
 )
 from monitor.pipeline.follow_up import follow_ups_due, sending_coverage
+from monitor.pipeline.spikes import SpikeStore, enqueue_spike_alerts, rule_trends
 from monitor.rules import rule_clauses
 from monitor.schedule import PollPolicy, health_report, is_digest_due, parse_schedule
 
@@ -51,7 +52,7 @@ class DigestRenderer(Protocol):
     def render(self, digest: Digest, *, payload_format: str = "standard") -> Message: ...
 
 
-class DigestStore(Protocol):
+class DigestStore(SpikeStore, Protocol):
     """What delivering reads and records: matches owed, digest runs, outbox rows, feed health."""
 
     def undelivered(
@@ -180,7 +181,7 @@ class Deliverer:
         return report
 
     def _enqueue_for(self, subscription: Subscription, now: datetime) -> list[str]:
-        enqueued: list[str] = []
+        enqueued = enqueue_spike_alerts(self._store, self._renderer, subscription, self.rules, now)
         if subscription.immediate is not None:
             enqueued += self._enqueue_digest(
                 subscription, "immediate", now, min_priority=subscription.immediate
@@ -221,7 +222,7 @@ class Deliverer:
                 developing = follow_ups_due(
                     self._store, subscription, rule_ids, self._feed_titles(), now
                 )
-        return compose_digest(
+        digest = compose_digest(
             subscription,
             kind,
             found,
@@ -236,6 +237,11 @@ class Deliverer:
             now=now,
             developing=developing,
         )
+        if kind != "digest":
+            return digest
+        shown = {match.rule_id for entry in digest.entries for match in entry.matches}
+        trends = rule_trends(self._store, self.rules, shown, now, subscription.timezone)
+        return replace(digest, trends=trends)
 
     def _feed_titles(self) -> dict[str, str]:
         return {feed.id: feed.title or feed.id for feed in self.feeds}

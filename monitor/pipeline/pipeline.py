@@ -20,11 +20,12 @@ from monitor.model import Article, Feed, FeedState, RuleSet, Subscription
 from monitor.pipeline.analyse import Analyser, AnalysisQueue, ArticleAnnotator
 from monitor.pipeline.deliver import Deliverer, DeliverReport, DigestRenderer, DigestStore
 from monitor.pipeline.ingest import FeedFetcher, FeedPoller, PollReport, PollStore
+from monitor.pipeline.spikes import SpikeStore, SpikeWatch
 from monitor.pipeline.stories import StoryStore
 from monitor.schedule import PollPolicy, due_feeds
 
 
-class PipelineStore(PollStore, AnalysisQueue, StoryStore, DigestStore, Protocol):
+class PipelineStore(PollStore, AnalysisQueue, StoryStore, DigestStore, SpikeStore, Protocol):
     """Everything the three meetings need of the store (the SQLite `Store` is one)."""
 
 
@@ -70,6 +71,7 @@ class Pipeline:
             metrics=self.metrics,
             strict=strict,
             stories=store,
+            spikes=SpikeWatch(store=store, metrics=self.metrics),
         )
         self.deliverer = Deliverer(
             store=store,

@@ -1,8 +1,9 @@
 """One rule file's data → a `Rule`: the rule keys, its match clauses, every message about them.
 
 Owns the rule-level keys and checks (id, name, priority, languages, min_score, match, near);
-items are items.py's, actors actors.py's. It works on data already parsed (files.py) and knows
-the declared actor ids through its `FileCheck`; it must not read files or match articles.
+items are items.py's, actors actors.py's, `spike:` spike.py's. It works on data already
+parsed (files.py) and knows the declared actor ids through its `FileCheck`; it must not read
+files or match articles.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from monitor.rules.files import (
     value_line,
 )
 from monitor.rules.items import CLAUSE_OPS, ItemReader, read_fields
+from monitor.rules.spike import read_spike
 from monitor.yamldoc import LineMap
 
 __all__ = ["MATCH_KEYS", "RULE_KEYS", "read_rule"]
@@ -37,6 +39,7 @@ RULE_KEYS = (
     "fields",
     "min_score",
     "match",
+    "spike",
 )
 MATCH_KEYS = ("any", "all", "none", "near", "actors")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
@@ -62,6 +65,7 @@ def read_rule(data: object, check: FileCheck) -> Rule | None:
     tags = strings(check, data, "tags")
     min_score = _read_min_score(check, data)
     compiled = _read_match(check, data, fields)
+    spike = read_spike(check, data)
     if check.found or rule_id is None or name is None or compiled is None:
         return None
     clause, near = compiled
@@ -77,6 +81,7 @@ def read_rule(data: object, check: FileCheck) -> Rule | None:
         near=near,
         source=f"{check.path}:{key_line(data, 'id')}",
         min_score=min_score,
+        spike=spike,
     )
     _check_reachable_score(check, data, rule)
     return None if check.found else rule

@@ -18,6 +18,7 @@ from monitor.store.search_query import (
     parse_search,
 )
 from monitor.store.snapshots import RulesSnapshot
+from monitor.store.spikes import RuleStory, SpikeState
 from monitor.store.sqlite import Store, open_store, store_problem
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "MatchedArticle",
     "PageCursor",
     "Quarantined",
+    "RuleStory",
     "RulesSnapshot",
     "SampleTables",
     "SearchOrder",
@@ -38,6 +40,7 @@ __all__ = [
     "SearchSnippet",
     "SearchSyntaxError",
     "SearchTerm",
+    "SpikeState",
     "Store",
     "StoredStory",
     "StoryCandidate",

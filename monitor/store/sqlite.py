@@ -23,6 +23,7 @@ from monitor.store.outbox import OutboxTables
 from monitor.store.samples import SampleTables
 from monitor.store.search import SearchTables
 from monitor.store.snapshots import SnapshotTables
+from monitor.store.spikes import SpikeTables
 
 
 class Store(
@@ -38,6 +39,7 @@ class Store(
     SearchTables,
     FeedbackTables,
     EventTables,
+    SpikeTables,
 ):
     """Every table's SQL on one database, safe to call from the event loop and worker threads."""
 

@@ -227,7 +227,7 @@ def parse_retry_after(value: str | None, *, now_s: float) -> float | None:
 
 
 def _event_type(payload: bytes) -> str:
-    """'alert', 'digest' or 'story.developing', read back from the body render built,
+    """'alert', 'digest', 'story.developing' or 'spike', read back from the body render built,
     whatever its format.
 
     The standard body says it in `type`; the Slack body in its header block's `block_id`
