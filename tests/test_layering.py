@@ -66,6 +66,7 @@ ADAPTERS: dict[str, set[str]] = {
     "starlette": {
         "monitor.web.app",
         "monitor.web.pages",
+        "monitor.web.preview",
         "monitor.web.security",
         "monitor.web.server",
     },

@@ -111,6 +111,39 @@ def test_an_analyst_finds_the_alert_opens_its_story_and_rule_and_follows_the_fee
     assert errors == []
 
 
+DRAFT = """\
+id: energy-draft
+name: Énergie hors Maroc
+match:
+  all:
+    - any: [hydrogène, énergie]
+    - any: [Allemagne, Espagne]
+"""
+
+
+def test_an_analyst_previews_a_draft_rule_and_sees_a_near_miss(workspace, browser):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.goto(workspace)
+    page.get_by_role("link", name="Essai de règle").click()
+    page.wait_for_load_state()
+    assert page.url == workspace + "preview"
+    page.locator("textarea[name=rule]").fill(DRAFT)
+    # The seed's articles are from 2023: reach back far enough for them.
+    page.locator("input[name=days]").fill("3660")
+    page.get_by_role("button", name="Essayer").click()
+    page.wait_for_load_state()
+    near = page.locator("article.near-miss", has_text="feuille de route")
+    assert near.count() == 1
+    assert "demande l’un de\u202f: Allemagne, Espagne — aucun trouvé" in near.inner_text()
+    assert near.locator("mark").count() >= 1  # what the clause that held found, marked
+    assert "Presque retenus\u202f: " in page.inner_text("main")
+    assert errors == []
+
+
 @pytest.mark.parametrize(("view", "width", "height"), VIEWS)
 def test_the_front_page_is_readable_on_a_desktop_and_a_phone(
     workspace, browser, tmp_path, view, width, height

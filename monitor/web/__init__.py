@@ -1,7 +1,8 @@
 """The analyst's workspace: one ASGI app (Starlette) with the match pages, Atom feeds, the
 export, /healthz and /metrics, served by uvicorn inside the daemon or by `monitor web`.
 
-Reads the store and the rules; never writes, matches or sends. Only the login form posts.
+Reads the store and the rules; never writes or sends. Only the login form and the rule
+preview (which matches a draft rule on the archive and stores nothing) post.
 """
 
 from monitor.web.app import build_web_app

@@ -1,8 +1,9 @@
 """The ASGI app: the URL scheme (docs/web.md), Atom feeds, the export API, health, metrics.
 
 Builds one Starlette app from a `Site`: the HTML pages (pages.py), `/feeds/…atom`,
-`/api/matches`, the style sheet, and, when the daemon serves it, `/healthz` and `/metrics`,
-all behind the security guard. Read-only: the only POST is the login form.
+`/api/matches`, the rule preview (preview.py), the style sheet, and, when the daemon serves
+it, `/healthz` and `/metrics`, all behind the security guard. Read-only: the POSTs are the
+login form and the preview, which stores nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from monitor.web.atom import (
 )
 from monitor.web.export import FORMATS, MEDIA_TYPES, export_rows, export_text
 from monitor.web.pages import HtmlPages
+from monitor.web.preview import PreviewPages
 from monitor.web.security import Guard, Keys
 from monitor.web.site import Filters, Site, every_match, page_of, since_moment
 from monitor.web.templates import Pages
@@ -65,6 +67,13 @@ def build_web_app(site: Site) -> Guard:
         # Browsers ask for it on every site; no icon is no error.
         Route("/favicon.ico", lambda _: Response(status_code=204)),
     ]
+    if site.previewer is not None:
+        preview = PreviewPages(html, keys)
+        routes += [
+            Route("/preview", preview.form, methods=["GET"]),
+            Route("/preview", preview.run, methods=["POST"]),
+            Route("/api/preview", preview.api, methods=["POST"]),
+        ]
     if site.health is not None:
         routes.append(Route("/healthz", _healthz(site)))
     if site.metrics is not None:

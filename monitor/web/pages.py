@@ -33,6 +33,7 @@ class HtmlPages:
     def page(self, name: str, *, status: int = 200, **context: object) -> HTMLResponse:
         context.setdefault("feeds_alternate", ())
         context.setdefault("has_login", self.keys.token is not None)
+        context.setdefault("has_preview", self.site.previewer is not None)
         return HTMLResponse(self.pages.render(name, **context), status_code=status)
 
     def not_found(self, what: str) -> HTMLResponse:

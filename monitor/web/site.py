@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from monitor.config import parse_duration_s
 from monitor.deliver import clause_words, rule_ids_for
 from monitor.model import Feed, Priority, RuleSet, Subscription
+from monitor.pipeline import Previewer
 from monitor.rules import rule_clauses
 from monitor.settings import WebSettings
 from monitor.store import MatchedArticle, MatchQuery, PageCursor
@@ -53,6 +54,8 @@ class Site:
     # The daemon's /healthz verdict and /metrics exposition; None under `monitor web`.
     health: Callable[[], tuple[bool, dict[str, Any]]] | None = None
     metrics: Callable[[], tuple[bytes, str]] | None = None
+    # Runs draft rules over the archive (`/preview`); None: no preview on this server.
+    previewer: Previewer | None = None
 
     def wording(self, rule_ids: set[str] | None = None) -> Wording:
         """Names and clauses in the workspace's language (every rule's, unless narrowed)."""

@@ -19,6 +19,7 @@ PAGE_NAMES = (
     "matches.html.j2",
     "rule.html.j2",
     "story.html.j2",
+    "preview.html.j2",
     "login.html.j2",
     "error.html.j2",
     "atom_entry.html.j2",
