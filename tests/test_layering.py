@@ -62,6 +62,7 @@ ADAPTERS: dict[str, set[str]] = {
         "monitor.web.feedback",
         "monitor.web.pages",
         "monitor.web.search",
+        "monitor.web.preview",
         "monitor.web.security",
         "monitor.web.server",
     },

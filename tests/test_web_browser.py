@@ -2,8 +2,9 @@
 (a real process on a loopback port) over a store filled by a real `monitor run --once`.
 
 It finds the seed alert with its highlighted sentence, opens the story and the rule, follows
-the rule's Atom link and parses the feed, searches the archive for a name, and marks a match
-"not relevant" and sees it on the page; no page logs an error (a CSP refusal would).
+the rule's Atom link and parses the feed, searches the archive for a name, marks a match
+"not relevant" and sees it on the page, and previews a draft rule and sees a near miss; no
+page logs an error (a CSP refusal would).
 Skipped, saying why, where Chromium is not installed (`apt-get install chromium`).
 `MONITOR_UPDATE_SCREENSHOT=1` rewrites docs/img/web-desktop.png and docs/img/web-phone.png.
 """
@@ -171,6 +172,39 @@ def test_the_search_results_fit_a_phone(workspace, browser):
     page.goto(workspace + "search?q=Hammouchi")
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     assert page.locator("article.result mark").first.is_visible()
+
+
+DRAFT = """\
+id: energy-draft
+name: Énergie hors Maroc
+match:
+  all:
+    - any: [hydrogène, énergie]
+    - any: [Allemagne, Espagne]
+"""
+
+
+def test_an_analyst_previews_a_draft_rule_and_sees_a_near_miss(workspace, browser):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.goto(workspace)
+    page.get_by_role("link", name="Essai de règle").click()
+    page.wait_for_load_state()
+    assert page.url == workspace + "preview"
+    page.locator("textarea[name=rule]").fill(DRAFT)
+    # The seed's articles are from 2023: reach back far enough for them.
+    page.locator("input[name=days]").fill("3660")
+    page.get_by_role("button", name="Essayer").click()
+    page.wait_for_load_state()
+    near = page.locator("article.near-miss", has_text="feuille de route")
+    assert near.count() == 1
+    assert "demande l’un de\u202f: Allemagne, Espagne — aucun trouvé" in near.inner_text()
+    assert near.locator("mark").count() >= 1  # what the clause that held found, marked
+    assert "Presque retenus\u202f: " in page.inner_text("main")
+    assert errors == []
 
 
 @pytest.mark.parametrize(("view", "width", "height"), VIEWS)

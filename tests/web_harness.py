@@ -49,7 +49,9 @@ def seed_project(folder: Path, *, hostile: bool = True) -> Path:
 class ServedWorkspace:
     """The project's workspace on 127.0.0.1 (a free port), as `monitor web` serves it."""
 
-    def __init__(self, project: Path, *, token: str | None = None, **web: object) -> None:
+    def __init__(
+        self, project: Path, *, token: str | None = None, now: datetime = NOW, **web: object
+    ) -> None:
         environ = {"MONITOR_WEB_TOKEN": token} if token else {}
         config = load_config(project / "config.yaml", environ, require_secrets=False)
         assert config.web is not None
@@ -57,7 +59,7 @@ class ServedWorkspace:
         rules = rules_for_start(config).rules
         self.store = Store(config.store_path)
         self.server = build_web_server(
-            lambda: config, self.store, lambda: rules, clock=lambda: NOW, listen=("127.0.0.1", 0)
+            lambda: config, self.store, lambda: rules, clock=lambda: now, listen=("127.0.0.1", 0)
         )
         self._ready = threading.Event()
         self._loop = asyncio.new_event_loop()

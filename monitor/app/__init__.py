@@ -16,12 +16,17 @@ from monitor.app.wiring import (
     template_errors,
     web_errors,
 )
-from monitor.app.workspace import export_feedback, export_matches, serve_workspace
+from monitor.app.workspace import (
+    export_feedback,
+    export_matches,
+    preview_archive,
+    serve_workspace,
+)
 
 # The CLI reaches the pipeline's one-shot commands, the start-up check of the XML parser
 # feeds go through and the export formats, via the app layer.
 from monitor.ingest import expat_problem
-from monitor.pipeline import replay_files, replay_paths, test_rule
+from monitor.pipeline import preview_text, replay_files, replay_paths, test_rule
 from monitor.web import EXPORT_COLUMNS, FORMATS
 
 __all__ = [
@@ -38,6 +43,8 @@ __all__ = [
     "export_feedback",
     "export_matches",
     "format_status",
+    "preview_archive",
+    "preview_text",
     "replay_files",
     "replay_paths",
     "rules_for_start",

@@ -305,6 +305,7 @@ class Service:
     async def _start_web(self) -> None:
         if self.config.web is None:
             return
+        owned = self.parts.annotator
         server = build_web_server(
             lambda: self.config,
             self.parts.store,
@@ -312,6 +313,8 @@ class Service:
             clock=self._clock,
             health=self.health,
             metrics=self._exposition,
+            # The rule preview shares the daemon's spaCy workers rather than load another copy.
+            annotator=(lambda: owned) if owned is not None else None,
         )
         await server.start()
         self._web = server

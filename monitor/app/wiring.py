@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import random
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from monitor.config import Config
 from monitor.deliver import (
@@ -32,7 +34,7 @@ from monitor.ingest import Fetcher
 from monitor.metrics import Metrics
 from monitor.model import Delivery, RuleSet
 from monitor.nlp import Annotator
-from monitor.pipeline import ArticleAnnotator, Pipeline
+from monitor.pipeline import ArticleAnnotator, Pipeline, Previewer
 from monitor.rules import load_rules
 from monitor.schedule import PollPolicy
 from monitor.settings import WebSettings
@@ -154,12 +156,14 @@ def build_web_server(
     listen: tuple[str, int] | None = None,
     health: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
+    annotator: Callable[[], ArticleAnnotator] | None = None,
 ) -> WebServer:
     """The workspace on `listen` (default: `web.listen`) over `store`; not started yet.
 
     Raises ConfigError when the address needs a token that MONITOR_WEB_TOKEN does not give,
     or the templates in `templates/web/` are not usable. `config` and `rules` are read at
-    each request, so the daemon's reloads show.
+    each request, so the daemon's reloads show. `annotator` gives the rule preview its spaCy
+    (the daemon's); without it, an in-process one is loaded on the first preview.
     """
     first = config()
     settings = first.web or WebSettings()
@@ -179,9 +183,31 @@ def build_web_server(
         health=health,
         metrics=metrics,
         feedback=store,
+        previewer=Previewer(
+            archive=store,
+            annotator=annotator or _lazy_annotator(first),
+            rules=rules,
+            feeds=lambda: config().feeds,
+            zone=ZoneInfo(settings.timezone),
+        ),
     )
     setting = "--listen" if listen is not None else "web.listen"
     return WebServer(build_web_app(site), host=settings.host, port=settings.port, setting=setting)
+
+
+def _lazy_annotator(config: Config) -> Callable[[], ArticleAnnotator]:
+    """An in-process annotator, loaded when first asked for (a preview), then kept."""
+    loaded: list[Annotator] = []
+    lock = threading.Lock()
+
+    def annotator() -> ArticleAnnotator:
+        with lock:
+            if not loaded:
+                # One process: `monitor web` has no worker pool to close.
+                loaded.append(Annotator.from_settings(replace(config.nlp, workers=1)))
+            return loaded[0]
+
+    return annotator
 
 
 def web_errors(config: Config) -> list[str]:

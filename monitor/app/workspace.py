@@ -1,5 +1,6 @@
 """The workspace without the daemon: `monitor web` (serve the pages; the only write is the
-analysts' feedback), `monitor export matches` and `monitor export feedback`.
+analysts' feedback), `monitor export matches`, `monitor export feedback` and
+`monitor test-rule --since` (preview a rule on the archive).
 
 Opens the configured store beside a running daemon or alone, never takes the daemon's lock
 and never writes a match, a delivery or a feed state.
@@ -13,9 +14,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TextIO
 
-from monitor.app.wiring import build_web_server, rules_for_start
+from monitor.app.wiring import build_annotator, build_web_server, rules_for_start
 from monitor.config import Config
 from monitor.errors import MonitorError
+from monitor.pipeline import Previewer, PreviewReport
 from monitor.settings import WebSettings
 from monitor.store import MatchQuery, Store
 from monitor.store import open_store as open_store_at
@@ -135,4 +137,25 @@ def export_feedback(
         for piece in feedback_text(records, tallies, names, fmt):
             out.write(piece)
     finally:
+        store.close()
+
+
+def preview_archive(
+    config: Config, raw: bytes, *, name: str, days: int, now: datetime
+) -> PreviewReport:
+    """Run the draft rule in `raw` (named `name` in messages) over the last `days` of the
+    archive; validated against the folder's actors, stores and sends nothing."""
+    rules = rules_for_start(config).rules
+    store = existing_store(config)
+    annotator = build_annotator(config)
+    try:
+        previewer = Previewer(
+            archive=store,
+            annotator=lambda: annotator,
+            rules=lambda: rules,
+            feeds=lambda: config.feeds,
+        )
+        return previewer.preview(raw, name=name, days=days, now=now)
+    finally:
+        annotator.close()
         store.close()

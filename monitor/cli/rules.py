@@ -1,6 +1,7 @@
 """`monitor test-rule` and `monitor rematch`: trying rules out and applying a change to the past.
 
-test-rule stores and sends nothing. rematch matches stored articles again under the
+test-rule stores and sends nothing, whether on a text, a feed, a URL or (`--since`) the
+stored archive, where it also lists the near misses. rematch matches stored articles again under the
 current rules; what each subscription already received is never sent again.
 """
 
@@ -8,18 +9,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from monitor.app import Service, build_annotator, build_fetcher, test_rule, utc_now
+from monitor.app import (
+    Service,
+    build_annotator,
+    build_fetcher,
+    preview_archive,
+    preview_text,
+    test_rule,
+    utc_now,
+)
 from monitor.cli.common import (
+    EXIT_INVALID,
     EXIT_OK,
+    EXIT_USAGE,
     add_config_option,
     duration_argument,
     load_config_and_rules,
+    print_error,
 )
-from monitor.config import Config
+from monitor.config import Config, load_config
 from monitor.model import RuleSet
 
 
@@ -29,8 +42,8 @@ def add_rule_commands(commands: Any) -> None:
         "test-rule", help="show whether a rule matches a text and why (stores and sends nothing)"
     )
     add_config_option(trying)
-    trying.add_argument("rule", help="the rule id")
-    source = trying.add_mutually_exclusive_group(required=True)
+    trying.add_argument("rule", nargs="?", help="the rule id (or give --file)")
+    source = trying.add_mutually_exclusive_group()
     source.add_argument(
         "--text",
         type=Path,
@@ -38,6 +51,15 @@ def add_rule_commands(commands: Any) -> None:
     )
     source.add_argument("--feed", type=Path, help="a saved RSS or Atom file")
     source.add_argument("--url", help="an article page or a feed on the web")
+    source.add_argument(
+        "--since",
+        type=duration_argument,
+        help="e.g. 30d: run the rule over the stored articles of that period (whole days), "
+        "with its near misses",
+    )
+    trying.add_argument(
+        "--file", type=Path, help="with --since: a draft rule file, not in the rules folder yet"
+    )
     trying.add_argument(
         "--language", help="language of the input when it declares none (default: detected)"
     )
@@ -57,6 +79,12 @@ def add_rule_commands(commands: Any) -> None:
 
 
 def _test_rule(args: argparse.Namespace) -> int:
+    problem = _usage_problem(args)
+    if problem is not None:
+        print_error(f"test-rule: {problem}")
+        return EXIT_USAGE
+    if args.since is not None:
+        return _preview(args)
     config, rules = load_config_and_rules(args)
     return asyncio.run(_test_rule_async(config, rules, args))
 
@@ -81,6 +109,46 @@ async def _test_rule_async(config: Config, rules: RuleSet, args: argparse.Namesp
         await fetcher.aclose()
         annotator.close()
     print(report.text)
+    return EXIT_OK
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if args.file is not None and args.rule is not None:
+        return "give a rule id or --file, not both"
+    if args.file is not None and args.since is None:
+        return "--file previews a draft on the archive: add --since (e.g. --since 30d)"
+    if args.rule is None and args.file is None:
+        return "give the rule id (or --file draft.yaml with --since)"
+    if args.since is None and args.text is None and args.feed is None and args.url is None:
+        return "give --text FILE, --feed FILE, --url URL or --since 30d"
+    return None
+
+
+def _preview(args: argparse.Namespace) -> int:
+    """`test-rule RULE --since 30d` or `test-rule --file draft.yaml --since 30d`."""
+    config = load_config(args.config)
+    if args.file is not None:
+        path: Path = args.file
+    else:
+        _, rules = load_config_and_rules(args)
+        rule = rules.rule(args.rule)
+        if rule is None:
+            known = ", ".join(sorted(r.id for r in rules.rules)) or "none"
+            print_error(f"test-rule: no rule '{args.rule}' (loaded: {known})")
+            return EXIT_INVALID
+        path = Path(rule.source.rpartition(":")[0])
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        print_error(f"test-rule: cannot read '{path}': {exc.strerror or exc}")
+        return EXIT_INVALID
+    days = max(1, math.ceil(args.since.total_seconds() / 86400))
+    report = preview_archive(config, raw, name=str(path), days=days, now=utc_now())
+    if report.errors:
+        for error in report.errors:
+            print_error(error)
+        return EXIT_INVALID
+    print(preview_text(report, color=sys.stdout.isatty()))
     return EXIT_OK
 
 

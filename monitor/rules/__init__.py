@@ -4,6 +4,7 @@ changed. Errors name file, line, rule and key.
 """
 
 from monitor.rules.clause import rule_clauses
+from monitor.rules.draft import MAX_FILE_BYTES, read_draft_rule
 from monitor.rules.load import (
     FolderLoad,
     RuleFolder,
@@ -15,10 +16,12 @@ from monitor.rules.load import (
 from monitor.rules.watch import RulesWatch, rules_snapshot
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "FolderLoad",
     "RuleFolder",
     "RulesWatch",
     "load_rules",
+    "read_draft_rule",
     "rule_clauses",
     "rule_errors",
     "rule_file_texts",

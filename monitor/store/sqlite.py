@@ -2,14 +2,15 @@
 way to open it from a store URL.
 
 Each concern's SQL lives in its own module (feeds, articles, matches, outbox, notes,
-rules snapshot, the workspace's reads, archive search, follow-ups, feedback) on the
-connection of `db.py`, whichever backend it is; this module only puts them together. The
-stages see it through the Protocols they declare.
+rules snapshot, the workspace's reads, archive search, follow-ups, feedback, the preview's
+archive) on the connection of `db.py`, whichever backend it is; this module only puts them
+together. The stages see it through the Protocols they declare.
 """
 
 from __future__ import annotations
 
 from monitor.errors import StoreError
+from monitor.store.archive import ArchiveTables
 from monitor.store.articles import ArticleTables
 from monitor.store.browse import BrowseTables
 from monitor.store.events import EventTables
@@ -40,6 +41,7 @@ class Store(
     FeedbackTables,
     EventTables,
     SpikeTables,
+    ArchiveTables,
 ):
     """Every table's SQL on one database, safe to call from the event loop and worker threads."""
 

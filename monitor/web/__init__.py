@@ -2,8 +2,9 @@
 Atom feeds, the export, /healthz and /metrics, served by uvicorn inside the daemon or by
 `monitor web`.
 
-Reads the store and the rules; never matches or sends. Its one write is the analysts'
-feedback (verdicts on matches, muted stories); the only other POST is the login form.
+Reads the store and the rules; never sends. Its one write is the analysts' feedback
+(verdicts on matches, muted stories); the other POSTs are the login form and the rule
+preview, which matches a draft rule on the archive and stores nothing.
 """
 
 from monitor.web.app import build_web_app

@@ -1,9 +1,10 @@
 """The ASGI app: the URL scheme (docs/web.md), Atom feeds, the export API, health, metrics.
 
 Builds one Starlette app from a `Site`: the HTML pages (pages.py), archive search
-(search.py), `/feeds/…atom`, `/api/matches`, the feedback routes (feedback.py), the style
-sheet, and, when the daemon serves it, `/healthz` and `/metrics`, all behind the security
-guard. The only writes are the analysts' feedback; the other POST is the login form.
+(search.py), `/feeds/…atom`, `/api/matches`, the feedback routes (feedback.py), the rule
+preview (preview.py), the style sheet, and, when the daemon serves it, `/healthz` and
+`/metrics`, all behind the security guard. The only writes are the analysts' feedback; the
+other POSTs are the login form and the preview, which stores nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from monitor.web.atom import (
 from monitor.web.export import FORMATS, MEDIA_TYPES, export_rows, export_text
 from monitor.web.feedback import FeedbackHandlers
 from monitor.web.pages import HtmlPages
+from monitor.web.preview import PreviewPages
 from monitor.web.search import SearchPages
 from monitor.web.security import Guard, Keys
 from monitor.web.site import Filters, Site, every_match, page_of, since_moment
@@ -77,6 +79,13 @@ def build_web_app(site: Site) -> Guard:
             Route("/feedback", feedback.form, methods=["POST"]),
             Route("/api/feedback", feedback.api_post, methods=["POST"]),
             Route("/api/feedback", feedback.api_get, methods=["GET"]),
+        ]
+    if site.previewer is not None:
+        preview = PreviewPages(html, keys)
+        routes += [
+            Route("/preview", preview.form, methods=["GET"]),
+            Route("/preview", preview.run, methods=["POST"]),
+            Route("/api/preview", preview.api, methods=["POST"]),
         ]
     if site.health is not None:
         routes.append(Route("/healthz", _healthz(site)))

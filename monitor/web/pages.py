@@ -43,6 +43,7 @@ class HtmlPages:
         if request is not None and self.site.feedback is not None:
             token = csrf_token(self.keys, request)
         context.setdefault("csrf", token)
+        context.setdefault("has_preview", self.site.previewer is not None)
         context.update(
             has_feedback=bool(token), back=back_path(request) if request is not None else "/"
         )

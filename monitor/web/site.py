@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from monitor.config import parse_duration_s
 from monitor.deliver import clause_words, rule_ids_for
 from monitor.model import Feed, Priority, RuleSet, Subscription
+from monitor.pipeline import Previewer
 from monitor.rules import rule_clauses
 from monitor.settings import WebSettings
 from monitor.store import (
@@ -102,6 +103,8 @@ class Site:
     metrics: Callable[[], tuple[bytes, str]] | None = None
     # Where analysts' verdicts and mutes go; None: the pages show no feedback buttons.
     feedback: FeedbackBook | None = None
+    # Runs draft rules over the archive (`/preview`); None: no preview on this server.
+    previewer: Previewer | None = None
 
     def wording(self, rule_ids: set[str] | None = None) -> Wording:
         """Names and clauses in the workspace's language (every rule's, unless narrowed)."""

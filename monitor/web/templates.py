@@ -20,6 +20,7 @@ PAGE_NAMES = (
     "rule.html.j2",
     "story.html.j2",
     "search.html.j2",
+    "preview.html.j2",
     "login.html.j2",
     "error.html.j2",
     "atom_entry.html.j2",
