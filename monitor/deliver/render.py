@@ -57,8 +57,9 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "spike.html.j2",
     "spike.txt.j2",
 )
-# The templates each kind of message renders with.
-_PREFIXES = {"immediate": "alert", "digest": "digest", "spike": "spike"}
+# The templates each kind of message renders with: a follow-up is an alert of stories
+# already sent.
+_PREFIXES = {"immediate": "alert", "developing": "alert", "digest": "digest", "spike": "spike"}
 
 log = logging.getLogger(__name__)
 
