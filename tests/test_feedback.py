@@ -268,8 +268,13 @@ def test_export_feedback_writes_every_verdict_and_mute_with_its_columns(tmp_path
     assert tuple(rows[0]) == FEEDBACK_COLUMNS
     records = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     assert len(records) == 7  # six verdicts and one mute
+    store = open_store(project)
+    try:
+        muted_story = story_of(store, TWICE_TOLD)
+    finally:
+        store.close()
     mute = records[0]  # the newest decision comes first
-    assert mute["action"] == "muted" and mute["story_id"] == TWICE_TOLD
+    assert mute["action"] == "muted" and mute["story_id"] == muted_story
     assert mute["rule_id"] == JO and mute["rule_name"] == "JO 2024 security"
     jo = next(r for r in records if r["action"] == "relevant" and r["rule_id"] == JO)
     assert jo["article_key"] == TWICE_TOLD and jo["decided_by"] == "analyst@desk"

@@ -9,6 +9,7 @@ import email
 import json
 import random
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
@@ -18,6 +19,10 @@ import pytest
 
 from monitor.deliver.channels.webhook import _event_type
 from monitor.deliver.render import Renderer, _sample_digest
+from monitor.ingest import STORY_WINDOW, NearDuplicates
+from monitor.model import Match, Priority
+from monitor.store import Store
+from tests.articles import body_article
 from tests.conftest import ROOT, LoopbackSMTP, run_cli
 
 WORDS = (
@@ -60,10 +65,18 @@ def smtp():
 
 
 def story(seed: int, at: datetime) -> tuple[str, str, datetime]:
-    """A distinct article about a cyberattack: words drawn so no two are near-duplicates."""
+    """A distinct article about a cyberattack: each on its own victim and place (words of
+    its own), so neither the near-duplicate index nor event stories take two for one."""
     rng = random.Random(seed)
-    body = " ".join(rng.choice(WORDS) for _ in range(60))
-    return f"Cyberattaque {seed} : {rng.choice(WORDS)} touché", f"Une cyberattaque. {body}", at
+
+    def own_word() -> str:
+        return "".join(rng.choice("bcdfglmnprstv") + rng.choice("aeiou") for _ in range(4))
+
+    place = own_word().capitalize()
+    words = [own_word() for _ in range(40)] + [rng.choice(WORDS) for _ in range(20)]
+    rng.shuffle(words)
+    body = " ".join(words)
+    return f"Cyberattaque à {place} : {rng.choice(WORDS)} touché", f"Une cyberattaque. {body}", at
 
 
 def write_feed(path: Path, items: list[tuple[str, str, datetime]]) -> Path:
@@ -134,7 +147,7 @@ def test_a_surge_sends_one_spike_alert_with_its_explanation_and_no_more(spike_pr
     assert explanation in text
     assert "7 distinct stories from 3 outlets" in text
     first = text.split("The stories behind it:")[1].strip().splitlines()
-    assert first[0].startswith("1. Cyberattaque 999")  # the wire story leads: most outlets
+    assert first[0].startswith(f"1. {title}")  # the wire story leads: most outlets
     assert "3 outlets" in first[1]
 
     # The same files again, then more of the surge within the cool-down: nothing more.
@@ -221,3 +234,31 @@ def test_metrics_show_a_rule_in_a_spike_until_its_cool_down_runs_out():
     assert 'monitor_rule_spike{rule_id="quiet-rule"} 0.0' in text
     metrics.set_spike_state("cyber", effective_spike_state("cooling", later, later))
     assert 'monitor_rule_spike{rule_id="cyber"} 0.0' in metrics.exposition().decode()
+
+
+def test_a_surge_counts_the_stories_its_matches_are_in_now(tmp_path):
+    """Event stories can merge after a match was recorded: the count follows the articles
+    into the story they are in now, so one merged event counts once."""
+    now = datetime(2024, 7, 26, 8, 0, tzinfo=UTC)
+    store = Store(tmp_path / "monitor.db")
+    try:
+        made = [
+            replace(body_article(text, key=key), content_hash=key, published_at=now)
+            for key, text in (("a", "Une cyberattaque à Lyon."), ("b", "Cyberattaque, Lyon."))
+        ]
+        stored = store.add_articles(
+            made, now, linker=NearDuplicates(), story_since=now - STORY_WINDOW
+        )
+        matches = [
+            Match("cyber", "Cyberattaques", article.key, Priority.NORMAL, 1.0, ())
+            for article in stored
+        ]
+        store.record_rule_stories(stored, matches)
+        before = {row.story_id for row in store.rule_stories_since(["cyber"], now)}
+        assert before == {"a", "b"}
+        with store._transaction() as db:  # a later article bridged the two: one event now
+            db.execute("UPDATE articles SET story_id = 'a' WHERE key = 'b'")
+        after = {row.story_id for row in store.rule_stories_since(["cyber"], now)}
+        assert after == {"a"}
+    finally:
+        store.close()

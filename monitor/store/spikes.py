@@ -45,6 +45,16 @@ class SpikeState:
     quiet_until: datetime | None
 
 
+# Each row with the story its article is in now: event stories can merge after a match was
+# recorded (a later article bridges two stories), and a surge counts today's stories, so
+# the copies of one merged event count once.
+_CURRENT_RULE_STORIES = (
+    "SELECT r.rule_id, COALESCE(a.story_id, r.story_id) AS story_id, r.feed_id,"
+    " r.article_key, r.published_at FROM rule_stories r"
+    " LEFT JOIN articles a ON a.key = r.article_key "
+)
+
+
 class SpikeTables(Database):
     """Rule stories, spike states, fired spikes and their deliveries."""
 
@@ -78,8 +88,8 @@ class SpikeTables(Database):
         if not wanted:
             return []
         rows = self._query(
-            "SELECT rule_id, story_id, feed_id, article_key, published_at FROM rule_stories "
-            f"WHERE rule_id IN ({marks(len(wanted))}) AND published_at >= ?",
+            _CURRENT_RULE_STORIES
+            + f"WHERE r.rule_id IN ({marks(len(wanted))}) AND r.published_at >= ?",
             (*wanted, iso(since)),
         )
         return [_rule_story(row) for row in rows]
@@ -92,11 +102,10 @@ class SpikeTables(Database):
         wanted = sorted(set(rule_ids))
         if not wanted or not ranges:
             return []
-        within = " OR ".join("(published_at >= ? AND published_at < ?)" for _ in ranges)
+        within = " OR ".join("(r.published_at >= ? AND r.published_at < ?)" for _ in ranges)
         bounds = [iso(moment) for pair in ranges for moment in pair]
         rows = self._query(
-            "SELECT rule_id, story_id, feed_id, article_key, published_at FROM rule_stories "
-            f"WHERE rule_id IN ({marks(len(wanted))}) AND ({within})",
+            _CURRENT_RULE_STORIES + f"WHERE r.rule_id IN ({marks(len(wanted))}) AND ({within})",
             (*wanted, *bounds),
         )
         return [_rule_story(row) for row in rows]
