@@ -6,7 +6,7 @@ the rule's Atom link and parses the feed, searches the archive for a name, marks
 "not relevant" and sees it on the page, and previews a draft rule and sees a near miss; no
 page logs an error (a CSP refusal would).
 Skipped, saying why, where Chromium is not installed (`apt-get install chromium`).
-`MONITOR_UPDATE_SCREENSHOT=1` rewrites docs/img/web-desktop.png and docs/img/web-phone.png.
+`MONITOR_UPDATE_SCREENSHOT=1` rewrites the pictures docs/img/web-*.png.
 """
 
 from __future__ import annotations
@@ -205,6 +205,10 @@ def test_an_analyst_previews_a_draft_rule_and_sees_a_near_miss(workspace, browse
     assert near.locator("mark").count() >= 1  # what the clause that held found, marked
     assert "Presque retenus\u202f: " in page.inner_text("main")
     assert errors == []
+    if os.environ.get("MONITOR_UPDATE_SCREENSHOT"):
+        page.set_viewport_size({"width": 1100, "height": 900})
+        near.scroll_into_view_if_needed()
+        page.screenshot(path=str(PICTURES / "web-preview.png"), full_page=False)
 
 
 @pytest.mark.parametrize(("view", "width", "height"), VIEWS)
@@ -222,3 +226,23 @@ def test_the_front_page_is_readable_on_a_desktop_and_a_phone(
     assert picture.stat().st_size > 10_000
     if os.environ.get("MONITOR_UPDATE_SCREENSHOT"):
         shutil.copy(picture, PICTURES / f"web-{view}.png")
+
+
+@pytest.mark.parametrize(
+    ("name", "path"), [("search", "search?q=Hammouchi"), ("rule", "rules/jo2024-security")]
+)
+def test_the_search_and_rule_pages_fit_a_phone_and_are_pictured(
+    workspace, browser, tmp_path, name, path
+):
+    for view, width, height in VIEWS:
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(workspace + path)
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        assert page.locator("main").inner_text().strip()
+        if view == "desktop":
+            picture = tmp_path / f"web-{name}.png"
+            page.screenshot(path=str(picture), full_page=False)
+            assert picture.stat().st_size > 10_000
+            if os.environ.get("MONITOR_UPDATE_SCREENSHOT"):
+                shutil.copy(picture, PICTURES / f"web-{name}.png")
+        page.close()
