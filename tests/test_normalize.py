@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.ingest.fingerprint import content_fingerprint
 from monitor.ingest import normalize
+from monitor.ingest.fingerprint import content_fingerprint
 from monitor.ingest.normalize import (
     canonical_url,
     entry_keys,
