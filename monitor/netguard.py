@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import socket
 import ssl
+from collections import Counter, OrderedDict
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -35,7 +37,9 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 # RFC 6052 NAT64 prefix: its addresses carry an IPv4 address in the low 32 bits.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _LEGACY_IPV4_CHARS = frozenset("0123456789abcdefx.")
-_IDLE_CONNECTIONS = 20
+# Origins whose idle connections are kept open (each with up to `max_per_host`): more than a
+# desk's distinct feed hosts rarely are, well under a default limit of 1,024 open files.
+IDLE_HOSTS = 256
 
 
 class HostGate:
@@ -245,32 +249,40 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
 
 
 class VettingTransport(httpx.AsyncBaseTransport):
-    """httpx's default transport, but over an httpcore pool that uses `VettingBackend`.
+    """httpx's default transport, but over httpcore pools that use `VettingBackend`: one
+    pool per origin (scheme, host, port), each with at most `max_per_host` connections.
 
     httpx offers no public way to give its transport a network backend, so this adapts
-    an httpcore pool to httpx's transport interface (both documented extension points).
+    httpcore pools to httpx's transport interface (both documented extension points). A
+    connection only ever serves its own origin, so a redirect to another host opens (and
+    vets) a connection of its own; pools of the least recently used origins beyond
+    `max_idle_hosts` are closed once idle, which bounds the sockets kept open.
     """
 
     def __init__(
         self,
         backend: VettingBackend,
         *,
-        max_connections: int,
+        max_per_host: int,
         ssl_context: ssl.SSLContext | None = None,
+        max_idle_hosts: int | None = None,
     ) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(),
-            max_connections=max_connections,
-            # httpcore checks every idle connection's socket each time it assigns a
-            # request, so a large idle pool costs more CPU than the reconnects it saves
-            # (bench/poll.py: 1.27 -> 0.96 ms per feed over 100 hosts).
-            max_keepalive_connections=min(max_connections, _IDLE_CONNECTIONS),
-            network_backend=backend,
-        )
+        self._backend = backend
+        self._max_per_host = max_per_host
+        self._max_idle_hosts = IDLE_HOSTS if max_idle_hosts is None else max_idle_hosts
+        self._ssl_context = ssl_context or httpx.create_ssl_context()
+        # Oldest use first. One pool per origin, not one for all: httpcore scans every
+        # connection of a pool at each request, and a shared pool closes idle connections
+        # whenever it holds more than its keep-alive count in all, so over 100 hosts it
+        # reconnected at nearly every poll (bench/poll.py; docs/decisions.md).
+        self._pools: OrderedDict[tuple[bytes, bytes, int | None], httpcore.AsyncConnectionPool]
+        self._pools = OrderedDict()
+        self._in_flight: Counter[tuple[bytes, bytes, int | None]] = Counter()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(request.stream, AsyncIterable):  # httpx.AsyncClient always streams
             raise TypeError("the vetting transport serves httpx.AsyncClient only")
+        origin = (request.url.raw_scheme, request.url.raw_host, request.url.port)
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -283,25 +295,69 @@ class VettingTransport(httpx.AsyncBaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        with _as_httpx_errors(request):
-            core_response = await self._pool.handle_async_request(core_request)
+        # Counted before any await, so no other request closes this origin's pool under it.
+        self._in_flight[origin] += 1
+        try:
+            pool = self._pool_for(origin)
+            await self._close_idle_pools()
+            with _as_httpx_errors(request):
+                core_response = await pool.handle_async_request(core_request)
+        except BaseException:
+            self._done(origin)
+            raise
         return httpx.Response(
             status_code=core_response.status,
             headers=core_response.headers,
-            stream=_ResponseStream(core_response.stream, request),
+            stream=_ResponseStream(
+                core_response.stream, request, on_close=functools.partial(self._done, origin)
+            ),
             extensions=core_response.extensions,
         )
 
+    def _pool_for(self, origin: tuple[bytes, bytes, int | None]) -> httpcore.AsyncConnectionPool:
+        pool = self._pools.get(origin)
+        if pool is None:
+            pool = self._pools[origin] = httpcore.AsyncConnectionPool(
+                ssl_context=self._ssl_context,
+                max_connections=self._max_per_host,
+                max_keepalive_connections=self._max_per_host,
+                network_backend=self._backend,
+            )
+        else:
+            self._pools.move_to_end(origin)
+        return pool
+
+    async def _close_idle_pools(self) -> None:
+        """Close the least recently used pools with no request in flight, beyond the limit."""
+        surplus = len(self._pools) - self._max_idle_hosts
+        if surplus <= 0:
+            return
+        idle = [origin for origin in self._pools if not self._in_flight[origin]][:surplus]
+        for origin in idle:
+            await self._pools.pop(origin).aclose()
+
+    def _done(self, origin: tuple[bytes, bytes, int | None]) -> None:
+        self._in_flight[origin] -= 1
+        if self._in_flight[origin] <= 0:
+            del self._in_flight[origin]
+
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        pools, self._pools = list(self._pools.values()), OrderedDict()
+        for pool in pools:
+            await pool.aclose()
 
 
 class _ResponseStream(httpx.AsyncByteStream):
     def __init__(
-        self, stream: Iterable[bytes] | AsyncIterable[bytes], request: httpx.Request
+        self,
+        stream: Iterable[bytes] | AsyncIterable[bytes],
+        request: httpx.Request,
+        *,
+        on_close: Callable[[], None],
     ) -> None:
         self._stream = stream
         self._request = request
+        self._on_close: Callable[[], None] | None = on_close
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if not isinstance(self._stream, AsyncIterable):
@@ -311,9 +367,14 @@ class _ResponseStream(httpx.AsyncByteStream):
                 yield part
 
     async def aclose(self) -> None:
-        close = getattr(self._stream, "aclose", None)
-        if close is not None:
-            await close()
+        try:
+            close = getattr(self._stream, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:  # once, however often httpx closes the stream
+                on_close()
 
 
 @contextlib.contextmanager

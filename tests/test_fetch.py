@@ -929,6 +929,99 @@ def test_request_starts_to_one_host_are_spaced(fresh_server: _FeedServer) -> Non
     assert min(gaps) >= spacing_s - 0.2
 
 
+# --- connection reuse --------------------------------------------------------------------
+
+
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"  # keeps each connection open for the next request
+
+
+@pytest.fixture
+def keep_alive_server() -> Iterator[_FeedServer]:
+    """A server of its own that keeps connections open, counting the ones it accepts."""
+    feed_server = _FeedServer()
+    feed_server.RequestHandlerClass = _KeepAliveHandler
+    thread = threading.Thread(target=feed_server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield feed_server
+    feed_server.stopping.set()
+    feed_server.shutdown()
+    feed_server.server_close()
+    thread.join()
+
+
+def test_a_second_round_over_many_hosts_reuses_every_connection(
+    keep_alive_server: _FeedServer,
+) -> None:
+    # 30 hosts, more than one shared pool's 20 idle connections: it closed some between
+    # rounds, so every round reconnected to a third of the hosts.
+    hosts = [f"host{n}.test" for n in range(30)]
+    dns = _FakeDns({host: ["127.0.0.1"] for host in hosts})
+    feeds = [_feed(f"http://{host}:{keep_alive_server.port}/etag") for host in hosts]
+
+    async def run() -> list[int]:
+        opened: list[int] = []
+        async with make_fetcher(host_spacing_s=0.0, resolver=dns) as fetcher:
+            for _ in range(3):
+                before = keep_alive_server.connections
+                results = await asyncio.gather(*(fetcher.fetch(f, None, NOW) for f in feeds))
+                assert [result.status for result in results] == [200] * len(feeds)
+                opened.append(keep_alive_server.connections - before)
+        return opened
+
+    assert asyncio.run(run()) == [30, 0, 0]
+
+
+def test_the_least_recently_used_hosts_beyond_the_limit_are_disconnected(
+    keep_alive_server: _FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(netguard, "IDLE_HOSTS", 2)
+    dns = _FakeDns({f"host{n}.test": ["127.0.0.1"] for n in range(3)})
+    url = f"http://host{{}}.test:{keep_alive_server.port}/feed"
+
+    async def run() -> list[int]:
+        opened: list[int] = []
+        async with make_fetcher(host_spacing_s=0.0, resolver=dns) as fetcher:
+            for host in (0, 1, 2, 2, 1, 0):  # host 0 is the oldest when host 2 comes
+                before = keep_alive_server.connections
+                assert (await fetcher.fetch(_feed(url.format(host)), None, NOW)).status == 200
+                opened.append(keep_alive_server.connections - before)
+        return opened
+
+    assert asyncio.run(run()) == [1, 1, 1, 0, 0, 1]
+
+
+def test_a_kept_connection_never_carries_a_redirect_to_another_host(
+    keep_alive_server: _FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 127.0.0.1 plays a public server; 127.0.0.2 keeps the real policy (loopback).
+    real_policy = netguard.is_public_address
+    monkeypatch.setattr(
+        netguard, "is_public_address", lambda text: text == "127.0.0.1" or real_policy(text)
+    )
+    port = keep_alive_server.port
+    dns = _FakeDns({"news.test": ["127.0.0.1"], "inside.test": ["127.0.0.2"]})
+    ROUTES["/to-inside"] = _redirect_to(f"http://inside.test:{port}/feed")
+    try:
+
+        async def run() -> FetchError:
+            async with make_fetcher(host_spacing_s=0.0, resolver=dns) as fetcher:
+                warm = _feed(f"http://news.test:{port}/feed", allow_private=False)
+                assert (await fetcher.fetch(warm, None, NOW)).status == 200
+                moved = _feed(f"http://news.test:{port}/to-inside", allow_private=False)
+                with pytest.raises(FetchError) as caught:
+                    await fetcher.fetch(moved, None, NOW)
+                return caught.value
+
+        error = asyncio.run(run())
+    finally:
+        del ROUTES["/to-inside"]
+
+    assert "host 'inside.test' resolves to non-public address '127.0.0.2'" in str(error)
+    assert keep_alive_server.connections == 1  # the redirect rode the kept one, nothing else
+    assert dns.questions == ["news.test", "inside.test"]
+
+
 # --- files -----------------------------------------------------------------------
 
 

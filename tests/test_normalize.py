@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from monitor.ingest import normalize
 from monitor.ingest.fingerprint import content_fingerprint
 from monitor.ingest.normalize import (
     canonical_url,
+    entry_keys,
     fold,
     html_to_text,
     normalize_entries,
+    normalize_new_entries,
 )
 from monitor.ingest.parse import parse_feed
 from monitor.model import Article, Feed, FetchResult, ParsedFeed, RawEntry
@@ -367,3 +370,70 @@ def test_an_edited_entry_alone_on_its_link_keeps_its_key() -> None:
     after = normalize_one(entry(title="Titre corrigé", summary_html="Texte revu."))
 
     assert before.key == after.key
+
+
+# --- only new entries are normalised --------------------------------------------------
+
+CORPUS = Path(__file__).parents[2] / "shared" / "corpus" / "fr-feeds"
+
+
+def _corpus_feeds() -> list[ParsedFeed]:
+    # Every 6th corpus file, and a feed of the cases a guid or link alone cannot settle.
+    paths = sorted(CORPUS.glob("*.xml"))[::6] if CORPUS.is_dir() else []
+    feeds = [
+        parse_feed(FetchResult("f", path.as_uri(), 200, path.read_bytes(), (), FETCHED_AT))
+        for path in paths
+    ]
+    shared = "https://news.example.org/direct"
+    hours = [FETCHED_AT - timedelta(hours=n) for n in range(8)]
+    feeds.append(
+        feed_of(
+            entry(guid="a", title="Un", published_at=hours[3]),
+            entry(guid="a", title="Un, doublon", published_at=hours[1]),
+            entry(link=shared, title="Flash 1", summary_html="Un", published_at=hours[2]),
+            entry(link=shared, title="Flash 2", summary_html="Deux", published_at=hours[4]),
+            entry(link="https://news.example.org/b", title="B", published_at=hours[0]),
+            entry(link="http://www.news.example.org/b?utm_source=x", title="B bis"),
+            entry(link=None, title="Sans lien", summary_html="texte", published_at=hours[5]),
+            entry(guid="c", link=shared, title="C", published_at=hours[6]),
+            entry(link="https://news.example.org/d", title="D", published_at=hours[7]),
+        )
+    )
+    return feeds
+
+
+@pytest.mark.parametrize("max_entries", [200, 5])
+def test_known_entries_are_left_out_and_the_rest_is_what_a_full_normalisation_gives(
+    max_entries: int,
+) -> None:
+    feeds = _corpus_feeds()
+    assert len(feeds) > 5 or not CORPUS.is_dir()
+    for parsed in feeds:
+        full = normalize_entries(parsed, FEED, FETCHED_AT, max_entries=max_entries)
+        hints = [key for key in entry_keys(parsed, FEED) if key is not None]
+        # A key a guid or link settles is the key the whole normalisation gives.
+        assert set(hints) <= {a.key for a in normalize_entries(parsed, FEED, FETCHED_AT)}
+        for known in (set(hints[::2]), set(hints[1::3]), set(hints)):
+            new, entries = normalize_new_entries(
+                parsed, FEED, FETCHED_AT, known_keys=known, max_entries=max_entries
+            )
+            assert new == [article for article in full if article.key not in known]
+            assert entries == len(full)
+
+
+def test_a_known_entry_is_never_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = feed_of(*(entry(guid=f"g{n}", title=f"Titre {n}") for n in range(20)))
+    known = {key for key in entry_keys(parsed, FEED)[2:] if key is not None}
+    normalised: list[str] = []
+    real = normalize._normalize_entry
+
+    def counting(raw: RawEntry, *args: object) -> Article | None:
+        normalised.append(raw.title)
+        return real(raw, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(normalize, "_normalize_entry", counting)
+
+    new, entries = normalize_new_entries(parsed, FEED, FETCHED_AT, known_keys=known)
+
+    assert [article.title for article in new] == ["Titre 0", "Titre 1"]
+    assert normalised == ["Titre 0", "Titre 1"] and entries == 20

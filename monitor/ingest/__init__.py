@@ -18,7 +18,7 @@ from monitor.ingest.fingerprint import (
 )
 from monitor.ingest.language import detect_language
 from monitor.ingest.mojibake import repair_mojibake
-from monitor.ingest.normalize import normalize_entries
+from monitor.ingest.normalize import entry_keys, normalize_entries, normalize_new_entries
 from monitor.ingest.parse import expat_problem, parse_feed
 
 __all__ = [
@@ -30,9 +30,11 @@ __all__ = [
     "band_keys",
     "content_fingerprint",
     "detect_language",
+    "entry_keys",
     "expat_problem",
     "extract_full_text",
     "normalize_entries",
+    "normalize_new_entries",
     "page_text",
     "parse_feed",
     "pick_story",

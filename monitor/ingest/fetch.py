@@ -237,7 +237,7 @@ class Fetcher:
             ssl_context = feed_ssl_context(ca_file, url) if ca_file else self._ssl_context
             client = httpx.AsyncClient(
                 transport=VettingTransport(
-                    backend, max_connections=self._max_concurrency, ssl_context=ssl_context
+                    backend, max_per_host=self._max_per_host, ssl_context=ssl_context
                 ),
                 timeout=self._timeout,
                 # Redirects are followed by hand: each hop is counted and checked.

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -273,17 +273,70 @@ def normalize_entries(
     Summaries and bodies are cut at `max_text_chars` (a one-item 10 MB feed must not
     reach the NLP stage whole).
     """
-    fetched_at = _as_utc(fetched_at)
     limits = _Limits(max_title_chars, max_text_chars)
-    normalized = (
-        _normalize_entry(entry, parsed, feed, fetched_at, limits) for entry in parsed.entries
-    )
-    articles: dict[str, Article] = {}
-    for article in _distinct_shared_links([a for a in normalized if a is not None]):
-        if article.key not in articles:
-            articles[article.key] = article
-    newest_first = sorted(articles.values(), key=lambda article: article.published_at, reverse=True)
-    return newest_first[:max_entries]
+    articles, _ = _normalized(parsed, feed, fetched_at, frozenset(), limits, max_entries)
+    return articles
+
+
+def normalize_new_entries(
+    parsed: ParsedFeed,
+    feed: Feed,
+    fetched_at: datetime,
+    *,
+    known_keys: Collection[str],
+    max_entries: int = 200,
+    max_title_chars: int = 500,
+    max_text_chars: int = 100_000,
+) -> tuple[list[Article], int]:
+    """What `normalize_entries` returns, less the entries whose `entry_keys` key is in
+    `known_keys`, which are never cleaned, detected or fingerprinted; and how many entries
+    the whole list would hold (known ones included)."""
+    limits = _Limits(max_title_chars, max_text_chars)
+    return _normalized(parsed, feed, fetched_at, known_keys, limits, max_entries)
+
+
+def entry_keys(parsed: ParsedFeed, feed: Feed) -> tuple[str | None, ...]:
+    """Each entry's article key when its guid or link settles it, else None (the key then
+    hashes the cleaned text): a poll asks the store about these before normalising."""
+    keys = [_cheap_key(entry, feed) for entry in parsed.entries]
+    # Guid-less entries sharing a page may each take a key of their own from their text
+    # (`_distinct_shared_links`): only a link no other entry has settles one.
+    link_keys = Counter(key for key in keys if key is not None and key.startswith("u:"))
+    return tuple(None if key is None or link_keys[key] > 1 else key for key in keys)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """An entry the caller already holds: kept only for its place in the newest-first cut."""
+
+    key: str
+    published_at: datetime
+
+
+def _normalized(
+    parsed: ParsedFeed,
+    feed: Feed,
+    fetched_at: datetime,
+    known_keys: Collection[str],
+    limits: _Limits,
+    max_entries: int,
+) -> tuple[list[Article], int]:
+    fetched_at = _as_utc(fetched_at)
+    hints = entry_keys(parsed, feed) if known_keys else (None,) * len(parsed.entries)
+    normalized: list[Article | _Known] = []
+    for entry, hint in zip(parsed.entries, hints, strict=True):
+        if hint is not None and hint in known_keys:
+            normalized.append(_Known(hint, _published_at(entry.published_at, fetched_at)))
+            continue
+        article = _normalize_entry(entry, parsed, feed, fetched_at, limits)
+        if article is not None:
+            normalized.append(article)
+    by_key: dict[str, Article | _Known] = {}
+    for item in _distinct_shared_links(normalized):
+        by_key.setdefault(item.key, item)
+    newest_first = sorted(by_key.values(), key=lambda item: item.published_at, reverse=True)
+    kept = newest_first[:max_entries]
+    return [item for item in kept if isinstance(item, Article)], len(kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,8 +361,7 @@ def _normalize_entry(
     url = _article_url(entry.link)
     if not (title or url or summary or body):
         return None
-    guid = _INVISIBLE_CHARS.sub("", entry.guid).strip() if entry.guid else None
-    guid = guid or None
+    guid = _entry_guid(entry)
     content_hash = hashlib.sha256(fold("\n".join((title, summary, body))).encode()).hexdigest()
     return Article(
         key=_article_key(feed.id, guid, url, content_hash),
@@ -329,6 +381,16 @@ def _normalize_entry(
     )
 
 
+def _entry_guid(entry: RawEntry) -> str | None:
+    return (_INVISIBLE_CHARS.sub("", entry.guid).strip() or None) if entry.guid else None
+
+
+def _cheap_key(entry: RawEntry, feed: Feed) -> str | None:
+    """`_article_key` for an entry whose guid or link names it, without its text."""
+    guid, url = _entry_guid(entry), _article_url(entry.link)
+    return _article_key(feed.id, guid, url, "") if guid or url else None
+
+
 def _article_key(feed_id: str, guid: str | None, url: str | None, content_hash: str) -> str:
     # guids are only unique within a feed; a canonical URL names the page everywhere.
     if guid is not None:
@@ -338,16 +400,19 @@ def _article_key(feed_id: str, guid: str | None, url: str | None, content_hash: 
     return "c:" + content_hash[:_KEY_HEX_CHARS]
 
 
-def _distinct_shared_links(articles: list[Article]) -> list[Article]:
+def _distinct_shared_links(articles: list[Article | _Known]) -> list[Article | _Known]:
     """Guid-less entries of one feed that share a link but differ in both title and text
     are different articles (a feed of 15 flashes all linking to its home page): each takes
     a key of its own. Entries that share the title or the text are one article; a link
-    only one article has keeps its key, so an edited entry is not new."""
+    only one article has keeps its key, so an edited entry is not new. (A known entry's
+    link is never shared: `entry_keys` settles no shared link.)"""
     groups: dict[str, list[list[int]]] = defaultdict(list)
     for index, article in enumerate(articles):
-        if article.key.startswith("u:"):
+        if isinstance(article, Article) and article.key.startswith("u:"):
             clusters = groups[article.key]
-            same = next((c for c in clusters if _is_same_entry(articles[c[0]], article)), None)
+            same = next(
+                (c for c in clusters if _is_same_entry(_article(articles[c[0]]), article)), None
+            )
             if same is None:
                 clusters.append([index])
             else:
@@ -357,10 +422,16 @@ def _distinct_shared_links(articles: list[Article]) -> list[Article]:
         if len(clusters) > 1:
             for cluster in clusters:
                 # The cluster's first entry names it, so a re-poll finds the same key.
-                key = _shared_link_key(articles[cluster[0]])
+                key = _shared_link_key(_article(articles[cluster[0]]))
                 for index in cluster:
-                    keyed[index] = replace(articles[index], key=key)
+                    keyed[index] = replace(_article(articles[index]), key=key)
     return keyed
+
+
+def _article(item: Article | _Known) -> Article:
+    if not isinstance(item, Article):  # grouped above from articles only
+        raise TypeError(f"entry '{item.key}' was never normalised")
+    return item
 
 
 def _is_same_entry(first: Article, other: Article) -> bool:

@@ -1,27 +1,32 @@
 """Poll one feed: fetch → parse → normalize → (full text) → store, and keep its state.
 
 The feed's state (validators, rhythm, backoff, moves, coverage gaps) is updated
-here after every poll, successful or not. New articles join the story of a near-duplicate
-(the pure band scheme of `monitor.ingest`), and are left unmatched for the analyser.
+here after every poll, successful or not. Only entries the store does not know by key are
+normalised; new articles join the story of a near-duplicate (the pure band scheme of
+`monitor.ingest`), stored by one writer thread off the event loop, and are left unmatched
+for the analyser.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from monitor.errors import FetchError, ParseError
 from monitor.ingest import (
     STORY_WINDOW,
     NearDuplicates,
+    entry_keys,
     extract_full_text,
-    normalize_entries,
+    normalize_new_entries,
     parse_feed,
 )
 from monitor.logs import log_event
@@ -39,6 +44,7 @@ from monitor.urls import without_credentials
 
 _log = logging.getLogger("monitor.pipeline.ingest")
 _NEAR_DUPLICATES = NearDuplicates()
+_T = TypeVar("_T")
 
 
 class FeedStateStore(Protocol):
@@ -111,6 +117,10 @@ class FeedPoller:
         self._poll_policy = poll_policy or PollPolicy()
         self._full_text_max_chars = full_text_max_chars
         self._rng = rng or random.Random()
+        # One thread: articles are stored in the order polls hand them over, each batch in
+        # one transaction, and the event loop goes on polling meanwhile (an insert runs the
+        # archive's full-text triggers and waits for its commit to reach the disk).
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="monitor-store")
 
     async def poll(
         self, feed: Feed, now: datetime, *, state: FeedState | None = None
@@ -134,16 +144,12 @@ class FeedPoller:
             unchanged = not result.is_modified or body_sha256 == state.body_sha256
             with self.metrics.cpu("parse"):
                 parsed = None if unchanged else parse_feed(result)
-                articles = (
-                    normalize_entries(parsed, feed, now, max_entries=self._max_entries)
-                    if parsed
-                    else []
-                )
+            articles, entries = await self._new_articles(parsed, feed, now)
         except (FetchError, ParseError) as exc:
             return self._record_failure(feed, state, exc, now)
         if feed.full_text and articles:
             articles = await self._with_full_text(articles, now)
-        added = self.add_articles(articles, now)
+        added = await self.store_articles(articles, now) if articles else []
         if parsed is not None and state.error_streak > 0:
             self._note_coverage_gap(feed, state, parsed, now)
         saved = self._save_success(feed, state, result, parsed, body_sha256, now)
@@ -154,7 +160,7 @@ class FeedPoller:
             feed_id=feed.id,
             status=result.status,
             outcome="unchanged" if unchanged else "changed",
-            entries=len(articles),
+            entries=entries,
             new_articles=len(added),
         )
         self.metrics.polls.labels(outcome="unchanged" if unchanged else "changed").inc()
@@ -164,9 +170,29 @@ class FeedPoller:
             feed.id,
             "unchanged" if unchanged else "new",
             new_articles=len(added),
-            entries=len(articles),
+            entries=entries,
             state=saved,
         )
+
+    async def _new_articles(
+        self, parsed: ParsedFeed | None, feed: Feed, now: datetime
+    ) -> tuple[list[Article], int]:
+        """The entries the store does not know by key, normalised; and how many it holds."""
+        if parsed is None:
+            return [], 0
+        keys = [key for key in entry_keys(parsed, feed) if key is not None]
+        known = await self._in_writer(self._store.known_keys, keys) if keys else set()
+        with self.metrics.cpu("parse"):
+            return normalize_new_entries(
+                parsed, feed, now, known_keys=known, max_entries=self._max_entries
+            )
+
+    async def store_articles(self, articles: Sequence[Article], now: datetime) -> list[Article]:
+        """`add_articles` in the writer thread, off the event loop."""
+        return await self._in_writer(self.add_articles, articles, now)
+
+    async def _in_writer(self, work: Callable[..., _T], *args: object) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, work, *args)
 
     def add_articles(self, articles: Sequence[Article], now: datetime) -> list[Article]:
         """Store the articles not seen before, each in its story; return those stored."""

@@ -116,7 +116,7 @@ class WebhookChannel:
         """A client whose every connection is resolved and vetted at connect time."""
         backend = VettingBackend(self._resolver, allow_private=allow_private)
         return httpx.AsyncClient(
-            transport=VettingTransport(backend, max_connections=1),
+            transport=VettingTransport(backend, max_per_host=1),
             timeout=self._timeout_s,
             # A redirect could lead anywhere; a receiver that moved says so with its status.
             follow_redirects=False,
