@@ -15,7 +15,7 @@ from pathlib import Path
 from monitor.app.wiring import build_web_server, rules_for_start
 from monitor.config import load_config
 from monitor.store import Store
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, use_store
 
 # Wednesday after the seed's newest article: fixed, so "last 30 days" holds the seed.
 NOW = datetime(2023, 6, 14, 12, 0, tzinfo=UTC)
@@ -32,11 +32,14 @@ HOSTILE_ITEM = """
 """
 
 
-def seed_project(folder: Path, *, hostile: bool = True) -> Path:
-    """The shipped project in `folder`, its store filled by a real `monitor run --once`."""
+def seed_project(folder: Path, *, hostile: bool = True, store: str | None = None) -> Path:
+    """The shipped project in `folder`, its store filled by a real `monitor run --once`; the
+    store is `store` (a store URL, e.g. the `store_url` fixture's) or the shipped SQLite file."""
     shutil.copy(ROOT / "config.yaml", folder / "config.yaml")
     for name in ("rules", "templates", "seeds"):
         shutil.copytree(ROOT / name, folder / name)
+    if store is not None:
+        use_store(folder, store)
     if hostile:
         feed = folder / "seeds" / "feeds" / "seed-fr.xml"
         text = feed.read_text(encoding="utf-8")
@@ -57,7 +60,7 @@ class ServedWorkspace:
         assert config.web is not None
         config = replace(config, web=replace(config.web, **web))  # type: ignore[arg-type]
         rules = rules_for_start(config).rules
-        self.store = Store(config.store_path)
+        self.store = Store(config.store.url)
         self.server = build_web_server(
             lambda: config, self.store, lambda: rules, clock=lambda: now, listen=("127.0.0.1", 0)
         )
@@ -94,3 +97,9 @@ def served(project: Path, **options: object) -> Iterator[ServedWorkspace]:
         yield workspace
     finally:
         workspace.close()
+
+
+def project_store(project: Path) -> Store:
+    """The store the project's config.yaml names, opened (the caller closes it)."""
+    config = load_config(project / "config.yaml", {}, require_secrets=False)
+    return Store(config.store.url)
