@@ -12,6 +12,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from monitor.app.wiring import build_web_server, rules_for_start
 from monitor.config import load_config
 from monitor.store import Store
@@ -103,3 +105,12 @@ def project_store(project: Path) -> Store:
     """The store the project's config.yaml names, opened (the caller closes it)."""
     config = load_config(project / "config.yaml", {}, require_secrets=False)
     return Store(config.store.url)
+
+
+def module_store(request: pytest.FixtureRequest) -> str | None:
+    """For a module-scoped fixture parametrised over "sqlite" and "postgresql": None (the
+    shipped SQLite file) or a new database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return None
+    databases = request.getfixturevalue("pg_databases")
+    return str(databases.server.socket_url(databases.create()))

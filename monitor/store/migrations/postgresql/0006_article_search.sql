@@ -21,18 +21,20 @@ ALTER TEXT SEARCH CONFIGURATION monitor_words
     ALTER MAPPING FOR word, hword, hword_part WITH unaccent, simple;
 -- The document the index holds: the stems, then the words, each weighted title A,
 -- summary B, body C (ts_rank's weights). The characters PostgreSQL's parser would join into
--- one token (JO-2024, example.com, 3.5, a@b, a/b, a+b, a_b) become spaces first, so words
--- split as SQLite's unicode61 splits them and a phrase means the same on both stores.
+-- one token (JO-2024, example.com, 3.5, a@b, a/b, a+b, a_b) or read as markup (it skips a
+-- <script> tag's content and &entities;, but the stored text is plain, so they are words)
+-- become spaces first: words split as SQLite's unicode61 splits them, and a phrase means
+-- the same on both stores.
 -- Immutable, as an index expression must be; SET search_path FROM CURRENT pins where the
 -- configurations are found, so a pg_restore (run with an empty search_path) can rebuild it.
 CREATE FUNCTION monitor_search_document(title TEXT, summary TEXT, body TEXT) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path FROM CURRENT AS $$
-    SELECT setweight(to_tsvector('monitor_french', translate(title, '-.@/+_', '      ')), 'A')
-        || setweight(to_tsvector('monitor_french', translate(summary, '-.@/+_', '      ')), 'B')
-        || setweight(to_tsvector('monitor_french', translate(body, '-.@/+_', '      ')), 'C')
-        || setweight(to_tsvector('monitor_words', translate(title, '-.@/+_', '      ')), 'A')
-        || setweight(to_tsvector('monitor_words', translate(summary, '-.@/+_', '      ')), 'B')
-        || setweight(to_tsvector('monitor_words', translate(body, '-.@/+_', '      ')), 'C')
+    SELECT setweight(to_tsvector('monitor_french', translate(title, '-.@/+_<>&', '         ')), 'A')
+        || setweight(to_tsvector('monitor_french', translate(summary, '-.@/+_<>&', '         ')), 'B')
+        || setweight(to_tsvector('monitor_french', translate(body, '-.@/+_<>&', '         ')), 'C')
+        || setweight(to_tsvector('monitor_words', translate(title, '-.@/+_<>&', '         ')), 'A')
+        || setweight(to_tsvector('monitor_words', translate(summary, '-.@/+_<>&', '         ')), 'B')
+        || setweight(to_tsvector('monitor_words', translate(body, '-.@/+_<>&', '         ')), 'C')
 $$;
 CREATE INDEX articles_search ON articles
     USING GIN (monitor_search_document(title, summary, body));
