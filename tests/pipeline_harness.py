@@ -129,12 +129,14 @@ def make_harness(
     *,
     feeds: Callable[[tuple[Feed, ...]], tuple[Feed, ...]] | None = None,
     rules: RuleSet | None = None,
+    store_url: str | None = None,
 ) -> Harness:
-    """The shipped configuration and rules over the seed feeds, state in `tmp_path`."""
+    """The shipped configuration and rules over the seed feeds, state in `tmp_path` (or in
+    the store at `store_url`)."""
     config = load_config(ROOT / "config.yaml")
     if feeds is not None:
         config = replace(config, feeds=feeds(config.feeds))
-    store = Store(tmp_path / "monitor.db")
+    store = Store(store_url or tmp_path / "monitor.db")
     fetcher = FakeFetcher(ROOT)
     annotator = RecordingAnnotator()
     channel = RecordingChannel("folder")

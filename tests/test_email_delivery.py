@@ -138,8 +138,9 @@ def smtp() -> Iterator[tuple[ScriptedSmtp, SmtpSettings]]:
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    opened = Store(tmp_path / "monitor.db")
+def store(store_url) -> Iterator[Store]:
+    """A new store on each backend (the outbox's SQL runs on both)."""
+    opened = Store(store_url)
     yield opened
     opened.close()
 

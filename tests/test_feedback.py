@@ -18,7 +18,7 @@ from monitor.store import MatchQuery, Store
 from monitor.web import FEEDBACK_COLUMNS
 from monitor.web.verdicts import rule_precision
 from tests.conftest import run_cli
-from tests.web_harness import seed_project
+from tests.web_harness import project_store, seed_project
 
 NOW = datetime(2023, 6, 14, 12, 0, tzinfo=UTC)
 JO = "jo2024-security"
@@ -30,12 +30,13 @@ TWICE_TOLD_COPY = "g:95e93fe662deed07787cfbc49988eb02"
 
 
 @pytest.fixture
-def seeded(tmp_path: Path) -> Path:
-    return seed_project(tmp_path, hostile=False)
+def seeded(tmp_path: Path, store_url: str) -> Path:
+    """The seed project after a real run, on each backend."""
+    return seed_project(tmp_path, hostile=False, store=store_url)
 
 
 def open_store(project: Path) -> Store:
-    return Store(project / "var" / "monitor.db")
+    return project_store(project)
 
 
 def story_of(store: Store, key: str) -> str:
@@ -237,8 +238,10 @@ def _vote(project: Path) -> None:
         store.close()
 
 
-def test_status_lists_the_rules_with_the_worst_feedback_precision_with_their_counts(tmp_path):
-    project = seed_project(tmp_path, hostile=True)
+def test_status_lists_the_rules_with_the_worst_feedback_precision_with_their_counts(
+    tmp_path, store_url
+):
+    project = seed_project(tmp_path, hostile=True, store=store_url)
     _vote(project)
     result = run_cli(project, "status")
     assert result.returncode == 0, result.stderr
@@ -259,8 +262,8 @@ def test_status_says_when_no_one_has_voted(seeded):
     assert "FEEDBACK  no vote yet" in result.stdout
 
 
-def test_export_feedback_writes_every_verdict_and_mute_with_its_columns(tmp_path):
-    project = seed_project(tmp_path, hostile=True)
+def test_export_feedback_writes_every_verdict_and_mute_with_its_columns(tmp_path, store_url):
+    project = seed_project(tmp_path, hostile=True, store=store_url)
     _vote(project)
     result = run_cli(project, "export", "feedback", "--format", "csv")
     assert result.returncode == 0, result.stderr

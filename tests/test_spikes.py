@@ -23,7 +23,7 @@ from monitor.ingest import STORY_WINDOW, NearDuplicates
 from monitor.model import Match, Priority
 from monitor.store import Store
 from tests.articles import body_article
-from tests.conftest import ROOT, LoopbackSMTP, run_cli
+from tests.conftest import ROOT, LoopbackSMTP, run_cli, use_store
 
 WORDS = (
     "réseau hôpital mairie université banque opérateur rançon données serveurs enquête "
@@ -96,8 +96,12 @@ def write_feed(path: Path, items: list[tuple[str, str, datetime]]) -> Path:
 
 
 @pytest.fixture
-def spike_project(project, smtp):
+def spike_project(project, smtp, request):
+    """The project with the cyber rule and desk; on PostgreSQL when the test asks for it."""
     _, port = smtp
+    if getattr(request, "param", "sqlite") == "postgresql":
+        databases = request.getfixturevalue("pg_databases")
+        use_store(project, databases.server.socket_url(databases.create()))
     (project / "rules" / "cyber.yaml").write_text(RULE, encoding="utf-8")
     config = project / "config.yaml"
     text = config.read_text("utf-8").replace(
@@ -115,6 +119,8 @@ def replay(project: Path, *paths: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+# One end-to-end case on PostgreSQL: the spike tables' SQL runs there too.
+@pytest.mark.parametrize("spike_project", ["sqlite", "postgresql"], indirect=True)
 def test_a_surge_sends_one_spike_alert_with_its_explanation_and_no_more(spike_project, smtp):
     handler, _ = smtp
     now = datetime.now(UTC)
@@ -236,11 +242,11 @@ def test_metrics_show_a_rule_in_a_spike_until_its_cool_down_runs_out():
     assert 'monitor_rule_spike{rule_id="cyber"} 0.0' in metrics.exposition().decode()
 
 
-def test_a_surge_counts_the_stories_its_matches_are_in_now(tmp_path):
+def test_a_surge_counts_the_stories_its_matches_are_in_now(store_url):
     """Event stories can merge after a match was recorded: the count follows the articles
     into the story they are in now, so one merged event counts once."""
     now = datetime(2024, 7, 26, 8, 0, tzinfo=UTC)
-    store = Store(tmp_path / "monitor.db")
+    store = Store(store_url)
     try:
         made = [
             replace(body_article(text, key=key), content_hash=key, published_at=now)

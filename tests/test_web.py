@@ -15,16 +15,17 @@ import feedparser
 import httpx
 import pytest
 
-from monitor.store import MatchQuery, Store
+from monitor.store import MatchQuery
 from monitor.web import EXPORT_COLUMNS
 from monitor.web.site import every_match, page_of
 from tests.conftest import run_cli
-from tests.web_harness import NOW, seed_project, served
+from tests.web_harness import NOW, module_store, project_store, seed_project, served
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seed_project(tmp_path_factory.mktemp("web"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def seeded(request, tmp_path_factory):
+    """The seed project after a real run, on each backend (one database for the module)."""
+    return seed_project(tmp_path_factory.mktemp("web"), store=module_store(request))
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,7 @@ def test_filters_narrow_the_matches(site):
 
 
 def test_pages_are_read_a_page_at_a_time_without_gaps_or_repeats(seeded):
-    store = Store(seeded / "var" / "monitor.db")
+    store = project_store(seeded)
     try:
         whole, after = page_of(store, MatchQuery(), 1000, None)
         assert after is None and len(whole) >= 4

@@ -12,12 +12,13 @@ import re
 import httpx
 import pytest
 
-from tests.web_harness import seed_project, served
+from tests.web_harness import module_store, seed_project, served
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seed_project(tmp_path_factory.mktemp("search"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def seeded(request, tmp_path_factory):
+    """The seed project after a real run, on each backend (one database for the module)."""
+    return seed_project(tmp_path_factory.mktemp("search"), store=module_store(request))
 
 
 @pytest.fixture(scope="module")

@@ -130,8 +130,9 @@ def receiver() -> Iterator[ScriptedReceiver]:
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    opened = Store(tmp_path / "monitor.db")
+def store(store_url) -> Iterator[Store]:
+    """A new store on each backend (the outbox's SQL runs on both)."""
+    opened = Store(store_url)
     yield opened
     opened.close()
 

@@ -12,10 +12,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from monitor.app.wiring import build_web_server, rules_for_start
 from monitor.config import load_config
 from monitor.store import Store
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, use_store
 
 # Wednesday after the seed's newest article: fixed, so "last 30 days" holds the seed.
 NOW = datetime(2023, 6, 14, 12, 0, tzinfo=UTC)
@@ -32,11 +34,14 @@ HOSTILE_ITEM = """
 """
 
 
-def seed_project(folder: Path, *, hostile: bool = True) -> Path:
-    """The shipped project in `folder`, its store filled by a real `monitor run --once`."""
+def seed_project(folder: Path, *, hostile: bool = True, store: str | None = None) -> Path:
+    """The shipped project in `folder`, its store filled by a real `monitor run --once`; the
+    store is `store` (a store URL, e.g. the `store_url` fixture's) or the shipped SQLite file."""
     shutil.copy(ROOT / "config.yaml", folder / "config.yaml")
     for name in ("rules", "templates", "seeds"):
         shutil.copytree(ROOT / name, folder / name)
+    if store is not None:
+        use_store(folder, store)
     if hostile:
         feed = folder / "seeds" / "feeds" / "seed-fr.xml"
         text = feed.read_text(encoding="utf-8")
@@ -57,7 +62,7 @@ class ServedWorkspace:
         assert config.web is not None
         config = replace(config, web=replace(config.web, **web))  # type: ignore[arg-type]
         rules = rules_for_start(config).rules
-        self.store = Store(config.store_path)
+        self.store = Store(config.store.url)
         self.server = build_web_server(
             lambda: config, self.store, lambda: rules, clock=lambda: now, listen=("127.0.0.1", 0)
         )
@@ -94,3 +99,18 @@ def served(project: Path, **options: object) -> Iterator[ServedWorkspace]:
         yield workspace
     finally:
         workspace.close()
+
+
+def project_store(project: Path) -> Store:
+    """The store the project's config.yaml names, opened (the caller closes it)."""
+    config = load_config(project / "config.yaml", {}, require_secrets=False)
+    return Store(config.store.url)
+
+
+def module_store(request: pytest.FixtureRequest) -> str | None:
+    """For a module-scoped fixture parametrised over "sqlite" and "postgresql": None (the
+    shipped SQLite file) or a new database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return None
+    databases = request.getfixturevalue("pg_databases")
+    return str(databases.server.socket_url(databases.create()))

@@ -1,10 +1,11 @@
 """The daemon and its composition root: wiring the concrete stages from a `Config`, the
-service (dispatcher, jobs, reloads, signals, the web server), status, the store lock, and
-the workspace without the daemon (`monitor web`, `monitor export`).
+service (dispatcher, jobs, reloads, signals, the web server), status, the store lock, the
+workspace without the daemon (`monitor web`, `monitor export`) and `monitor store copy`.
 """
 
 from monitor.app.service import Service, utc_now
 from monitor.app.status import collect_status, format_status
+from monitor.app.storecopy import CopyReport, OnProgress, copy_between
 from monitor.app.wiring import (
     StartRules,
     build_annotator,
@@ -32,6 +33,8 @@ from monitor.web import EXPORT_COLUMNS, FORMATS
 __all__ = [
     "EXPORT_COLUMNS",
     "FORMATS",
+    "CopyReport",
+    "OnProgress",
     "Service",
     "StartRules",
     "build_annotator",
@@ -39,6 +42,7 @@ __all__ = [
     "build_parts",
     "channel_errors",
     "collect_status",
+    "copy_between",
     "expat_problem",
     "export_feedback",
     "export_matches",

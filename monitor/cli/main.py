@@ -48,6 +48,7 @@ from monitor.cli.delivery import NoAnnotator, add_delivery_commands
 from monitor.cli.export import add_export_commands
 from monitor.cli.feeds import add_feed_commands
 from monitor.cli.rules import add_rule_commands
+from monitor.cli.store import add_store_commands
 from monitor.cli.web import add_web_command
 from monitor.cli.webhook import add_webhook_commands
 from monitor.config import Config, load_config, reference_problems
@@ -134,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     add_webhook_commands(commands)
     add_web_command(commands)
     add_export_commands(commands)
+    add_store_commands(commands)
     return parser
 
 

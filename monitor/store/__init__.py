@@ -1,13 +1,15 @@
 """All SQL: feed state, articles and stories, matches, the outbox and the delivery ledger,
 behind the Protocols the pipeline declares. SQLite in WAL mode or PostgreSQL, chosen by the
 store URL (`open_store`); migrations as .sql files per backend. Also the archive search
-(its query language and full-text index).
+(its query language and full-text index), and copying a SQLite store into PostgreSQL.
 """
 
 from monitor.store.articles import Quarantined, StoryCandidate, StoryLinker
 from monitor.store.browse import MatchedArticle, MatchQuery, PageCursor
+from monitor.store.copy import COPIED_TABLES, CopyReport, OnProgress, TableCount, copy_store
 from monitor.store.events import StoredStory, TermTally
 from monitor.store.feedback import VERDICTS, FeedbackRecord, FeedbackTally
+from monitor.store.location import store_location
 from monitor.store.samples import SampleTables
 from monitor.store.search import SEARCH_ORDERS, ArticleSearch, FoundArticle, SearchOrder
 from monitor.store.search_query import (
@@ -22,14 +24,17 @@ from monitor.store.spikes import RuleStory, SpikeState
 from monitor.store.sqlite import Store, open_store, store_problem
 
 __all__ = [
+    "COPIED_TABLES",
     "SEARCH_ORDERS",
     "VERDICTS",
     "ArticleSearch",
+    "CopyReport",
     "FeedbackRecord",
     "FeedbackTally",
     "FoundArticle",
     "MatchQuery",
     "MatchedArticle",
+    "OnProgress",
     "PageCursor",
     "Quarantined",
     "RuleStory",
@@ -45,8 +50,11 @@ __all__ = [
     "StoredStory",
     "StoryCandidate",
     "StoryLinker",
+    "TableCount",
     "TermTally",
+    "copy_store",
     "open_store",
     "parse_search",
+    "store_location",
     "store_problem",
 ]

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from monitor.store.fulltext import Fts5, FullText, Tsvector
+
 
 class Row(Protocol):
     """One result row, read by column name or position (sqlite3.Row and `PgRow`)."""
@@ -51,6 +53,8 @@ class Dialect:
     newest_articles: str
     # The `limit` newest publication times per feed of a JSON list of feed ids (?, ?).
     newest_published_per_feed: str
+    # The archive search: FTS5 on SQLite, a tsvector index on PostgreSQL (fulltext.py).
+    full_text: FullText
 
     def json_values(self, column: str, alias: str) -> str:
         """A table of the elements of a JSON text array, each as `<alias>.value`."""
@@ -80,6 +84,7 @@ SQLITE = Dialect(
             ORDER BY newest.published_at DESC LIMIT ?)
         ORDER BY wanted.feed_id, articles.published_at DESC
     """,
+    full_text=Fts5(),
 )
 POSTGRESQL = Dialect(
     name="postgresql",
@@ -95,6 +100,7 @@ POSTGRESQL = Dialect(
             ORDER BY published_at DESC LIMIT ?) AS newest
         ORDER BY wanted.feed_id, newest.published_at DESC
     """,
+    full_text=Tsvector(),
 )
 
 

@@ -1,9 +1,9 @@
 """Archive search over every stored article, matched or not: a page of results, the count,
 the rules that matched each, and where the query's words fall (offsets, never markup).
 
-Reads the FTS5 index that migration 0008 keeps in step with `articles`. The query arrives
-as the AST of `search_query.py`; `fts5_expression` is the only place that turns it into
-FTS5 syntax (a PostgreSQL twin renders the same AST as a tsquery). Never writes.
+Reads the backend's full-text index (`fulltext.py`: SQLite's FTS5 table, PostgreSQL's
+tsvector index), chosen by the store's dialect; the query arrives as the AST of
+`search_query.py`. Never writes.
 """
 
 from __future__ import annotations
@@ -16,19 +16,20 @@ from typing import Any, Literal
 from monitor.model import Article
 from monitor.store.articles import article_of
 from monitor.store.db import Database, iso, marks
+from monitor.store.fulltext import FullText
 from monitor.store.search_query import (
+    Lexemes,
     SearchQuery,
     SearchSnippet,
     SearchTerm,
     Span,
+    folded_words,
     search_snippet,
     term_spans,
 )
 
 SearchOrder = Literal["date", "relevance"]
 SEARCH_ORDERS: tuple[SearchOrder, ...] = ("date", "relevance")
-# bm25 weights of title, summary and body: a name in the title says more than in the body.
-_BM25_WEIGHTS = (5.0, 2.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +64,22 @@ class SearchTables(Database):
         """Up to `limit` results after the first `offset`, in `search.order`."""
         if search.query.is_empty or search.feed_ids == ():
             return []
-        sql, params = search_sql(search, "a.*")
+        full_text = self.dialect.full_text
+        sql, params = search_sql(search, "a.*", full_text)
         order = "a.published_at DESC, a.key"
         if search.order == "relevance":
-            order = f"{_fts5_rank()}, a.published_at DESC, a.key"
+            order = f"{full_text.rank}, a.published_at DESC, a.key"
         rows = self._query(f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", (*params, limit, offset))
         articles = [article_of(row) for row in rows]
         rules = self._rules_of([article.key for article in articles])
         wanted = search.query.wanted()
+        lexemes = self._lexemes(articles, wanted)
         return [
             FoundArticle(
                 article=article,
                 rules=rules.get(article.key, ()),
-                title_spans=term_spans(article.title, wanted),
-                snippet=_snippet(article, wanted),
+                title_spans=term_spans(article.title, wanted, lexemes),
+                snippet=_snippet(article, wanted, lexemes),
             )
             for article in articles
         ]
@@ -85,8 +88,22 @@ class SearchTables(Database):
         """How many stored articles the search finds."""
         if search.query.is_empty or search.feed_ids == ():
             return 0
-        sql, params = search_sql(search, "COUNT(*) AS n")
+        sql, params = search_sql(search, "COUNT(*) AS n", self.dialect.full_text)
         return int(self._query(sql, params)[0]["n"])
+
+    def _lexemes(self, articles: Sequence[Article], wanted: Sequence[SearchTerm]) -> Lexemes:
+        """The lexeme of every word of the results and the query, for an index that stems
+        (one statement a page); empty for one that keeps words as typed."""
+        sql = self.dialect.full_text.lexemes_sql
+        if sql is None or not articles:
+            return {}
+        words = {word for term in wanted for word in term.words}
+        for article in articles:
+            for text in (article.title, article.summary, article.body):
+                words |= folded_words(text)
+        rows = self._query(sql, (sorted(words),))
+        # A word of letters and digits is one lexeme; keep a rare split (mixed scripts) as is.
+        return {row["word"]: row["lexemes"][0] for row in rows if len(row["lexemes"]) == 1}
 
     def _rules_of(self, keys: Sequence[str]) -> dict[str, tuple[tuple[str, str], ...]]:
         if not keys:
@@ -103,10 +120,11 @@ class SearchTables(Database):
         return {key: tuple(rules) for key, rules in found.items()}
 
 
-def search_sql(search: ArticleSearch, columns: str) -> tuple[str, list[Any]]:
+def search_sql(search: ArticleSearch, columns: str, full_text: FullText) -> tuple[str, list[Any]]:
     """The SELECT of `columns` of the articles the search finds, without ORDER or LIMIT."""
-    where = ["article_search MATCH ?"]
-    params: list[Any] = [fts5_expression(search.query)]
+    found = full_text.found_by(search.query)
+    where = [found.condition]
+    params: list[Any] = list(found.params)
     if search.feed_ids is not None:
         where.append(f"a.feed_id IN ({marks(len(search.feed_ids))})")
         params += search.feed_ids
@@ -122,42 +140,9 @@ def search_sql(search: ArticleSearch, columns: str) -> tuple[str, list[Any]]:
     if search.is_matched is not None:
         exists = "EXISTS (SELECT 1 FROM matches m WHERE m.article_key = a.key)"
         where.append(exists if search.is_matched else f"NOT {exists}")
-    return f"SELECT {columns} FROM {_fts5_source()} WHERE {' AND '.join(where)}", params
+    return f"SELECT {columns} FROM {found.source} WHERE {' AND '.join(where)}", params
 
 
-# --- SQLite's FTS5: the PostgreSQL store has its own twin of these three -------------------
-
-
-def fts5_expression(query: SearchQuery) -> str:
-    """The query in FTS5 syntax: every word a quoted string, so no input is an operator."""
-    groups = " AND ".join(
-        "(" + " OR ".join(_fts5_term(term) for term in group) + ")" for group in query.groups
-    )
-    for term in query.excluded:
-        groups = f"({groups}) NOT {_fts5_term(term)}"
-    return groups
-
-
-def _fts5_term(term: SearchTerm) -> str:
-    # Words hold only letters and digits; doubling quotes keeps that harmless if they ever
-    # did not (FTS5 strings escape " as "").
-    quoted = '"' + " ".join(word.replace('"', '""') for word in term.words) + '"'
-    return quoted + ("*" if term.is_prefix else "")
-
-
-def _fts5_source() -> str:
-    # The index's rowid is article_search_rows.id (see migration 0008). CROSS JOIN keeps
-    # SQLite from reordering: the MATCH drives, then two primary-key seeks per result.
-    return (
-        "article_search CROSS JOIN article_search_rows AS r ON r.id = article_search.rowid "
-        "CROSS JOIN articles AS a ON a.key = r.article_key"
-    )
-
-
-def _fts5_rank() -> str:
-    return f"bm25(article_search, {', '.join(str(w) for w in _BM25_WEIGHTS)})"
-
-
-def _snippet(article: Article, wanted: tuple[SearchTerm, ...]) -> SearchSnippet:
+def _snippet(article: Article, wanted: tuple[SearchTerm, ...], lexemes: Lexemes) -> SearchSnippet:
     # The title is shown (and highlighted) anyway: the snippet comes from the text.
-    return search_snippet((("summary", article.summary), ("body", article.body)), wanted)
+    return search_snippet((("summary", article.summary), ("body", article.body)), wanted, lexemes)

@@ -3,15 +3,16 @@ query's words fall in a text (the offsets a page highlights).
 
 Words, "phrases", -exclusions (or NOT), OR between alternatives and a trailing * for a
 prefix; case and accents fold as the index folds them (SQLite's unicode61 with
-remove_diacritics 2). Pure: renders no SQL, so the FTS5 rendering in `search.py` and a
-PostgreSQL tsquery twin read the same AST, and nothing the user types reaches MATCH as is.
+remove_diacritics 2). Where an index also stems words (PostgreSQL's french), the caller
+passes each word's lexeme and the spans mark what stemming matched. Pure: renders no SQL,
+so FTS5 and tsquery (`fulltext.py`) read the same AST, and nothing typed reaches the index.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 MAX_QUERY_CHARS = 500
@@ -25,6 +26,9 @@ _OPERATORS_AND = ("AND",)
 _OPERATOR_NOT = "NOT"
 
 Span = tuple[int, int]
+# A folded word → the lexeme the index keeps for it; a word missing from it is its own lexeme.
+Lexemes = Mapping[str, str]
+_AS_TYPED: Lexemes = {}
 
 
 def _(message: str) -> str:
@@ -177,31 +181,49 @@ class SearchSnippet:
     spans: tuple[Span, ...]
 
 
-def term_spans(text: str, terms: Sequence[SearchTerm]) -> tuple[Span, ...]:
-    """Where any of `terms` occurs in `text` (start, end), in order, never overlapping."""
+def folded_words(text: str) -> set[str]:
+    """Every word of `text` as the index reads it (to ask a stemming index their lexemes)."""
+    return {fold_word(found.group()) for found in _TOKEN.finditer(text)}
+
+
+def term_spans(
+    text: str, terms: Sequence[SearchTerm], lexemes: Lexemes = _AS_TYPED
+) -> tuple[Span, ...]:
+    """Where any of `terms` occurs in `text` (start, end), in order, never overlapping.
+
+    A word of the text matches a word of a term when their lexemes are equal: with no
+    `lexemes`, when the folded words are. A prefix term compares folded words, the last
+    a prefix, as the stemming index reads a prefix among the words as typed.
+    """
     if not terms or not text:
         return ()
-    tokens = [
-        (found.start(), found.end(), fold_word(found.group())) for found in _TOKEN.finditer(text)
-    ]
-    found: list[Span] = []
+    tokens = []
+    for found in _TOKEN.finditer(text):
+        word = fold_word(found.group())
+        tokens.append((found.start(), found.end(), word, lexemes.get(word, word)))
+    spans: list[Span] = []
     for index in range(len(tokens)):
         for term in terms:
-            length = _match_length(tokens, index, term)
+            length = _match_length(tokens, index, term, lexemes)
             if length:
-                found.append((tokens[index][0], tokens[index + length - 1][1]))
+                spans.append((tokens[index][0], tokens[index + length - 1][1]))
                 break
-    return tuple(_without_overlaps(found))
+    return tuple(_without_overlaps(spans))
 
 
-def _match_length(tokens: Sequence[tuple[int, int, str]], index: int, term: SearchTerm) -> int:
+def _match_length(
+    tokens: Sequence[tuple[int, int, str, str]], index: int, term: SearchTerm, lexemes: Lexemes
+) -> int:
     words = term.words
     if index + len(words) > len(tokens):
         return 0
     for offset, word in enumerate(words):
-        token = tokens[index + offset][2]
-        is_last = offset == len(words) - 1
-        if not (token == word or (is_last and term.is_prefix and token.startswith(word))):
+        _, _, folded, lexeme = tokens[index + offset]
+        if term.is_prefix:
+            is_last = offset == len(words) - 1
+            if not (folded == word or (is_last and folded.startswith(word))):
+                return 0
+        elif lexeme != lexemes.get(word, word):
             return 0
     return len(words)
 
@@ -214,11 +236,13 @@ def _without_overlaps(spans: Sequence[Span]) -> Iterator[Span]:
             end = stop
 
 
-def search_snippet(fields: Sequence[tuple[str, str]], terms: Sequence[SearchTerm]) -> SearchSnippet:
+def search_snippet(
+    fields: Sequence[tuple[str, str]], terms: Sequence[SearchTerm], lexemes: Lexemes = _AS_TYPED
+) -> SearchSnippet:
     """The first field (name, text) with a hit, cut to about SNIPPET_CHARS around its first
     hit at word boundaries; the first non-empty field's start when none has one."""
     for name, text in fields:
-        spans = term_spans(text, terms)
+        spans = term_spans(text, terms, lexemes)
         if spans:
             return _cut(name, text, spans)
     for name, text in fields:
