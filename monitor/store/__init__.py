@@ -1,13 +1,15 @@
 """All SQL: feed state, articles and stories, matches, the outbox and the delivery ledger,
 behind the Protocols the pipeline declares. SQLite in WAL mode or PostgreSQL, chosen by the
 store URL (`open_store`); migrations as .sql files per backend. Also the archive search
-(its query language and full-text index).
+(its query language and full-text index), and the row leases by which several daemons
+share one PostgreSQL store's work.
 """
 
 from monitor.store.articles import Quarantined, StoryCandidate, StoryLinker
 from monitor.store.browse import MatchedArticle, MatchQuery, PageCursor
 from monitor.store.events import StoredStory, TermTally
 from monitor.store.feedback import VERDICTS, FeedbackRecord, FeedbackTally
+from monitor.store.leases import DEFAULT_LEASE_S, LeaseHolding
 from monitor.store.samples import SampleTables
 from monitor.store.search import SEARCH_ORDERS, ArticleSearch, FoundArticle, SearchOrder
 from monitor.store.search_query import (
@@ -22,12 +24,14 @@ from monitor.store.spikes import RuleStory, SpikeState
 from monitor.store.sqlite import Store, open_store, store_problem
 
 __all__ = [
+    "DEFAULT_LEASE_S",
     "SEARCH_ORDERS",
     "VERDICTS",
     "ArticleSearch",
     "FeedbackRecord",
     "FeedbackTally",
     "FoundArticle",
+    "LeaseHolding",
     "MatchQuery",
     "MatchedArticle",
     "PageCursor",
