@@ -61,8 +61,9 @@ class FeedDispatcher:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._first_polls: dict[str, datetime] = {}
         # The stored feed states, read once and then kept in step with every poll and
-        # re-plan: this daemon is their only writer (StoreLock), and reading 10,000 rows at
-        # every dispatch costs ~100 ms of event loop (docs/decisions.md, one dispatcher).
+        # re-plan: this daemon is their only writer on SQLite (StoreLock), and reading 10,000
+        # rows at every dispatch costs ~100 ms of event loop (docs/decisions.md, one
+        # dispatcher). On a shared store the due ones are read again as they are claimed.
         self._states: dict[str, FeedState] | None = None
         self._rng = random.Random()
 
@@ -87,6 +88,7 @@ class FeedDispatcher:
         due = due_feeds(
             feeds, states, now, in_flight=self._in_flight.keys(), first_polls=self._first_polls
         )
+        due = self._claimed(due, now)
         loop = asyncio.get_running_loop()
         started: list[asyncio.Task[None]] = []
         for feed in due:
@@ -96,12 +98,23 @@ class FeedDispatcher:
             started.append(task)
         return started
 
+    def _claimed(self, due: list[Feed], now: datetime) -> list[Feed]:
+        """The due feeds this daemon may poll: on a shared store, those it leased, each with
+        its state read again (another daemon may have polled it since this copy was kept)."""
+        if not self._store.shares_work or not due:
+            return due
+        ids = [feed.id for feed in due]
+        claimed = self._store.claim_feeds(ids, now)
+        self._feed_states().update(self._store.feed_states_of(ids))
+        return [feed for feed in due if feed.id in claimed]
+
     @contextlib.contextmanager
     def polling(self, feed_id: str) -> Iterator[PollInFlight]:
         """Wrap one poll: it counts as finished when the block ends without an exception.
 
         The poll starts from the state held here and hands back the one it stored (`saved`),
-        so neither is read from the store again.
+        so neither is read from the store again. The feed's lease (shared store) ends with the
+        block, after its state is stored: no other daemon polls it again before it is due.
         """
         poll = PollInFlight(self._feed_states().get(feed_id))
         try:
@@ -110,7 +123,9 @@ class FeedDispatcher:
             raise  # cut off at shutdown: the store may be closed already
         except Exception:
             self._refresh_state(feed_id)
+            self._store.release_feed(feed_id)
             raise
+        self._store.release_feed(feed_id)
         self.activity = replace(self.activity, last_poll_done_at=self._clock())
         if poll.saved is None:
             self._refresh_state(feed_id)
