@@ -51,8 +51,13 @@ class FeedDispatcher:
         clock: Callable[[], datetime],
         every_s: float,
         policy: PollPolicy | None = None,
+        max_claims: int = 50,
     ) -> None:
         self.every_s = every_s
+        # On a shared store, the most polls in flight this daemon claims feeds for: a daemon
+        # claiming every due feed would hold them queued behind its fetch limits while the
+        # other daemons sat idle (the fetcher's `max_concurrency`).
+        self.max_claims = max_claims
         # The bounds stored next polls are clamped to; a reload's `replan` updates them.
         self.policy = policy or PollPolicy()
         self._store = store
@@ -103,7 +108,11 @@ class FeedDispatcher:
         its state read again (another daemon may have polled it since this copy was kept)."""
         if not self._store.shares_work or not due:
             return due
-        ids = [feed.id for feed in due]
+        room = self.max_claims - len(self._in_flight)
+        if room <= 0:
+            return []
+        # A random share of what is due: daemons dispatching together ask for different feeds.
+        ids = [feed.id for feed in self._rng.sample(due, min(room, len(due)))]
         claimed = self._store.claim_feeds(ids, now)
         self._feed_states().update(self._store.feed_states_of(ids))
         return [feed for feed in due if feed.id in claimed]

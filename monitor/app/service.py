@@ -139,6 +139,7 @@ class Service:
             clock=clock,
             every_s=dispatch_every_s,
             policy=PollPolicy.from_settings(config.fetch),
+            max_claims=config.fetch.max_concurrency,
         )
 
     async def close(self) -> None:

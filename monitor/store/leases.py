@@ -73,6 +73,8 @@ class LeaseTables(ArticleTables, OutboxTables):
         self.daemon_id = daemon_id()
         self.lease_s = lease_s
         self.lease_clock = lease_clock
+        # Feeds whose lease row exists (rows are never deleted): inserted once, not per claim.
+        self._feed_rows: set[str] = set()
 
     @property
     def shares_work(self) -> bool:
@@ -95,12 +97,15 @@ class LeaseTables(ArticleTables, OutboxTables):
         if not self.shares_work or not wanted:
             return set(wanted)
         owner, until, at = self._lease()
-        with self._transaction() as db:
-            # Sorted: two daemons inserting the same ids take their row locks in one order.
-            db.executemany(
-                "INSERT INTO feed_leases (feed_id) VALUES (?) ON CONFLICT DO NOTHING",
-                [(feed_id,) for feed_id in wanted],
-            )
+        missing = [feed_id for feed_id in wanted if feed_id not in self._feed_rows]
+        if missing:
+            with self._transaction() as db:
+                # Sorted: two daemons inserting the same ids take their row locks in one order.
+                db.executemany(
+                    "INSERT INTO feed_leases (feed_id) VALUES (?) ON CONFLICT DO NOTHING",
+                    [(feed_id,) for feed_id in missing],
+                )
+            self._feed_rows.update(missing)
         with self._transaction() as db:
             rows = db.execute(
                 "UPDATE feed_leases SET lease_owner = ?, lease_until = ? WHERE feed_id IN ("
