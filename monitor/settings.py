@@ -23,6 +23,8 @@ class StoreSettings:
     url: str = field(repr=False)
     path: Path | None  # the SQLite file; None for a PostgreSQL server
     shown: str  # for messages and logs: the path, or the URL without a password
+    # How long work claimed on a shared (PostgreSQL) store stays this daemon's unrenewed.
+    lease_s: float = 120.0
 
     @property
     def is_sqlite(self) -> bool:

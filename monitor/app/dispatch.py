@@ -51,8 +51,13 @@ class FeedDispatcher:
         clock: Callable[[], datetime],
         every_s: float,
         policy: PollPolicy | None = None,
+        max_claims: int = 50,
     ) -> None:
         self.every_s = every_s
+        # On a shared store, the most polls in flight this daemon claims feeds for: a daemon
+        # claiming every due feed would hold them queued behind its fetch limits while the
+        # other daemons sat idle (the fetcher's `max_concurrency`).
+        self.max_claims = max_claims
         # The bounds stored next polls are clamped to; a reload's `replan` updates them.
         self.policy = policy or PollPolicy()
         self._store = store
@@ -61,8 +66,9 @@ class FeedDispatcher:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._first_polls: dict[str, datetime] = {}
         # The stored feed states, read once and then kept in step with every poll and
-        # re-plan: this daemon is their only writer (StoreLock), and reading 10,000 rows at
-        # every dispatch costs ~100 ms of event loop (docs/decisions.md, one dispatcher).
+        # re-plan: this daemon is their only writer on SQLite (StoreLock), and reading 10,000
+        # rows at every dispatch costs ~100 ms of event loop (docs/decisions.md, one
+        # dispatcher). On a shared store the due ones are read again as they are claimed.
         self._states: dict[str, FeedState] | None = None
         self._rng = random.Random()
 
@@ -87,6 +93,7 @@ class FeedDispatcher:
         due = due_feeds(
             feeds, states, now, in_flight=self._in_flight.keys(), first_polls=self._first_polls
         )
+        due = self._claimed(due, now)
         loop = asyncio.get_running_loop()
         started: list[asyncio.Task[None]] = []
         for feed in due:
@@ -96,12 +103,27 @@ class FeedDispatcher:
             started.append(task)
         return started
 
+    def _claimed(self, due: list[Feed], now: datetime) -> list[Feed]:
+        """The due feeds this daemon may poll: on a shared store, those it leased, each with
+        its state read again (another daemon may have polled it since this copy was kept)."""
+        if not self._store.shares_work or not due:
+            return due
+        room = self.max_claims - len(self._in_flight)
+        if room <= 0:
+            return []
+        # A random share of what is due: daemons dispatching together ask for different feeds.
+        ids = [feed.id for feed in self._rng.sample(due, min(room, len(due)))]
+        claimed = self._store.claim_feeds(ids, now)
+        self._feed_states().update(self._store.feed_states_of(ids))
+        return [feed for feed in due if feed.id in claimed]
+
     @contextlib.contextmanager
     def polling(self, feed_id: str) -> Iterator[PollInFlight]:
         """Wrap one poll: it counts as finished when the block ends without an exception.
 
         The poll starts from the state held here and hands back the one it stored (`saved`),
-        so neither is read from the store again.
+        so neither is read from the store again. The feed's lease (shared store) ends with the
+        block, after its state is stored: no other daemon polls it again before it is due.
         """
         poll = PollInFlight(self._feed_states().get(feed_id))
         try:
@@ -110,7 +132,9 @@ class FeedDispatcher:
             raise  # cut off at shutdown: the store may be closed already
         except Exception:
             self._refresh_state(feed_id)
+            self._store.release_feed(feed_id)
             raise
+        self._store.release_feed(feed_id)
         self.activity = replace(self.activity, last_poll_done_at=self._clock())
         if poll.saved is None:
             self._refresh_state(feed_id)

@@ -75,8 +75,8 @@ class StoreLock:
 class NoStoreLock:
     """A PostgreSQL store's stand-in for `StoreLock`: nothing to take or release.
 
-    Until leases share feeds, analysis and the outbox between daemons, two daemons on one
-    database would both poll and both deliver; docs/operations.md says to run one.
+    Several daemons may run on one database: they share feeds, analysis batches, the
+    outbox and composing by row leases (store/leases.py; docs/operations.md).
     """
 
     def acquire(self) -> None:

@@ -85,8 +85,8 @@ class Service:
         # from run_forever instead of being logged and carried past.
         self._strict = strict
         self.crash: BaseException | None = None
-        # One daemon per SQLite file. A PostgreSQL store has no such lock until leases share
-        # the work (docs/operations.md, PostgreSQL store): run one daemon per database.
+        # One daemon per SQLite file. Daemons on one PostgreSQL store share its work by row
+        # leases instead (store/leases.py; docs/operations.md, several daemons).
         self._lock: StoreLock | NoStoreLock = (
             StoreLock(config.store_path) if config.store_path else NoStoreLock()
         )
@@ -139,11 +139,17 @@ class Service:
             clock=clock,
             every_s=dispatch_every_s,
             policy=PollPolicy.from_settings(config.fetch),
+            max_claims=config.fetch.max_concurrency,
         )
 
     async def close(self) -> None:
         if self._web is not None:
             await self._web.close()
+        try:
+            # A clean stop hands its work over at once; a killed daemon's leases lapse.
+            self.parts.store.release_leases()
+        except MonitorError as exc:
+            log_event(_log, logging.WARNING, "leases.not_released", error=str(exc))
         await self.parts.close()
         self._lock.release()
 
@@ -168,6 +174,10 @@ class Service:
         self._add_job("deliver", self._deliver, self.config.delivery.check_every_s, start)
         self._add_job("rules", self.reload_rules_if_changed, RULES_CHECK_EVERY_S, start)
         self._add_job("retention", self._purge_old_articles, RETENTION_EVERY_S, start)
+        store = self.parts.store
+        if store.shares_work:
+            # Three renewals a lease: one late or failed renewal does not lose the work.
+            self._add_job("leases", self._renew_leases, store.lease_s / 3, start)
         scheduler.start()
         web = self._web.url if self._web else None
         log_event(
@@ -178,6 +188,8 @@ class Service:
             subscriptions=len(self.config.subscriptions),
             rules=len(self.pipeline.rules.rules),
             store=self.config.store.shown,
+            daemon_id=store.daemon_id,
+            lease_s=store.lease_s if store.shares_work else None,
             web_url=web,
             health_url=f"{web}/healthz" if web else None,
         )
@@ -269,6 +281,12 @@ class Service:
 
     async def _deliver(self) -> None:
         await self.pipeline.deliver_due(self._clock())
+
+    async def _renew_leases(self) -> None:
+        self.parts.store.renew_leases()
+        # Articles whose daemon died are free once their lease lapses, whether or not a
+        # poll here brings new ones: look for them at every renewal.
+        self._analysis.kick()
 
     async def _purge_old_articles(self) -> None:
         cutoff = self._clock() - timedelta(seconds=self.config.retention_s)

@@ -76,7 +76,7 @@ def collect_status(
     dead = store.deliveries("dead")
     return {
         "generated_at": now,
-        "daemon": _daemon(config),
+        "daemon": _daemon(config, store, now),
         "feeds": feeds,
         "feed_health": health,
         "subscriptions": subscriptions,
@@ -131,13 +131,29 @@ def _feedback_ranking(store: Store, rules: RuleSet) -> dict[str, Any]:
     }
 
 
-def _daemon(config: Config) -> dict[str, Any]:
+def _daemon(config: Config, store: Store, now: datetime) -> dict[str, Any]:
     """Whether a daemon holds the SQLite store's lock; on PostgreSQL, which has no daemon
-    lock until leases exist, running is None: not known from here."""
+    lock, running is None (not known from here) and `leases` lists, per daemon id, the work
+    it holds by kind and its lapsed (`stale`) leases: a daemon that died or hangs."""
     if config.store_path is None:
-        return {"running": None, "pid": None}
+        return {"running": None, "pid": None, "leases": lease_rows(store, now)}
     pid = StoreLock(config.store_path).holder()
     return {"running": pid is not None, "pid": pid}
+
+
+LEASE_KINDS = ("feeds", "articles", "deliveries", "subscriptions", "digest_slots")
+
+
+def lease_rows(store: Store, now: datetime) -> list[dict[str, Any]]:
+    """One row per daemon id holding leases on a shared store: live counts and stale ones."""
+    rows: dict[str, dict[str, Any]] = {}
+    for holding in store.lease_holdings(now):
+        row = rows.setdefault(
+            holding.owner, {"daemon_id": holding.owner, **dict.fromkeys(LEASE_KINDS, 0), "stale": 0}
+        )
+        row[holding.kind] += holding.live
+        row["stale"] += holding.stale
+    return list(rows.values())
 
 
 def spike_rows(pipeline: Pipeline, store: Store, now: datetime) -> list[dict[str, Any]]:
@@ -211,9 +227,17 @@ def format_status(report: dict[str, Any]) -> str:
         else "DAEMON  not known (a PostgreSQL store has no daemon lock)"
         if daemon["running"] is None
         else "DAEMON  not running (no process holds the store lock)",
-        "",
-        "FEEDS",
     ]
+    if daemon.get("leases"):
+        lines += ["", "LEASES (work each daemon holds; stale: lapsed, another daemon takes it)"]
+        lines += _table(
+            ["daemon", *LEASE_KINDS, "stale"],
+            [
+                [row["daemon_id"], *(str(row[kind]) for kind in (*LEASE_KINDS, "stale"))]
+                for row in daemon["leases"]
+            ],
+        )
+    lines += ["", "FEEDS"]
     lines += _table(
         ["feed", "last success", "streak", "next poll", "last error"],
         [

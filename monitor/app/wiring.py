@@ -73,7 +73,7 @@ def build_parts(
 ) -> Parts:
     """Open the store and create every stage; the caller calls `Parts.close()` (which closes
     a `fetcher` passed in too)."""
-    store = open_store(config.store.url)
+    store = open_store(config.store.url, lease_s=config.store.lease_s)
     fetcher = fetcher or build_fetcher(config)
     outbox = build_outbox(config, store, rng=rng)
     renderer = build_renderer(config)

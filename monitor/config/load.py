@@ -269,7 +269,7 @@ def _build(spec: ConfigSpec, path: Path, password: str | None, web_token: str | 
     return Config(
         path=path,
         base_dir=base_dir,
-        store=_build_store(spec.store, base_dir),
+        store=_build_store(spec.store, base_dir, parse_duration_s(spec.store_lease)),
         rules_dir=_resolve(base_dir, spec.rules),
         templates_dir=_resolve(base_dir, spec.templates),
         feeds=tuple(_build_feed(feed, base_dir) for feed in spec.feeds),
@@ -306,12 +306,12 @@ def _build_fetch(spec: FetchSpec) -> FetchSettings:
     )
 
 
-def _build_store(value: str, base_dir: Path) -> StoreSettings:
+def _build_store(value: str, base_dir: Path, lease_s: float) -> StoreSettings:
     """A path or `sqlite:///PATH` (relative to config.yaml's folder), or a server's URL."""
     if value.split("://", 1)[0].lower() in ("postgresql", "postgres"):
-        return StoreSettings(url=value, path=None, shown=redact(value))
+        return StoreSettings(url=value, path=None, shown=redact(value), lease_s=lease_s)
     path = _resolve(base_dir, value.removeprefix("sqlite:///"))
-    return StoreSettings(url=f"sqlite:///{path}", path=path, shown=str(path))
+    return StoreSettings(url=f"sqlite:///{path}", path=path, shown=str(path), lease_s=lease_s)
 
 
 def _resolve(base_dir: Path, value: str) -> Path:

@@ -402,6 +402,17 @@ class ConfigSpec(Strict):
             raise ValueError("a SQLite store is written sqlite:///PATH (three slashes)")
         return value
 
+    # How long a daemon holds the work it claims on a shared PostgreSQL store (renewed
+    # while it works): the longest a dead daemon's feeds, batches and sends wait for another.
+    store_lease: str | int = "2m"
+
+    @field_validator("store_lease")
+    @classmethod
+    def _check_store_lease(cls, value: str | int) -> str | int:
+        if not 2 <= parse_duration_s(value) <= 3600:
+            raise ValueError("a lease lasts from 2s to 1h: use e.g. 2m")
+        return value
+
     retention: str | int = "90d"
     stop_budget: str | int = "20s"
     web: WebSpec | None = WebSpec()

@@ -100,6 +100,18 @@ class DigestStore(SpikeStore, Protocol):
 
     def coverage_gaps(self, since: datetime) -> list[tuple[str, datetime, datetime]]: ...
 
+    def claim_subscription(self, subscription_id: str) -> bool:
+        """Whether this daemon may compose for the subscription now (no other daemon is)."""
+        ...
+
+    def release_subscription(self, subscription_id: str) -> None: ...
+
+    def claim_digest_slot(self, subscription_id: str, slot: datetime) -> bool:
+        """Whether this daemon composes the subscription's digest due at `slot`."""
+        ...
+
+    def finish_digest_slot(self, subscription_id: str, slot: datetime) -> None: ...
+
 
 @dataclass(slots=True)
 class DeliverReport:
@@ -169,7 +181,14 @@ class Deliverer:
         report = DeliverReport()
         for subscription in self.subscriptions:
             try:
-                report.enqueued += self._enqueue_for(subscription, now)
+                # Several daemons on one store: one composes a subscription at a time, or
+                # both would read the same stories as owed and send them twice.
+                if not self._store.claim_subscription(subscription.id):
+                    continue
+                try:
+                    report.enqueued += self._enqueue_for(subscription, now)
+                finally:
+                    self._store.release_subscription(subscription.id)
             except MonitorError as exc:
                 log_event(
                     _log,
@@ -193,7 +212,15 @@ class Deliverer:
             if last_run_at is None:
                 self._store.set_last_digest_at(subscription.id, now)
             elif is_digest_due(cron, last_run_at, now):
-                enqueued += self._enqueue_digest(subscription, "digest", now)
+                enqueued += self._enqueue_slot(subscription, cron.next_after(last_run_at), now)
+        return enqueued
+
+    def _enqueue_slot(self, subscription: Subscription, slot: datetime, now: datetime) -> list[str]:
+        """The digest due at `slot`, composed once whichever daemons see it due."""
+        if not self._store.claim_digest_slot(subscription.id, slot):
+            return []
+        enqueued = self._enqueue_digest(subscription, "digest", now)
+        self._store.finish_digest_slot(subscription.id, slot)
         return enqueued
 
     def build_digest(

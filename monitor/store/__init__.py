@@ -1,7 +1,8 @@
 """All SQL: feed state, articles and stories, matches, the outbox and the delivery ledger,
 behind the Protocols the pipeline declares. SQLite in WAL mode or PostgreSQL, chosen by the
 store URL (`open_store`); migrations as .sql files per backend. Also the archive search
-(its query language and full-text index), and copying a SQLite store into PostgreSQL.
+(its query language and full-text index), copying a SQLite store into PostgreSQL, and the
+row leases by which several daemons share one PostgreSQL store's work.
 """
 
 from monitor.store.articles import Quarantined, StoryCandidate, StoryLinker
@@ -9,6 +10,7 @@ from monitor.store.browse import MatchedArticle, MatchQuery, PageCursor
 from monitor.store.copy import COPIED_TABLES, CopyReport, OnProgress, TableCount, copy_store
 from monitor.store.events import StoredStory, TermTally
 from monitor.store.feedback import VERDICTS, FeedbackRecord, FeedbackTally
+from monitor.store.leases import DEFAULT_LEASE_S, LeaseHolding
 from monitor.store.location import store_location
 from monitor.store.samples import SampleTables
 from monitor.store.search import SEARCH_ORDERS, ArticleSearch, FoundArticle, SearchOrder
@@ -25,6 +27,7 @@ from monitor.store.sqlite import Store, open_store, store_problem
 
 __all__ = [
     "COPIED_TABLES",
+    "DEFAULT_LEASE_S",
     "SEARCH_ORDERS",
     "VERDICTS",
     "ArticleSearch",
@@ -32,6 +35,7 @@ __all__ = [
     "FeedbackRecord",
     "FeedbackTally",
     "FoundArticle",
+    "LeaseHolding",
     "MatchQuery",
     "MatchedArticle",
     "OnProgress",

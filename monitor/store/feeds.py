@@ -50,6 +50,16 @@ class FeedTables(Database):
     def feed_states(self) -> list[FeedState]:
         return [_feed_state(row) for row in self._query("SELECT * FROM feed_state ORDER BY 1")]
 
+    def feed_states_of(self, feed_ids: Iterable[str]) -> dict[str, FeedState]:
+        """The stored states of these feeds (those never polled are absent), in one read."""
+        wanted = sorted(set(feed_ids))
+        if not wanted:
+            return {}
+        rows = self._query(
+            f"SELECT * FROM feed_state WHERE feed_id IN ({marks(len(wanted))})", wanted
+        )
+        return {str(row["feed_id"]): _feed_state(row) for row in rows}
+
     def save_feed_state(self, state: FeedState) -> None:
         """Replace the feed's state; committed atomically, without waiting for the disk."""
         with self._transaction(durable=False) as db:

@@ -87,7 +87,7 @@ class OutboxTables(Database):
             "ORDER BY next_attempt_at LIMIT ?",
             (iso(now), limit),
         )
-        return [_delivery(row) for row in rows]
+        return [delivery_of(row) for row in rows]
 
     def deliveries(self, status: str | None = None) -> list[Delivery]:
         if status is None:
@@ -96,11 +96,11 @@ class OutboxTables(Database):
             rows = self._query(
                 "SELECT * FROM deliveries WHERE status = ? ORDER BY created_at", (status,)
             )
-        return [_delivery(row) for row in rows]
+        return [delivery_of(row) for row in rows]
 
     def delivery(self, delivery_id: str) -> Delivery | None:
         rows = self._query("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
-        return _delivery(rows[0]) if rows else None
+        return delivery_of(rows[0]) if rows else None
 
     def delivery_counts(self) -> dict[tuple[str, str], int]:
         """Outbox rows by (channel kind, status)."""
@@ -147,7 +147,8 @@ def _channel_json(channel: ChannelTarget) -> str:
     return json.dumps(target_to_json(channel))
 
 
-def _delivery(row: Row) -> Delivery:
+def delivery_of(row: Row) -> Delivery:
+    """The delivery a row of the `deliveries` table holds."""
     return Delivery(
         id=row["id"],
         subscription_id=row["subscription_id"],

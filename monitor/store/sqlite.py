@@ -3,8 +3,9 @@ way to open it from a store URL.
 
 Each concern's SQL lives in its own module (feeds, articles, matches, outbox, notes,
 rules snapshot, the workspace's reads, archive search, follow-ups, feedback, the preview's
-archive) on the connection of `db.py`, whichever backend it is; this module only puts them
-together. The stages see it through the Protocols they declare.
+archive, the leases several daemons share the work by) on the connection of `db.py`,
+whichever backend it is; this module only puts them together. The stages see it through
+the Protocols they declare.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from monitor.store.events import EventTables
 from monitor.store.feedback import FeedbackTables
 from monitor.store.feeds import FeedTables
 from monitor.store.follow_ups import FollowUpTables
+from monitor.store.leases import DEFAULT_LEASE_S, LeaseTables
 from monitor.store.location import store_location
 from monitor.store.matches import MatchTables
 from monitor.store.notes import NoteTables
@@ -28,6 +30,9 @@ from monitor.store.spikes import SpikeTables
 
 
 class Store(
+    # First: on a shared PostgreSQL store its claims stand in for the plain reads of the
+    # analysis queue and the outbox (SQLite keeps them as they are).
+    LeaseTables,
     FeedTables,
     ArticleTables,
     MatchTables,
@@ -46,14 +51,15 @@ class Store(
     """Every table's SQL on one database, safe to call from the event loop and worker threads."""
 
 
-def open_store(url: str) -> Store:
-    """The store at `url` (`sqlite:///PATH` or `postgresql://USER@HOST/DB`), migrated.
+def open_store(url: str, *, lease_s: float = DEFAULT_LEASE_S) -> Store:
+    """The store at `url` (`sqlite:///PATH` or `postgresql://USER@HOST/DB`), migrated; on
+    PostgreSQL the work this process claims is leased to it for `lease_s` at a time.
 
     Raises StoreError naming the store (never its password) when the URL is of another
     kind, the server cannot be reached or refuses the login, or the database is missing:
     a wrong URL never falls back to a local file.
     """
-    return Store(url)
+    return Store(url, lease_s=lease_s)
 
 
 def store_problem(url: str) -> str | None:
