@@ -22,6 +22,7 @@ import pytest
 
 from monitor.ingest import STORY_WINDOW as COPY_WINDOW
 from monitor.ingest import NearDuplicates, text_signature
+from monitor.metrics import Metrics
 from monitor.model import Article
 from monitor.pipeline.stories import place_in_stories, place_one
 from monitor.settings import STORY_DEFAULTS, StorySettings
@@ -83,7 +84,10 @@ def labelled_pairs() -> list[Pair]:
 
 
 def replay(
-    store: Store, articles: list[Article], settings: StorySettings = STORY_DEFAULTS
+    store: Store,
+    articles: list[Article],
+    settings: StorySettings = STORY_DEFAULTS,
+    metrics: Metrics | None = None,
 ) -> dict[str, str]:
     """Each article's final story after ingest (near-duplicates) and placement, in order.
 
@@ -96,8 +100,17 @@ def replay(
         (stored,) = store.add_articles(
             [article], moment, linker=NearDuplicates(), story_since=moment - COPY_WINDOW
         ) or [article]
-        place_in_stories(store, [stored], [note], moment, settings)
+        place_in_stories(store, [stored], [note], moment, settings, metrics)
     return {article.key: store.article(article.key).story_id for article in articles}
+
+
+HOWS = ("copy", "event", "new")
+
+
+def metric_value(metrics: Metrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    assert value is not None, (name, labels)
+    return value
 
 
 def scores(stories: dict[str, str], pairs: list[Pair]) -> tuple[float, float, list[str]]:
@@ -133,8 +146,15 @@ def store(store_url):
 
 
 def test_stories_reach_the_target_precision_and_recall(store):
-    stories = replay(store, labelled_articles())
+    metrics = Metrics()
+    stories = replay(store, labelled_articles(), metrics=metrics)
     precision, recall, wrong = scores(stories, labelled_pairs())
+    # /metrics counts each placement once, by how it was made, and every story it opened.
+    joins = {how: metric_value(metrics, "monitor_story_joins_total", how=how) for how in HOWS}
+    assert sum(joins.values()) == len(stories)
+    assert joins["new"] == metric_value(metrics, "monitor_stories_total")
+    assert joins["new"] == len(set(stories.values()))
+    assert joins["copy"] >= 5 and joins["event"] >= 50  # copies caught at ingest; events
     print(f"\nstory pairs: precision {precision:.3f}, recall {recall:.3f}")
     print("\n".join(wrong))
     assert precision >= TARGET, wrong

@@ -28,6 +28,9 @@ from xml.sax.saxutils import escape
 
 import pytest
 
+from monitor.ingest import NearDuplicates
+from monitor.model import Article
+from monitor.store import StoredStory, open_store
 from tests.conftest import FeedServer, LoopbackSMTP, run_cli
 from tests.mail_reader import parse_received, plain_text
 
@@ -132,7 +135,7 @@ UNRELATED = (
         "Un renseignement de la DGST a permis la saisie de trois tonnes de résine de cannabis "
         "dissimulées dans un camion frigorifique au port de Casablanca. Le chauffeur, un "
         "ressortissant espagnol, a été interpellé et l'enquête confiée à la police judiciaire.",
-        5,
+        10,
     ),
 )
 
@@ -264,3 +267,99 @@ def test_five_outlets_telling_one_event_give_one_alert_then_one_follow_up(desk: 
         assert f"- {OUTLETS[outlet]}: {link}" in update_text
     assert UNRELATED[1].slug not in update_text
     assert len({alert["Message-ID"], other["Message-ID"], update["Message-ID"]}) == 3
+
+
+def test_status_shows_the_stories_begun_and_the_largest_still_open(desk: Desk) -> None:
+    for report in background_news(20):
+        desk.publish("fil-general", report)
+    for outlet, report in EVENT.items():
+        desk.publish(outlet, report)
+    desk.publish(*UNRELATED)
+    desk.poll()
+
+    result = run_cli(desk.project, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    stories = json.loads(result.stdout)["stories"]
+    # Only the unrelated story began in the last 24 h (the event 30 h ago, the rest before).
+    assert stories["last_24h"] == {"stories": 1, "articles": 1, "articles_per_story": 1.0}
+    week = stories["last_7d"]
+    assert week["articles"] == 20 + len(EVENT) + 1
+    assert week["stories"] <= 20 + 2  # some of the background news are one event too
+    largest = stories["largest_open"][0]
+    assert (largest["title"], largest["articles"], largest["outlets"]) == (
+        EVENT["courrier-rabat"].title,
+        5,
+        5,
+    )
+    assert stories["open_within_hours"] == 72
+    # Background news older than the 72 h window is not open any more.
+    old = {report.title for report in background_news(20) if report.hours_after < -42}
+    assert old and not old & {story["title"] for story in stories["largest_open"]}
+
+    text = run_cli(desk.project, "status").stdout
+    section = text.split("STORIES")[1].split("FEEDBACK")[0]
+    assert "begun in the last 24 h: 1 (articles per story: 1)" in section
+    assert "largest open (an article in the last 72 h)" in section
+    assert EVENT["courrier-rabat"].title in section.splitlines()[3]
+
+
+def test_the_story_figures_read_the_same_on_both_backends(store_url: str) -> None:
+    now = datetime(2026, 3, 9, 12, tzinfo=UTC)
+    store = open_store(store_url)
+    try:
+
+        def article(key: str, feed: str, story: str, hours_ago: float) -> Article:
+            at = now - timedelta(hours=hours_ago)
+            return Article(
+                key=key,
+                feed_id=feed,
+                url=f"https://{feed}.example/{key}",
+                guid=key,
+                title=f"Titre {key}",
+                summary="",
+                body="",
+                published_at=at,
+                fetched_at=at,
+                language="fr",
+                content_hash=key,
+                story_id=story,
+            )
+
+        placed = [
+            ("a1", "f1", "a1", 30),
+            ("a2", "f2", "a1", 20),
+            ("a3", "f3", "a1", 10),
+            ("b1", "f1", "b1", 5),
+            ("old", "f1", "old", 100),
+        ]
+        store.add_articles(
+            [article(key, feed, key, hours) for key, feed, _, hours in placed],
+            now,
+            linker=NearDuplicates(),
+            story_since=now - timedelta(days=7),
+        )
+        sizes: dict[str, int] = {}
+        for key, feed, story, _ in placed:
+            sizes[story] = sizes.get(story, 0) + 1
+            first = min(h for _, _, s, h in placed if s == story)
+            last = max(h for _, _, s, h in placed if s == story)
+            profile = StoredStory(
+                story,
+                (("mot", 1.0),),
+                frozenset(),
+                sizes[story],
+                now - timedelta(hours=last),
+                now - timedelta(hours=first),
+            )
+            store.save_placement(key, feed, profile, ("mot",), ("mot",), now)
+        day = store.story_figures(now - timedelta(hours=24))
+        assert (day.stories, day.articles) == (1, 1)  # b1: a1 began 30 h ago
+        week = store.story_figures(now - timedelta(days=7))
+        assert (week.stories, week.articles, week.articles_per_story) == (3, 5, 5 / 3)
+        largest = store.largest_open_stories(now - timedelta(hours=72))
+        assert [(s.story_id, s.title, s.articles, s.outlets) for s in largest] == [
+            ("a1", "Titre a1", 3, 3),
+            ("b1", "Titre b1", 1, 1),
+        ]
+    finally:
+        store.close()

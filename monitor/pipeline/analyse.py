@@ -254,7 +254,9 @@ class Analyser:
         if self._stories is not None:
             # Before the matches are stored: deliveries go by story, one alert per event.
             with self.metrics.cpu("stories"):
-                place_in_stories(self._stories, batch.articles, notes, now, self.story_settings)
+                place_in_stories(
+                    self._stories, batch.articles, notes, now, self.story_settings, self.metrics
+                )
         with self.metrics.cpu("match"):
             return [
                 match

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from monitor.metrics import Metrics
 from monitor.model import Annotations, Article
 from monitor.settings import STORY_DEFAULTS, StorySettings
 from monitor.store import StoredStory, TermTally
@@ -52,11 +53,12 @@ def place_in_stories(
     notes: Sequence[Annotations],
     now: datetime,
     settings: StorySettings = STORY_DEFAULTS,
+    metrics: Metrics | None = None,
 ) -> list[Article]:
     """Place each article in its event story (once: an article placed before keeps its
-    story); return the articles with their story ids."""
+    story); return the articles with their story ids. `metrics` counts how each was placed."""
     return [
-        place_one(store, article, note, now, settings)
+        place_one(store, article, note, now, settings, metrics)
         for article, note in zip(articles, notes, strict=True)
     ]
 
@@ -67,6 +69,7 @@ def place_one(
     notes: Annotations,
     now: datetime,
     settings: StorySettings = STORY_DEFAULTS,
+    metrics: Metrics | None = None,
 ) -> Article:
     """Place one article in its event story and record it; return it with its story id."""
     placed = store.story_placement(article.key)
@@ -79,15 +82,18 @@ def place_one(
     candidates = [_profile(story) for story in store.story_candidates(features.keys, since)]
     copied = _near_duplicate_story(store, article)
     if copied is not None:
-        story_id = copied
+        story_id, how = copied, "copy"
     else:
         pick = pick_story(features, article.published_at, candidates, settings)
         story_id = pick.story_id or article.key
+        how = "new" if pick.story_id is None else "event"
     current = next((c for c in candidates if c.story_id == story_id), None)
     profile = grown(current, story_id, features, article.published_at)
     store.save_placement(
         article.key, article.feed_id, _stored(profile), profile.keys, found.terms, now
     )
+    if metrics is not None:
+        metrics.count_story_placement(how)
     return replace(article, story_id=story_id)
 
 

@@ -22,6 +22,7 @@ from monitor.store.search_query import (
 from monitor.store.snapshots import RulesSnapshot
 from monitor.store.spikes import RuleStory, SpikeState
 from monitor.store.sqlite import Store, open_store, store_problem
+from monitor.store.story_stats import OpenStory, StoryFigures
 
 __all__ = [
     "COPIED_TABLES",
@@ -35,6 +36,7 @@ __all__ = [
     "MatchQuery",
     "MatchedArticle",
     "OnProgress",
+    "OpenStory",
     "PageCursor",
     "Quarantined",
     "RuleStory",
@@ -49,6 +51,7 @@ __all__ = [
     "Store",
     "StoredStory",
     "StoryCandidate",
+    "StoryFigures",
     "StoryLinker",
     "TableCount",
     "TermTally",
