@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.report import RESULTS_ENV, Result, format_table, load_recorded, write_json
 
-BENCHMARKS = ("poll", "match", "nlp", "render", "store", "realnews", "rules", "e2e")
+BENCHMARKS = ("poll", "match", "nlp", "render", "store", "realnews", "rules", "e2e", "stories")
 ROOT = Path(__file__).resolve().parent.parent
 
 

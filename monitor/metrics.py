@@ -140,6 +140,20 @@ class Metrics:
             ["rule_id"],
             registry=self.registry,
         )
+        self.stories = Counter(
+            "monitor_stories",
+            "Event stories opened: articles placed in no earlier story",
+            registry=self.registry,
+        )
+        self.story_joins = Counter(
+            "monitor_story_joins",
+            "Articles placed in stories, by how: copy (a near-duplicate's story), event "
+            "(joined a story on the same event), new (opened one)",
+            ["how"],
+            registry=self.registry,
+        )
+        for how in ("copy", "event", "new"):
+            self.story_joins.labels(how=how)  # shown at 0 before the first article
         self.build_info = Gauge(
             "monitor_build_info",
             "The running monitor's version",
@@ -162,6 +176,12 @@ class Metrics:
         """Count one article's rules woken by the presearch and rules matched."""
         self.rules_woken.observe(woken)
         self.rules_matched.observe(matched)
+
+    def count_story_placement(self, how: str) -> None:
+        """Count one article placed in a story: "copy", "event" or "new" (which opens one)."""
+        self.story_joins.labels(how=how).inc()
+        if how == "new":
+            self.stories.inc()
 
     def set_spike_state(self, rule_id: str, state: str) -> None:
         """Mirror a spike rule's last check ("surge" and "cooling" count as in a spike)."""

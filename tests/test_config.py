@@ -8,7 +8,7 @@ import pytest
 from monitor.config.load import load_config, parse_duration_s
 from monitor.errors import ConfigError
 from monitor.model import FollowUpPolicy, Priority
-from monitor.settings import FetchSettings
+from monitor.settings import FetchSettings, StorySettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,6 +107,39 @@ def test_fetch_settings_are_read_into_one_settings_object(tmp_path):
     assert load_config(write(tmp_path, "feeds: []\n")).fetch == FetchSettings()
 
 
+def test_story_settings_are_read_into_the_settings_the_scheme_takes(tmp_path):
+    assert load_config(write(tmp_path, "feeds: []\n")).stories == StorySettings()
+    path = write(
+        tmp_path,
+        "stories:\n  window: 2d\n  threshold: 0.3\n  feed_rarity: 0\n  body_tokens: 100\n"
+        "  weights: {title: 2}\n",
+    )
+    assert load_config(path).stories == StorySettings(
+        window_s=172800.0, threshold=0.3, feed_rarity_power=0.0, body_tokens=100, title_weight=2.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("stories", "line", "said"),
+    [
+        ("{window: 10m}", 2, "stories.window: a story window of '10m' is out of range: use 1h"),
+        ("{window: soon}", 2, "'soon' is not a duration"),
+        ("{threshold: 0}", 2, "stories.threshold: should be more than 0"),
+        ("{threshold: 1.5}", 2, "stories.threshold: should be at most 1"),
+        ("{threshold: 0.7}", 2, "unnamed_threshold (0.6) is below threshold (0.7)"),
+        ("{weights: {title: 0, summary: 0, body: 0}}", 2, "every field weighs 0"),
+        ("{treshold: 0.3}", 2, "treshold"),
+    ],
+)
+def test_a_wrong_story_setting_is_named_with_its_line_and_what_to_write(
+    tmp_path, stories, line, said
+):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"feeds: []\nstories: {stories}\n"))
+    assert caught.value.line == line
+    assert said in str(caught.value)
+
+
 def test_missing_file_says_how_to_fix_it(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.yaml")
@@ -136,14 +169,17 @@ def documented_keys(section: str) -> set[str]:
         ("`fetch`", "FetchSpec"),
         ("`nlp`", "NlpSpec"),
         ("`delivery`", "DeliverySpec"),
+        ("`stories`", "StoriesSpec"),
+        ("`stories.weights`", "StoryWeightsSpec"),
         ("`health`", "HealthSpec"),
         ("`web`", "WebSpec"),
     ],
 )
 def test_every_setting_is_documented_and_every_documented_setting_exists(section, spec):
     from monitor.config import schema as config_module
+    from monitor.config import story_spec
 
-    model = getattr(config_module, spec)
+    model = getattr(config_module, spec, None) or getattr(story_spec, spec)
     keys = {field.alias or name for name, field in model.model_fields.items()}
     assert documented_keys(section) == keys
 

@@ -68,7 +68,12 @@ ADAPTERS: dict[str, set[str]] = {
     },
     "uvicorn": {"monitor.web.server"},
     "prometheus_client": {"monitor.metrics"},
-    "pydantic": {"monitor.config.load", "monitor.config.problems", "monitor.config.schema"},
+    "pydantic": {
+        "monitor.config.load",
+        "monitor.config.problems",
+        "monitor.config.schema",
+        "monitor.config.story_spec",
+    },
     "ruamel": {
         "monitor.yamldoc",
         "monitor.config.load",

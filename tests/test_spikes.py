@@ -15,6 +15,7 @@ from email import policy
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import httpx
 import pytest
 
 from monitor.deliver.channels.webhook import _event_type
@@ -24,6 +25,7 @@ from monitor.model import Match, Priority
 from monitor.store import Store
 from tests.articles import body_article
 from tests.conftest import ROOT, LoopbackSMTP, run_cli, use_store
+from tests.web_harness import served
 
 WORDS = (
     "réseau hôpital mairie université banque opérateur rançon données serveurs enquête "
@@ -224,6 +226,25 @@ def test_the_digest_shows_the_rule_s_stories_per_day_marked_where_a_spike_fired(
     assert labels == [(day, str(dates.count(day))) for day in days]
     assert trend.count("#b42318") == 1  # one day marked: the spike's
     assert "a spike alert went out that day" in trend
+
+    # The workspace's rule page shows the same seven days, newest first, the spike's marked.
+    with served(spike_project, now=now) as workspace:
+        page = httpx.get(workspace.base + "/rules/cyber", timeout=10)
+    assert page.status_code == 200
+    # The workspace speaks the configuration's language, French here.
+    shown = page.text.split("Sujets par jour sur les 7 derniers jours")[1].split("</table>")[0]
+    rows = re.findall(
+        r'<tr( class="spike")?><td><time datetime="(\d{4}-\d\d-\d\d)">[^<]*</time></td>'
+        r'<td class="count">(\d+)(\*?)</td><td><meter min="0" max="(\d+)" value="(\d+)"',
+        shown,
+    )
+    assert [(day, count) for _, day, count, *_ in rows] == labels[::-1]
+    assert [day for marked, day, _, star, *_ in rows if marked and star] == [days[-1]]
+    assert {int(most) for *_, most, _ in rows} == {max(int(count) for _, count in labels)}
+    total = sum(int(count) for _, count in labels)
+    assert shown.split("</h2>")[0] == f"\u202f: {total}"
+    assert "* une alerte de pic est partie ce jour-là" in page.text
+    assert "style=" not in shown  # the CSP allows no inline style (monitor/web/security.py)
 
 
 def test_metrics_show_a_rule_in_a_spike_until_its_cool_down_runs_out():

@@ -22,11 +22,13 @@ import pytest
 
 from monitor.ingest import STORY_WINDOW as COPY_WINDOW
 from monitor.ingest import NearDuplicates, text_signature
+from monitor.metrics import Metrics
 from monitor.model import Article
 from monitor.pipeline.stories import place_in_stories, place_one
+from monitor.settings import STORY_DEFAULTS, StorySettings
 from monitor.store import Store, StoredStory
 from monitor.store.events import MAX_CANDIDATES, STORIES_PER_KEY, _recent_by_key
-from monitor.stories import JOIN_THRESHOLD
+from monitor.stories import EventFeatures, StoryProfile, article_terms, pick_story
 from tests.fixtures_nlp import shared_annotator
 
 DATA = Path(__file__).parent / "data"
@@ -81,7 +83,12 @@ def labelled_pairs() -> list[Pair]:
     ]
 
 
-def replay(store: Store, articles: list[Article], threshold: float) -> dict[str, str]:
+def replay(
+    store: Store,
+    articles: list[Article],
+    settings: StorySettings = STORY_DEFAULTS,
+    metrics: Metrics | None = None,
+) -> dict[str, str]:
     """Each article's final story after ingest (near-duplicates) and placement, in order.
 
     Articles arrive when published: what the store holds at each step is what a daemon
@@ -93,8 +100,17 @@ def replay(store: Store, articles: list[Article], threshold: float) -> dict[str,
         (stored,) = store.add_articles(
             [article], moment, linker=NearDuplicates(), story_since=moment - COPY_WINDOW
         ) or [article]
-        place_in_stories(store, [stored], [note], moment, threshold=threshold)
+        place_in_stories(store, [stored], [note], moment, settings, metrics)
     return {article.key: store.article(article.key).story_id for article in articles}
+
+
+HOWS = ("copy", "event", "new")
+
+
+def metric_value(metrics: Metrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    assert value is not None, (name, labels)
+    return value
 
 
 def scores(stories: dict[str, str], pairs: list[Pair]) -> tuple[float, float, list[str]]:
@@ -130,8 +146,15 @@ def store(store_url):
 
 
 def test_stories_reach_the_target_precision_and_recall(store):
-    stories = replay(store, labelled_articles(), JOIN_THRESHOLD)
+    metrics = Metrics()
+    stories = replay(store, labelled_articles(), metrics=metrics)
     precision, recall, wrong = scores(stories, labelled_pairs())
+    # /metrics counts each placement once, by how it was made, and every story it opened.
+    joins = {how: metric_value(metrics, "monitor_story_joins_total", how=how) for how in HOWS}
+    assert sum(joins.values()) == len(stories)
+    assert joins["new"] == metric_value(metrics, "monitor_stories_total")
+    assert joins["new"] == len(set(stories.values()))
+    assert joins["copy"] >= 5 and joins["event"] >= 50  # copies caught at ingest; events
     print(f"\nstory pairs: precision {precision:.3f}, recall {recall:.3f}")
     print("\n".join(wrong))
     assert precision >= TARGET, wrong
@@ -294,3 +317,83 @@ def test_place_one_uses_the_window(store):
         [nearer], NOW, linker=NearDuplicates(), story_since=NOW - COPY_WINDOW
     )
     assert place_one(store, stored, notes[1], NOW).story_id == seed.key
+
+
+# --- the `stories:` settings reach the scheme -----------------------------------------
+
+
+def test_a_shorter_configured_window_starts_a_new_story_for_the_next_day_s_report(tmp_path):
+    store = Store(tmp_path / "monitor.db")
+    by_key = {article.key: article for article in labelled_articles()}
+    seed = by_key["seeds/seed-fr.xml#lcr-2023-0527-4821"]
+    day_after = replace(
+        seed,
+        key="day-after",
+        url=None,
+        guid="day-after",
+        content_hash="day-after",
+        signature=b"",
+        published_at=seed.published_at + timedelta(hours=30),
+    )
+    added = store.add_articles(
+        [seed, day_after], NOW, linker=NearDuplicates(), story_since=NOW - COPY_WINDOW
+    )
+    notes = shared_annotator().annotate(added, with_entities=False)
+    one_day = StorySettings(window_s=24 * 3600.0)
+    assert place_one(store, added[0], notes[0], NOW, one_day).story_id == seed.key
+    assert place_one(store, added[1], notes[1], NOW, one_day).story_id == "day-after"
+
+
+def features(terms: dict[str, float], names: set[str]) -> EventFeatures:
+    return EventFeatures(tuple(terms.items()), frozenset(names), tuple(terms))
+
+
+def test_the_configured_thresholds_decide_who_joins():
+    story = StoryProfile(
+        "s", (("tetouan", 0.6), ("cellule", 0.8)), frozenset({"tetouan"}), 1, NOW, NOW
+    )
+    named = features({"tetouan": 0.6, "arrestation": 0.8}, {"tetouan"})  # cosine 0.36
+    unnamed = features({"cellule": 0.6, "arrestation": 0.8}, set())  # cosine 0.48
+    assert pick_story(named, NOW, [story]).story_id == "s"
+    assert pick_story(named, NOW, [story], StorySettings(threshold=0.4)).story_id is None
+    assert pick_story(unnamed, NOW, [story]).story_id is None  # no shared name: needs 0.60
+    lenient = StorySettings(unnamed_threshold=0.45)
+    assert pick_story(unnamed, NOW, [story], lenient).story_id == "s"
+
+
+def test_the_configured_field_weights_and_body_length_shape_the_terms():
+    article = replace(
+        labelled_articles()[0], title="Tempête sur Marboz", summary="", body="neige " * 40
+    )
+    (note,) = shared_annotator().annotate([article], with_entities=False)
+    counts = dict(article_terms(note).counts)
+    assert counts["tempete"] == 3.0 and counts["neige"] > 30  # the model lemmatises a few as verbs
+    settings = StorySettings(title_weight=1.0, body_tokens=10)
+    counts = dict(article_terms(note, settings).counts)
+    assert counts["tempete"] == 1.0 and counts["neige"] <= 10
+
+
+def test_the_daemon_places_articles_with_the_configured_story_settings(project):
+    from monitor.app import build_parts
+    from monitor.config import load_config
+    from monitor.rules import load_rules
+
+    config_path = project / "config.yaml"
+    text = config_path.read_text("utf-8") + "\nstories: {window: 24h, threshold: 0.35}\n"
+    config_path.write_text(text, "utf-8")
+    config = load_config(config_path)
+    parts = build_parts(config, load_rules(config.rules_dir), annotator=shared_annotator())
+    try:
+        used = parts.pipeline.analyser.story_settings
+        assert (used.window_s, used.threshold) == (86400.0, 0.35)
+        reloaded = replace(used, threshold=0.5)
+        parts.pipeline.reconfigure(
+            feeds=config.feeds,
+            subscriptions=config.subscriptions,
+            renderer=parts.renderer,
+            outbox=parts.outbox,
+            stories=reloaded,
+        )
+        assert parts.pipeline.analyser.story_settings.threshold == 0.5
+    finally:
+        parts.store.close()

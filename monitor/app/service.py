@@ -450,6 +450,7 @@ class Service:
             subscriptions=config.subscriptions,
             renderer=build_renderer(config),
             outbox=build_outbox(config, self.parts.store),
+            stories=config.stories,
         )
         self.config = config
         # The dispatcher reads `self.config.feeds` at each run: added and removed feeds take

@@ -1,6 +1,6 @@
 """What `monitor status` shows: whether a daemon runs, feeds' health, subscriptions' next
-runs (in their own time zone), the rule files on disk, the rules analysts judge worst,
-quarantined articles, the outbox.
+runs (in their own time zone), the rule files on disk, spike rules and event stories, the
+rules analysts judge worst, quarantined articles, the outbox.
 
 Reads the store and the running configuration; changes nothing. Kept apart from
 the CLI so that the health endpoint can serve the same facts. Every URL and error it
@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.app.lock import StoreLock
+from monitor.app.story_status import story_lines, story_report
 from monitor.config import Config
 from monitor.deliver import rule_ids_for
 from monitor.logs import redact
@@ -92,6 +93,7 @@ def collect_status(
             "last_article_key": quarantined.last_article_key,
         },
         "spikes": spike_rows(pipeline, store, now),
+        "stories": story_report(store, config.stories, now),
         "rules": {
             **_rule_file_health(config.rules_dir),
             "count": len(pipeline.rules.rules),
@@ -304,6 +306,7 @@ def format_status(report: dict[str, Any]) -> str:
                 for row in report["spikes"]
             ],
         )
+    lines += story_lines(report["stories"], _table, _when)
     lines += _feedback_lines(report["feedback"])
     analysis = report["analysis"]
     lines += ["", f"ANALYSIS  quarantined: {analysis['quarantined']}"]

@@ -93,6 +93,7 @@ def build_parts(
         rng=rng,
         metrics=metrics,
         poll_policy=PollPolicy.from_settings(config.fetch),
+        stories=config.stories,
     )
     return Parts(
         pipeline=pipeline,

@@ -5,11 +5,12 @@ feed lists and adds feeds to config.yaml keeping its comments.
 Imports only the base; no other package reads the file or the environment for settings.
 """
 
+from monitor.config.duration import parse_duration_s
 from monitor.config.edit import add_feeds
 from monitor.config.load import Config, load_config
 from monitor.config.opml import read_opml, write_opml
 from monitor.config.references import reference_problems
-from monitor.config.schema import new_webhook_secret, parse_duration_s
+from monitor.config.schema import new_webhook_secret
 
 __all__ = [
     "Config",

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from monitor.config.duration import parse_duration_s
 from monitor.config.problems import config_problems, key_path, line_of
 from monitor.config.schema import (
     MAX_CONFIG_BYTES,
@@ -27,7 +28,6 @@ from monitor.config.schema import (
     FetchSpec,
     SmtpSpec,
     SubscriptionSpec,
-    parse_duration_s,
 )
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.logs import redact
@@ -38,6 +38,7 @@ from monitor.settings import (
     NlpSettings,
     SmtpSettings,
     StoreSettings,
+    StorySettings,
     WebSettings,
 )
 from monitor.targets import ChannelTarget
@@ -65,6 +66,7 @@ class Config:
     smtp: SmtpSettings | None
     fetch: FetchSettings
     nlp: NlpSettings
+    stories: StorySettings
     delivery: DeliverySettings
     retention_s: float
     stop_budget_s: float
@@ -286,6 +288,7 @@ def _build(spec: ConfigSpec, path: Path, password: str | None, web_token: str | 
             send_timeout_s=parse_duration_s(spec.delivery.send_timeout),
             retry_delays_s=tuple(parse_duration_s(delay) for delay in spec.delivery.retry_delays),
         ),
+        stories=spec.stories.settings(),
         retention_s=parse_duration_s(spec.retention),
         stop_budget_s=parse_duration_s(spec.stop_budget),
         web=_build_web(spec, web_token),

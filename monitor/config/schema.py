@@ -25,6 +25,8 @@ from pydantic import (
 )
 
 from monitor.config.address import address_problem
+from monitor.config.duration import parse_duration_s
+from monitor.config.story_spec import StoriesSpec
 from monitor.cron import parse_schedule
 from monitor.settings import FetchSettings
 from monitor.targets import AppriseTarget, ChannelTarget, EmailTarget, FolderTarget, WebhookTarget
@@ -34,8 +36,6 @@ from monitor.urls import feed_url_problem, web_url_problem
 # feed); the caps leave room for ten times that while a billion-laughs file stays refused.
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_CONFIG_VALUES = 2_000_000
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def known_time_zone(value: str) -> str:
@@ -45,16 +45,6 @@ def known_time_zone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone '{value}' (use an IANA name)") from None
     return value
-
-
-def parse_duration_s(value: str | int | float) -> float:
-    """Read '90s', '5m', '2h', '1d' or a bare number of seconds."""
-    if isinstance(value, int | float):
-        return float(value)
-    found = _DURATION.match(value)
-    if not found:
-        raise ValueError(f"'{value}' is not a duration (use e.g. 30s, 5m, 2h, 1d)")
-    return float(found.group(1)) * _UNIT_S[found.group(2) or "s"]
 
 
 def _check_address(value: str) -> str:
@@ -426,3 +416,4 @@ class ConfigSpec(Strict):
     fetch: FetchSpec = FetchSpec()
     nlp: NlpSpec = NlpSpec()
     delivery: DeliverySpec = DeliverySpec()
+    stories: StoriesSpec = StoriesSpec()

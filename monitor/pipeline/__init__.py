@@ -19,6 +19,7 @@ from monitor.pipeline.preview import (
 from monitor.pipeline.preview_text import preview_text
 from monitor.pipeline.replay import replay_files, replay_paths
 from monitor.pipeline.rule_test import test_rule
+from monitor.pipeline.spikes import TrendStore, rule_trends
 
 __all__ = [
     "DEFAULT_DAYS",
@@ -32,8 +33,10 @@ __all__ = [
     "PreviewedMatch",
     "PreviewedNearMiss",
     "Previewer",
+    "TrendStore",
     "preview_text",
     "replay_files",
     "replay_paths",
+    "rule_trends",
     "test_rule",
 ]

@@ -32,6 +32,7 @@ from monitor.metrics import Metrics
 from monitor.model import Annotations, Article, Feed, Match, RuleSet
 from monitor.pipeline.spikes import SpikeWatch
 from monitor.pipeline.stories import StoryStore, place_in_stories
+from monitor.settings import STORY_DEFAULTS, StorySettings
 
 # Articles analysed per round: small enough that one busy feed does not delay the others'
 # alerts for long, large enough for spaCy's batching to pay off.
@@ -107,11 +108,14 @@ class Analyser:
         metrics: Metrics,
         strict: bool = False,
         stories: StoryStore | None = None,
+        story_settings: StorySettings = STORY_DEFAULTS,
         spikes: SpikeWatch | None = None,
     ) -> None:
         self._store = store
         # None: articles keep the story the near-duplicate index gave them at ingest.
         self._stories = stories
+        # Read at each batch: a reloaded configuration's `stories:` applies from the next one.
+        self.story_settings = story_settings
         self._spikes = spikes
         self._annotator = annotator
         # Tests run strict: an analysis error is raised, not retried and quarantined.
@@ -250,7 +254,9 @@ class Analyser:
         if self._stories is not None:
             # Before the matches are stored: deliveries go by story, one alert per event.
             with self.metrics.cpu("stories"):
-                place_in_stories(self._stories, batch.articles, notes, now)
+                place_in_stories(
+                    self._stories, batch.articles, notes, now, self.story_settings, self.metrics
+                )
         with self.metrics.cpu("match"):
             return [
                 match

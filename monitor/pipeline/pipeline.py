@@ -23,6 +23,7 @@ from monitor.pipeline.ingest import FeedFetcher, FeedPoller, PollReport, PollSto
 from monitor.pipeline.spikes import SpikeStore, SpikeWatch
 from monitor.pipeline.stories import StoryStore
 from monitor.schedule import PollPolicy, due_feeds
+from monitor.settings import STORY_DEFAULTS, StorySettings
 
 
 class PipelineStore(PollStore, AnalysisQueue, StoryStore, DigestStore, SpikeStore, Protocol):
@@ -48,6 +49,7 @@ class Pipeline:
         metrics: Metrics | None = None,
         poll_policy: PollPolicy | None = None,
         full_text_max_chars: int = 100_000,
+        stories: StorySettings = STORY_DEFAULTS,
         strict: bool = False,
     ) -> None:
         self.feeds = tuple(feeds)
@@ -71,6 +73,7 @@ class Pipeline:
             metrics=self.metrics,
             strict=strict,
             stories=store,
+            story_settings=stories,
             spikes=SpikeWatch(store=store, metrics=self.metrics),
         )
         self.deliverer = Deliverer(
@@ -99,10 +102,14 @@ class Pipeline:
         subscriptions: Sequence[Subscription],
         renderer: DigestRenderer,
         outbox: Outbox,
+        stories: StorySettings | None = None,
     ) -> None:
-        """Swap in a reloaded configuration's feeds, subscriptions, templates and channels."""
+        """Swap in a reloaded configuration's feeds, subscriptions, templates, channels and
+        story settings (None: keep them)."""
         self.feeds = tuple(feeds)
         self.analyser.feeds = self.feeds
+        if stories is not None:
+            self.analyser.story_settings = stories
         self.deliverer.reconfigure(
             feeds=feeds, subscriptions=subscriptions, renderer=renderer, outbox=outbox
         )

@@ -51,6 +51,14 @@ _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 SPIKE_SEND_WITHIN = timedelta(hours=24)
 
 
+class TrendStore(Protocol):
+    """The store as the 7-day trend sees it (digests and the workspace's rule page)."""
+
+    def rule_stories_since(self, rule_ids: Iterable[str], since: datetime) -> list[RuleStory]: ...
+
+    def spikes_since(self, rule_ids: Iterable[str], since: datetime) -> list[SpikeAlert]: ...
+
+
 class SpikeStore(Protocol):
     """The store as the spike check and the spike delivery see it."""
 
@@ -283,7 +291,7 @@ def enqueue_spike_alerts(
 
 
 def rule_trends(
-    store: SpikeStore, rules: RuleSet, rule_ids: Iterable[str], now: datetime, timezone: str
+    store: TrendStore, rules: RuleSet, rule_ids: Iterable[str], now: datetime, timezone: str
 ) -> tuple[RuleTrend, ...]:
     """Each rule's distinct stories per day over the last days, in `timezone`, marked where
     a spike fired: two reads for all the rules."""

@@ -13,11 +13,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from monitor.metrics import Metrics
 from monitor.model import Annotations, Article
+from monitor.settings import STORY_DEFAULTS, StorySettings
 from monitor.store import StoredStory, TermTally
 from monitor.stories import (
-    JOIN_THRESHOLD,
-    STORY_WINDOW,
     StoryProfile,
     TermCounts,
     article_terms,
@@ -52,14 +52,13 @@ def place_in_stories(
     articles: Sequence[Article],
     notes: Sequence[Annotations],
     now: datetime,
-    *,
-    window: timedelta = STORY_WINDOW,
-    threshold: float = JOIN_THRESHOLD,
+    settings: StorySettings = STORY_DEFAULTS,
+    metrics: Metrics | None = None,
 ) -> list[Article]:
     """Place each article in its event story (once: an article placed before keeps its
-    story); return the articles with their story ids."""
+    story); return the articles with their story ids. `metrics` counts how each was placed."""
     return [
-        place_one(store, article, note, now, window=window, threshold=threshold)
+        place_one(store, article, note, now, settings, metrics)
         for article, note in zip(articles, notes, strict=True)
     ]
 
@@ -69,34 +68,32 @@ def place_one(
     article: Article,
     notes: Annotations,
     now: datetime,
-    *,
-    window: timedelta = STORY_WINDOW,
-    threshold: float = JOIN_THRESHOLD,
+    settings: StorySettings = STORY_DEFAULTS,
+    metrics: Metrics | None = None,
 ) -> Article:
     """Place one article in its event story and record it; return it with its story id."""
     placed = store.story_placement(article.key)
     if placed is not None:
         return replace(article, story_id=placed)
-    found = article_terms(notes)
+    found = article_terms(notes, settings)
     everywhere, in_feed = store.term_tallies(article.feed_id, found.terms)
-    features = event_features(found, _counts(everywhere), _counts(in_feed))
-    candidates = [
-        _profile(story)
-        for story in store.story_candidates(features.keys, article.published_at - window)
-    ]
+    features = event_features(found, _counts(everywhere), _counts(in_feed), settings)
+    since = article.published_at - timedelta(seconds=settings.window_s)
+    candidates = [_profile(story) for story in store.story_candidates(features.keys, since)]
     copied = _near_duplicate_story(store, article)
     if copied is not None:
-        story_id = copied
+        story_id, how = copied, "copy"
     else:
-        pick = pick_story(
-            features, article.published_at, candidates, threshold=threshold, window=window
-        )
+        pick = pick_story(features, article.published_at, candidates, settings)
         story_id = pick.story_id or article.key
+        how = "new" if pick.story_id is None else "event"
     current = next((c for c in candidates if c.story_id == story_id), None)
     profile = grown(current, story_id, features, article.published_at)
     store.save_placement(
         article.key, article.feed_id, _stored(profile), profile.keys, found.terms, now
     )
+    if metrics is not None:
+        metrics.count_story_placement(how)
     return replace(article, story_id=story_id)
 
 

@@ -24,6 +24,7 @@ from monitor.store.search_query import (
 from monitor.store.snapshots import RulesSnapshot
 from monitor.store.spikes import RuleStory, SpikeState
 from monitor.store.sqlite import Store, open_store, store_problem
+from monitor.store.story_stats import OpenStory, StoryFigures
 
 __all__ = [
     "COPIED_TABLES",
@@ -39,6 +40,7 @@ __all__ = [
     "MatchQuery",
     "MatchedArticle",
     "OnProgress",
+    "OpenStory",
     "PageCursor",
     "Quarantined",
     "RuleStory",
@@ -53,6 +55,7 @@ __all__ = [
     "Store",
     "StoredStory",
     "StoryCandidate",
+    "StoryFigures",
     "StoryLinker",
     "TableCount",
     "TermTally",

@@ -27,6 +27,7 @@ from monitor.store.samples import SampleTables
 from monitor.store.search import SearchTables
 from monitor.store.snapshots import SnapshotTables
 from monitor.store.spikes import SpikeTables
+from monitor.store.story_stats import StoryStatsTables
 
 
 class Store(
@@ -46,6 +47,7 @@ class Store(
     FeedbackTables,
     EventTables,
     SpikeTables,
+    StoryStatsTables,
     ArchiveTables,
 ):
     """Every table's SQL on one database, safe to call from the event loop and worker threads."""

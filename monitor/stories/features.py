@@ -12,15 +12,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from monitor.model import AnnotatedField, Annotations, Token
+from monitor.settings import STORY_DEFAULTS, StorySettings
 from monitor.text import fold
 
-# A field's share of the event: the title names the event, the summary or lead tells it, and
-# past the lead a body wanders (background, quotes), so only its first words count.
-FIELD_WEIGHTS = {"title": 3.0, "summary": 1.0, "body": 1.0}
-BODY_TOKENS = 250
-# How much a term common in the article's own feed is discounted (1: by its in-feed rarity
-# relative to a new term's; 0: not at all). Measured with the threshold, docs/decisions.md.
-FEED_RARITY_POWER = 0.4
+# A field's share of the event (`StorySettings` weights): the title names the event, the
+# summary or lead tells it, and past the lead a body wanders (background, quotes), so only
+# its first `body_tokens` count. `feed_rarity_power` discounts a term common in the article's
+# own feed (1: by its in-feed rarity relative to a new term's; 0: not at all); both were
+# measured with the threshold, docs/decisions.md.
 # The terms a story keeps in its profile, and the keys an article or story is indexed under.
 PROFILE_TERMS = 60
 INDEX_KEYS = 8
@@ -85,14 +84,19 @@ class EventFeatures:
     keys: tuple[str, ...]
 
 
-def article_terms(notes: Annotations) -> ArticleTerms:
+def article_terms(notes: Annotations, settings: StorySettings = STORY_DEFAULTS) -> ArticleTerms:
     """The terms of an annotated article and how often each occurs, field weights applied."""
-    fields = [field for field in notes.fields if field.name in FIELD_WEIGHTS]
+    field_weights = {
+        "title": settings.title_weight,
+        "summary": settings.summary_weight,
+        "body": settings.body_weight,
+    }
+    fields = [field for field in notes.fields if field.name in field_weights]
     names = _names(fields, notes)
     counts: dict[str, float] = {}
     for field in fields:
-        weight = FIELD_WEIGHTS[field.name]
-        tokens = field.tokens[:BODY_TOKENS] if field.name == "body" else field.tokens
+        weight = field_weights[field.name]
+        tokens = field.tokens[: settings.body_tokens] if field.name == "body" else field.tokens
         for token in tokens:
             term = _term(token, names)
             if term is not None:
@@ -103,7 +107,10 @@ def article_terms(notes: Annotations) -> ArticleTerms:
 
 
 def event_features(
-    found: ArticleTerms, everywhere: TermCounts, in_feed: TermCounts
+    found: ArticleTerms,
+    everywhere: TermCounts,
+    in_feed: TermCounts,
+    settings: StorySettings = STORY_DEFAULTS,
 ) -> EventFeatures:
     """The event vector of an article's terms, each weighted by how rare it is among the
     articles counted so far (`everywhere`) and among those of the article's own feed
@@ -111,7 +118,7 @@ def event_features(
     weights = {
         term: (1.0 + math.log(count))
         * everywhere.rarity(term)
-        * (in_feed.rarity(term) / in_feed.rarity("")) ** FEED_RARITY_POWER
+        * (in_feed.rarity(term) / in_feed.rarity("")) ** settings.feed_rarity_power
         for term, count in found.counts
     }
     terms = unit_vector(weights, PROFILE_TERMS)

@@ -11,16 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from monitor.settings import STORY_DEFAULTS, StorySettings
 from monitor.stories.features import PROFILE_TERMS, EventFeatures, index_keys, unit_vector
 
-# Articles about one event arrive within days (the wire, then the dailies, then the
-# weeklies' analysis); past that, a new article is news again and starts its own story.
-STORY_WINDOW = timedelta(hours=72)
-# The cosine of an article's terms with a story's profile from which it joins the story.
-JOIN_THRESHOLD = 0.20
-# Without a shared name, only a near copy joins: the common words of one kind of news (a
-# forecast, a match report) are alike whatever the event.
-UNNAMED_THRESHOLD = 0.60
+# The defaults of the `stories:` settings, for code that has no configuration. Articles about
+# one event arrive within days (the wire, then the dailies, then the weeklies' analysis); past
+# that, a new article is news again and starts its own story. Without a shared name, only a
+# near copy joins: the common words of one kind of news (a forecast, a match report) are
+# alike whatever the event.
+STORY_WINDOW = timedelta(seconds=STORY_DEFAULTS.window_s)
+JOIN_THRESHOLD = STORY_DEFAULTS.threshold
+UNNAMED_THRESHOLD = STORY_DEFAULTS.unnamed_threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,22 +59,22 @@ def pick_story(
     features: EventFeatures,
     published_at: datetime,
     candidates: Sequence[StoryProfile],
-    *,
-    threshold: float = JOIN_THRESHOLD,
-    window: timedelta = STORY_WINDOW,
+    settings: StorySettings = STORY_DEFAULTS,
 ) -> StoryPick:
-    """The candidate story the article joins: the most similar one seen within `window` of
-    its publication that reaches `threshold` (and shares a name, or is a near copy); ties go
-    to the older story."""
+    """The candidate story the article joins: the most similar one seen within the window of
+    its publication that reaches the threshold (the unnamed one when they share no name);
+    ties go to the older story."""
     best: tuple[float, datetime, str] | None = None
     top = 0.0
+    window = timedelta(seconds=settings.window_s)
     for profile in candidates:
         if abs(published_at - profile.last_seen) > window:
             continue
         score = similarity(features, profile)
         top = max(top, score)
-        needed = threshold if features.names & profile.names else UNNAMED_THRESHOLD
-        if score < max(needed, threshold):
+        shares_a_name = bool(features.names & profile.names)
+        needed = settings.threshold if shares_a_name else settings.unnamed_threshold
+        if score < max(needed, settings.threshold):
             continue
         ranked = (-score, profile.first_seen, profile.story_id)
         if best is None or ranked < best:

@@ -87,7 +87,8 @@ class HtmlPages:
         )
 
     def rule(self, request: Request) -> Response:
-        """`/rules/<id>`: the rule in words, its matches per day, then its matches."""
+        """`/rules/<id>`: the rule in words, its stories per day over the last 7 days (spikes
+        marked), its matches per day, then its matches."""
         rule_id = request.path_params["rule_id"]
         rule = self.site.rules().rule(rule_id)
         if rule is None:
@@ -109,6 +110,7 @@ class HtmlPages:
         )
         feed_url = f"/feeds/rules/{rule_id}.atom"
         marks = page_marks(self.site.feedback, found)
+        trend = self.site.rule_trend(rule_id)
         return self.page(
             "rule.html.j2",
             request=request,
@@ -123,6 +125,10 @@ class HtmlPages:
             most=max(days.values(), default=0),
             total=sum(days.values()),
             window_days=RULE_DAYS,
+            trend_days=tuple(reversed(trend.days)),  # newest first, as the table below
+            trend_most=max((count for _, count, _ in trend.days), default=0),
+            trend_total=sum(count for _, count, _ in trend.days),
+            trend_has_spike=any(is_spike for _, _, is_spike in trend.days),
             articles=[article_view(item, wording, marks) for item in found],
             next_url=_next_url(f"/rules/{rule_id}", {}, after),
             feed_url=feed_url,

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from monitor.config import parse_duration_s
 from monitor.deliver import clause_words, rule_ids_for
-from monitor.model import Feed, Priority, RuleSet, Subscription
-from monitor.pipeline import Previewer
+from monitor.model import Feed, Priority, RuleSet, RuleTrend, SpikeAlert, Subscription
+from monitor.pipeline import Previewer, rule_trends
 from monitor.rules import rule_clauses
 from monitor.settings import WebSettings
 from monitor.store import (
@@ -29,6 +29,7 @@ from monitor.store import (
     MatchedArticle,
     MatchQuery,
     PageCursor,
+    RuleStory,
 )
 from monitor.web.views import Wording
 
@@ -46,6 +47,10 @@ class MatchArchive(Protocol):
     def story_articles(self, story_id: str, *, limit: int = ...) -> list[MatchedArticle]: ...
 
     def rule_match_times(self, rule_id: str, *, limit: int = ...) -> list[datetime]: ...
+
+    def rule_stories_since(self, rule_ids: Iterable[str], since: datetime) -> list[RuleStory]: ...
+
+    def spikes_since(self, rule_ids: Iterable[str], since: datetime) -> list[SpikeAlert]: ...
 
     def search_articles(
         self, search: ArticleSearch, *, limit: int, offset: int = ...
@@ -117,6 +122,14 @@ class Site:
             feed_titles={feed.id: feed.title or feed.id for feed in self.feeds()},
             clauses=dict(rule_clauses(rules, wanted, gettext=clause_words(language))),
         )
+
+    def rule_trend(self, rule_id: str) -> RuleTrend:
+        """The rule's distinct stories per day over the last 7 days, in the workspace's zone,
+        marked where a spike fired: the digest's trend, from the same two reads."""
+        (trend,) = rule_trends(
+            self.archive, self.rules(), (rule_id,), self.clock(), self.settings.timezone
+        )
+        return trend
 
     def subscription(self, subscription_id: str) -> Subscription | None:
         return next((sub for sub in self.subscriptions() if sub.id == subscription_id), None)
