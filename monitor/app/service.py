@@ -9,6 +9,7 @@ and carries on: one broken feed or subscription never stops the rest.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
@@ -178,6 +179,11 @@ class Service:
         if store.shares_work:
             # Three renewals a lease: one late or failed renewal does not lose the work.
             self._add_job("leases", self._renew_leases, store.lease_s / 3, start)
+        # What start-up loaded (rules, lexicon, the model's tables) lives as long as the daemon:
+        # kept out of the collector's full passes, which would walk all of it and hold the
+        # event loop for as long (https://docs.python.org/3/library/gc.html#gc.freeze).
+        gc.collect()
+        gc.freeze()
         scheduler.start()
         web = self._web.url if self._web else None
         log_event(
