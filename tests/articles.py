@@ -31,3 +31,24 @@ def body_article(
         language=language,
         content_hash="0",
     )
+
+
+def stored_article(key: str, *, at: datetime, **changes: object) -> Article:
+    """An article as the store tests save it: every field set from `key`, published and
+    fetched `at`, with `changes` on top."""
+    values: dict[str, object] = dict(
+        key=key,
+        feed_id="seed-fr",
+        url=f"https://news.example/{key}",
+        guid=key,
+        title=f"title {key}",
+        summary="summary",
+        body="body",
+        published_at=at,
+        fetched_at=at,
+        language="fr",
+        content_hash=f"hash-{key}",
+        fingerprint=0,
+    )
+    values.update(changes)
+    return Article(**values)  # type: ignore[arg-type]

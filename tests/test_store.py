@@ -15,6 +15,7 @@ from monitor.model import Article, Delivery, FeedState, Hit, Match, Message, Pri
 from monitor.store import Quarantined, Store
 from monitor.store.schema import migrations
 from monitor.targets import WebhookTarget
+from tests.articles import stored_article
 from tests.conftest import raw_rows
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -27,23 +28,8 @@ def add(store: Store, articles: list[Article], now: datetime = NOW) -> list[Arti
     return store.add_articles(articles, now, linker=LINKER, story_since=now - STORY_WINDOW)
 
 
-def article(key: str, **changes) -> Article:
-    values = dict(
-        key=key,
-        feed_id="seed-fr",
-        url=f"https://news.example/{key}",
-        guid=key,
-        title=f"title {key}",
-        summary="summary",
-        body="body",
-        published_at=NOW,
-        fetched_at=NOW,
-        language="fr",
-        content_hash=f"hash-{key}",
-        fingerprint=0,
-    )
-    values.update(changes)
-    return Article(**values)
+def article(key: str, **changes: object) -> Article:
+    return stored_article(key, at=NOW, **changes)
 
 
 # A wire story as regional papers run it (about 80 words, like the corpus's items).

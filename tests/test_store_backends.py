@@ -12,29 +12,15 @@ from monitor.store import Store
 from monitor.store.dialect import clean_text, pyformat
 from monitor.store.schema import migrations
 from monitor.targets import FolderTarget
+from tests.articles import stored_article
 from tests.conftest import raw_rows
 from tests.pg_server import PASSWORD
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def article(key: str, **changes) -> Article:
-    values = dict(
-        key=key,
-        feed_id="seed-fr",
-        url=f"https://news.example/{key}",
-        guid=key,
-        title=f"title {key}",
-        summary="summary",
-        body="body",
-        published_at=NOW,
-        fetched_at=NOW,
-        language="fr",
-        content_hash=f"hash-{key}",
-        fingerprint=0,
-    )
-    values.update(changes)
-    return Article(**values)
+def article(key: str, **changes: object) -> Article:
+    return stored_article(key, at=NOW, **changes)
 
 
 class NoStories:

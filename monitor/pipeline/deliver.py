@@ -40,7 +40,7 @@ from monitor.model import (
     StoryCoverage,
     Subscription,
 )
-from monitor.pipeline.follow_up import follow_ups_due, sending_coverage
+from monitor.pipeline.follow_up import FollowUpStore, follow_ups_due, sending_coverage
 from monitor.pipeline.spikes import SpikeStore, enqueue_spike_alerts, rule_trends
 from monitor.rules import rule_clauses
 from monitor.schedule import PollPolicy, health_report, is_digest_due, parse_schedule
@@ -52,7 +52,7 @@ class DigestRenderer(Protocol):
     def render(self, digest: Digest, *, payload_format: str = "standard") -> Message: ...
 
 
-class DigestStore(SpikeStore, Protocol):
+class DigestStore(SpikeStore, FollowUpStore, Protocol):
     """What delivering reads and records: matches owed, digest runs, outbox rows, feed health."""
 
     def undelivered(
@@ -81,16 +81,6 @@ class DigestStore(SpikeStore, Protocol):
         digest_run_at: datetime | None = ...,
         coverage: Sequence[StoryCoverage] = ...,
     ) -> None: ...
-
-    def grown_since_sent(
-        self, subscription_id: str, since: datetime
-    ) -> list[tuple[StoryCoverage, datetime]]: ...
-
-    def story_copies(
-        self, story_ids: Iterable[str], rule_ids: Iterable[str]
-    ) -> dict[str, list[tuple[Article, list[Match]]]]: ...
-
-    def muted_story_ids(self, story_ids: Iterable[str]) -> set[str]: ...
 
     def feed_states(self) -> list[FeedState]: ...
 
