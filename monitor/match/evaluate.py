@@ -38,7 +38,7 @@ def evaluate(article: Article, notes: Annotations, compiled: CompiledRules) -> l
     sources = {article.feed_id, *article.feed_tags}
     view = ArticleView(notes, found, compiled)
     matches = []
-    woken = compiled.candidates(found)
+    woken = compiled.candidates(compiled.presearch_keys(found, sources))
     for plan in woken:
         if passes_filters(plan, language, sources):
             match = _evaluate_plan(plan, article.key, view)
