@@ -150,16 +150,25 @@ def _compiled(rules: RuleSet) -> tuple[CompiledRules, float, float]:
     return compiled, compile_s, memory_mb
 
 
+class _Counter:
+    """Counts what `match.evaluate` reports: rules woken (evaluated) and matched."""
+
+    def __init__(self) -> None:
+        self.woken = self.matched = 0
+
+    def observe_presearch(self, woken: int, matched: int) -> None:
+        self.woken += woken
+        self.matched += matched
+
+
 def _measure(compiled: CompiledRules, batch: Batch) -> Row:
     pairs = list(zip(batch.articles, batch.notes, strict=True))
-    matches = sum(len(evaluate(a, n, compiled)) for a, n in pairs)  # also warms the caches
-    candidates = sum(_woken(compiled, note) for note in batch.notes)
-    return Row(_rounds(compiled, pairs), candidates / len(pairs), matches / len(pairs))
-
-
-def _woken(compiled: CompiledRules, notes: Annotations) -> int:
-    """Rules the presearch hands to evaluation for this article."""
-    return len(compiled.candidates(compiled.index.find(notes)))
+    counter = _Counter()
+    compiled.observer = counter
+    for article, note in pairs:  # also warms the caches
+        evaluate(article, note, compiled)
+    compiled.observer = None
+    return Row(_rounds(compiled, pairs), counter.woken / len(pairs), counter.matched / len(pairs))
 
 
 def _rounds(compiled: CompiledRules, pairs: list[tuple[Article, Annotations]]) -> list[float]:

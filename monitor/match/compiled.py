@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.match.frequency import NO_FREQUENCIES, TermFrequencies, pattern_share
-from monitor.match.patterns import PatternIndex
+from monitor.match.patterns import Found, PatternIndex
 from monitor.match.plan import RulePlan, plan_rule
-from monitor.match.presearch import COMMON_SHARE, Anchor, AnchorChooser, WakeIndex
+from monitor.match.presearch import COMMON_SHARE, Anchor, AnchorChooser, Gate, WakeIndex
 from monitor.model import Actor, ActorRef, Clause, RuleSet, Term
 
 # An index kept across edits also keeps the patterns of rules since changed or removed (they
@@ -47,9 +47,11 @@ class CompiledRules:
         "_anchors",
         "_by_id",
         "_fresh_patterns",
+        "_gates",
         "_plans",
         "_shared",
         "_shares",
+        "_source_keys",
         "_wake",
         "frequencies",
         "index",
@@ -86,8 +88,10 @@ class CompiledRules:
             pattern_share(pattern, forms, frequencies)
             for pattern, forms in zip(index.patterns[known:], index.forms[known:], strict=True)
         ]
+        # Feeds are keyed below the pattern ids, which only grow: an id never means two things.
+        self._source_keys: dict[str, int] = reused._source_keys if reused else {}
         old: dict[str, Anchor] = reused._anchors if reused and same_counts else {}
-        chooser = AnchorChooser(self._shares.__getitem__)
+        chooser = AnchorChooser(self._shares.__getitem__, self._source_key)
         self._anchors: dict[str, Anchor] = {
             plan.rule.id: (
                 anchor
@@ -96,7 +100,20 @@ class CompiledRules:
             )
             for plan in self._plans
         }
-        self._wake = WakeIndex([self._anchors[plan.rule.id] for plan in self._plans])
+        # A gate depends on the rule alone, not on the counts: a kept plan keeps its gate.
+        old_gates = reused._gates if reused else {}
+        self._gates: dict[str, Gate | None] = {
+            plan.rule.id: (
+                old_gates.get(plan.rule.id)
+                if kept.get(plan.rule.id) is plan
+                else chooser.gate(plan)
+            )
+            for plan in self._plans
+        }
+        self._wake = WakeIndex(
+            [self._anchors[plan.rule.id] for plan in self._plans],
+            [self._gates[plan.rule.id] for plan in self._plans],
+        )
         self._by_id = {plan.rule.id: plan for plan in self._plans}
         #: True when some rule asks for spaCy entities: the annotator must run NER.
         self.needs_entities = any(
@@ -118,10 +135,27 @@ class CompiledRules:
         """The terms and aliases of a group of patterns, as the rules write them."""
         return sorted({self.index.patterns[pattern_id].text for pattern_id in group})
 
+    def presearch_keys(self, found: Found, sources: Iterable[str]) -> Found:
+        """`found` plus a key for each of the article's feed and tags that some rule's
+        `sources:` names: what `candidates` wakes the rules listing feeds on."""
+        keys = self._source_keys
+        extra = [keys[source] for source in sources if source in keys] if keys else []
+        return {**found, **{key: [] for key in extra}} if extra else found
+
     def candidates(self, found_patterns: Iterable[int]) -> list[RulePlan]:
-        """The rules that may hold given the patterns found, in rule-set order."""
+        """The rules that may hold given the patterns found, in rule-set order.
+
+        Given `presearch_keys` (patterns with their spots, feeds), the rules' gates are checked
+        too; given pattern ids alone, the rules listing `sources:` stay asleep.
+        """
         found = found_patterns if isinstance(found_patterns, dict) else set(found_patterns)
         return [self._plans[position] for position in self._wake.woken(found)]
+
+    def _source_key(self, source: str) -> int:
+        key = self._source_keys.get(source)
+        if key is None:
+            key = self._source_keys[source] = -1 - len(self._source_keys)
+        return key
 
     def summary(self) -> PresearchSummary:
         ids = [plan.rule.id for plan in self._plans]

@@ -38,7 +38,7 @@ def evaluate(article: Article, notes: Annotations, compiled: CompiledRules) -> l
     sources = {article.feed_id, *article.feed_tags}
     view = ArticleView(notes, found, compiled)
     matches = []
-    woken = compiled.candidates(found)
+    woken = compiled.candidates(compiled.presearch_keys(found, sources))
     for plan in woken:
         if passes_filters(plan, language, sources):
             match = _evaluate_plan(plan, article.key, view)
@@ -63,10 +63,11 @@ def passes_filters(plan: RulePlan, language: str | None, sources: set[str]) -> b
 
 
 def _evaluate_plan(plan: RulePlan, article_key: str, view: ArticleView) -> Match | None:
-    counts = holding(plan, view)
+    spots = view.spots(plan)
+    counts = holding(plan, view, spots)
     if counts is None:
         return None
-    hits = tuple(evidence_hits(plan, view.spots(plan), counts, view.maker))
+    hits = tuple(evidence_hits(plan, spots, counts, view.maker))
     score = score_of(hits)
     if plan.rule.min_score is not None and score < plan.rule.min_score:
         return None
@@ -80,12 +81,13 @@ def _evaluate_plan(plan: RulePlan, article_key: str, view: ArticleView) -> Match
     )
 
 
-def holding(plan: RulePlan, view: ArticleView) -> Counts | None:
+def holding(plan: RulePlan, view: ArticleView, spots: Spots | None = None) -> Counts | None:
     """Which spots are evidence where the rule's clause holds, or None if it holds nowhere.
 
-    `min_score` is not checked here: the score comes from the hits this selects.
+    `min_score` is not checked here: the score comes from the hits this selects. `spots` is
+    `view.spots(plan)` when the caller already has it.
     """
-    spots = view.spots(plan)
+    spots = view.spots(plan) if spots is None else spots
     if not all(holds(node, lambda wanted: bool(spots[wanted])) for node in plan.excluded):
         return None
     return _satisfying_scope(plan, spots, view.block_of)

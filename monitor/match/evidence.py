@@ -17,13 +17,16 @@ SNIPPET_CHARS = 300
 class HitMaker:
     """Hits for one annotated article."""
 
-    __slots__ = ("_hits", "_notes", "_patterns")
+    __slots__ = ("_hits", "_notes", "_patterns", "_snippets")
 
     def __init__(self, notes: Annotations, patterns: list[Pattern]) -> None:
         self._notes = notes
         self._patterns = patterns
         # Rules share their leaves, so many matches show the very same hit: build it once.
         self._hits: dict[tuple[Wanted, Spot], Hit] = {}
+        # Leaves that differ only by their clause or weight are found at the same spots: the
+        # snippet depends on the spot alone.
+        self._snippets: dict[Spot, tuple[str, tuple[int, int]]] = {}
 
     def hit(self, wanted: Wanted, spot: Spot) -> Hit:
         """The hit for `wanted` found at `spot`."""
@@ -35,9 +38,7 @@ class HitMaker:
     def _make(self, wanted: Wanted, spot: Spot) -> Hit:
         annotated = self._notes.field(spot.field)
         text = annotated.text if annotated is not None else ""
-        sentences = annotated.sentences if annotated else ()
-        start, end = sentences[spot.sentence] if spot.sentence < len(sentences) else (0, len(text))
-        snippet, (mark_start, mark_end) = snippet_around(text, start, end, spot.start, spot.end)
+        snippet, (mark_start, mark_end) = self._snippet(spot, text)
         return Hit(
             wanted=wanted.label,
             matched=text[spot.start : spot.end],
@@ -52,6 +53,17 @@ class HitMaker:
             snippet_start=mark_start,
             snippet_end=mark_end,
         )
+
+    def _snippet(self, spot: Spot, text: str) -> tuple[str, tuple[int, int]]:
+        known = self._snippets.get(spot)
+        if known is None:
+            annotated = self._notes.field(spot.field)
+            sentences = annotated.sentences if annotated else ()
+            whole = (0, len(text))
+            start, end = sentences[spot.sentence] if spot.sentence < len(sentences) else whole
+            known = snippet_around(text, start, end, spot.start, spot.end)
+            self._snippets[spot] = known
+        return known
 
 
 def snippet_around(

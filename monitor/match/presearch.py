@@ -2,25 +2,34 @@
 
 Like Lucene Monitor's presearcher, a rule is indexed under the patterns of one branch it cannot
 hold without (the rarest by document frequency, frequency.py), and woken only when the article
-also has a pattern of each other such branch (the second one acts as a pair key). Rules that
-require nothing sit in an explicit ALWAYS bucket. Only rules that cannot hold are skipped: a
-wrong frequency costs speed, never a match. Pure: no I/O.
+also has a pattern of each other such branch (the second one acts as a pair key). A rule's
+`sources` are one more such branch, of keys that stand for feeds (compiled.py gives each a
+negative id and the article its own). Rules that require nothing sit in an explicit ALWAYS
+bucket. Then a `Gate` checks, on where the patterns were found, what makes most woken rules
+fail: the weight `min_score` needs, and `near` branches found in one sentence or N words apart.
+Only rules that cannot hold are skipped: a wrong frequency costs speed, never a match. Pure: no
+I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from monitor.match.patterns import Spot
 from monitor.match.plan import Node, RulePlan, Wanted, evidence
 
 # A required branch of a rule: the patterns of which at least one must be found, sorted.
 Group = tuple[int, ...]
 # The share of articles a pattern may occur in (frequency.pattern_share, looked up by id).
 ShareOf = Callable[[int], float]
+# The key of a feed named in `sources:` (compiled.py hands them out).
+SourceKey = Callable[[str], int]
 # An anchor above this share wakes its rule on many articles: the second branch (the pair
 # key) is what keeps it asleep.
 COMMON_SHARE = 0.05
+# The share of articles one feed is guessed to publish: the counts are of words, not feeds.
+SOURCE_SHARE = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +49,71 @@ class Anchor:
         return self.shares[0] if self.shares else 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What a woken rule must also show where its patterns were found, or it cannot hold.
+
+    Both are upper bounds of what evaluation asks (docs/decisions.md#presearch): the score
+    counts at most the positive weight of the leaves found anywhere, and under `near` each
+    branch in `together` has a pattern in the sentence, or the N-word window, that holds.
+    """
+
+    minimum: float | None  # the rule's min_score
+    weighted: tuple[tuple[Group, float], ...]  # each evidence leaf's patterns, positive weight
+    near: str | int | None  # the rule's `near`, None when `together` has fewer than 2 branches
+    together: tuple[Group, ...]  # the branches `near` must find in one place
+
+    def admits(self, found: Mapping[int, Sequence[Spot]]) -> bool:
+        """Whether the patterns `found`, with where they were, leave the rule a chance."""
+        if self.minimum is not None:
+            weight = 0.0
+            for group, leaf_weight in self.weighted:
+                if any(pattern_id in found for pattern_id in group):
+                    weight += leaf_weight
+            if weight < self.minimum:
+                return False
+        if self.near is None:
+            return True
+        places = [[spot for p in group for spot in found.get(p, ())] for group in self.together]
+        places.sort(key=len)
+        if self.near == "sentence":
+            return _one_sentence(places)
+        return _within(places, int(self.near))
+
+
+def _one_sentence(places: list[list[Spot]]) -> bool:
+    """Whether one sentence of one field holds a spot of each list."""
+    shared = {(spot.field, spot.sentence) for spot in places[0]}
+    for spots in places[1:]:
+        shared.intersection_update((spot.field, spot.sentence) for spot in spots)
+        if not shared:
+            return False
+    return True
+
+
+def _within(places: list[list[Spot]], words: int) -> bool:
+    """Whether a spot of the first list has a spot of each other list at most `words` words
+    away in its field: a window of `words` words holding them all needs that much."""
+    return any(
+        all(
+            any(
+                other.field == spot.field and abs(other.first_word - spot.first_word) <= words
+                for other in spots
+            )
+            for spots in places[1:]
+        )
+        for spot in places[0]
+    )
+
+
 class AnchorChooser:
     """Chooses anchors against one table of pattern shares; a leaf's share is summed once."""
 
-    __slots__ = ("_leaves", "_share_of")
+    __slots__ = ("_leaves", "_share_of", "_source_key")
 
-    def __init__(self, share_of: ShareOf) -> None:
+    def __init__(self, share_of: ShareOf, source_key: SourceKey | None = None) -> None:
         self._share_of = share_of
+        self._source_key = source_key
         self._leaves: dict[Wanted, float] = {}
 
     def anchor(self, plan: RulePlan) -> Anchor:
@@ -55,8 +122,25 @@ class AnchorChooser:
         scored = _scored_group(plan, self.leaf_share, self._share_of)
         if scored is not None:
             groups.setdefault(scored[1], scored[0])
+        if plan.sources and self._source_key is not None:
+            keys = tuple(sorted(self._source_key(source) for source in plan.sources))
+            groups.setdefault(keys, min(1.0, SOURCE_SHARE * len(keys)))
         ranked = sorted(groups.items(), key=lambda item: (item[1], len(item[0])))
         return Anchor(tuple(group for group, _ in ranked), tuple(share for _, share in ranked))
+
+    def gate(self, plan: RulePlan) -> Gate | None:
+        """The checks on where patterns were found that the rule needs, or None if none help."""
+        minimum = plan.rule.min_score
+        weighted = tuple(
+            (leaf.pattern_ids, leaf.weight) for leaf in plan.evidence if leaf.weight > 0
+        )
+        near = plan.rule.near
+        together = tuple(dict.fromkeys(group for _, group in self._required(plan.scoped)))
+        if near is None or len(together) < 2:
+            near, together = None, ()
+        if minimum is None and near is None:
+            return None
+        return Gate(minimum, weighted if minimum is not None else (), near, together)
 
     def leaf_share(self, leaf: Wanted) -> float:
         share = self._leaves.get(leaf)
@@ -126,9 +210,9 @@ def _scored_group(
 class WakeIndex:
     """Rule positions by anchor pattern and pair key; `woken(found)` per article."""
 
-    __slots__ = ("_always", "_by_pattern", "_rest")
+    __slots__ = ("_always", "_by_pattern", "_gates", "_rest")
 
-    def __init__(self, anchors: Sequence[Anchor]) -> None:
+    def __init__(self, anchors: Sequence[Anchor], gates: Sequence[Gate | None] = ()) -> None:
         by_pattern: dict[int, dict[Group, list[int]]] = {}
         rest: dict[int, tuple[Group, ...]] = {}
         always: list[int] = []
@@ -148,6 +232,7 @@ class WakeIndex:
         }
         self._rest = rest
         self._always = tuple(always)
+        self._gates = {position: gate for position, gate in enumerate(gates) if gate is not None}
 
     @property
     def always(self) -> tuple[int, ...]:
@@ -155,9 +240,15 @@ class WakeIndex:
         return self._always
 
     def woken(self, found: Collection[int]) -> list[int]:
-        """The positions of the rules whose every required branch has a pattern in `found`."""
+        """The positions of the rules whose every required branch has a pattern in `found`.
+
+        When `found` maps each pattern to its spots, the rules' gates are checked too.
+        """
         positions = set(self._always)
+        seen: set[int] = set()
         rest = self._rest
+        located = found if isinstance(found, Mapping) else None
+        gates = self._gates if located is not None else {}
         for pattern_id in found:
             pairs = self._by_pattern.get(pattern_id)
             if pairs is None:
@@ -166,8 +257,14 @@ class WakeIndex:
                 if second and all(other not in found for other in second):
                     continue
                 for position in woken:
+                    if position in seen:
+                        continue  # anchored on several patterns of the article: judged once
+                    seen.add(position)
                     others = rest.get(position)
-                    if others is None or all(_has_one(group, found) for group in others):
+                    if others is not None and not all(_has_one(g, found) for g in others):
+                        continue
+                    gate = gates.get(position)
+                    if gate is None or (located is not None and gate.admits(located)):
                         positions.add(position)
         return sorted(positions)
 
