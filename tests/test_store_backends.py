@@ -140,3 +140,19 @@ def test_the_password_can_come_from_the_environment(pg_url, pg_server, monkeypat
         assert store.is_writable() and store.quick_check() is None
     finally:
         store.close()
+
+
+def test_a_statement_the_database_refuses_is_a_store_error_on_both_backends(store_url):
+    store = Store(store_url)
+    try:
+        # SQLite: OperationalError; PostgreSQL: ProgrammingError (UndefinedColumn).
+        with pytest.raises(StoreError, match=r"store: read from .* failed: .*no_such_column"):
+            store._query("SELECT no_such_column FROM articles")
+        # PostgreSQL: DataError (invalid input syntax); SQLite casts it quietly.
+        if store_url.startswith("postgresql"):
+            with pytest.raises(StoreError, match=r"read from .* failed: invalid input syntax"):
+                store._query("SELECT CAST(? AS integer)", ("not a number",))
+        # The connection is still usable after the refused statement.
+        assert store._query("SELECT COUNT(*) FROM articles")[0][0] == 0
+    finally:
+        store.close()
