@@ -355,11 +355,12 @@ def results(plan: Plan, runs: dict[int, list[Window]]) -> list[Result]:
     rows: list[Result] = []
     for count, windows in runs.items():
         label = f"{count} daemon{'s' if count > 1 else ''}"
-        kept = all(w.matched_per_s >= 0.95 * plan.rate for w in windows)
+        # Over the run: a window that closed before a batch committed is not a fall behind.
+        kept = whole_run(windows).matched_per_s >= 0.95 * plan.rate
         rows += [
             measured(
                 name,
-                f"{label}: matched/s",
+                f"{label}: matched/s (the verdict: over the run)",
                 [w.matched_per_s for w in windows],
                 "/s",
                 target=f">= {0.95 * plan.rate:g}",
