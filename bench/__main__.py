@@ -19,7 +19,18 @@ from pathlib import Path
 
 from bench.report import RESULTS_ENV, Result, format_table, load_recorded, write_json
 
-BENCHMARKS = ("poll", "match", "nlp", "render", "store", "realnews", "rules", "e2e", "stories")
+BENCHMARKS = (
+    "poll",
+    "match",
+    "nlp",
+    "render",
+    "store",
+    "realnews",
+    "rules",
+    "e2e",
+    "stories",
+    "scaling",
+)
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -124,9 +124,17 @@ def fell_behind(step: Step) -> bool:
     return step.matched_per_s < 0.95 * step.rate or step.backlog_growth > allowed_growth
 
 
-def write_config(folder: Path, feeds: int, port: int, hook: str) -> Path:
-    lines = ["store: var/monitor.db", "rules: rules", f"templates: {ROOT / 'templates'}"]
-    lines += ["nlp: {workers: 2}"]
+def write_config(
+    folder: Path,
+    feeds: int,
+    port: int,
+    hook: str,
+    *,
+    store: str = "var/monitor.db",
+    workers: int = 2,
+) -> Path:
+    lines = [f"store: '{store}'", "rules: rules", f"templates: {ROOT / 'templates'}"]
+    lines += [f"nlp: {{workers: {workers}}}"]
     # Every feed is on one loopback host; real feeds spread over many, so the per-host
     # politeness (2 at a time, 0.5 s apart) would measure the queue, not the daemon.
     lines += ["fetch: {max_per_host: 100, host_spacing_s: 0}"]

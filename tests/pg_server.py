@@ -73,9 +73,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server() -> PgServer:
+def start_server(*, settings: str = "") -> PgServer:
     """initdb a new cluster in a temporary folder and start it (fast and unsafe settings:
-    fsync, synchronous commit and full page writes off; it is thrown away)."""
+    fsync, synchronous commit and full page writes off; it is thrown away). `settings`: more
+    `-c name=value` options for the server (bench.scaling loads pg_stat_statements)."""
     bin_dir = BINARIES[0].parent
     folder = Path(tempfile.mkdtemp(prefix="monitor-pg-"))
     if os.geteuid() == 0:
@@ -106,7 +107,8 @@ def start_server() -> PgServer:
     port = _free_port()
     options = (
         f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+        f"{settings}"
     )
     subprocess.run(
         _as_server_user(

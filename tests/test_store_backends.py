@@ -4,6 +4,7 @@ PostgreSQL refuses, opening by URL (and refusing a bad one), migrating once."""
 import threading
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from monitor.errors import StoreError
@@ -139,4 +140,51 @@ def test_the_password_can_come_from_the_environment(pg_url, pg_server, monkeypat
         assert store.schema_version() == len(migrations("postgresql"))
         assert store.is_writable() and store.quick_check() is None
     finally:
+        store.close()
+
+
+def test_a_statement_the_database_refuses_is_a_store_error_on_both_backends(store_url):
+    store = Store(store_url)
+    try:
+        # SQLite: OperationalError; PostgreSQL: ProgrammingError (UndefinedColumn).
+        with pytest.raises(StoreError, match=r"store: read from .* failed: .*no_such_column"):
+            store._query("SELECT no_such_column FROM articles")
+        # PostgreSQL: DataError (invalid input syntax); SQLite casts it quietly.
+        if store_url.startswith("postgresql"):
+            with pytest.raises(StoreError, match=r"read from .* failed: invalid input syntax"):
+                store._query("SELECT CAST(? AS integer)", ("not a number",))
+        # The connection is still usable after the refused statement.
+        assert store._query("SELECT COUNT(*) FROM articles")[0][0] == 0
+    finally:
+        store.close()
+
+
+def test_daemons_starting_together_each_save_the_rules_snapshot(pg_url):
+    # Another daemon's start: it replaced the snapshot and has not committed yet.
+    other = psycopg.connect(pg_url)
+    other.execute("DELETE FROM rules_snapshot")
+    other.execute(
+        "INSERT INTO rules_snapshot VALUES ('desk.yaml', 'theirs', %s)", (NOW.isoformat(),)
+    )
+    store = Store(pg_url)
+    failures: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            store.save_rules_snapshot({"desk.yaml": "ours"}, NOW)
+        except BaseException as exc:
+            failures.append(exc)
+
+    saving = threading.Thread(target=save)
+    try:
+        saving.start()
+        saving.join(timeout=1)
+        assert saving.is_alive(), "the save waits for the other daemon's uncommitted rows"
+        other.commit()
+        saving.join(timeout=10)
+        assert not failures, failures
+        snapshot = store.rules_snapshot()
+        assert snapshot is not None and dict(snapshot.files) == {"desk.yaml": "ours"}
+    finally:
+        other.close()
         store.close()

@@ -183,7 +183,10 @@ class PostgresConnection:
         conn = self._connection()
         try:
             yield _PgSession(conn)
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
+            # Every driver error, not only a lost connection: a statement the server refuses
+            # (ProgrammingError: no such column; DataError: a value of the wrong type) names
+            # the store as SQLite's OperationalError does, and never reaches callers raw.
             raise StoreError(f"store: read from {self.shown} failed: {_one_line(exc)}") from exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -28,8 +28,13 @@ class SnapshotTables(Database):
         """Replace the snapshot with `files` in one transaction (never half of two sets)."""
         with self._transaction() as db:
             db.execute("DELETE FROM rules_snapshot")
+            # An upsert, not a plain insert: daemons starting together on one PostgreSQL
+            # database each replace the snapshot, and a DELETE does not see the rows another
+            # daemon committed after it began, so its inserts would collide with them.
             db.executemany(
-                "INSERT INTO rules_snapshot (path, text, saved_at) VALUES (?, ?, ?)",
+                "INSERT INTO rules_snapshot (path, text, saved_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET text = excluded.text, "
+                "saved_at = excluded.saved_at",
                 [(path, text, iso(now)) for path, text in sorted(files.items())],
             )
 

@@ -1,0 +1,490 @@
+"""Scaling benchmark: the end-to-end workload on one PostgreSQL database with 1, 2 and 3
+daemons sharing the work by leases; throughput, CPU per article of the daemons and of the
+database server, the database's share, and the capacity that share gives.
+
+    python -m bench.scaling [--quick] [--rate 2] [--rules 1000] [--feeds 100]
+
+What runs: a throw-away PostgreSQL cluster (`tests/pg_server.py`'s `initdb` in a temporary
+folder, as Debian's `postgres` user when root) with `pg_stat_statements` loaded; the loopback
+newsroom of `bench.e2e` (100 feeds of ~500-word articles, every copy unique), published at a
+fixed --rate that one daemon sustains; `monitor run` processes with `bench.e2e`'s config
+(its --rules rules, one webhook subscription) but the shared store and **one** NLP worker
+each: 3 daemons of 2 workers on 2 cores would measure contention, not scaling. One database
+carries all three runs (1, then 2, then 3 daemons), so a new run ingests no old articles.
+
+Each run starts its daemons, lets them settle (--quick 15 s, else 30 s) at the rate, then
+measures 3 consecutive windows of 60 s (--quick 30 s): articles matched (the store's
+`matched_at`), CPU of every daemon's process tree and of the cluster (the postmaster, its
+backends and background processes, each with its reaped children's CPU, from /proc), and
+`pg_stat_statements` reset at each window's start. Figures are medians of the 3 windows
+with min-max. The capacity is the database's CPU per article: articles a day one server core
+carries at that cost, and the statement with the most execution time is where it saturates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import psycopg
+
+from bench.e2e import ROOT, wait_for, write_config
+from bench.e2e_probe import Receiver
+from bench.report import Result, format_table, measured, record
+from bench.workload import write_rule_set
+from tests.pg_server import BINARIES, PgServer, start_server, stop_server
+
+DAEMON_COUNTS = (1, 2, 3)
+DATABASE = "scaling"
+# CPU per article may grow this much from 1 to 3 daemons (issue 15): leases cost, not work.
+GROWTH_LIMIT = 1.10
+SECONDS_PER_DAY = 86_400
+TOP_STATEMENTS = 3
+HEADLINE = "CPU per article, 3 daemons / 1 daemon"
+# monitor.store.leases' release_feed, as pg_stat_statements normalizes it.
+_RELEASE_FEED = "UPDATE feed_leases SET lease_owner = NULL, lease_until = NULL WHERE feed_id"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    rules: int
+    rate: float  # articles published a second
+    settle_s: float
+    window_s: float
+    windows: int
+
+
+FULL = Plan(1_000, 2.0, 30, 60, 3)
+QUICK = Plan(1_000, 2.0, 15, 30, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One normalized statement's share of the window: calls and execution time."""
+
+    query: str
+    calls: int
+    exec_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What one window measured with `daemons` daemons running."""
+
+    daemons: int
+    seconds: float
+    published: int
+    matched: int
+    backlog_growth: int
+    daemon_cpu_s: float
+    database_cpu_s: float
+    statements: tuple[Statement, ...]
+
+    @property
+    def matched_per_s(self) -> float:
+        return self.matched / self.seconds
+
+    @property
+    def daemon_ms(self) -> float:
+        return 1000 * self.daemon_cpu_s / max(self.matched, 1)
+
+    @property
+    def database_ms(self) -> float:
+        return 1000 * self.database_cpu_s / max(self.matched, 1)
+
+    @property
+    def total_ms(self) -> float:
+        return self.daemon_ms + self.database_ms
+
+    @property
+    def polls(self) -> int:
+        """Polls finished in the window: each ends by releasing its feed's lease."""
+        return sum(s.calls for s in self.statements if s.query.startswith(_RELEASE_FEED))
+
+    @property
+    def database_ms_per_poll(self) -> float:
+        return 1000 * self.database_cpu_s / max(self.polls, 1)
+
+    @property
+    def database_share(self) -> float:
+        spent = self.daemon_cpu_s + self.database_cpu_s
+        return self.database_cpu_s / spent if spent else 0.0
+
+
+def whole_run(windows: list[Window]) -> Window:
+    """The run's windows as one: analysis commits in batches, so a window's article count
+    jumps by a batch where the run's total does not."""
+    return Window(
+        windows[0].daemons,
+        sum(w.seconds for w in windows),
+        sum(w.published for w in windows),
+        sum(w.matched for w in windows),
+        sum(w.backlog_growth for w in windows),
+        sum(w.daemon_cpu_s for w in windows),
+        sum(w.database_cpu_s for w in windows),
+        tuple(statement for w in windows for statement in w.statements),
+    )
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of `pid` and its live descendants, each with its reaped children's."""
+    total, queue, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while queue:
+        current = queue.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[-1].split()
+            children = [
+                int(child)
+                for task in Path(f"/proc/{current}/task").glob("*/children")
+                for child in task.read_text().split()
+            ]
+        except OSError:  # it ended between listing and reading: its parent reaped its CPU
+            continue
+        # Fields 14-17 of proc(5), counted from after the command name: utime, stime,
+        # cutime, cstime.
+        total += sum(int(value) for value in stat[11:15]) / tick
+        queue += children
+    return total
+
+
+class Cluster:
+    """The PostgreSQL server: its CPU, the store's counts and pg_stat_statements."""
+
+    def __init__(self, server: PgServer) -> None:
+        self.server = server
+        pid_file = server.folder / "data" / "postmaster.pid"
+        self.postmaster = int(pid_file.read_text().split()[0])
+        with server.admin() as admin:
+            admin.execute(f"CREATE DATABASE {DATABASE}")
+        self.url = server.socket_url(DATABASE)
+        # One connection of the benchmark's own, kept open: a backend per query would cost
+        # the server a fork inside the measured window.
+        self.connection = psycopg.connect(self.url, autocommit=True)
+        self.connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+    def cpu_s(self) -> float:
+        return tree_cpu_s(self.postmaster)
+
+    def counts(self) -> tuple[int, int]:
+        """Articles matched, and articles waiting for analysis (0, 0 before the schema)."""
+        try:
+            row = self.connection.execute(
+                "SELECT COUNT(matched_at), COUNT(*) FILTER (WHERE matched_at IS NULL "
+                "AND quarantined_at IS NULL) FROM articles"
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0, 0
+        assert row is not None  # an aggregate always answers one row
+        return int(row[0]), int(row[1])
+
+    def reset_statements(self) -> None:
+        self.connection.execute("SELECT pg_stat_statements_reset()")
+
+    def statements(self) -> tuple[Statement, ...]:
+        """The statements with the most execution time since the last reset, on the store."""
+        rows = self.connection.execute(
+            "SELECT query, calls, total_exec_time FROM pg_stat_statements "
+            "JOIN pg_database ON pg_database.oid = dbid WHERE datname = %s "
+            "AND query NOT LIKE '%%pg_stat_statements%%' ORDER BY total_exec_time DESC",
+            (DATABASE,),
+        ).fetchall()
+        return tuple(Statement(" ".join(str(q).split()), int(c), float(ms)) for q, c, ms in rows)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class Newsroom:
+    """bench.newsroom in a subprocess: its rate, and how much it has published."""
+
+    def __init__(self, folder: Path, feeds: int) -> None:
+        port_file = folder / "port"
+        command = ["-m", "bench.newsroom", "--feeds", str(feeds), "--port-file", str(port_file)]
+        self.process = subprocess.Popen([sys.executable, *command], cwd=ROOT)
+        wait_for(port_file.exists, 300, "the newsroom")
+        self.port = int(port_file.read_text())
+
+    def set_rate(self, per_s: float) -> int:
+        url = f"http://127.0.0.1:{self.port}/rate?per_s={per_s}"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return int(json.loads(reply.read())["published"])
+
+    def published(self) -> int:
+        url = f"http://127.0.0.1:{self.port}/published"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return int(json.loads(reply.read())["published"])
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+def start_daemons(folder: Path, count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` daemons on folder's config, once each has logged that it started."""
+    daemons, logs = [], []
+    for number in range(count):
+        log_path = folder / f"daemon-{count}-{number}.log"
+        with log_path.open("wb") as log:
+            daemons.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "monitor.cli", "run", "--config", "config.yaml"],
+                    cwd=folder,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        logs.append(log_path)
+    for log_path, daemon in zip(logs, daemons, strict=True):
+        wait_for(partial(_started, log_path, daemon), 900, f"{log_path.name} to start")
+        if daemon.poll() is not None:
+            raise RuntimeError(f"{log_path.name}: the daemon exited: {log_path.read_text()}")
+    return daemons
+
+
+def _started(log_path: Path, daemon: subprocess.Popen[bytes]) -> bool:
+    """Whether the daemon logged its start, or ended (the caller says which)."""
+    text = log_path.read_text("utf-8", "replace")
+    return "service.started" in text or daemon.poll() is not None
+
+
+def stop_daemons(daemons: list[subprocess.Popen[bytes]]) -> None:
+    for daemon in daemons:
+        daemon.send_signal(signal.SIGTERM)
+    for daemon in daemons:
+        try:
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+
+
+def measure_window(
+    count: int,
+    window_s: float,
+    daemons: list[subprocess.Popen[bytes]],
+    cluster: Cluster,
+    newsroom: Newsroom,
+) -> Window:
+    published, (matched, waiting) = newsroom.published(), cluster.counts()
+    cluster.reset_statements()
+    started = time.monotonic()
+    daemon_cpu, database_cpu = sum(tree_cpu_s(d.pid) for d in daemons), cluster.cpu_s()
+    time.sleep(window_s)
+    daemon_cpu = sum(tree_cpu_s(d.pid) for d in daemons) - daemon_cpu
+    database_cpu = cluster.cpu_s() - database_cpu
+    seconds = time.monotonic() - started
+    statements = cluster.statements()
+    matched_after, waiting_after = cluster.counts()
+    window = Window(
+        count,
+        seconds,
+        newsroom.published() - published,
+        matched_after - matched,
+        waiting_after - waiting,
+        daemon_cpu,
+        database_cpu,
+        statements,
+    )
+    print(
+        f"  {count} daemon(s): {window.matched_per_s:5.2f}/s matched "
+        f"(published {window.published / seconds:.2f}/s, backlog {window.backlog_growth:+d}); "
+        f"CPU ms/article daemons {window.daemon_ms:6.1f}, database {window.database_ms:5.2f} "
+        f"({100 * window.database_share:.1f}%); load {os.getloadavg()[0]:.2f}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return window
+
+
+def run(plan: Plan, feeds: int) -> dict[int, list[Window]]:
+    if not BINARIES:
+        raise SystemExit("bench.scaling needs PostgreSQL (Debian: apt-get install postgresql)")
+    server = start_server(settings="-c shared_preload_libraries=pg_stat_statements")
+    receiver = Receiver()
+    cluster: Cluster | None = None
+    runs: dict[int, list[Window]] = {}
+    with tempfile.TemporaryDirectory(prefix="monitor-scaling-") as temp:
+        folder = Path(temp)
+        newsroom = Newsroom(folder, feeds)
+        try:
+            cluster = Cluster(server)
+            write_rule_set(folder, plan.rules)
+            write_config(folder, feeds, newsroom.port, receiver.url, store=cluster.url, workers=1)
+            for count in DAEMON_COUNTS:
+                runs[count] = _one_run(plan, count, folder, cluster, newsroom)
+        finally:
+            newsroom.close()
+            receiver.close()
+            if cluster is not None:
+                cluster.close()
+            stop_server(server)
+    return runs
+
+
+def _one_run(
+    plan: Plan, count: int, folder: Path, cluster: Cluster, newsroom: Newsroom
+) -> list[Window]:
+    daemons = start_daemons(folder, count)
+    try:
+        newsroom.set_rate(plan.rate)
+        time.sleep(plan.settle_s)
+        # A backlog left from the start (the first run ingests the feeds' first items) is
+        # analysed before the windows open, so they measure the steady rate.
+        wait_for(lambda: cluster.counts()[1] <= 2 * plan.rate * 10, 600, "the backlog")
+        return [
+            measure_window(count, plan.window_s, daemons, cluster, newsroom)
+            for _ in range(plan.windows)
+        ]
+    finally:
+        newsroom.set_rate(0)
+        stop_daemons(daemons)
+
+
+def results(plan: Plan, runs: dict[int, list[Window]]) -> list[Result]:
+    name = f"scaling ({plan.rules:,} rules, {plan.rate:g}/s, 1 nlp worker per daemon)"
+    rows: list[Result] = []
+    for count, windows in runs.items():
+        label = f"{count} daemon{'s' if count > 1 else ''}"
+        # Over the run: a window that closed before a batch committed is not a fall behind.
+        kept = whole_run(windows).matched_per_s >= 0.95 * plan.rate
+        rows += [
+            measured(
+                name,
+                f"{label}: matched/s (the verdict: over the run)",
+                [w.matched_per_s for w in windows],
+                "/s",
+                target=f">= {0.95 * plan.rate:g}",
+                met=kept,
+            ),
+            measured(
+                name,
+                f"{label}: CPU ms/article, daemons",
+                [w.daemon_ms for w in windows],
+                "ms",
+                digits=1,
+            ),
+            measured(
+                name, f"{label}: CPU ms/article, database", [w.database_ms for w in windows], "ms"
+            ),
+            measured(name, f"{label}: polls/s", [w.polls / w.seconds for w in windows], "/s"),
+            measured(
+                name,
+                f"{label}: CPU ms/poll, database (all its CPU over polls)",
+                [w.database_ms_per_poll for w in windows],
+                "ms",
+            ),
+            measured(
+                name,
+                f"{label}: database share of the CPU",
+                [100 * w.database_share for w in windows],
+                "%",
+                digits=1,
+            ),
+        ]
+        run = whole_run(windows)
+        rows.append(
+            Result(
+                name,
+                f"{label}: CPU ms/article over the run, daemons + database",
+                f"{run.daemon_ms:.1f} + {run.database_ms:.2f} = {run.total_ms:.1f} "
+                f"({run.matched} articles, {run.seconds:.0f} s, "
+                f"database {100 * run.database_share:.1f}%)",
+                median=run.total_ms,
+                unit="ms",
+                runs=1,
+            )
+        )
+    first, last = runs[DAEMON_COUNTS[0]], runs[DAEMON_COUNTS[-1]]
+    # Over each run's whole span (see whole_run); the windows' spread is in the rows above.
+    growth = whole_run(last).total_ms / whole_run(first).total_ms
+    rows.append(
+        Result(
+            name,
+            HEADLINE,
+            f"{growth:.2f}",
+            f"<= {GROWTH_LIMIT:.2f}",
+            growth <= GROWTH_LIMIT,
+            median=growth,
+            unit="ratio",
+            runs=len(last),
+        )
+    )
+    database_ms = whole_run(last).database_ms
+    per_day = SECONDS_PER_DAY * 1000 / database_ms
+    polls = whole_run(last).polls / max(whole_run(last).matched, 1)
+    rows.append(
+        Result(
+            name,
+            "database capacity at one server core",
+            f"{per_day / 1e6:.2f} M articles/day (at {polls:.1f} polls an article)",
+            median=per_day,
+            unit="articles/day",
+            runs=len(last),
+        )
+    )
+    rows += _statement_rows(name, last)
+    return rows
+
+
+def _statement_rows(name: str, windows: list[Window]) -> list[Result]:
+    """Where the database would saturate: the statements with the most execution time over
+    the windows of the last run, with their share and calls per article."""
+    spent: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    for window in windows:
+        for statement in window.statements:
+            spent[statement.query] = spent.get(statement.query, 0.0) + statement.exec_ms
+            calls[statement.query] = calls.get(statement.query, 0) + statement.calls
+    total = sum(spent.values()) or 1.0
+    articles = sum(w.matched for w in windows) or 1
+    top = sorted(spent, key=spent.__getitem__, reverse=True)[:TOP_STATEMENTS]
+    return [
+        Result(
+            name,
+            f"statement #{rank}: {query[:70]}",
+            f"{100 * spent[query] / total:.0f}% of exec time, "
+            f"{calls[query] / articles:.2f} calls/article, "
+            f"{spent[query] / articles:.3f} ms/article",
+        )
+        for rank, query in enumerate(top, 1)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter windows")
+    parser.add_argument("--rate", type=float, help="articles published a second (default 2)")
+    parser.add_argument("--rules", type=int, help="rule count (default 1,000)")
+    parser.add_argument("--feeds", type=int, default=100)
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    plan = Plan(args.rules or plan.rules, args.rate or plan.rate, *_rest(plan))
+    started = time.monotonic()
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    table = results(plan, run(plan, args.feeds))
+    print(format_table(table))
+    load = os.getloadavg()
+    print(
+        f"(bench.scaling took {time.monotonic() - started:.0f} s; load average at the end "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f})",
+        file=sys.stderr,
+    )
+    record(*[r for r in table if r.target or r.metric == HEADLINE or "capacity" in r.metric])
+
+
+def _rest(plan: Plan) -> tuple[float, float, int]:
+    return plan.settle_s, plan.window_s, plan.windows
+
+
+if __name__ == "__main__":
+    main()
