@@ -26,7 +26,7 @@ from cryptography import x509
 
 from monitor import netguard
 from monitor.errors import FetchError, ParseError
-from monitor.ingest.fetch import USER_AGENT, Fetcher
+from monitor.ingest.fetch import _ACCEPT_ENCODING, USER_AGENT, Fetcher
 from monitor.ingest.parse import parse_feed
 from monitor.model import Feed, FeedState, FetchResult
 from monitor.settings import FetchSettings
@@ -202,6 +202,9 @@ def _redirect_to_port(template: str) -> Callable[[_Handler], None]:
 
 ROUTES: dict[str, Callable[[_Handler], None]] = {
     "/feed": lambda handler: handler._send(200, FEED_BODY),
+    "/sets-cookie": lambda handler: handler._send(
+        200, FEED_BODY, {"Set-Cookie": "consent=yes; Path=/"}
+    ),
     "/etag": _etag,
     "/busy-seconds": lambda handler: handler._send(429, headers={"Retry-After": "120"}),
     "/busy-date": lambda handler: handler._send(
@@ -335,6 +338,25 @@ def test_ok_returns_body_validators_and_sends_user_agent(server: _FeedServer) ->
     sent = server.requests[-1][1]
     assert sent["User-Agent"] == USER_AGENT
     assert "github.com" in USER_AGENT
+
+
+def test_a_poll_sends_what_an_http_client_sends_and_returns_cookies_a_server_set(
+    server: _FeedServer,
+) -> None:
+    async def run() -> None:
+        async with make_fetcher(host_spacing_s=0.0) as fetcher:
+            for path in ("/feed", "/sets-cookie", "/feed"):
+                await fetcher.fetch(_feed(server.base_url + path), None, NOW)
+
+    asyncio.run(run())
+
+    [first, _, after_cookie] = [headers for _, headers in server.requests[-3:]]
+    assert first["Host"] == server.base_url.split("//", 1)[1]
+    assert first["Connection"] == "keep-alive"
+    assert first["Accept-Encoding"] == _ACCEPT_ENCODING
+    assert first["Accept"].startswith("application/rss+xml")
+    assert "Cookie" not in first
+    assert after_cookie["Cookie"] == "consent=yes"
 
 
 def test_conditional_get_returns_304_and_keeps_validators(server: _FeedServer) -> None:

@@ -45,10 +45,35 @@ def test_rss2_feed_and_entries() -> None:
     assert first.author == "Amina B."
     assert first.published_at == datetime(2024, 3, 8, 17, 30, tzinfo=UTC)
     assert first.summary_html == "<p>Les deux pays renforcent leur <b>coopération</b>.</p>"
-    # content:encoded, sanitised (no script) and with relative links resolved
-    assert "<script>" not in first.content_html
-    assert 'href="https://news.example.org/dossiers/dgst"' in first.content_html
+    # content:encoded as the feed wrote it: its script never reaches the article's text
     assert "Deuxième paragraphe." in first.content_html
+    articles = normalize_entries(parsed, Feed(id="f", url="https://news.example.org/"), NOW)
+    [article] = [article for article in articles if article.guid == "quotidien-4711"]
+    assert article.body == (
+        "Les services de renseignement DGST et DGSI ont signé un accord.\n\nDeuxième paragraphe."
+    )
+
+
+HOSTILE_ITEM = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>t</title><item>
+<title>&lt;b onmouseover="steal()"&gt;Titre&lt;/b&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>
+<link>https://news.example.org/a</link><description><![CDATA[<p onclick="evil()">Un
+<a href="javascript:alert(2)">lien</a></p><script>document.write("injected")</script>
+<style>p { behavior: url(x.htc) }</style><applet code="A.class">applet text</applet>
+<noscript>noscript text</noscript><img src="x" onerror="alert(3)"><!-- comment -->
+<svg><script>svg()</script></svg><p>Fin</p>]]></description>
+<content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/"><![CDATA[
+<iframe src="javascript:alert(4)"></iframe><p style="x:expression(alert(5))">Corps</p>
+<object data="evil.swf"></object><script src="https://evil.example/x.js"></script>]]>
+</content:encoded></item></channel></rss>"""
+
+
+def test_hostile_feed_markup_leaves_only_its_text_in_the_article() -> None:
+    # Feed HTML is parsed unsanitised: html_to_text alone keeps code out of the text.
+    parsed = parse_feed(result_for(HOSTILE_ITEM, "application/rss+xml"))
+    [article] = normalize_entries(parsed, Feed(id="f", url="https://news.example.org/"), NOW)
+
+    assert (article.title, article.summary, article.body) == ("Titre", "Un lien\n\nFin", "Corps")
 
 
 def test_entities_and_accents_in_titles_are_decoded() -> None:

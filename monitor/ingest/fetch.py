@@ -9,8 +9,10 @@ object leaves this module. Never parses, never reads the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -49,6 +51,44 @@ _FEED_ACCEPT = (
 )
 _PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 _DEFAULTS = FetchSettings()
+
+
+@dataclass(slots=True)
+class _Session:
+    """What an httpx client would hold for one kind of connection: its vetting transport,
+    the headers every request carries, and the cookies servers set (sent back as a client
+    would)."""
+
+    transport: VettingTransport
+    headers: tuple[tuple[str, str], ...]
+    timeout: dict[str, float | None]
+    cookies: httpx.Cookies = field(default_factory=httpx.Cookies)
+
+    @contextlib.asynccontextmanager
+    async def get(self, url: str, headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
+        """One GET, streamed: the response is closed when the block ends.
+
+        Straight to the transport, as `httpx.AsyncClient.send` does without its auth and
+        redirect flows (redirects are followed by hand) and without building a urllib
+        request to read cookies from responses that set none: about 15% less CPU per 304
+        (bench/poll.py).
+        """
+        request = httpx.Request(
+            "GET",
+            url,
+            headers=[*self.headers, *headers.items()],
+            extensions={"timeout": self.timeout},
+        )
+        if self.cookies:
+            self.cookies.set_cookie_header(request)
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        try:
+            if "set-cookie" in response.headers:
+                self.cookies.extract_cookies(response)
+            yield response
+        finally:
+            await response.aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +132,7 @@ class Fetcher:
         self._ssl_context = ssl_context  # None: the system's trusted CAs, as httpx does
         # Keyed by allow_private and ca_file: a connection opened for an operator's private
         # feed, or trusting a feed's own CA, must never serve a URL that came from outside.
-        self._clients: dict[tuple[bool, str | None], httpx.AsyncClient] = {}
+        self._clients: dict[tuple[bool, str | None], _Session] = {}
         self._gate: HostGate | None = None
 
     async def __aenter__(self) -> Fetcher:
@@ -110,7 +150,7 @@ class Fetcher:
         """Close the HTTP clients (a later fetch opens new ones)."""
         clients, self._clients, self._gate = list(self._clients.values()), {}, None
         for client in clients:
-            await client.aclose()
+            await client.transport.aclose()
 
     async def fetch(self, feed: Feed, state: FeedState | None, now: datetime) -> FetchResult:
         """Fetch `feed.url`; a 304 comes back as a result with status 304 and no body."""
@@ -213,7 +253,7 @@ class Fetcher:
         """One GET: the final result, or a redirect as (status, absolute location)."""
         client = self._client(url, allow_private=target.allow_private, ca_file=target.ca_file)
         try:
-            async with client.stream("GET", url, headers=target.headers) as response:
+            async with client.get(url, target.headers) as response:
                 location = _redirect_target(response, url)
                 if location is not None:
                     await self._read_capped(response, url)  # so the connection can be reused
@@ -230,19 +270,22 @@ class Fetcher:
         except httpx.InvalidURL as exc:
             raise FetchError(f"invalid URL: {exc}", url=url, is_permanent=True) from exc
 
-    def _client(self, url: str, *, allow_private: bool, ca_file: str | None) -> httpx.AsyncClient:
+    def _client(self, url: str, *, allow_private: bool, ca_file: str | None) -> _Session:
         client = self._clients.get((allow_private, ca_file))
         if client is None:
             backend = VettingBackend(self._resolver, allow_private=allow_private)
             ssl_context = feed_ssl_context(ca_file, url) if ca_file else self._ssl_context
-            client = httpx.AsyncClient(
+            client = _Session(
                 transport=VettingTransport(
                     backend, max_per_host=self._max_per_host, ssl_context=ssl_context
                 ),
-                timeout=self._timeout,
-                # Redirects are followed by hand: each hop is counted and checked.
-                follow_redirects=False,
-                headers={"User-Agent": self._user_agent, "Accept-Encoding": _ACCEPT_ENCODING},
+                # The headers an httpx client sends by default, with ours.
+                headers=(
+                    ("Accept-Encoding", _ACCEPT_ENCODING),
+                    ("Connection", "keep-alive"),
+                    ("User-Agent", self._user_agent),
+                ),
+                timeout=self._timeout.as_dict(),
             )
             self._clients[allow_private, ca_file] = client
         return client
@@ -350,6 +393,16 @@ def _redirect_target(response: httpx.Response, url: str) -> str | None:
             url=url,
             status=response.status_code,
         )
+    try:
+        # Before urljoin: it silently drops tabs and newlines (WHATWG URL) that other
+        # parsers keep, and a Location that parsers read differently is refused whole.
+        httpx.URL(location)
+    except httpx.InvalidURL as exc:
+        raise FetchError(
+            f"refusing redirect: invalid Location header: {exc}",
+            url=url,
+            status=response.status_code,
+        ) from None
     target = urljoin(url, str(location))
     # A server must not steer us off the web (file:///etc/passwd), nor to a URL that
     # parsers read differently: every hop passes the check the config's URLs passed.

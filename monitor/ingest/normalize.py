@@ -53,8 +53,9 @@ _LEFTOVER_MARKUP = re.compile(
 _EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-# Elements whose content is code or metadata, never article text.
-_SKIPPED_ELEMENTS = frozenset({"script", "style", "template", "noscript"})
+# Elements whose content is code or metadata, never article text (feed markup reaches
+# `html_to_text` unsanitised: this is where a feed's code is kept out of the text).
+_SKIPPED_ELEMENTS = frozenset({"script", "style", "template", "noscript", "applet"})
 _BLOCK_ELEMENTS = frozenset(
     {
         "address", "article", "aside", "blockquote", "caption", "dd", "details", "div", "dl",
