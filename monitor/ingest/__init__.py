@@ -1,4 +1,5 @@
-"""One feed in, articles out: fetch (caps, hints, the address guard), parse, normalize
+"""One feed in, articles out: fetch (caps, hints, the address guard), parse (skimmed first,
+so that only the entries not known yet are parsed whole), normalize
 (mojibake repaired, language detected when undeclared), near-duplicate fingerprints and
 full text. Never reads the store, never matches.
 """
@@ -20,12 +21,14 @@ from monitor.ingest.language import detect_language
 from monitor.ingest.mojibake import repair_mojibake
 from monitor.ingest.normalize import entry_keys, normalize_entries, normalize_new_entries
 from monitor.ingest.parse import expat_problem, parse_feed
+from monitor.ingest.skim import Skim, skim_feed
 
 __all__ = [
     "NEAR_DUPLICATE_SIMILARITY",
     "STORY_WINDOW",
     "Fetcher",
     "NearDuplicates",
+    "Skim",
     "StoryCandidate",
     "band_keys",
     "content_fingerprint",
@@ -40,5 +43,6 @@ __all__ = [
     "pick_story",
     "repair_mojibake",
     "similarity",
+    "skim_feed",
     "text_signature",
 ]

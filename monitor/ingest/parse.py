@@ -68,24 +68,34 @@ def parse_feed(result: FetchResult) -> ParsedFeed:
 
     A 304 result has no body to parse: passing one is a caller bug (ValueError).
     """
-    if not result.is_modified:
-        raise ValueError(f"nothing to parse for '{result.url}': the fetch was a 304")
-    if not result.body.strip():
-        raise ParseError("empty body (expected an RSS or Atom document)", url=result.url)
-    body = _without_entity_declarations(_without_control_bytes(result.body), result.url)
+    body = _prepared_body(result)
+    document = _document(body, _feed_headers(result, body))
+    _check_is_feed(document, result)
+    return _parsed_feed(document)
+
+
+def _document(body: bytes, headers: dict[str, str]) -> Any:
+    """feedparser's reading of `body` (its result dict, which never leaves the package)."""
     # A stream, never bytes or str: feedparser opens a str or bytes that names a file.
     # No sanitising and no link resolution inside the markup: every HTML field only ever
     # becomes text through `normalize.html_to_text`, which drops scripts, styles and
     # attributes itself, and no link inside it is kept. Both passes cost a fifth of a
     # changed feed's parse (bench/poll.py) and changed no article of the corpus.
-    document = feedparser.parse(
+    return feedparser.parse(
         io.BytesIO(body),
-        response_headers=_feed_headers(result, body),
+        response_headers=headers,
         sanitize_html=False,
         resolve_relative_uris=False,
     )
-    _check_is_feed(document, result)
-    return _parsed_feed(document)
+
+
+def _prepared_body(result: FetchResult) -> bytes:
+    """The body feedparser is given: no forbidden control bytes, no entity declarations."""
+    if not result.is_modified:
+        raise ValueError(f"nothing to parse for '{result.url}': the fetch was a 304")
+    if not result.body.strip():
+        raise ParseError("empty body (expected an RSS or Atom document)", url=result.url)
+    return _without_entity_declarations(_without_control_bytes(result.body), result.url)
 
 
 def _without_entity_declarations(body: bytes, url: str) -> bytes:

@@ -24,10 +24,11 @@ from monitor.errors import FetchError, ParseError
 from monitor.ingest import (
     STORY_WINDOW,
     NearDuplicates,
+    Skim,
     entry_keys,
     extract_full_text,
     normalize_new_entries,
-    parse_feed,
+    skim_feed,
 )
 from monitor.logs import log_event
 from monitor.metrics import Metrics
@@ -143,8 +144,8 @@ class FeedPoller:
             body_sha256 = hashlib.sha256(result.body).hexdigest() if result.is_modified else None
             unchanged = not result.is_modified or body_sha256 == state.body_sha256
             with self.metrics.cpu("parse"):
-                parsed = None if unchanged else parse_feed(result)
-            articles, entries = await self._new_articles(parsed, feed, now)
+                skim = None if unchanged else skim_feed(result)
+            parsed, articles, entries = await self._new_articles(skim, feed, now)
         except (FetchError, ParseError) as exc:
             return self._record_failure(feed, state, exc, now)
         if feed.full_text and articles:
@@ -175,17 +176,22 @@ class FeedPoller:
         )
 
     async def _new_articles(
-        self, parsed: ParsedFeed | None, feed: Feed, now: datetime
-    ) -> tuple[list[Article], int]:
-        """The entries the store does not know by key, normalised; and how many it holds."""
-        if parsed is None:
-            return [], 0
-        keys = [key for key in entry_keys(parsed, feed) if key is not None]
-        known = await self._in_writer(self._store.known_keys, keys) if keys else set()
+        self, skim: Skim | None, feed: Feed, now: datetime
+    ) -> tuple[ParsedFeed | None, list[Article], int]:
+        """The feed parsed but for the entries the store knows by key; the others normalised;
+        and how many entries the feed holds."""
+        if skim is None:
+            return None, [], 0
+        keys = entry_keys(skim.entries, feed)
+        wanted = [key for key in keys if key is not None]
+        known = await self._in_writer(self._store.known_keys, wanted) if wanted else set()
         with self.metrics.cpu("parse"):
-            return normalize_new_entries(
+            # Only the entries the store does not know are parsed whole.
+            parsed = skim.parse({index for index, key in enumerate(keys) if key in known})
+            articles, entries = normalize_new_entries(
                 parsed, feed, now, known_keys=known, max_entries=self._max_entries
             )
+        return parsed, articles, entries
 
     async def store_articles(self, articles: Sequence[Article], now: datetime) -> list[Article]:
         """`add_articles` in the writer thread, off the event loop."""
