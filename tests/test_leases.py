@@ -2,6 +2,7 @@
 database never hold the same feed, analysis batch, outbox row, subscription or digest slot;
 a lapsed lease is taken over by the other; SQLite grants every claim and writes nothing."""
 
+import asyncio
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,8 @@ from monitor.app import collect_status, format_status
 from monitor.app.wiring import build_outbox, build_renderer
 from monitor.config import load_config
 from monitor.metrics import Metrics
-from monitor.model import Delivery, FeedState, Message
+from monitor.app.dispatch import FeedDispatcher
+from monitor.model import Delivery, Feed, FeedState, Message
 from monitor.pipeline.deliver import Deliverer
 from monitor.rules import load_rules
 from monitor.schedule import PollPolicy, parse_schedule
@@ -84,6 +86,50 @@ def test_a_polled_feed_is_not_claimed_again_before_it_is_due(daemons):
     # Free now, but not due: the other daemon, holding an older copy of the state, skips it.
     assert second.claim_feeds(["f"], NOW + timedelta(minutes=1)) == set()
     assert second.claim_feeds(["f"], NOW + timedelta(minutes=5)) == {"f"}
+
+
+def test_a_daemon_with_little_room_claims_the_longest_overdue_feeds(daemons):
+    first, second = daemons
+    overdue_minutes = {"f-a": 3, "f-b": 30, "f-c": 1, "f-d": 12, "f-e": 7}
+    for feed_id, minutes in overdue_minutes.items():
+        first.save_feed_state(
+            FeedState(feed_id=feed_id, next_poll_at=NOW - timedelta(minutes=minutes))
+        )
+    assert first.claim_feeds(overdue_minutes, NOW, limit=2) == {"f-b", "f-d"}
+    # The next daemon, offered the same feeds, takes the longest overdue of those left.
+    assert second.claim_feeds(overdue_minutes, NOW, limit=2) == {"f-e", "f-a"}
+
+
+def test_the_dispatcher_polls_what_waited_longest_when_more_is_due_than_it_has_room_for(
+    pg_url,
+):
+    store = Store(pg_url)
+    feeds = [feed_of(f"feed-{n:02}") for n in range(12)]
+    # Feed n is n minutes overdue in the store; this daemon's copy of the states is blank.
+    for n, feed in enumerate(feeds):
+        store.save_feed_state(
+            FeedState(feed_id=feed.id, next_poll_at=NOW - timedelta(minutes=n + 1))
+        )
+    other_daemon = Store(pg_url)
+    dispatcher = FeedDispatcher(other_daemon, clock=lambda: NOW, every_s=1, max_claims=3)
+
+    async def dispatch_once() -> set[str]:
+        async def poll(_feed: Feed) -> None:
+            await asyncio.sleep(3600)
+
+        tasks = dispatcher.dispatch(feeds, poll)
+        names = {task.get_name() for task in tasks}
+        for task in tasks:
+            task.cancel()
+        return names
+
+    assert asyncio.run(dispatch_once()) == {"poll:feed-11", "poll:feed-10", "poll:feed-09"}
+    other_daemon.close()
+    store.close()
+
+
+def feed_of(feed_id: str) -> Feed:
+    return Feed(id=feed_id, url=f"http://127.0.0.1:9/{feed_id}.xml", poll_every_s=600)
 
 
 def test_a_dead_daemons_feed_is_taken_over_when_its_lease_lapses(daemons, clock):

@@ -22,6 +22,7 @@ from monitor.schedule import (
     PollingHealth,
     PollPolicy,
     clamp_next_polls,
+    due_at,
     due_feeds,
     plan_first_polls,
     polling_health,
@@ -31,6 +32,9 @@ from monitor.settings import FetchSettings
 from monitor.store import Store
 
 StartPoll = Callable[[Feed], Coroutine[Any, Any, None]]
+
+# How many due feeds a shared-store claim is offered per poll it has room for.
+_OFFERED_PER_ROOM = 4
 
 
 @dataclass(slots=True)
@@ -111,11 +115,15 @@ class FeedDispatcher:
         room = self.max_claims - len(self._in_flight)
         if room <= 0:
             return []
-        # A random share of what is due: daemons dispatching together ask for different feeds.
-        ids = [feed.id for feed in self._rng.sample(due, min(room, len(due)))]
-        claimed = self._store.claim_feeds(ids, now)
-        self._feed_states().update(self._store.feed_states_of(ids))
-        return [feed for feed in due if feed.id in claimed]
+        # The longest overdue as this copy of the states has it, a few times the room: the
+        # store claims the longest overdue as it has them (another daemon may have polled
+        # some since), and the states read back take those polled elsewhere out of `due`.
+        states = self._feed_states()
+        by_wait = sorted(due, key=lambda feed: due_at(feed, states, self._first_polls, now))
+        ids = [feed.id for feed in by_wait[: room * _OFFERED_PER_ROOM]]
+        claimed = self._store.claim_feeds(ids, now, limit=room)
+        states.update(self._store.feed_states_of(ids))
+        return [feed for feed in by_wait if feed.id in claimed]
 
     @contextlib.contextmanager
     def polling(self, feed_id: str) -> Iterator[PollInFlight]:

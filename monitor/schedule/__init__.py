@@ -20,6 +20,7 @@ from monitor.schedule.health import (
 from monitor.schedule.polling import (
     PollPolicy,
     clamp_next_polls,
+    due_at,
     due_feeds,
     moved_url,
     plan_first_polls,
@@ -37,6 +38,7 @@ __all__ = [
     "actor_ids",
     "clamp_next_polls",
     "coverage_gap",
+    "due_at",
     "due_feeds",
     "follow_up_due",
     "health_report",

@@ -90,12 +90,15 @@ class LeaseTables(ArticleTables, OutboxTables):
 
     # --- feeds -------------------------------------------------------------------------
 
-    def claim_feeds(self, feed_ids: Iterable[str], now: datetime) -> set[str]:
+    def claim_feeds(
+        self, feed_ids: Iterable[str], now: datetime, *, limit: int | None = None
+    ) -> set[str]:
         """The feeds among `feed_ids` this daemon may poll now: due in the store (its next
-        poll at or before `now`, or never polled) and not leased by another daemon."""
+        poll at or before `now`, or never polled) and not leased by another daemon; at most
+        `limit` of them, the longest overdue first."""
         wanted = sorted(set(feed_ids))
         if not self.shares_work or not wanted:
-            return set(wanted)
+            return set(wanted[:limit])
         owner, until, at = self._lease()
         missing = [feed_id for feed_id in wanted if feed_id not in self._feed_rows]
         if missing:
@@ -115,8 +118,11 @@ class LeaseTables(ArticleTables, OutboxTables):
                 "AND (lease.lease_owner IS NULL OR lease.lease_owner = ? "
                 "OR lease.lease_until < ?) "
                 "AND (state.next_poll_at IS NULL OR state.next_poll_at <= ?) "
+                # Never polled, then the longest overdue: a daemon with room for fewer feeds
+                # than are due polls those that waited longest, whichever it was offered.
+                "ORDER BY state.next_poll_at NULLS FIRST, lease.feed_id LIMIT ? "
                 "FOR UPDATE OF lease SKIP LOCKED) RETURNING feed_id",
-                (owner, until, *wanted, owner, at, iso(now)),
+                (owner, until, *wanted, owner, at, iso(now), limit or len(wanted)),
             ).fetchall()
         return {str(row["feed_id"]) for row in rows}
 
