@@ -209,7 +209,7 @@ def indexed(store: Store, word: str) -> int:
 
 def test_retention_removes_purged_articles_from_the_index(store):
     store.save_matches(["rabat", "dgst"], [], NOW)
-    is_fts5 = store.dialect.name == "sqlite"  # PostgreSQL's index is on the rows themselves
+    is_fts5 = store.dialect.name == "sqlite"
     assert not is_fts5 or indexed(store, "hammouchi") == 1
     purged = store.purge_before(NOW + timedelta(seconds=1))
     assert purged == 2
@@ -219,6 +219,27 @@ def test_retention_removes_purged_articles_from_the_index(store):
         assert indexed(store, "hammouchi") == 0 and indexed(store, "tanger") == 0
         rows = store._query("SELECT COUNT(*) AS n FROM article_search_rows")
         assert rows[0]["n"] == 3
+    else:
+        rows = store._query("SELECT COUNT(*) AS n FROM article_search")
+        assert rows[0]["n"] == 3
+
+
+def test_postgresql_reindexes_an_article_when_its_text_changes_and_only_then(store, store_url):
+    if store.dialect.name == "sqlite":
+        pytest.skip("FTS5's triggers fire on changes of the text columns only (migration 0009)")
+
+    def document_version() -> str:
+        # xmin: the transaction that last wrote the document's row.
+        rows = store._query("SELECT xmin::text AS version FROM article_search WHERE key = 'dgst'")
+        return str(rows[0]["version"])
+
+    stored = document_version()
+    store.save_matches(["dgst"], [], NOW)
+    raw_rows(store_url, "UPDATE articles SET lease_owner = 'a-daemon' WHERE key = 'dgst'")
+    raw_rows(store_url, "UPDATE articles SET title = title, body = body WHERE key = 'dgst'")
+    assert document_version() == stored
+    raw_rows(store_url, "UPDATE articles SET title = 'Tanger, le port' WHERE key = 'dgst'")
+    assert document_version() != stored
 
 
 def test_an_edited_article_is_found_by_its_new_words_only(store, store_url):
@@ -246,7 +267,7 @@ def test_the_search_reads_the_full_text_index_never_the_whole_table(store):
         finally:
             session.execute("RESET enable_seqscan")
     plan = json.dumps(row[0])
-    assert '"Index Name": "articles_search"' in plan, plan
+    assert '"Index Name": "article_search_document"' in plan, plan
     assert '"Seq Scan"' not in plan, plan
 
 

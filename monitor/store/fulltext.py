@@ -85,15 +85,16 @@ def _fts5_term(term: SearchTerm) -> str:
 
 # --- PostgreSQL's tsvector ------------------------------------------------------------------
 
-# The text search configurations (stems; words as typed) and the document function of
-# migration postgresql/0006.
+# The text search configurations (stems; words as typed) of migration postgresql/0006, and
+# each article's document as `article_search` keeps it (migration postgresql/0008).
 _CONFIG = "'monitor_french'"
 _WORDS = "'monitor_words'"
-_DOCUMENT = "monitor_search_document(a.title, a.summary, a.body)"
+_DOCUMENT = "s.document"
 
 
 class Tsvector:
-    """PostgreSQL: the GIN index on `monitor_search_document(title, summary, body)`."""
+    """PostgreSQL: the GIN index on `article_search.document`, a trigger-kept
+    `monitor_search_document(title, summary, body)` of each article."""
 
     # ts_rank's weights are {D, C, B, A}: body C, summary B, title A, scaled like bm25's.
     rank = (
@@ -111,7 +112,10 @@ class Tsvector:
         # constant: the index condition, and ts_rank's argument, without binding it twice.
         expression, params = tsquery_expression(query)
         return FoundBy(
-            source=f"articles AS a CROSS JOIN (SELECT {expression} AS q) AS found",
+            source=(
+                "articles AS a JOIN article_search AS s ON s.key = a.key "
+                f"CROSS JOIN (SELECT {expression} AS q) AS found"
+            ),
             condition=f"{_DOCUMENT} @@ found.q",
             params=tuple(params),
         )
