@@ -63,7 +63,18 @@ class DigestStore(SpikeStore, FollowUpStore, Protocol):
         min_priority: Priority = ...,
         limit: int = ...,
         since: datetime | None = ...,
+        recorded_from: int = ...,
     ) -> list[tuple[Article, list[Match]]]: ...
+
+    def match_horizon(self) -> int:
+        """The sequence number below which every match is committed."""
+        ...
+
+    def owed_cursor(self, subscription_id: str, kind: str) -> int:
+        """Below which sequence number the subscription's `kind` of sending saw every match."""
+        ...
+
+    def set_owed_cursor(self, subscription_id: str, kind: str, seq: int) -> None: ...
 
     def matched_since(
         self, rule_ids: Iterable[str], since: datetime, *, limit: int = ...
@@ -224,21 +235,57 @@ class Deliverer:
         include_delivered: bool = False,
     ) -> Digest:
         """What `subscription` is owed now: stories it has not received (matched since
-        `since`, when given); with `include_delivered`, every story matched since then."""
-        rule_ids = rule_ids_for(self.rules, subscription)
-        limit = subscription.max_items * 4
-        developing: list[DigestEntry] = []
+        `since`, when given, else since its cursor for `kind`, as its next sending reads
+        them); with `include_delivered`, every story matched since `since`."""
         if include_delivered:
-            found = self._store.matched_since(rule_ids, since or now, limit=limit)
-        else:
-            found = self._store.undelivered(
-                subscription.id, rule_ids, min_priority=min_priority, limit=limit, since=since
+            found = self._store.matched_since(
+                rule_ids_for(self.rules, subscription),
+                since or now,
+                limit=_found_limit(subscription),
             )
-            if kind == "digest":
-                # Follow-ups an alert did not send already wait for the digest.
-                developing = follow_ups_due(
-                    self._store, subscription, rule_ids, self._feed_titles(), now
-                )
+            return self._digest_of(subscription, kind, found, now, include_delivered=True)
+        recorded_from = self._store.owed_cursor(subscription.id, kind) if since is None else 0
+        found = self._owed(
+            subscription, min_priority=min_priority, since=since, recorded_from=recorded_from
+        )
+        return self._digest_of(subscription, kind, found, now)
+
+    def _owed(
+        self,
+        subscription: Subscription,
+        *,
+        min_priority: Priority,
+        since: datetime | None,
+        recorded_from: int,
+    ) -> list[tuple[Article, list[Match]]]:
+        return self._store.undelivered(
+            subscription.id,
+            rule_ids_for(self.rules, subscription),
+            min_priority=min_priority,
+            limit=_found_limit(subscription),
+            since=since,
+            recorded_from=recorded_from,
+        )
+
+    def _digest_of(
+        self,
+        subscription: Subscription,
+        kind: str,
+        found: Sequence[tuple[Article, Sequence[Match]]],
+        now: datetime,
+        *,
+        include_delivered: bool = False,
+    ) -> Digest:
+        developing: list[DigestEntry] = []
+        if kind == "digest" and not include_delivered:
+            # Follow-ups an alert did not send already wait for the digest.
+            developing = follow_ups_due(
+                self._store,
+                subscription,
+                rule_ids_for(self.rules, subscription),
+                self._feed_titles(),
+                now,
+            )
         digest = compose_digest(
             subscription,
             kind,
@@ -317,13 +364,29 @@ class Deliverer:
         min_priority: Priority = Priority.LOW,
         since: datetime | None = None,
     ) -> list[str]:
-        digest = self.build_digest(subscription, kind, now, min_priority=min_priority, since=since)
+        """Compose what `subscription` is owed and put it in the outbox.
+
+        Without `since`, the owed matches are read from the subscription's cursor for this
+        kind of sending, which then moves to where the matches stood before the read, once
+        every story read went out: a pass costs the matches since the last one, not the
+        archive. A story left over (more than `max_items`) keeps the cursor where it was.
+        """
+        horizon = self._store.match_horizon() if since is None else None
+        recorded_from = self._store.owed_cursor(subscription.id, kind) if since is None else 0
+        found = self._owed(
+            subscription, min_priority=min_priority, since=since, recorded_from=recorded_from
+        )
+        digest = self._digest_of(subscription, kind, found, now)
         is_empty = not digest.entries and not digest.developing
         if is_empty and (kind == "immediate" or not subscription.send_empty):
             if kind == "digest":
                 self._store.set_last_digest_at(subscription.id, now)
-            return []
-        return self._enqueue(subscription, digest, now)
+            enqueued = []
+        else:
+            enqueued = self._enqueue(subscription, digest, now)
+        if horizon is not None and _sends_all(subscription, found, digest):
+            self._store.set_owed_cursor(subscription.id, kind, horizon)
+        return enqueued
 
     def _enqueue(self, subscription: Subscription, digest: Digest, now: datetime) -> list[str]:
         """Render `digest` once per body format and commit one outbox row per channel, with
@@ -378,3 +441,19 @@ class Deliverer:
                 developing=len(digest.developing),
             )
         return [delivery.id for delivery in deliveries]
+
+
+def _found_limit(subscription: Subscription) -> int:
+    """How many matched articles a pass reads: room for several copies of each story."""
+    return subscription.max_items * 4
+
+
+def _sends_all(
+    subscription: Subscription,
+    found: Sequence[tuple[Article, Sequence[Match]]],
+    digest: Digest,
+) -> bool:
+    """Whether `digest` carries every story of `found`, and `found` is all that was owed (it
+    did not stop at the read's limit)."""
+    stories = {article.story_id or article.key for article, _ in found}
+    return len(found) < _found_limit(subscription) and len(digest.entries) == len(stories)

@@ -55,6 +55,10 @@ class Dialect:
     newest_published_per_feed: str
     # The archive search: FTS5 on SQLite, a tsvector index on PostgreSQL (fulltext.py).
     full_text: FullText
+    # The sequence number a match saved now records, and the number below which every match
+    # is committed (the horizon a subscription's cursor moves to; migration 0013).
+    match_seq: str
+    match_horizon: str
 
     def json_values(self, column: str, alias: str) -> str:
         """A table of the elements of a JSON text array, each as `<alias>.value`."""
@@ -85,6 +89,9 @@ SQLITE = Dialect(
         ORDER BY wanted.feed_id, articles.published_at DESC
     """,
     full_text=Fts5(),
+    # One writer at a time: the next number is above every committed one.
+    match_seq="(SELECT COALESCE(MAX(recorded_seq), 0) + 1 FROM matches)",
+    match_horizon="SELECT COALESCE(MAX(recorded_seq), 0) + 1 AS seq FROM matches",
 )
 POSTGRESQL = Dialect(
     name="postgresql",
@@ -101,6 +108,10 @@ POSTGRESQL = Dialect(
         ORDER BY wanted.feed_id, newest.published_at DESC
     """,
     full_text=Tsvector(),
+    # Transaction ids: a transaction still running when a subscription looks is at or above
+    # the snapshot's xmin, so its matches are read at the next pass, whatever they commit.
+    match_seq="pg_current_xact_id()::text::bigint",
+    match_horizon="SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS seq",
 )
 
 

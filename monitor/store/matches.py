@@ -29,10 +29,11 @@ class MatchTables(Database):
         """Record the matches and mark every article in `article_keys` as matched."""
         with self._transaction() as db:
             db.executemany(
-                "INSERT INTO matches VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "INSERT INTO matches (article_key, rule_id, rule_name, priority, score, hits, "
+                f"matched_at, recorded_seq) VALUES (?, ?, ?, ?, ?, ?, ?, {self.dialect.match_seq}) "
                 "ON CONFLICT (article_key, rule_id) DO UPDATE SET rule_name = excluded.rule_name, "
                 "priority = excluded.priority, score = excluded.score, hits = excluded.hits, "
-                "matched_at = excluded.matched_at",
+                "matched_at = excluded.matched_at, recorded_seq = excluded.recorded_seq",
                 [
                     (
                         match.article_key,
@@ -76,9 +77,11 @@ class MatchTables(Database):
         min_priority: Priority = Priority.LOW,
         limit: int = 200,
         since: datetime | None = None,
+        recorded_from: int = 0,
     ) -> list[tuple[Article, list[Match]]]:
         """Matched articles of these rules whose story this subscription has not received
-        and no analyst muted (matched since `since`, when given)."""
+        and no analyst muted (matched since `since`, when given; recorded at or after the
+        sequence number `recorded_from`, an `owed_cursor`)."""
         wanted = sorted(set(rule_ids))
         if not wanted:
             return []
@@ -86,14 +89,40 @@ class MatchTables(Database):
             f"""
             SELECT m.*, a.story_id FROM matches m JOIN articles a ON a.key = m.article_key
             WHERE m.rule_id IN ({marks(len(wanted))}) AND m.priority >= ? AND m.matched_at >= ?
+              AND m.recorded_seq >= ?
               AND NOT EXISTS (SELECT 1 FROM delivered d
                               WHERE d.subscription_id = ? AND d.story_id = a.story_id)
               AND {_NOT_MUTED}
             ORDER BY a.published_at DESC
             """,
-            (*wanted, int(min_priority), iso(since) or "", subscription_id),
+            (*wanted, int(min_priority), iso(since) or "", recorded_from, subscription_id),
         )
         return self._with_articles(rows, limit)
+
+    def match_horizon(self) -> int:
+        """The sequence number below which every match is committed: read before looking
+        for what is owed, it is where the subscription's cursor may move once it has."""
+        return int(self._query(self.dialect.match_horizon)[0]["seq"])
+
+    def owed_cursor(self, subscription_id: str, kind: str) -> int:
+        """Where the subscription's `kind` of sending (immediate, digest) looks from: every
+        match recorded below it was seen by an earlier pass (0: none was)."""
+        rows = self._query(
+            "SELECT seq FROM owed_cursors WHERE subscription_id = ? AND kind = ?",
+            (subscription_id, kind),
+        )
+        return int(rows[0]["seq"]) if rows else 0
+
+    def set_owed_cursor(self, subscription_id: str, kind: str, seq: int) -> None:
+        """Move the cursor to `seq` (a `match_horizon`), never back: of two daemons' passes
+        the one that read later keeps its horizon."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO owed_cursors (subscription_id, kind, seq) VALUES (?, ?, ?) "
+                "ON CONFLICT (subscription_id, kind) DO UPDATE SET seq = excluded.seq "
+                "WHERE owed_cursors.seq < excluded.seq",
+                (subscription_id, kind, seq),
+            )
 
     def matched_since(
         self, rule_ids: Iterable[str], since: datetime, *, limit: int = 200
