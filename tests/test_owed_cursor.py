@@ -54,8 +54,9 @@ def test_a_match_still_being_committed_when_the_horizon_is_read_is_read_at_the_n
     pg_url,
 ):
     store = Store(pg_url)
-    add(store, [article("late", body=WIRE)])
-    # Another daemon saves a match and has not committed when this one looks.
+    add(store, [article("late", body=WIRE), article("quick", body=OTHER)])
+    # Another daemon saves a match and has not committed when this one looks; a third
+    # saved one after it began and committed at once.
     other_daemon = psycopg.connect(pg_url)
     other_daemon.execute(
         "INSERT INTO matches (article_key, rule_id, rule_name, priority, score, hits, "
@@ -63,11 +64,12 @@ def test_a_match_still_being_committed_when_the_horizon_is_read_is_read_at_the_n
         "2.0, '[]', %s, pg_current_xact_id()::text::bigint)",
         (NOW.isoformat(),),
     )
+    store.save_matches(["quick"], [match("quick")], NOW)
     horizon = store.match_horizon()
-    assert owed_keys(store, 0) == []  # not committed: invisible to this pass
+    assert owed_keys(store, 0) == ["quick"]  # the first is not committed: invisible
     other_daemon.commit()
     other_daemon.close()
-    assert owed_keys(store, horizon) == ["late"]
+    assert owed_keys(store, horizon) == ["late", "quick"]
     store.close()
 
 
