@@ -359,6 +359,20 @@ def test_a_poll_sends_what_an_http_client_sends_and_returns_cookies_a_server_set
     assert after_cookie["Cookie"] == "consent=yes"
 
 
+def test_a_feed_urls_credentials_are_sent_as_basic_auth_and_never_in_the_request_line(
+    server: _FeedServer,
+) -> None:
+    host = server.base_url.split("//", 1)[1]
+    fetch(f"http://lecteur:p%C3%A2te%3A1@{host}/feed")
+    fetch(server.base_url + "/feed")
+
+    [(with_path, with_credentials), (_, without)] = server.requests[-2:]
+    assert with_path == "/feed"
+    # base64 of "lecteur:pâte:1", the password decoded and sent as UTF-8.
+    assert with_credentials["Authorization"] == "Basic bGVjdGV1cjpww6J0ZTox"
+    assert "Authorization" not in without
+
+
 def test_conditional_get_returns_304_and_keeps_validators(server: _FeedServer) -> None:
     state = FeedState(feed_id="local", etag=ETAG, last_modified=LAST_MODIFIED)
 

@@ -9,6 +9,7 @@ object leaves this module. Never parses, never reads the store.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ssl
 from collections.abc import AsyncIterator
@@ -79,6 +80,10 @@ class _Session:
             headers=[*self.headers, *headers.items()],
             extensions={"timeout": self.timeout},
         )
+        if request.url.username or request.url.password:
+            # As an httpx client does: a URL's credentials are sent as Basic auth (the
+            # request line never carries them).
+            request.headers["Authorization"] = _basic_auth(request.url)
         if self.cookies:
             self.cookies.set_cookie_header(request)
         response = await self.transport.handle_async_request(request)
@@ -89,6 +94,12 @@ class _Session:
             yield response
         finally:
             await response.aclose()
+
+
+def _basic_auth(url: httpx.URL) -> str:
+    """The `Authorization` value for the user and password in `url` (decoded, UTF-8)."""
+    pair = f"{url.username}:{url.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
