@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.app import collect_status, format_status
+from monitor.app.dispatch import FeedDispatcher
 from monitor.app.wiring import build_outbox, build_renderer
 from monitor.config import load_config
 from monitor.metrics import Metrics
-from monitor.app.dispatch import FeedDispatcher
 from monitor.model import Delivery, Feed, FeedState, Message
 from monitor.pipeline.deliver import Deliverer
 from monitor.rules import load_rules
