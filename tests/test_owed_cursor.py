@@ -4,6 +4,7 @@ over `max_items`, not a match another daemon was still committing — and nothin
 On SQLite and on a real PostgreSQL server."""
 
 from dataclasses import replace
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -35,10 +36,16 @@ def test_a_pass_from_the_horizon_reads_only_the_matches_recorded_since(store):
     store.save_matches(["new"], [match("new")], NOW)
     assert owed_keys(store, horizon) == ["new"]
     assert owed_keys(store, 0) == ["new", "old"]
-    # A match recorded again (the rules changed, `monitor rematch`) is read again.
+    # A match recorded again (the rules changed) is read again.
     later = store.match_horizon()
     store.save_matches(["old"], [match("old")], NOW)
     assert owed_keys(store, later) == ["old"]
+    # So is one matched again after `monitor rematch` dropped the newest matches.
+    store.forget_matches_since(NOW - timedelta(days=1))
+    after_rematch = store.match_horizon()
+    assert after_rematch >= later
+    store.save_matches(["new"], [match("new")], NOW)
+    assert owed_keys(store, after_rematch) == ["new"]
 
 
 def test_a_cursor_moves_forward_only_and_is_kept_per_kind_of_sending(store):

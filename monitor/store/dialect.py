@@ -55,10 +55,12 @@ class Dialect:
     newest_published_per_feed: str
     # The archive search: FTS5 on SQLite, a tsvector index on PostgreSQL (fulltext.py).
     full_text: FullText
-    # The sequence number a match saved now records, and the number below which every match
-    # is committed (the horizon a subscription's cursor moves to; migration 0013).
+    # The sequence number the matches a transaction saves record (after `next_match_seq`,
+    # when the backend needs it), and the number below which every match is committed: the
+    # horizon a subscription's cursor moves to (migration 0013).
     match_seq: str
     match_horizon: str
+    next_match_seq: str | None
 
     def json_values(self, column: str, alias: str) -> str:
         """A table of the elements of a JSON text array, each as `<alias>.value`."""
@@ -89,9 +91,10 @@ SQLITE = Dialect(
         ORDER BY wanted.feed_id, articles.published_at DESC
     """,
     full_text=Fts5(),
-    # One writer at a time: the next number is above every committed one.
-    match_seq="(SELECT COALESCE(MAX(recorded_seq), 0) + 1 FROM matches)",
-    match_horizon="SELECT COALESCE(MAX(recorded_seq), 0) + 1 AS seq FROM matches",
+    # One writer at a time: the transaction's number is above every committed one.
+    match_seq="(SELECT seq FROM match_counter)",
+    match_horizon="SELECT seq + 1 AS seq FROM match_counter",
+    next_match_seq="UPDATE match_counter SET seq = seq + 1",
 )
 POSTGRESQL = Dialect(
     name="postgresql",
@@ -112,6 +115,7 @@ POSTGRESQL = Dialect(
     # the snapshot's xmin, so its matches are read at the next pass, whatever they commit.
     match_seq="pg_current_xact_id()::text::bigint",
     match_horizon="SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS seq",
+    next_match_seq=None,
 )
 
 

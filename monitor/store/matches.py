@@ -28,6 +28,8 @@ class MatchTables(Database):
     ) -> None:
         """Record the matches and mark every article in `article_keys` as matched."""
         with self._transaction() as db:
+            if self.dialect.next_match_seq is not None:
+                db.execute(self.dialect.next_match_seq)
             db.executemany(
                 "INSERT INTO matches (article_key, rule_id, rule_name, priority, score, hits, "
                 f"matched_at, recorded_seq) VALUES (?, ?, ?, ?, ?, ?, ?, {self.dialect.match_seq}) "
