@@ -274,6 +274,8 @@ def measure_window(
     daemons: list[subprocess.Popen[bytes]],
     cluster: Cluster,
     newsroom: Newsroom,
+    *,
+    label: str = "",
 ) -> Window:
     published, (matched, waiting) = newsroom.published(), cluster.counts()
     cluster.reset_statements()
@@ -296,7 +298,7 @@ def measure_window(
         statements,
     )
     print(
-        f"  {count} daemon(s): {window.matched_per_s:5.2f}/s matched "
+        f"  {count} daemon(s){' ' + label if label else ''}: {window.matched_per_s:5.2f}/s matched "
         f"(published {window.published / seconds:.2f}/s, backlog {window.backlog_growth:+d}); "
         f"CPU ms/article daemons {window.daemon_ms:6.1f}, database {window.database_ms:5.2f} "
         f"({100 * window.database_share:.1f}%); load {os.getloadavg()[0]:.2f}",
@@ -306,13 +308,15 @@ def measure_window(
     return window
 
 
-def run(plan: Plan, feeds: int) -> dict[int, list[Window]]:
+def run(plan: Plan, feeds: int) -> tuple[dict[int, list[Window]], dict[int, Window]]:
+    """Each daemon count's measured windows, and its idle window (nothing published)."""
     if not BINARIES:
         raise SystemExit("bench.scaling needs PostgreSQL (Debian: apt-get install postgresql)")
     server = start_server(settings="-c shared_preload_libraries=pg_stat_statements")
     receiver = Receiver()
     cluster: Cluster | None = None
     runs: dict[int, list[Window]] = {}
+    idle: dict[int, Window] = {}
     with tempfile.TemporaryDirectory(prefix="monitor-scaling-") as temp:
         folder = Path(temp)
         newsroom = Newsroom(folder, feeds)
@@ -321,19 +325,19 @@ def run(plan: Plan, feeds: int) -> dict[int, list[Window]]:
             write_rule_set(folder, plan.rules)
             write_config(folder, feeds, newsroom.port, receiver.url, store=cluster.url, workers=1)
             for count in DAEMON_COUNTS:
-                runs[count] = _one_run(plan, count, folder, cluster, newsroom)
+                runs[count], idle[count] = _one_run(plan, count, folder, cluster, newsroom)
         finally:
             newsroom.close()
             receiver.close()
             if cluster is not None:
                 cluster.close()
             stop_server(server)
-    return runs
+    return runs, idle
 
 
 def _one_run(
     plan: Plan, count: int, folder: Path, cluster: Cluster, newsroom: Newsroom
-) -> list[Window]:
+) -> tuple[list[Window], Window]:
     daemons = start_daemons(folder, count)
     try:
         newsroom.set_rate(plan.rate)
@@ -341,16 +345,26 @@ def _one_run(
         # A backlog left from the start (the first run ingests the feeds' first items) is
         # analysed before the windows open, so they measure the steady rate.
         wait_for(lambda: cluster.counts()[1] <= 2 * plan.rate * 10, 600, "the backlog")
-        return [
+        windows = [
             measure_window(count, plan.window_s, daemons, cluster, newsroom)
             for _ in range(plan.windows)
         ]
+        # Then what the daemons cost doing nothing (their timers, leases, dispatch, the
+        # database's own): the part of CPU per article that grows with the daemons alone.
+        newsroom.set_rate(0)
+        wait_for(lambda: cluster.counts()[1] == 0, 600, "the backlog")
+        time.sleep(plan.settle_s)
+        return windows, measure_window(
+            count, plan.window_s, daemons, cluster, newsroom, label="idle"
+        )
     finally:
         newsroom.set_rate(0)
         stop_daemons(daemons)
 
 
-def results(plan: Plan, runs: dict[int, list[Window]]) -> list[Result]:
+def results(
+    plan: Plan, runs: dict[int, list[Window]], idle: dict[int, Window] | None = None
+) -> list[Result]:
     name = f"scaling ({plan.rules:,} rules, {plan.rate:g}/s, 1 nlp worker per daemon)"
     rows: list[Result] = []
     for count, windows in runs.items():
@@ -419,6 +433,8 @@ def results(plan: Plan, runs: dict[int, list[Window]]) -> list[Result]:
             runs=len(last),
         )
     )
+    if idle:
+        rows += _idle_rows(name, plan, runs, idle)
     database_ms = whole_run(last).database_ms
     per_day = SECONDS_PER_DAY * 1000 / database_ms
     polls = whole_run(last).polls / max(whole_run(last).matched, 1)
@@ -433,6 +449,50 @@ def results(plan: Plan, runs: dict[int, list[Window]]) -> list[Result]:
         )
     )
     rows += _statement_rows(name, last)
+    return rows
+
+
+def _idle_rows(
+    name: str, plan: Plan, runs: dict[int, list[Window]], idle: dict[int, Window]
+) -> list[Result]:
+    """What the daemons and the database cost with nothing published, a second and per
+    article at the run's rate; and CPU per article without it, 3 daemons against 1."""
+    rows: list[Result] = []
+    for count, window in idle.items():
+        daemons_ms_s = 1000 * window.daemon_cpu_s / window.seconds
+        database_ms_s = 1000 * window.database_cpu_s / window.seconds
+        per_article = (daemons_ms_s + database_ms_s) / plan.rate
+        rows.append(
+            Result(
+                name,
+                f"{count} daemon{'s' if count > 1 else ''}, idle: CPU ms a second",
+                f"daemons {daemons_ms_s:.1f} ({daemons_ms_s / count:.1f} each) + database "
+                f"{database_ms_s:.1f}: {per_article:.1f} ms an article at {plan.rate:g}/s",
+                median=daemons_ms_s + database_ms_s,
+                unit="ms/s",
+                runs=1,
+            )
+        )
+
+    def net_ms(count: int) -> float:
+        run, quiet = whole_run(runs[count]), idle[count]
+        spent = run.daemon_cpu_s + run.database_cpu_s
+        resting = (quiet.daemon_cpu_s + quiet.database_cpu_s) * run.seconds / quiet.seconds
+        return 1000 * (spent - resting) / max(run.matched, 1)
+
+    first, last = DAEMON_COUNTS[0], DAEMON_COUNTS[-1]
+    if first in idle and last in idle:
+        growth = net_ms(last) / net_ms(first)
+        rows.append(
+            Result(
+                name,
+                "CPU per article net of idle CPU, 3 daemons / 1 daemon",
+                f"{growth:.2f} ({net_ms(first):.1f} -> {net_ms(last):.1f} ms)",
+                median=growth,
+                unit="ratio",
+                runs=1,
+            )
+        )
     return rows
 
 
@@ -471,7 +531,7 @@ def main() -> None:
     plan = Plan(args.rules or plan.rules, args.rate or plan.rate, *_rest(plan))
     started = time.monotonic()
     print(f"load average at start: {os.getloadavg()[0]:.2f}", file=sys.stderr)
-    table = results(plan, run(plan, args.feeds))
+    table = results(plan, *run(plan, args.feeds))
     print(format_table(table))
     load = os.getloadavg()
     print(
@@ -479,7 +539,13 @@ def main() -> None:
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f})",
         file=sys.stderr,
     )
-    record(*[r for r in table if r.target or r.metric == HEADLINE or "capacity" in r.metric])
+    record(
+        *[
+            r
+            for r in table
+            if r.target or r.metric == HEADLINE or "capacity" in r.metric or "idle" in r.metric
+        ]
+    )
 
 
 def _rest(plan: Plan) -> tuple[float, float, int]:

@@ -59,3 +59,21 @@ def test_cpu_per_article_is_judged_over_the_whole_run_not_a_window():
     # 2 s of database CPU for 120 articles: 16.7 ms each, 5.2 million a day at one core.
     assert capacity.median is not None and round(capacity.median / 1e6, 1) == 5.2
     assert "0.4 polls an article" in capacity.value
+
+
+def test_what_idle_daemons_cost_is_reported_and_taken_out_of_the_growth():
+    plan = scaling.QUICK  # 2 articles a second
+    one = [window(1, 120, 12, 2.4)]  # 120 ms an article
+    three = [window(3, 120, 16, 2.4)]  # 153 ms: over the limit
+    idle = {
+        1: Window(1, 60, 0, 0, 0, 0.6, 0.0, ()),
+        3: Window(3, 60, 0, 0, 0, 4.2, 0.4, ()),
+    }
+    rows = {row.metric: row for row in scaling.results(plan, {1: one, 3: three}, idle)}
+    assert rows[scaling.HEADLINE].met is False
+    assert rows["3 daemons, idle: CPU ms a second"].value == (
+        "daemons 70.0 (23.3 each) + database 6.7: 38.3 ms an article at 2/s"
+    )
+    # Without the CPU the daemons spend doing nothing, an article costs the same: 115 ms.
+    net = rows["CPU per article net of idle CPU, 3 daemons / 1 daemon"]
+    assert net.value == "1.00 (115.0 -> 115.0 ms)"
