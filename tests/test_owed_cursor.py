@@ -48,6 +48,24 @@ def test_a_pass_from_the_horizon_reads_only_the_matches_recorded_since(store):
     assert owed_keys(store, after_rematch) == ["new"]
 
 
+def test_a_pass_reads_the_newest_articles_up_to_its_limit_each_with_all_its_matches(store):
+    add(
+        store,
+        [
+            article("monday", body=WIRE, published_at=NOW - timedelta(days=2)),
+            article("tuesday", body=OTHER, published_at=NOW - timedelta(days=1)),
+            article("today", title="Un autre sujet", body="Les JO 2024.", published_at=NOW),
+        ],
+    )
+    found = [match(key, rule) for key in ("monday", "tuesday", "today") for rule in ("a", "b")]
+    store.save_matches(["monday", "tuesday", "today"], found, NOW)
+    owed = store.undelivered("desk", ["a", "b"], limit=2)
+    assert [(got.key, sorted(m.rule_id for m in matches)) for got, matches in owed] == [
+        ("today", ["a", "b"]),
+        ("tuesday", ["a", "b"]),
+    ]
+
+
 def test_a_cursor_moves_forward_only_and_is_kept_per_kind_of_sending(store):
     assert store.owed_cursor("desk", "immediate") == 0
     store.set_owed_cursor("desk", "immediate", 40)

@@ -16,6 +16,8 @@ from monitor.store.articles import article_of
 from monitor.store.db import Database, iso, marks
 from monitor.store.dialect import Row
 
+# Articles read per statement: well inside SQLite's bound on parameters (32,766).
+_KEYS_PER_READ = 500
 # A story an analyst muted in the workspace is owed to no one (store/feedback.py keeps them).
 _NOT_MUTED = "NOT EXISTS (SELECT 1 FROM muted_stories s WHERE s.story_id = a.story_id)"
 
@@ -145,15 +147,23 @@ class MatchTables(Database):
         return self._with_articles(rows, limit)
 
     def _with_articles(self, rows: list[Row], limit: int) -> list[tuple[Article, list[Match]]]:
-        by_article: dict[str, list[Match]] = {}
+        by_article: dict[str, list[Row]] = {}
         for row in rows:
-            by_article.setdefault(row["article_key"], []).append(match_of(row))
-        result: list[tuple[Article, list[Match]]] = []
-        for key, matches in list(by_article.items())[:limit]:
-            found = self._query("SELECT * FROM articles WHERE key = ?", (key,))
-            if found:
-                result.append((article_of(found[0]), matches))
-        return result
+            by_article.setdefault(row["article_key"], []).append(row)
+        # Only the kept articles' matches are decoded (their hits are JSON).
+        kept = list(by_article)[:limit]
+        articles: dict[str, Article] = {}
+        for start in range(0, len(kept), _KEYS_PER_READ):
+            keys = kept[start : start + _KEYS_PER_READ]
+            for row in self._query(
+                f"SELECT * FROM articles WHERE key IN ({marks(len(keys))})", keys
+            ):
+                articles[row["key"]] = article_of(row)
+        return [
+            (articles[key], [match_of(row) for row in by_article[key]])
+            for key in kept
+            if key in articles
+        ]
 
 
 def match_of(row: Row) -> Match:
