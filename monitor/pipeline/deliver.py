@@ -384,7 +384,11 @@ class Deliverer:
             enqueued = []
         else:
             enqueued = self._enqueue(subscription, digest, now)
-        if horizon is not None and _sends_all(subscription, found, digest):
+        if (
+            horizon is not None
+            and horizon > recorded_from
+            and _sends_all(subscription, found, digest)
+        ):
             self._store.set_owed_cursor(subscription.id, kind, horizon)
         return enqueued
 
