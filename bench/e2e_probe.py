@@ -34,7 +34,7 @@ from monitor.text import truncate
 STAGES = ("parse", "store", "nlp", "match", "deliver")
 RAW_PROCESSES = 2
 SCRAPE_TIMEOUT_S = 60
-_STAGE = re.compile(r'monitor_stage_cpu_seconds_total\{stage="(\w+)"\} (\S+)')
+STAGE_METRIC = re.compile(r'monitor_stage_cpu_seconds_total\{stage="(\w+)"\} (\S+)')
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ class Probe:
                 values["ingested"] = float(line.split()[-1])
             elif line.startswith("monitor_articles_matched_total "):
                 values["matched"] = float(line.split()[-1])
-            elif found := _STAGE.match(line):
+            elif found := STAGE_METRIC.match(line):
                 stages[found.group(1)] = float(found.group(2))
         main, workers = self._cpu()
         return Sample(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,7 +40,7 @@ from pathlib import Path
 import psycopg
 
 from bench.e2e import ROOT, wait_for, write_config
-from bench.e2e_probe import Receiver
+from bench.e2e_probe import SCRAPE_TIMEOUT_S, STAGE_METRIC, STAGES, Receiver
 from bench.report import Result, format_table, measured, record
 from bench.workload import write_rule_set
 from tests.pg_server import BINARIES, PgServer, start_server, stop_server
@@ -89,6 +90,10 @@ class Window:
     daemon_cpu_s: float
     database_cpu_s: float
     statements: tuple[Statement, ...]
+    # The daemons' main processes alone (their NLP workers are the rest of daemon_cpu_s),
+    # and the CPU their threads spent in each stage (`monitor_stage_cpu_seconds_total`).
+    main_cpu_s: float = 0.0
+    stage_cpu_s: tuple[tuple[str, float], ...] = ()
 
     @property
     def matched_per_s(self) -> float:
@@ -133,7 +138,28 @@ def whole_run(windows: list[Window]) -> Window:
         sum(w.daemon_cpu_s for w in windows),
         sum(w.database_cpu_s for w in windows),
         tuple(statement for w in windows for statement in w.statements),
+        sum(w.main_cpu_s for w in windows),
+        tuple(
+            (stage, sum(dict(w.stage_cpu_s).get(stage, 0.0) for w in windows)) for stage in STAGES
+        ),
     )
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds of `pid` alone: not its children, live or reaped."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stage_cpu_s(metrics_urls: list[str]) -> dict[str, float]:
+    """Each stage's CPU seconds so far, summed over the daemons' /metrics."""
+    total = dict.fromkeys(STAGES, 0.0)
+    for url in metrics_urls:
+        with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT_S) as reply:
+            for line in reply.read().decode().splitlines():
+                if (found := STAGE_METRIC.match(line)) and found.group(1) in total:
+                    total[found.group(1)] += float(found.group(2))
+    return total
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -251,6 +277,14 @@ def start_daemons(folder: Path, count: int) -> list[subprocess.Popen[bytes]]:
     return daemons
 
 
+def metrics_url(log_path: Path) -> str:
+    """The /metrics address a daemon logged at its start (beside its health URL)."""
+    found = re.search(r"health_url=(\S+)", log_path.read_text("utf-8", "replace"))
+    if found is None:
+        raise RuntimeError(f"{log_path.name}: the daemon logged no health URL")
+    return found.group(1).removesuffix("/healthz") + "/metrics"
+
+
 def _started(log_path: Path, daemon: subprocess.Popen[bytes]) -> bool:
     """Whether the daemon logged its start, or ended (the caller says which)."""
     text = log_path.read_text("utf-8", "replace")
@@ -275,15 +309,20 @@ def measure_window(
     cluster: Cluster,
     newsroom: Newsroom,
     *,
+    metrics_urls: list[str],
     label: str = "",
 ) -> Window:
     published, (matched, waiting) = newsroom.published(), cluster.counts()
+    stages = stage_cpu_s(metrics_urls)
     cluster.reset_statements()
     started = time.monotonic()
     daemon_cpu, database_cpu = sum(tree_cpu_s(d.pid) for d in daemons), cluster.cpu_s()
+    main_cpu = sum(process_cpu_s(d.pid) for d in daemons)
     time.sleep(window_s)
     daemon_cpu = sum(tree_cpu_s(d.pid) for d in daemons) - daemon_cpu
     database_cpu = cluster.cpu_s() - database_cpu
+    main_cpu = sum(process_cpu_s(d.pid) for d in daemons) - main_cpu
+    stages_after = stage_cpu_s(metrics_urls)
     seconds = time.monotonic() - started
     statements = cluster.statements()
     matched_after, waiting_after = cluster.counts()
@@ -296,6 +335,8 @@ def measure_window(
         daemon_cpu,
         database_cpu,
         statements,
+        main_cpu,
+        tuple((stage, stages_after[stage] - stages[stage]) for stage in STAGES),
     )
     print(
         f"  {count} daemon(s){' ' + label if label else ''}: {window.matched_per_s:5.2f}/s matched "
@@ -339,6 +380,7 @@ def _one_run(
     plan: Plan, count: int, folder: Path, cluster: Cluster, newsroom: Newsroom
 ) -> tuple[list[Window], Window]:
     daemons = start_daemons(folder, count)
+    urls = [metrics_url(folder / f"daemon-{count}-{number}.log") for number in range(count)]
     try:
         newsroom.set_rate(plan.rate)
         time.sleep(plan.settle_s)
@@ -346,7 +388,7 @@ def _one_run(
         # analysed before the windows open, so they measure the steady rate.
         wait_for(lambda: cluster.counts()[1] <= 2 * plan.rate * 10, 600, "the backlog")
         windows = [
-            measure_window(count, plan.window_s, daemons, cluster, newsroom)
+            measure_window(count, plan.window_s, daemons, cluster, newsroom, metrics_urls=urls)
             for _ in range(plan.windows)
         ]
         # Then what the daemons cost doing nothing (their timers, leases, dispatch, the
@@ -355,7 +397,7 @@ def _one_run(
         wait_for(lambda: cluster.counts()[1] == 0, 600, "the backlog")
         time.sleep(plan.settle_s)
         return windows, measure_window(
-            count, plan.window_s, daemons, cluster, newsroom, label="idle"
+            count, plan.window_s, daemons, cluster, newsroom, metrics_urls=urls, label="idle"
         )
     finally:
         newsroom.set_rate(0)
@@ -406,6 +448,7 @@ def results(
             ),
         ]
         run = whole_run(windows)
+        rows.append(_parts_row(name, label, run))
         rows.append(
             Result(
                 name,
@@ -450,6 +493,21 @@ def results(
     )
     rows += _statement_rows(name, last)
     return rows
+
+
+def _parts_row(name: str, label: str, run: Window) -> Result:
+    """Where the daemons' CPU per article went over the run: their main processes by stage
+    (the threads' own CPU; "other" is the event loop, timers and leases) and their workers."""
+    per = {stage: 1000 * cpu / max(run.matched, 1) for stage, cpu in run.stage_cpu_s}
+    main_ms = 1000 * run.main_cpu_s / max(run.matched, 1)
+    other = main_ms - sum(per.values())
+    stages = ", ".join(f"{stage} {ms:.1f}" for stage, ms in per.items())
+    return Result(
+        name,
+        f"{label}: CPU ms/article of the daemons, by part",
+        f"main processes {main_ms:.1f} ({stages}, other {other:.1f}); "
+        f"NLP workers {run.daemon_ms - main_ms:.1f}",
+    )
 
 
 def _idle_rows(

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 from bench import scaling
 from bench.scaling import Statement, Window
@@ -77,3 +78,16 @@ def test_what_idle_daemons_cost_is_reported_and_taken_out_of_the_growth():
     # Without the CPU the daemons spend doing nothing, an article costs the same: 115 ms.
     net = rows["CPU per article net of idle CPU, 3 daemons / 1 daemon"]
     assert net.value == "1.00 (115.0 -> 115.0 ms)"
+
+
+def test_the_daemons_cpu_per_article_is_split_into_main_process_stages_and_workers():
+    stages = (("parse", 1.2), ("store", 0.6), ("nlp", 0.0), ("match", 1.8), ("deliver", 2.4))
+    measured_window = replace(window(1, 120, 18, 2.4), main_cpu_s=7.2, stage_cpu_s=stages)
+    runs = {1: [measured_window], 3: [window(3, 120, 18, 2.4)]}
+    rows = {row.metric: row for row in scaling.results(scaling.QUICK, runs)}
+    # 150 ms an article: 60 in the main process (10 + 5 + 15 + 20 by stage, 10 besides), 90
+    # in the NLP worker.
+    assert rows["1 daemon: CPU ms/article of the daemons, by part"].value == (
+        "main processes 60.0 (parse 10.0, store 5.0, nlp 0.0, match 15.0, deliver 20.0, "
+        "other 10.0); NLP workers 90.0"
+    )
