@@ -497,7 +497,8 @@ def results(
 
 def _parts_row(name: str, label: str, run: Window) -> Result:
     """Where the daemons' CPU per article went over the run: their main processes by stage
-    (the threads' own CPU; "other" is the event loop, timers and leases) and their workers."""
+    (the threads' own CPU; "other" is the event loop, timers and leases) and their NLP
+    worker processes (none with one worker: it annotates in the main process, "nlp")."""
     per = {stage: 1000 * cpu / max(run.matched, 1) for stage, cpu in run.stage_cpu_s}
     main_ms = 1000 * run.main_cpu_s / max(run.matched, 1)
     other = main_ms - sum(per.values())
@@ -506,7 +507,7 @@ def _parts_row(name: str, label: str, run: Window) -> Result:
         name,
         f"{label}: CPU ms/article of the daemons, by part",
         f"main processes {main_ms:.1f} ({stages}, other {other:.1f}); "
-        f"NLP workers {run.daemon_ms - main_ms:.1f}",
+        f"NLP worker processes {run.daemon_ms - main_ms:.1f}",
     )
 
 

@@ -89,5 +89,5 @@ def test_the_daemons_cpu_per_article_is_split_into_main_process_stages_and_worke
     # in the NLP worker.
     assert rows["1 daemon: CPU ms/article of the daemons, by part"].value == (
         "main processes 60.0 (parse 10.0, store 5.0, nlp 0.0, match 15.0, deliver 20.0, "
-        "other 10.0); NLP workers 90.0"
+        "other 10.0); NLP worker processes 90.0"
     )
