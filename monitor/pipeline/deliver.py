@@ -244,27 +244,40 @@ class Deliverer:
                 limit=_found_limit(subscription),
             )
             return self._digest_of(subscription, kind, found, now, include_delivered=True)
-        recorded_from = self._store.owed_cursor(subscription.id, kind) if since is None else 0
-        found = self._owed(
-            subscription, min_priority=min_priority, since=since, recorded_from=recorded_from
-        )
+        found, _ = self._owed(subscription, kind, min_priority=min_priority, since=since)
         return self._digest_of(subscription, kind, found, now)
 
     def _owed(
         self,
         subscription: Subscription,
+        kind: str,
         *,
         min_priority: Priority,
         since: datetime | None,
-        recorded_from: int,
-    ) -> list[tuple[Article, list[Match]]]:
-        return self._store.undelivered(
+    ) -> tuple[list[tuple[Article, list[Match]]], int]:
+        """The stories owed (matched since `since`, else since the cursor for `kind`), and
+        the cursor read from (0 with `since`: the whole window is read)."""
+        recorded_from = self._store.owed_cursor(subscription.id, kind) if since is None else 0
+        found = self._store.undelivered(
             subscription.id,
             rule_ids_for(self.rules, subscription),
             min_priority=min_priority,
             limit=_found_limit(subscription),
             since=since,
             recorded_from=recorded_from,
+        )
+        return found, recorded_from
+
+    def _follow_ups(
+        self, subscription: Subscription, now: datetime, *, min_priority: Priority | None = None
+    ) -> list[DigestEntry]:
+        return follow_ups_due(
+            self._store,
+            subscription,
+            rule_ids_for(self.rules, subscription),
+            self._feed_titles(),
+            now,
+            min_priority=min_priority,
         )
 
     def _digest_of(
@@ -279,13 +292,7 @@ class Deliverer:
         developing: list[DigestEntry] = []
         if kind == "digest" and not include_delivered:
             # Follow-ups an alert did not send already wait for the digest.
-            developing = follow_ups_due(
-                self._store,
-                subscription,
-                rule_ids_for(self.rules, subscription),
-                self._feed_titles(),
-                now,
-            )
+            developing = self._follow_ups(subscription, now)
         digest = compose_digest(
             subscription,
             kind,
@@ -314,11 +321,8 @@ class Deliverer:
         """One "story developing" alert for every story due a follow-up (none when the
         subscription's `follow_up` is off). With a digest too, a story no rule at the alert
         priority matched waits for the digest, as its first sending did."""
-        developing = follow_ups_due(
-            self._store,
+        developing = self._follow_ups(
             subscription,
-            rule_ids_for(self.rules, subscription),
-            self._feed_titles(),
             now,
             min_priority=subscription.immediate if subscription.schedule is not None else None,
         )
@@ -372,9 +376,8 @@ class Deliverer:
         archive. A story left over (more than `max_items`) keeps the cursor where it was.
         """
         horizon = self._store.match_horizon() if since is None else None
-        recorded_from = self._store.owed_cursor(subscription.id, kind) if since is None else 0
-        found = self._owed(
-            subscription, min_priority=min_priority, since=since, recorded_from=recorded_from
+        found, recorded_from = self._owed(
+            subscription, kind, min_priority=min_priority, since=since
         )
         digest = self._digest_of(subscription, kind, found, now)
         is_empty = not digest.entries and not digest.developing
