@@ -4,9 +4,11 @@ is taken over each run's whole span against the 10% limit."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 
@@ -91,3 +93,33 @@ def test_the_daemons_cpu_per_article_is_split_into_main_process_stages_and_worke
         "main processes 60.0 (parse 10.0, store 5.0, nlp 0.0, match 15.0, deliver 20.0, "
         "other 10.0); NLP worker processes 90.0"
     )
+
+
+def test_each_daemons_analysed_articles_are_read_from_its_own_metrics():
+    """The warm-up waits for the slowest daemon: counts stay per daemon, and a daemon that
+    analysed nothing yet (no sample of the counter) counts 0."""
+    bodies = {
+        "/a/metrics": b"# TYPE monitor_articles_matched_total counter\n"
+        b"monitor_articles_matched_total 301.0\nmonitor_articles_ingested_total 400.0\n",
+        "/b/metrics": b"monitor_articles_ingested_total 7.0\n",
+    }
+
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = bodies[self.path]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert scaling.matched_by_daemon([f"{base}/a/metrics", f"{base}/b/metrics"]) == [301, 0]
+    finally:
+        server.shutdown()
+        server.server_close()
