@@ -21,8 +21,8 @@ articles matched (the store's `matched_at`), CPU of every daemon's process tree 
 cluster (the postmaster, its backends and background processes, each with its reaped
 children's CPU, from /proc), and `pg_stat_statements` reset at each window's start. Figures
 are medians of the 3 windows with min-max. The capacity is the database's CPU per article:
-articles a day one server core carries at
-that cost, and the statement with the most execution time is where it saturates.
+articles a day one server core carries at that cost, and the statement with the most
+execution time is where it saturates.
 """
 
 from __future__ import annotations
