@@ -65,7 +65,7 @@ def test_cpu_per_article_is_judged_over_the_whole_run_not_a_window():
 
 
 def test_what_idle_daemons_cost_is_reported_and_taken_out_of_the_growth():
-    plan = scaling.QUICK  # 2 articles a second
+    plan = replace(scaling.QUICK, rate=2.0, fixed=True)  # 2 articles a second in all
     one = [window(1, 120, 12, 2.4)]  # 120 ms an article
     three = [window(3, 120, 16, 2.4)]  # 153 ms: over the limit
     idle = {
@@ -80,6 +80,24 @@ def test_what_idle_daemons_cost_is_reported_and_taken_out_of_the_growth():
     # Without the CPU the daemons spend doing nothing, an article costs the same: 115 ms.
     net = rows["CPU per article net of idle CPU, 3 daemons / 1 daemon"]
     assert net.value == "1.00 (115.0 -> 115.0 ms)"
+
+
+def test_a_rate_per_daemon_publishes_and_expects_three_times_as_much_from_three_daemons():
+    plan = scaling.QUICK  # 1.5 articles a second per daemon
+    assert [plan.published_rate(count) for count in (1, 2, 3)] == [1.5, 3.0, 4.5]
+    one = [window(1, 90, 9, 1.8)]  # 1.5 a second, 120 ms an article
+    three = [Window(3, 60, 270, 240, 0, 24, 4.8, ())]  # 4.0 a second: under 95% of 4.5
+    idle = {1: Window(1, 60, 0, 0, 0, 0.6, 0.0, ()), 3: Window(3, 60, 0, 0, 0, 4.2, 0.4, ())}
+    rows = {row.metric: row for row in scaling.results(plan, {1: one, 3: three}, idle)}
+    assert rows["1 daemon: matched/s (the verdict: over the run)"].met
+    kept = rows["3 daemons: matched/s (the verdict: over the run)"]
+    assert kept.target == ">= 4.275" and kept.met is False
+    assert rows["3 daemons, idle: CPU ms a second"].value.endswith("17.0 ms an article at 4.5/s")
+    assert rows[scaling.HEADLINE].bench.startswith("scaling (1,000 rules, 1.5/s per daemon")
+    fixed = replace(plan, fixed=True)
+    assert [fixed.published_rate(count) for count in (1, 3)] == [1.5, 1.5]
+    rows = {row.metric: row for row in scaling.results(fixed, {1: one, 3: three}, idle)}
+    assert rows["3 daemons: matched/s (the verdict: over the run)"].met
 
 
 def test_the_daemons_cpu_per_article_is_split_into_main_process_stages_and_workers():
