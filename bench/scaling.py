@@ -5,17 +5,16 @@ database server, the database's share, and the capacity that share gives.
     python -m bench.scaling [--quick] [--rate 1.5] [--fixed-rate] [--rules 1000] [--feeds 100]
 
 What runs: a throw-away PostgreSQL cluster (`tests/pg_server.py`'s `initdb` in a temporary
-folder, as Debian's `postgres` user when root) with `pg_stat_statements` loaded; the loopback
-newsroom of `bench.e2e` (100 feeds of ~500-word articles, every copy unique), published at
---rate articles a second per daemon running (with --fixed-rate, --rate in all, whatever the
-count); `monitor run` processes with `bench.e2e`'s config
-(its --rules rules, one webhook subscription) but the shared store and **one** NLP worker
-each: 3 daemons of 2 workers on 2 cores would measure contention, not scaling. A rate per
-daemon keeps each as busy as the one alone, so what grows is what sharing costs (leases,
-claims, the database); a fixed rate leaves three daemons idle two thirds of the time, and
-their timers and polls of unchanged feeds are then spread over a third of the articles each.
-One database
-carries all three runs (1, then 2, then 3 daemons), so a new run ingests no old articles.
+folder, as Debian's `postgres` user when root) with `pg_stat_statements` loaded; the
+loopback newsroom of `bench.e2e` (100 feeds of ~500-word articles, every copy unique),
+published at --rate articles a second per daemon running (with --fixed-rate, --rate in all,
+whatever the count); `monitor run` processes with `bench.e2e`'s config (its --rules rules,
+one webhook subscription) but the shared store and **one** NLP worker each: 3 daemons of 2
+workers on 2 cores would measure contention, not scaling. A rate per daemon keeps each as
+busy as the one alone, so what grows is what sharing costs (leases, claims, the database); a
+fixed rate leaves three daemons idle two thirds of the time, and their timers and polls of
+unchanged feeds are then spread over a third of the articles each. One database carries all
+three runs (1, then 2, then 3 daemons), so a new run ingests no old articles.
 
 Each run starts its daemons and warms each up on its first articles (--quick 150, else 300,
 published at WARM_RATE): a fresh process spends about twice the steady CPU on its first
@@ -42,7 +41,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -175,14 +174,19 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _metrics_lines(url: str) -> list[str]:
+    with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT_S) as reply:
+        body: bytes = reply.read()
+    return body.decode().splitlines()
+
+
 def stage_cpu_s(metrics_urls: list[str]) -> dict[str, float]:
     """Each stage's CPU seconds so far, summed over the daemons' /metrics."""
     total = dict.fromkeys(STAGES, 0.0)
     for url in metrics_urls:
-        with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT_S) as reply:
-            for line in reply.read().decode().splitlines():
-                if (found := STAGE_METRIC.match(line)) and found.group(1) in total:
-                    total[found.group(1)] += float(found.group(2))
+        for line in _metrics_lines(url):
+            if (found := STAGE_METRIC.match(line)) and found.group(1) in total:
+                total[found.group(1)] += float(found.group(2))
     return total
 
 
@@ -190,9 +194,7 @@ def matched_by_daemon(metrics_urls: list[str]) -> list[int]:
     """Articles each daemon has analysed since it started (`monitor_articles_matched`)."""
     counts = []
     for url in metrics_urls:
-        with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT_S) as reply:
-            lines = reply.read().decode().splitlines()
-        found = [line for line in lines if line.startswith(_MATCHED_METRIC)]
+        found = [line for line in _metrics_lines(url) if line.startswith(_MATCHED_METRIC)]
         counts.append(int(float(found[0].split()[-1])) if found else 0)
     return counts
 
@@ -654,7 +656,9 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=100)
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
-    plan = Plan(args.rules or plan.rules, args.rate or plan.rate, *_rest(plan), args.fixed_rate)
+    plan = replace(
+        plan, rules=args.rules or plan.rules, rate=args.rate or plan.rate, fixed=args.fixed_rate
+    )
     started = time.monotonic()
     print(f"load average at start: {os.getloadavg()[0]:.2f}", file=sys.stderr)
     table = results(plan, *run(plan, args.feeds))
@@ -672,10 +676,6 @@ def main() -> None:
             if r.target or r.metric == HEADLINE or "capacity" in r.metric or "idle" in r.metric
         ]
     )
-
-
-def _rest(plan: Plan) -> tuple[float, float, int, int]:
-    return plan.settle_s, plan.window_s, plan.windows, plan.warm_articles
 
 
 if __name__ == "__main__":
